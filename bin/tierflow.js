@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run automatically by `npm install`).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('tierflow: dist/ is missing; run `npm run build` (or `npm install`) first.\n');
+  process.exit(1);
+}
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(
+    `tierflow: Node.js ${process.versions.node} is too old; Node.js 24 LTS is required ` +
+      '(use `npm start` / `npx tierflow`, which run the project\'s own Node 24).\n',
+  );
+  process.exit(1);
+}
+await import(entry.href);

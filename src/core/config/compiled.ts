@@ -1,0 +1,77 @@
+// The compiled, immutable form of a configuration, built once per config change and swapped
+// atomically. Everything the per-request path needs is precomputed here.
+import type { Secret } from '../secret.js';
+import type { BreakerSpec, Capability, FailoverSpec, ProviderType } from './schema.js';
+
+export interface ProviderCredentials {
+  apiKey?: Secret;
+  awsAccessKeyId?: Secret;
+  awsSecretAccessKey?: Secret;
+  awsSessionToken?: Secret;
+}
+
+export interface CompiledProvider {
+  name: string;
+  type: ProviderType;
+  /** Base URL without a trailing slash, e.g. https://api.openai.com/v1 */
+  baseUrl: string;
+  credentials: ProviderCredentials;
+  headers: Record<string, string>;
+  apiVersion?: string;
+  region?: string;
+  breaker: Required<BreakerSpec>;
+  models: CompiledModel[];
+}
+
+export interface CompiledModel {
+  /** provider/model, unique across the config. */
+  id: string;
+  name: string;
+  upstreamModel: string;
+  tier: string;
+  provider: CompiledProvider;
+  pricing: { inputPerMTok: number; outputPerMTok: number; cachedInputPerMTok: number; cacheWritePerMTok: number };
+  contextWindow: number;
+  maxOutputTokens: number;
+  capabilities: ReadonlySet<Capability>;
+}
+
+export interface CompiledTier {
+  name: string;
+  /** Upper score bound; the last tier's is 1. */
+  maxScore: number;
+  candidates: CompiledModel[];
+}
+
+export interface CompiledPolicy {
+  name: string;
+  virtualModels: string[];
+  tiers: CompiledTier[];
+  flagshipShare?: number;
+  objective: { cost: number; latency: number };
+  latencySloMs?: number;
+  failover: Required<FailoverSpec>;
+}
+
+export interface CompiledVirtualKey {
+  name: string;
+  /** sha256 hex of the key. */
+  keyHash: string;
+  allowedModels?: ReadonlySet<string>;
+  budget?: { usd: number; period: 'day' | 'month' };
+  rpm?: number;
+  tpm?: number;
+}
+
+export interface CompiledConfig {
+  providers: ReadonlyMap<string, CompiledProvider>;
+  /** By `provider/model` and, when unambiguous, by bare model name. */
+  models: ReadonlyMap<string, CompiledModel>;
+  policies: ReadonlyMap<string, CompiledPolicy>;
+  /** Virtual model name -> policy. */
+  virtualModels: ReadonlyMap<string, CompiledPolicy>;
+  /** Key hash -> virtual key. Empty map: authentication is off. */
+  virtualKeys: ReadonlyMap<string, CompiledVirtualKey>;
+  /** A hash of the source, for logs and status. */
+  revision: string;
+}

@@ -1,0 +1,153 @@
+// parse: bytes of an OpenAI chat-completions request -> a validated ParsedRequest, or an ApiError.
+import { ApiError, badRequest } from './errors.js';
+import type { ChatCompletionRequest, ChatMessage } from './openai.js';
+
+export interface RequestNeeds {
+  tools: boolean;
+  vision: boolean;
+  jsonSchema: boolean;
+}
+
+export interface ParsedRequest {
+  body: ChatCompletionRequest;
+  model: string;
+  stream: boolean;
+  /** The client asked for a usage chunk (stream_options.include_usage). */
+  clientWantsUsage: boolean;
+  needs: RequestNeeds;
+  /** Conservative estimate of prompt tokens (used against context windows). */
+  promptTokens: number;
+  /** Output tokens the client asked for at most, if it said. */
+  maxOutputTokens: number | undefined;
+}
+
+export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
+
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+
+export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_LIMIT): ParsedRequest {
+  const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+  if (size > bodyLimit) {
+    throw new ApiError(413, `Request body is ${size} bytes; the limit is ${bodyLimit}.`, 'invalid_request_error', 'request_too_large');
+  }
+  if (size === 0) throw badRequest('Request body is empty; expected a JSON chat completion request.');
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (err) {
+    throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
+  }
+  return validateChatRequest(body);
+}
+
+export function validateChatRequest(body: unknown): ParsedRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('Request body must be a JSON object.', null, 'invalid_type');
+  }
+  const req = body as Record<string, unknown>;
+  if (req.model === undefined) throw badRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  if (typeof req.model !== 'string' || req.model.length === 0) {
+    throw badRequest("Invalid type for 'model': expected a non-empty string.", 'model', 'invalid_type');
+  }
+  if (req.messages === undefined) {
+    throw badRequest("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  }
+  if (!Array.isArray(req.messages)) {
+    throw badRequest("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
+  }
+  if (req.messages.length === 0) {
+    throw badRequest("'messages' must contain at least one message.", 'messages', 'empty_array');
+  }
+  const needs: RequestNeeds = { tools: false, vision: false, jsonSchema: false };
+  let chars = 0;
+  req.messages.forEach((m, i) => {
+    chars += checkMessage(m, i, needs);
+  });
+  if (req.stream !== undefined && req.stream !== null && typeof req.stream !== 'boolean') {
+    throw badRequest("Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
+  }
+  if (req.tools !== undefined && req.tools !== null) {
+    if (!Array.isArray(req.tools)) throw badRequest("Invalid type for 'tools': expected an array.", 'tools', 'invalid_type');
+    req.tools.forEach((t, i) => {
+      const fn = (t as { function?: { name?: unknown } } | null)?.function;
+      if (typeof t !== 'object' || t === null || typeof fn?.name !== 'string') {
+        throw badRequest(`Invalid value for 'tools[${i}]': expected {"type":"function","function":{"name":...}}.`, `tools[${i}]`, 'invalid_value');
+      }
+    });
+    if (req.tools.length > 0) needs.tools = true;
+    chars += JSON.stringify(req.tools).length;
+  }
+  const rf = req.response_format as { type?: unknown } | undefined | null;
+  if (rf !== undefined && rf !== null) {
+    if (typeof rf !== 'object' || typeof rf.type !== 'string') {
+      throw badRequest("Invalid value for 'response_format': expected an object with a 'type'.", 'response_format', 'invalid_value');
+    }
+    if (rf.type === 'json_schema') needs.jsonSchema = true;
+  }
+  for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+    const v = req[field];
+    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
+      throw badRequest(`Invalid value for '${field}': expected a positive integer.`, field, 'invalid_value');
+    }
+  }
+  for (const field of ['temperature', 'top_p'] as const) {
+    const v = req[field];
+    if (v !== undefined && v !== null && typeof v !== 'number') {
+      throw badRequest(`Invalid type for '${field}': expected a number.`, field, 'invalid_type');
+    }
+  }
+  const so = req.stream_options as { include_usage?: unknown } | undefined | null;
+  const maxOut = (req.max_completion_tokens ?? req.max_tokens) as number | undefined | null;
+  return {
+    body: req as ChatCompletionRequest,
+    model: req.model,
+    stream: req.stream === true,
+    clientWantsUsage: req.stream === true && so?.include_usage === true,
+    needs,
+    // ~4 characters per token for English; 3 keeps the estimate on the safe side of a context window.
+    promptTokens: Math.ceil(chars / 3),
+    maxOutputTokens: maxOut ?? undefined,
+  };
+}
+
+function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
+  const param = `messages[${i}]`;
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
+    throw badRequest(`Invalid type for '${param}': expected an object.`, param, 'invalid_type');
+  }
+  const msg = m as ChatMessage;
+  if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) {
+    throw badRequest(
+      `Invalid value for '${param}.role': expected one of system, developer, user, assistant, tool.`,
+      `${param}.role`,
+      'invalid_value',
+    );
+  }
+  const c = msg.content;
+  let chars = 0;
+  if (typeof c === 'string') chars = c.length;
+  else if (Array.isArray(c)) {
+    c.forEach((part, j) => {
+      if (typeof part !== 'object' || part === null || typeof (part as { type?: unknown }).type !== 'string') {
+        throw badRequest(`Invalid value for '${param}.content[${j}]': expected a content part object.`, `${param}.content[${j}]`, 'invalid_value');
+      }
+      if (part.type === 'text') chars += typeof part.text === 'string' ? part.text.length : 0;
+      else if (part.type === 'image_url') {
+        needs.vision = true;
+        chars += 3000; // an image costs roughly 1,000 tokens at common resolutions
+      }
+    });
+  } else if (c !== undefined && c !== null) {
+    throw badRequest(`Invalid type for '${param}.content': expected a string or an array of content parts.`, `${param}.content`, 'invalid_type');
+  } else if (msg.role !== 'assistant') {
+    throw badRequest(`Missing required parameter: '${param}.content'.`, `${param}.content`, 'missing_required_parameter');
+  }
+  if (msg.role === 'tool' && typeof msg.tool_call_id !== 'string') {
+    throw badRequest(`Missing required parameter: '${param}.tool_call_id'.`, `${param}.tool_call_id`, 'missing_required_parameter');
+  }
+  if (Array.isArray(msg.tool_calls)) {
+    chars += JSON.stringify(msg.tool_calls).length;
+    needs.tools = true;
+  }
+  return chars + 4;
+}

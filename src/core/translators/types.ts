@@ -1,0 +1,57 @@
+// The per-request translator contract. One Translator object lives for one attempt against one
+// provider. Both data planes drive it with the same four steps:
+//   buildRequest -> onResponseHeaders -> onStreamChunk* | onBody -> (usage)
+// and onError for any upstream status >= 400. The gateway feeds it from undici; the ext_proc
+// sidecar feeds it from Envoy's phases (request_body, response_headers, response_body chunks).
+import type { CompiledModel } from '../config/compiled.js';
+import type { ApiError } from '../errors.js';
+import type { Usage } from '../openai.js';
+import type { ParsedRequest } from '../parse.js';
+
+export interface UpstreamRequest {
+  method: 'POST' | 'GET';
+  /** Absolute URL of the provider endpoint, query string included. */
+  url: URL;
+  /** Lower-case header names; includes auth and content-type, excludes content-length and host. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface ClientResponseStart {
+  status: number;
+  /** Headers for the client, lower-case names (content-type and the like; no content-length). */
+  headers: Record<string, string>;
+  /** True when the body is an SSE stream (drive onStreamChunk), false for one JSON body (drive onBody). */
+  streaming: boolean;
+}
+
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+export interface Translator {
+  readonly model: CompiledModel;
+  /** The provider request for this attempt. Called once. */
+  buildRequest(): UpstreamRequest;
+  /** Upstream answered with status < 400: what the client will see. */
+  onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart;
+  /**
+   * One upstream body chunk of a streaming response, cut anywhere (not aligned to events).
+   * Returns OpenAI chat.completion.chunk SSE bytes to forward (possibly empty). The call with
+   * end=true flushes whatever is left (the chunk may be empty) and must emit `data: [DONE]`.
+   */
+  onStreamChunk(chunk: Buffer, end: boolean): Buffer;
+  /** The whole upstream body of a non-streaming response; returns the OpenAI chat.completion JSON. */
+  onBody(body: Buffer): Buffer;
+  /** Upstream status >= 400 (or a provider error event): an OpenAI-style error with a fitting status. */
+  onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError;
+  /** Usage seen so far (complete once the body ended); undefined if the provider reported none. */
+  readonly usage: Usage | undefined;
+  /** Becomes true once a content or tool-call token was emitted: the data plane records time to first token. */
+  readonly sawFirstToken: boolean;
+  /**
+   * Set when a stream that started fine carried an error event (e.g. Anthropic `overloaded_error`).
+   * Bytes already reached the client, so this never triggers failover; it marks the attempt failed.
+   */
+  readonly streamError: ApiError | undefined;
+}
+
+export type TranslatorFactory = (request: ParsedRequest, model: CompiledModel) => Translator;
