@@ -21,6 +21,8 @@ export interface CompiledProvider {
   region?: string;
   breaker: Required<BreakerSpec>;
   models: CompiledModel[];
+  /** False when its credentials are missing (or it is the demo provider while a real one is usable). */
+  enabled: boolean;
 }
 
 export interface CompiledModel {
@@ -65,8 +67,10 @@ export interface CompiledVirtualKey {
 
 export interface CompiledConfig {
   providers: ReadonlyMap<string, CompiledProvider>;
-  /** By `provider/model` and, when unambiguous, by bare model name. */
+  /** Every enabled model by `provider/model`. */
   models: ReadonlyMap<string, CompiledModel>;
+  /** Enabled models by bare name: one name may be offered by several providers (failover between them). */
+  modelsByName: ReadonlyMap<string, readonly CompiledModel[]>;
   policies: ReadonlyMap<string, CompiledPolicy>;
   /** Virtual model name -> policy. */
   virtualModels: ReadonlyMap<string, CompiledPolicy>;

@@ -1,0 +1,301 @@
+// validate + compile: a FileConfig-shaped object -> CompiledConfig, or the issues that stop it.
+// Pure: credentials are resolved by a callback supplied by the caller (file/env or Kubernetes).
+import { createHash } from 'node:crypto';
+import Value from 'typebox/value';
+import type { Secret } from '../secret.js';
+import type {
+  CompiledConfig,
+  CompiledModel,
+  CompiledPolicy,
+  CompiledProvider,
+  CompiledTier,
+  CompiledVirtualKey,
+  ProviderCredentials,
+} from './compiled.js';
+import {
+  type Capability,
+  type CredentialsSpec,
+  FileConfig,
+  type FileConfig as FileConfigType,
+  type ProviderType,
+} from './schema.js';
+
+export interface ConfigIssue {
+  /** JSON pointer into the config, e.g. /policies/0/tiers/1/models/0 */
+  path: string;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+export interface CompileResult {
+  config?: CompiledConfig;
+  issues: ConfigIssue[];
+}
+
+export interface CompileOptions {
+  /** Resolves a provider's credentials; called once per provider that declares any. */
+  resolveCredentials: (provider: string, spec: CredentialsSpec) => ProviderCredentials;
+  /** Resolves a virtual key's secret (file: the `key` field is used directly). */
+  resolveVirtualKey?: (name: string, spec: { secretRef?: { name: string; key: string } }) => Secret | undefined;
+  /** Base URL of the in-process demo provider, when the caller runs one. */
+  demoBaseUrl?: string;
+}
+
+export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com/v1',
+  gemini: 'https://generativelanguage.googleapis.com/v1beta',
+};
+
+export const BREAKER_DEFAULTS = {
+  errorThresholdPercentage: 50,
+  volumeThreshold: 5,
+  resetTimeoutMs: 30_000,
+  rollingWindowMs: 10_000,
+};
+
+export const FAILOVER_DEFAULTS = {
+  maxAttempts: 3,
+  deadlineMs: 120_000,
+  firstByteTimeoutMs: 30_000,
+  escalate: 'up' as const,
+  maxRetryAfterMs: 2_000,
+};
+
+const DEFAULT_CAPABILITIES: Capability[] = ['tools', 'streaming'];
+
+/** Schema check only: every problem with the path it sits at. */
+export function validateFileConfig(input: unknown): ConfigIssue[] {
+  if (Value.Check(FileConfig, input)) return [];
+  const seen = new Set<string>();
+  const issues: ConfigIssue[] = [];
+  for (const e of Value.Errors(FileConfig, input)) {
+    // anyOf/const noise from enums expressed as unions adds nothing over the enum message.
+    if (e.keyword === 'anyOf' || e.keyword === 'boolean') continue;
+    let path = e.instancePath;
+    let message = e.message;
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      for (const name of extra) {
+        const p = `${path}/${name}`;
+        if (!seen.has(p)) {
+          seen.add(p);
+          issues.push({ path: p, message: `unknown field '${name}'`, severity: 'error' });
+        }
+      }
+      continue;
+    }
+    if (e.keyword === 'required') {
+      const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+      for (const name of missing) {
+        const p = `${path}/${name}`;
+        if (!seen.has(p)) {
+          seen.add(p);
+          issues.push({ path: p, message: `missing required field '${name}'`, severity: 'error' });
+        }
+      }
+      continue;
+    }
+    if (e.keyword === 'enum') {
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
+      if (allowed) message = `must be one of ${allowed.map(String).join(', ')}`;
+    }
+    if (path === '') path = '/';
+    const key = `${path}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push({ path, message, severity: 'error' });
+  }
+  return issues;
+}
+
+export function compileConfig(input: unknown, options: CompileOptions): CompileResult {
+  const issues = validateFileConfig(input);
+  if (issues.length) return { issues };
+  const file = input as FileConfigType;
+  const err = (path: string, message: string) => issues.push({ path, message, severity: 'error' });
+  const warn = (path: string, message: string) => issues.push({ path, message, severity: 'warning' });
+
+  const providers = new Map<string, CompiledProvider>();
+  const models = new Map<string, CompiledModel>();
+  file.providers.forEach((p, i) => {
+    const at = `/providers/${i}`;
+    if (providers.has(p.name)) return err(`${at}/name`, `duplicate provider name '${p.name}'`);
+    const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(p.type, p.region);
+    if (!baseUrl) return err(`${at}/baseUrl`, `baseUrl is required for provider type ${p.type}`);
+    let credentials: ProviderCredentials = {};
+    if (p.credentials) {
+      try {
+        credentials = options.resolveCredentials(p.name, p.credentials);
+      } catch (e) {
+        warn(`${at}/credentials`, `credentials not available: ${(e as Error).message}`);
+      }
+    }
+    const hasCredentials =
+      p.type === 'demo' || (p.credentials ? credentialsPresent(p.type, credentials) : p.type === 'openai-compatible');
+    if (!hasCredentials)
+      warn(`${at}/credentials`, `provider '${p.name}' has no credentials; it is disabled`);
+    const provider: CompiledProvider = {
+      name: p.name,
+      type: p.type,
+      baseUrl: baseUrl.replace(/\/+$/, ''),
+      credentials,
+      headers: lowerKeys(p.headers ?? {}),
+      apiVersion: p.apiVersion,
+      region: p.region,
+      breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
+      models: [],
+      enabled: hasCredentials,
+    };
+    providers.set(p.name, provider);
+    const names = new Set<string>();
+    p.models.forEach((m, j) => {
+      if (names.has(m.name)) return err(`${at}/models/${j}/name`, `duplicate model '${m.name}' in provider '${p.name}'`);
+      names.add(m.name);
+      const model: CompiledModel = {
+        id: `${p.name}/${m.name}`,
+        name: m.name,
+        upstreamModel: m.upstreamModel ?? m.name,
+        tier: m.tier,
+        provider,
+        pricing: {
+          inputPerMTok: m.pricing.inputPerMTok,
+          outputPerMTok: m.pricing.outputPerMTok,
+          cachedInputPerMTok: m.pricing.cachedInputPerMTok ?? m.pricing.inputPerMTok,
+          cacheWritePerMTok: m.pricing.cacheWritePerMTok ?? m.pricing.inputPerMTok,
+        },
+        contextWindow: m.contextWindow,
+        maxOutputTokens: m.maxOutputTokens,
+        capabilities: new Set(m.capabilities ?? DEFAULT_CAPABILITIES),
+      };
+      provider.models.push(model);
+      models.set(model.id, model);
+    });
+  });
+
+  // The demo provider only serves while no real provider can.
+  const realUsable = [...providers.values()].some((p) => p.type !== 'demo' && p.enabled);
+  for (const p of providers.values()) if (p.type === 'demo' && realUsable) p.enabled = false;
+
+  const enabledModels = new Map([...models].filter(([, m]) => m.provider.enabled));
+  const modelsByName = new Map<string, CompiledModel[]>();
+  for (const m of enabledModels.values()) {
+    const list = modelsByName.get(m.name) ?? [];
+    list.push(m);
+    modelsByName.set(m.name, list);
+  }
+
+  const policies = new Map<string, CompiledPolicy>();
+  const virtualModels = new Map<string, CompiledPolicy>();
+  file.policies.forEach((pol, i) => {
+    const at = `/policies/${i}`;
+    if (policies.has(pol.name)) return err(`${at}/name`, `duplicate policy name '${pol.name}'`);
+    const tiers: CompiledTier[] = [];
+    let previousMax = -1;
+    pol.tiers.forEach((t, j) => {
+      const last = j === pol.tiers.length - 1;
+      if (t.maxScore === undefined && !last) {
+        err(`${at}/tiers/${j}/maxScore`, 'every tier but the last needs maxScore');
+      }
+      const maxScore = last ? 1 : (t.maxScore ?? 1);
+      if (maxScore <= previousMax) {
+        err(`${at}/tiers/${j}/maxScore`, `maxScore must increase from tier to tier (${maxScore} after ${previousMax})`);
+      }
+      previousMax = maxScore;
+      let candidates: CompiledModel[];
+      if (t.models) {
+        candidates = [];
+        t.models.forEach((ref, k) => {
+          const model = models.get(ref);
+          if (!model) return err(`${at}/tiers/${j}/models/${k}`, `unknown model '${ref}' (expected provider/model)`);
+          if (model.provider.enabled) candidates.push(model);
+        });
+      } else {
+        candidates = [...enabledModels.values()].filter((m) => m.tier === t.name);
+      }
+      if (candidates.length === 0) {
+        warn(`${at}/tiers/${j}`, `tier '${t.name}' has no usable model (none configured, or their providers lack credentials)`);
+      }
+      tiers.push({ name: t.name, maxScore, candidates });
+    });
+    if (pol.flagshipShare !== undefined && pol.tiers.length < 2) {
+      err(`${at}/flagshipShare`, 'flagshipShare needs at least two tiers');
+    }
+    const policy: CompiledPolicy = {
+      name: pol.name,
+      virtualModels: pol.virtualModels,
+      tiers,
+      flagshipShare: pol.flagshipShare,
+      objective: { cost: pol.objective?.cost ?? 0.7, latency: pol.objective?.latency ?? 0.3 },
+      latencySloMs: pol.latencySloMs,
+      failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
+    };
+    policies.set(pol.name, policy);
+    pol.virtualModels.forEach((vm, k) => {
+      if (virtualModels.has(vm)) {
+        err(`${at}/virtualModels/${k}`, `virtual model '${vm}' is already used by policy '${virtualModels.get(vm)!.name}'`);
+      } else if (modelsByName.has(vm) || models.has(vm)) {
+        err(`${at}/virtualModels/${k}`, `virtual model '${vm}' has the name of a configured model`);
+      } else {
+        virtualModels.set(vm, policy);
+      }
+    });
+  });
+
+  const virtualKeys = new Map<string, CompiledVirtualKey>();
+  (file.virtualKeys ?? []).forEach((vk, i) => {
+    const at = `/virtualKeys/${i}`;
+    let hash = vk.keyHash;
+    if (!hash && vk.key) hash = sha256Hex(vk.key);
+    if (!hash && vk.secretRef && options.resolveVirtualKey) {
+      const secret = options.resolveVirtualKey(vk.name, vk);
+      if (secret) hash = sha256Hex(secret.reveal());
+    }
+    if (!hash) return err(at, `virtual key '${vk.name}' needs keyHash, key or secretRef`);
+    (vk.allowedModels ?? []).forEach((m, k) => {
+      if (!virtualModels.has(m) && !models.has(m) && !modelsByName.has(m)) {
+        warn(`${at}/allowedModels/${k}`, `'${m}' is neither a virtual model nor a configured model`);
+      }
+    });
+    virtualKeys.set(hash, {
+      name: vk.name,
+      keyHash: hash,
+      allowedModels: vk.allowedModels ? new Set(vk.allowedModels) : undefined,
+      budget: vk.budget,
+      rpm: vk.rpm,
+      tpm: vk.tpm,
+    });
+  });
+
+  if (issues.some((i) => i.severity === 'error')) return { issues };
+  return {
+    issues,
+    config: {
+      providers,
+      models: enabledModels,
+      modelsByName,
+      policies,
+      virtualModels,
+      virtualKeys,
+      revision: sha256Hex(JSON.stringify(file)).slice(0, 12),
+    },
+  };
+}
+
+function defaultBaseUrl(type: ProviderType, region: string | undefined): string | undefined {
+  if (type === 'bedrock') return region ? `https://bedrock-runtime.${region}.amazonaws.com` : undefined;
+  return DEFAULT_BASE_URLS[type];
+}
+
+function credentialsPresent(type: ProviderType, c: ProviderCredentials): boolean {
+  if (type === 'bedrock') return Boolean(c.awsAccessKeyId && c.awsSecretAccessKey);
+  return Boolean(c.apiKey);
+}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}

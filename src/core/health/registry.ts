@@ -1,0 +1,153 @@
+// Health of every (provider, model): its circuit breaker, latency statistics and any
+// Retry-After cool-down. Survives config reloads for models that stay configured.
+import type { CompiledConfig, CompiledModel } from '../config/compiled.js';
+import { type AttemptSettle, type BreakerState, ModelBreaker } from './breaker.js';
+import { ModelLatency } from './latency.js';
+
+export type FailureKind = 'connect_error' | 'timeout' | 'reset' | 'http_429' | 'http_5xx' | 'stream_error';
+
+export type Clock = () => number;
+
+interface Entry {
+  breaker: ModelBreaker;
+  breakerSettings: string;
+  latency: ModelLatency;
+  coolDownUntil: number;
+}
+
+export interface HealthEvents {
+  breakerState?(model: CompiledModel, state: BreakerState): void;
+}
+
+export class HealthRegistry {
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly clock: Clock = () => performance.now(),
+    private readonly events: HealthEvents = {},
+  ) {}
+
+  #entry(model: CompiledModel): Entry {
+    const settings = model.provider.breaker;
+    const key = `${settings.errorThresholdPercentage}/${settings.volumeThreshold}/${settings.resetTimeoutMs}/${settings.rollingWindowMs}`;
+    let e = this.#entries.get(model.id);
+    if (e && e.breakerSettings !== key) {
+      e.breaker.shutdown();
+      e.breaker = this.#newBreaker(model);
+      e.breakerSettings = key;
+    }
+    if (!e) {
+      e = { breaker: this.#newBreaker(model), breakerSettings: key, latency: new ModelLatency(), coolDownUntil: 0 };
+      this.#entries.set(model.id, e);
+    }
+    return e;
+  }
+
+  #newBreaker(model: CompiledModel): ModelBreaker {
+    const notify = this.events.breakerState;
+    return new ModelBreaker(model.provider.breaker, notify ? (s) => notify(model, s) : undefined);
+  }
+
+  /** May this model take an attempt now? (breaker closed or probe free, not cooling down) */
+  available(model: CompiledModel): boolean {
+    const e = this.#entries.get(model.id);
+    if (!e) return true;
+    return e.breaker.available && e.coolDownUntil <= this.clock();
+  }
+
+  breakerState(model: CompiledModel): BreakerState {
+    return this.#entries.get(model.id)?.breaker.state ?? 'closed';
+  }
+
+  latency(model: CompiledModel): ModelLatency | undefined {
+    return this.#entries.get(model.id)?.latency;
+  }
+
+  /** Starts an attempt; undefined when the breaker refuses it right now. */
+  begin(model: CompiledModel): AttemptTracker | undefined {
+    const e = this.#entry(model);
+    if (e.coolDownUntil > this.clock()) return undefined;
+    const settle = e.breaker.begin();
+    return settle && new AttemptTracker(e.latency, settle, this.clock);
+  }
+
+  /** The provider asked us (Retry-After) not to call this model before `ms` from now. */
+  coolDown(model: CompiledModel, ms: number): void {
+    const e = this.#entry(model);
+    e.coolDownUntil = Math.max(e.coolDownUntil, this.clock() + ms);
+  }
+
+  /** Drops state of models no longer configured. */
+  retain(config: CompiledConfig): void {
+    for (const [id, e] of this.#entries) {
+      if (!config.models.has(id)) {
+        e.breaker.shutdown();
+        this.#entries.delete(id);
+      }
+    }
+  }
+
+  close(): void {
+    for (const e of this.#entries.values()) e.breaker.shutdown();
+    this.#entries.clear();
+  }
+}
+
+/** One attempt's timeline; feeds latency statistics and settles the breaker exactly once. */
+export class AttemptTracker {
+  readonly startedAt: number;
+  firstByteAt: number | undefined;
+  firstTokenAt: number | undefined;
+  #settled = false;
+
+  constructor(
+    private readonly latency: ModelLatency,
+    private readonly settle: AttemptSettle,
+    private readonly clock: Clock,
+  ) {
+    this.startedAt = clock();
+  }
+
+  firstByte(): void {
+    if (this.firstByteAt !== undefined) return;
+    this.firstByteAt = this.clock();
+    this.latency.ttfbMs.add(this.firstByteAt - this.startedAt);
+  }
+
+  firstToken(): void {
+    if (this.firstTokenAt !== undefined) return;
+    this.firstTokenAt = this.clock();
+    this.latency.ttftMs.add(this.firstTokenAt - this.startedAt);
+  }
+
+  /** The provider did its job. */
+  succeed(outputTokens: number | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    const end = this.clock();
+    this.latency.totalMs.add(end - this.startedAt);
+    const from = this.firstTokenAt ?? this.firstByteAt;
+    if (outputTokens && from !== undefined && end - from > 0) {
+      this.latency.tokensPerSecond.add((outputTokens * 1000) / (end - from));
+    }
+    this.settle.succeed();
+  }
+
+  /** The provider failed (counts toward opening its breaker). */
+  fail(_kind: FailureKind): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.settle.fail();
+  }
+
+  /** The request failed for a reason that is not the provider's (e.g. a 400): no health signal. */
+  neutral(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.settle.succeed();
+  }
+
+  get elapsedMs(): number {
+    return this.clock() - this.startedAt;
+  }
+}

@@ -1,0 +1,167 @@
+// The decision, written once for both data planes:
+// parse -> authenticate -> resolve policy -> classify -> select. Pure: no I/O.
+import { createHash } from 'node:crypto';
+import { type Classification, classify as defaultClassify } from './classifier/index.js';
+import type { CompiledConfig, CompiledModel, CompiledPolicy, CompiledVirtualKey } from './config/compiled.js';
+import { ApiError } from './errors.js';
+import type { HealthRegistry } from './health/registry.js';
+import { KeyLimits } from './limits.js';
+import type { ChatCompletionRequest } from './openai.js';
+import { DEFAULT_BODY_LIMIT, type ParsedRequest, parseChatRequest } from './parse.js';
+import { selectCandidates, selectExplicit, tierIndexForScore } from './select.js';
+
+export interface RoutePlan {
+  request: ParsedRequest;
+  /** The policy of a virtual model; undefined for an explicit model name. */
+  policy: CompiledPolicy | undefined;
+  /** Complexity score; undefined for an explicit model name (not classified). */
+  score: number | undefined;
+  reasons: string[];
+  /** Tier the score chose (for explicit models, the model's tier). */
+  tier: string;
+  /** Ordered: the primary first, then fallbacks. Models with open breakers are already left out. */
+  candidates: CompiledModel[];
+  virtualKey: CompiledVirtualKey | undefined;
+  /** Clock readings (ms, the router's clock). */
+  startedAt: number;
+  deadlineAt: number;
+  maxAttempts: number;
+  firstByteTimeoutMs: number;
+  maxRetryAfterMs: number;
+}
+
+/** Keeps a policy's last threshold at the quantile that yields its target flagship share. */
+export interface ShareThreshold {
+  observe(score: number): void;
+  /** Undefined while warming up (the configured maxScore applies). */
+  threshold(): number | undefined;
+}
+
+export interface RouterOptions {
+  config: CompiledConfig;
+  health: HealthRegistry;
+  classify?: (req: ChatCompletionRequest) => Classification;
+  /** Creates the running threshold of a policy that sets flagshipShare. */
+  shareThreshold?: (targetShare: number) => ShareThreshold;
+  clock?: () => number;
+  bodyLimit?: number;
+}
+
+const EXPLICIT_FAILOVER = { maxAttempts: 3, deadlineMs: 120_000, firstByteTimeoutMs: 30_000, maxRetryAfterMs: 2_000 };
+
+export class Router {
+  #config: CompiledConfig;
+  readonly health: HealthRegistry;
+  readonly limits = new KeyLimits();
+  readonly #classify: (req: ChatCompletionRequest) => Classification;
+  readonly #shareThreshold: RouterOptions['shareThreshold'];
+  #thresholds = new Map<string, ShareThreshold>();
+  readonly #clock: () => number;
+  readonly bodyLimit: number;
+
+  constructor(options: RouterOptions) {
+    this.#config = options.config;
+    this.health = options.health;
+    this.#classify = options.classify ?? defaultClassify;
+    this.#shareThreshold = options.shareThreshold;
+    this.#clock = options.clock ?? (() => performance.now());
+    this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    this.#rebuildThresholds();
+  }
+
+  get config(): CompiledConfig {
+    return this.#config;
+  }
+
+  /** Swaps in a new config atomically: requests already planned keep the one they started with. */
+  setConfig(config: CompiledConfig): void {
+    this.#config = config;
+    this.health.retain(config);
+    this.#rebuildThresholds();
+  }
+
+  #rebuildThresholds(): void {
+    const next = new Map<string, ShareThreshold>();
+    for (const p of this.#config.policies.values()) {
+      if (p.flagshipShare === undefined || !this.#shareThreshold) continue;
+      // Keep the running distribution across reloads while the target is unchanged.
+      const key = `${p.name}@${p.flagshipShare}`;
+      next.set(key, this.#thresholds.get(key) ?? this.#shareThreshold(p.flagshipShare));
+    }
+    this.#thresholds = next;
+  }
+
+  /** The whole decision for one request body. Throws ApiError for anything the client must hear. */
+  plan(raw: Buffer | string, authorization?: string): RoutePlan {
+    const startedAt = this.#clock();
+    const config = this.#config;
+    const request = parseChatRequest(raw, this.bodyLimit);
+    const virtualKey = authenticate(config, authorization);
+    const policy = config.virtualModels.get(request.model);
+    if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
+      throw new ApiError(403, `This key may not use model '${request.model}'.`, 'permission_error', 'model_not_allowed');
+    }
+    if (virtualKey) this.limits.admit(virtualKey);
+
+    if (policy) {
+      const c = this.#classify(request.body);
+      const share = policy.flagshipShare !== undefined ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`) : undefined;
+      const tierIndex = tierIndexForScore(policy, c.score, share?.threshold());
+      share?.observe(c.score);
+      const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
+      const f = policy.failover;
+      return {
+        request,
+        policy,
+        score: c.score,
+        reasons: c.reasons,
+        tier: policy.tiers[tierIndex]!.name,
+        candidates,
+        virtualKey,
+        startedAt,
+        deadlineAt: startedAt + f.deadlineMs,
+        maxAttempts: f.maxAttempts,
+        firstByteTimeoutMs: f.firstByteTimeoutMs,
+        maxRetryAfterMs: f.maxRetryAfterMs,
+      };
+    }
+
+    const byId = config.models.get(request.model);
+    const named = byId ? [byId] : config.modelsByName.get(request.model);
+    if (!named) {
+      throw new ApiError(404, `The model '${request.model}' does not exist or is not configured. Use 'auto' or one of GET /v1/models.`, 'invalid_request_error', 'model_not_found', 'model');
+    }
+    const candidates = selectExplicit(named, request, this.health);
+    return {
+      request,
+      policy: undefined,
+      score: undefined,
+      reasons: [],
+      tier: candidates[0]!.tier,
+      candidates,
+      virtualKey,
+      startedAt,
+      deadlineAt: startedAt + EXPLICIT_FAILOVER.deadlineMs,
+      maxAttempts: EXPLICIT_FAILOVER.maxAttempts,
+      firstByteTimeoutMs: EXPLICIT_FAILOVER.firstByteTimeoutMs,
+      maxRetryAfterMs: EXPLICIT_FAILOVER.maxRetryAfterMs,
+    };
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+}
+
+/** With virtual keys configured, a valid `Authorization: Bearer <key>` is required; otherwise none is. */
+export function authenticate(config: CompiledConfig, authorization: string | undefined): CompiledVirtualKey | undefined {
+  if (config.virtualKeys.size === 0) return undefined;
+  const m = authorization && /^Bearer\s+(.+)$/i.exec(authorization.trim());
+  if (!m) {
+    throw new ApiError(401, 'Missing API key: send your TierFlow virtual key as "Authorization: Bearer <key>".', 'authentication_error', 'invalid_api_key');
+  }
+  const hash = createHash('sha256').update(m[1]!).digest('hex');
+  const key = config.virtualKeys.get(hash);
+  if (!key) throw new ApiError(401, 'Incorrect API key provided.', 'authentication_error', 'invalid_api_key');
+  return key;
+}

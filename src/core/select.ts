@@ -1,0 +1,144 @@
+// select: which models may serve a request, best first. Filter (capabilities, context window,
+// breakers), then order within a tier by price and live latency, then append fallbacks.
+import type { CompiledModel, CompiledPolicy } from './config/compiled.js';
+import { ApiError } from './errors.js';
+import type { HealthRegistry } from './health/registry.js';
+import type { ParsedRequest } from './parse.js';
+
+/** Output tokens assumed when the request sets no limit, for the expected-cost estimate. */
+const TYPICAL_OUTPUT_TOKENS = 400;
+
+export type Unfit = 'capability' | 'context' | 'unavailable';
+
+/** Why a model cannot take this request, or undefined when it can. */
+export function unfitReason(model: CompiledModel, req: ParsedRequest, health: HealthRegistry): Unfit | undefined {
+  const caps = model.capabilities;
+  if (
+    (req.needs.tools && !caps.has('tools')) ||
+    (req.needs.vision && !caps.has('vision')) ||
+    (req.needs.jsonSchema && !caps.has('jsonSchema')) ||
+    (req.stream && !caps.has('streaming'))
+  ) {
+    return 'capability';
+  }
+  const out = req.maxOutputTokens ?? 0;
+  if (out > model.maxOutputTokens || req.promptTokens + out > model.contextWindow) return 'context';
+  if (!health.available(model)) return 'unavailable';
+  return undefined;
+}
+
+/** Index of the tier a score falls in; `lastThreshold` overrides the bound below the last tier. */
+export function tierIndexForScore(policy: CompiledPolicy, score: number, lastThreshold?: number): number {
+  const last = policy.tiers.length - 1;
+  for (let i = 0; i < last; i++) {
+    const bound = i === last - 1 && lastThreshold !== undefined ? lastThreshold : policy.tiers[i]!.maxScore;
+    if (score <= bound) return i;
+  }
+  return last;
+}
+
+export interface Selection {
+  candidates: CompiledModel[];
+  /** Tier the score asked for (candidates may start in another tier if it had none fit). */
+  tierIndex: number;
+}
+
+export function selectCandidates(
+  policy: CompiledPolicy,
+  tierIndex: number,
+  req: ParsedRequest,
+  health: HealthRegistry,
+): Selection {
+  const order = tierOrder(policy, tierIndex);
+  const candidates: CompiledModel[] = [];
+  const seen = new Set<string>();
+  const reasons = new Set<Unfit>();
+  for (const t of order) {
+    const fit: CompiledModel[] = [];
+    for (const m of policy.tiers[t]!.candidates) {
+      if (seen.has(m.id)) continue;
+      seen.add(m.id);
+      const why = unfitReason(m, req, health);
+      if (why) reasons.add(why);
+      else fit.push(m);
+    }
+    if (fit.length) candidates.push(...rankWithinTier(fit, policy, req, health));
+  }
+  if (candidates.length === 0) throw noCandidate(policy.name, reasons, req);
+  return { candidates, tierIndex };
+}
+
+/** Explicit model name: every enabled provider offering it, healthy ones ordered by latency. */
+export function selectExplicit(models: readonly CompiledModel[], req: ParsedRequest, health: HealthRegistry) {
+  const available = models.filter((m) => health.available(m));
+  if (available.length === 0) {
+    throw new ApiError(503, `Model '${req.model}' is temporarily unavailable: every provider of it has an open circuit breaker.`, 'api_error', 'model_unavailable');
+  }
+  return available.length > 1 ? rankWithinTier(available, { objective: { cost: 0.5, latency: 0.5 } }, req, health) : available;
+}
+
+function tierOrder(policy: CompiledPolicy, start: number): number[] {
+  const up: number[] = [];
+  for (let i = start; i < policy.tiers.length; i++) up.push(i);
+  if (policy.failover.escalate === 'none') return [start];
+  if (policy.failover.escalate === 'up') return up;
+  const down: number[] = [];
+  for (let i = start - 1; i >= 0; i--) down.push(i);
+  return [...up, ...down];
+}
+
+/**
+ * Orders by a weighted sum of log price ratio and log latency ratio to the best in the group,
+ * so weights trade relative, not absolute, differences. Models with no latency sample yet count
+ * as the best (they get explored); a latency SLO pushes models whose p95 misses it to the back.
+ */
+function rankWithinTier(
+  models: CompiledModel[],
+  policy: Pick<CompiledPolicy, 'objective' | 'latencySloMs'>,
+  req: ParsedRequest,
+  health: HealthRegistry,
+): CompiledModel[] {
+  if (models.length === 1) return models;
+  const out = req.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
+  const n = models.length;
+  const cost = new Float64Array(n);
+  const lat = new Float64Array(n);
+  const missesSlo = new Uint8Array(n);
+  let minCost = Infinity;
+  let minLat = Infinity;
+  for (let i = 0; i < n; i++) {
+    const m = models[i]!;
+    cost[i] = Math.max(1e-12, req.promptTokens * m.pricing.inputPerMTok + out * m.pricing.outputPerMTok);
+    const stats = health.latency(m);
+    const ttft = stats?.ttftMs.ewma.value ?? stats?.ttfbMs.ewma.value;
+    lat[i] = ttft === undefined ? NaN : Math.max(1, ttft);
+    if (policy.latencySloMs !== undefined) {
+      const p95 = stats?.ttftMs.p95;
+      if (p95 !== undefined && p95 > policy.latencySloMs) missesSlo[i] = 1;
+    }
+    if (cost[i]! < minCost) minCost = cost[i]!;
+    if (lat[i]! < minLat) minLat = lat[i]!;
+  }
+  const wc = policy.objective.cost;
+  const wl = policy.objective.latency;
+  const score = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const l = Number.isNaN(lat[i]!) || minLat === Infinity ? 0 : Math.log(lat[i]! / minLat);
+    score[i] = missesSlo[i]! * 1e6 + wc * Math.log(cost[i]! / minCost) + wl * l;
+  }
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => score[a]! - score[b]! || a - b);
+  return idx.map((i) => models[i]!);
+}
+
+function noCandidate(policy: string, reasons: Set<Unfit>, req: ParsedRequest): ApiError {
+  if (reasons.has('unavailable') || reasons.size === 0) {
+    return new ApiError(503, `No model of policy '${policy}' is available right now (circuit breakers open or no usable provider).`, 'api_error', 'no_available_model');
+  }
+  if (reasons.has('capability')) {
+    const needs = Object.entries(req.needs).filter(([, v]) => v).map(([k]) => k);
+    if (req.stream) needs.push('streaming');
+    return new ApiError(400, `No model of policy '${policy}' supports what this request needs (${needs.join(', ') || 'text'}).`, 'invalid_request_error', 'unsupported_capability');
+  }
+  return new ApiError(400, `The request (about ${req.promptTokens} prompt tokens${req.maxOutputTokens ? ` + ${req.maxOutputTokens} output` : ''}) exceeds the context window of every model of policy '${policy}'.`, 'invalid_request_error', 'context_length_exceeded');
+}
