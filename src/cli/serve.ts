@@ -1,4 +1,138 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('tierflow serve: not implemented yet\n');
-  return 1;
+// tierflow serve: the standalone OpenAI-compatible gateway.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { HealthRegistry } from '../core/health/registry.js';
+import { Router } from '../core/router.js';
+import '../core/translators/register-all.js';
+import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
+import { createGateway } from '../gateway/server.js';
+import { createLogger } from '../observe/log.js';
+import { Metrics } from '../observe/metrics.js';
+import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
+import { UpstreamClient } from '../upstream/client.js';
+import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
+
+const HELP = `usage: tierflow serve [options]
+
+Runs the OpenAI-compatible gateway. Point the OpenAI SDK at it:
+  base_url = http://127.0.0.1:8080/v1, model = "auto"
+
+options:
+  -c, --config FILE     config file (env TIERFLOW_CONFIG; default ./tierflow.yaml)
+  -p, --port PORT       port (env PORT; default 8080)
+      --host HOST       address to bind (env HOST; default 127.0.0.1)
+      --body-limit N    largest request body in bytes (default 33554432)
+      --secrets-dir DIR where <secret>/<key> files for secretRef credentials live
+  -h, --help
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      'body-limit': { type: 'string' },
+      'secrets-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const log = createLogger();
+  const file = resolve(values.config ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml');
+  const port = Number(values.port ?? process.env.PORT ?? 8080);
+  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const bodyLimit = Number(values['body-limit'] ?? DEFAULT_BODY_LIMIT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`tierflow serve: invalid port '${values.port ?? process.env.PORT}'\n`);
+    return 2;
+  }
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) {
+    process.stderr.write(`tierflow serve: invalid --body-limit '${values['body-limit']}'\n`);
+    return 2;
+  }
+
+  const metrics = new Metrics();
+  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  let demo: DemoProvider | undefined;
+  if (mentionsDemo(file)) demo = await startDemoProvider();
+
+  let router: Router | undefined;
+  let source;
+  try {
+    source = openFileConfig(
+      file,
+      { demoBaseUrl: demo?.url, secretsDir: values['secrets-dir'] },
+      log,
+      (config) => {
+        router?.setConfig(config);
+        metrics.configReloads.inc({ result: 'applied' });
+      },
+      () => metrics.configReloads.inc({ result: 'rejected' }),
+    );
+  } catch (err) {
+    await demo?.close();
+    if (err instanceof ConfigLoadError) {
+      process.stderr.write(`tierflow serve: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  router = new Router({ config: source.initial, health, bodyLimit });
+
+  const client = new UpstreamClient();
+  const gateway = createGateway({ router, metrics, log, client });
+  let address;
+  try {
+    address = await gateway.listen(port, host);
+  } catch (err) {
+    process.stderr.write(`tierflow serve: cannot listen on ${host}:${port}: ${(err as Error).message}\n`);
+    source.close();
+    await demo?.close();
+    return 1;
+  }
+  const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}/v1`;
+  const providers = [...source.initial.providers.values()];
+  log.info('tierflow gateway listening', {
+    url,
+    config: file,
+    revision: source.initial.revision,
+    providers: providers.filter((p) => p.enabled).map((p) => p.name),
+    virtualModels: [...source.initial.virtualModels.keys()],
+  });
+  if (providers.every((p) => !p.enabled || p.type === 'demo')) {
+    process.stderr.write(
+      `\nTierFlow is running in DEMO mode: no provider has an API key, so answers come from a local demo provider.\n` +
+        `Add keys with e.g. \`export OPENAI_API_KEY=sk-...\` (or ANTHROPIC_API_KEY, GEMINI_API_KEY; see ${file}) and restart.\n` +
+        `Try it: curl ${url}/chat/completions -H 'content-type: application/json' -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
+    );
+  }
+
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal });
+      resolveStop();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  source.close();
+  await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
+  await client.close();
+  health.close();
+  await demo?.close();
+  return 0;
+}
+
+function mentionsDemo(file: string): boolean {
+  try {
+    return /type:\s*["']?demo\b/.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
 }

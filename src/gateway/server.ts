@@ -1,0 +1,179 @@
+// The standalone OpenAI-compatible gateway: HTTP -> the shared pipeline -> undici upstream.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiError } from '../core/errors.js';
+import type { Router, RoutePlan } from '../core/router.js';
+import type { Logger } from '../observe/log.js';
+import type { Metrics } from '../observe/metrics.js';
+import { type AttemptDeps, runAttempts } from '../upstream/attempts.js';
+import type { UpstreamClient } from '../upstream/client.js';
+import { recordRequest } from '../upstream/record.js';
+import { HttpSink } from './http-sink.js';
+import { listModels } from './models.js';
+
+export interface GatewayOptions {
+  router: Router;
+  metrics: Metrics;
+  log: Logger;
+  client: UpstreamClient;
+  /** Reported by /readyz; false while no config has loaded. */
+  ready?: () => boolean;
+}
+
+export interface Gateway {
+  server: Server;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const deps: AttemptDeps = options;
+  const { router, metrics, log } = options;
+  let inflight = 0;
+  let draining = false;
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    try {
+      if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) {
+        inflight++;
+        res.on('close', () => inflight--);
+        if (draining) res.setHeader('connection', 'close');
+        void chat(req, res, requestId).catch((err: unknown) => internalError(res, err, requestId));
+        return;
+      }
+      if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
+        return json(res, 200, listModels(router.config));
+      }
+      if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/readyz') {
+        const ok = !draining && (options.ready?.() ?? true);
+        return json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
+      }
+      if (req.method === 'GET' && path === '/metrics') {
+        metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => internalError(res, err, requestId),
+        );
+        return;
+      }
+      req.resume();
+      const known = ['/v1/chat/completions', '/chat/completions', '/v1/models', '/models', '/healthz', '/readyz', '/metrics'];
+      if (known.includes(path)) {
+        return error(res, new ApiError(405, `Method ${req.method} is not allowed on ${path}.`, 'invalid_request_error', 'method_not_allowed'));
+      }
+      return error(res, new ApiError(404, `Unknown path ${path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`, 'invalid_request_error', 'unknown_url'));
+    } catch (err) {
+      internalError(res, err, requestId);
+    }
+  });
+
+  async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    let body: Buffer;
+    try {
+      body = await readBody(req, router.bodyLimit);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        res.setHeader('connection', 'close');
+        return error(res, err);
+      }
+      return; // client went away while sending
+    }
+    const t0 = performance.now();
+    let plan: RoutePlan;
+    try {
+      plan = router.plan(body, header(req, 'authorization'));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      metrics.requests.inc({ mode: 'rejected', policy: 'none', tier: 'none', provider: 'none', model: 'none', status_class: `${Math.floor(err.status / 100)}xx` });
+      log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+      return error(res, err);
+    }
+    metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+    const sink = new HttpSink(res, {});
+    const outcome = await runAttempts(plan, deps, sink);
+    recordRequest(deps, plan, outcome, requestId);
+  }
+
+  function internalError(res: ServerResponse, err: unknown, requestId: string): void {
+    log.error('internal error', { requestId, error: err instanceof Error ? err.message : String(err) });
+    if (!res.headersSent) {
+      error(res, new ApiError(500, `TierFlow internal error (request ${requestId}).`, 'api_error', 'internal_error'));
+    } else {
+      res.destroy();
+    }
+  }
+
+  return {
+    server,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: async (graceMs = 10_000) => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const until = Date.now() + graceMs;
+      while (inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(tooLarge(declared, limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(size, limit));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+function tooLarge(size: number, limit: number): ApiError {
+  return new ApiError(413, `Request body of ${size}+ bytes exceeds the limit of ${limit} bytes.`, 'invalid_request_error', 'request_too_large');
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function error(res: ServerResponse, err: ApiError): void {
+  res.setHeader('x-tierflow-attempts', '0');
+  json(res, err.status, err.toBody());
+}

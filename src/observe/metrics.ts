@@ -1,0 +1,132 @@
+// Prometheus metrics shared by both data planes. Labels are bounded: configured provider and
+// model names, tier, policy, outcome and status class; never keys, prompts or client input.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CompiledModel } from '../core/config/compiled.js';
+import type { BreakerState } from '../core/health/breaker.js';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
+const DECISION_BUCKETS = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3];
+
+export type AttemptOutcome =
+  | 'success'
+  | 'client_error'
+  | 'http_429'
+  | 'http_5xx'
+  | 'connect_error'
+  | 'timeout'
+  | 'reset'
+  | 'stream_error';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'mode' | 'policy' | 'tier' | 'provider' | 'model' | 'status_class'>;
+  readonly attempts: Counter<'provider' | 'model' | 'outcome'>;
+  readonly failovers: Counter<'provider' | 'model' | 'reason'>;
+  readonly decisionSeconds: Histogram<never>;
+  readonly ttfbSeconds: Histogram<'provider' | 'model'>;
+  readonly ttftSeconds: Histogram<'provider' | 'model'>;
+  readonly durationSeconds: Histogram<'provider' | 'model' | 'tier'>;
+  readonly tokens: Counter<'provider' | 'model' | 'kind'>;
+  readonly costUsd: Counter<'provider' | 'model' | 'tier'>;
+  readonly flagshipCostUsd: Counter<'policy'>;
+  readonly savedUsd: Counter<'policy'>;
+  readonly breakerState: Gauge<'provider' | 'model'>;
+  readonly configReloads: Counter<'result'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'tierflow_' });
+    this.requests = new Counter({
+      name: 'tierflow_requests_total',
+      help: 'Requests answered, by routing mode (auto or explicit), policy, chosen tier, serving provider and model, and HTTP status class.',
+      labelNames: ['mode', 'policy', 'tier', 'provider', 'model', 'status_class'],
+      registers,
+    });
+    this.attempts = new Counter({
+      name: 'tierflow_upstream_attempts_total',
+      help: 'Attempts sent to providers, by outcome.',
+      labelNames: ['provider', 'model', 'outcome'],
+      registers,
+    });
+    this.failovers = new Counter({
+      name: 'tierflow_failovers_total',
+      help: 'Failovers away from a provider/model, by the reason of the failed attempt.',
+      labelNames: ['provider', 'model', 'reason'],
+      registers,
+    });
+    this.decisionSeconds = new Histogram({
+      name: 'tierflow_decision_seconds',
+      help: 'Time to parse, classify and select (the routing decision).',
+      buckets: DECISION_BUCKETS,
+      registers,
+    });
+    this.ttfbSeconds = new Histogram({
+      name: 'tierflow_upstream_time_to_first_byte_seconds',
+      help: 'Time from sending an attempt to the provider response headers.',
+      labelNames: ['provider', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.ttftSeconds = new Histogram({
+      name: 'tierflow_time_to_first_token_seconds',
+      help: 'Time from sending an attempt to the first content token.',
+      labelNames: ['provider', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.durationSeconds = new Histogram({
+      name: 'tierflow_request_duration_seconds',
+      help: 'Time from the request arriving to the last byte of the response.',
+      labelNames: ['provider', 'model', 'tier'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'tierflow_tokens_total',
+      help: 'Tokens reported by providers, by kind (input, cached_input, cache_write, output).',
+      labelNames: ['provider', 'model', 'kind'],
+      registers,
+    });
+    this.costUsd = new Counter({
+      name: 'tierflow_cost_usd_total',
+      help: 'Spend in USD computed from usage and the price catalog.',
+      labelNames: ['provider', 'model', 'tier'],
+      registers,
+    });
+    this.flagshipCostUsd = new Counter({
+      name: 'tierflow_flagship_cost_usd_total',
+      help: "What the same requests would have cost on the policy's flagship model.",
+      labelNames: ['policy'],
+      registers,
+    });
+    this.savedUsd = new Counter({
+      name: 'tierflow_saved_usd_total',
+      help: "Flagship cost minus actual cost, for requests where routing saved money.",
+      labelNames: ['policy'],
+      registers,
+    });
+    this.breakerState = new Gauge({
+      name: 'tierflow_circuit_breaker_state',
+      help: 'Circuit breaker per provider/model: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
+    this.configReloads = new Counter({
+      name: 'tierflow_config_reloads_total',
+      help: 'Configuration reloads, by result (applied, rejected).',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  setBreakerState(model: CompiledModel, state: BreakerState): void {
+    this.breakerState.set(
+      { provider: model.provider.name, model: model.name },
+      state === 'closed' ? 0 : state === 'half-open' ? 1 : 2,
+    );
+  }
+}
+
+export function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}

@@ -1,0 +1,50 @@
+// A Router fed from a YAML file with hot reload: the last good config keeps serving.
+import type { CompiledConfig } from '../core/config/compiled.js';
+import { formatIssue, type LoadOptions, loadConfigFile, type LocatedIssue } from '../config/load.js';
+import { type ConfigWatcher, watchFile } from '../config/watch.js';
+import type { Logger } from '../observe/log.js';
+
+export interface FileConfigSource {
+  initial: CompiledConfig;
+  close(): void;
+}
+
+export class ConfigLoadError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: LocatedIssue[],
+  ) {
+    super(`invalid config ${file}:\n` + issues.filter((i) => i.severity === 'error').map((i) => '  ' + formatIssue(i, file)).join('\n'));
+  }
+}
+
+export function openFileConfig(
+  file: string,
+  options: LoadOptions,
+  log: Logger,
+  apply: (config: CompiledConfig) => void,
+  onRejected?: () => void,
+): FileConfigSource {
+  const first = loadConfigFile(file, options);
+  if (!first.config) throw new ConfigLoadError(file, first.issues);
+  logWarnings(log, file, first.issues);
+  const watcher: ConfigWatcher = watchFile(file, () => {
+    const next = loadConfigFile(file, options);
+    if (!next.config) {
+      onRejected?.();
+      log.error('config reload rejected; the last good config keeps serving', {
+        file,
+        issues: next.issues.filter((i) => i.severity === 'error').map((i) => formatIssue(i)),
+      });
+      return;
+    }
+    logWarnings(log, file, next.issues);
+    apply(next.config);
+    log.info('config reloaded', { file, revision: next.config.revision });
+  });
+  return { initial: first.config, close: () => watcher.close() };
+}
+
+function logWarnings(log: Logger, file: string, issues: LocatedIssue[]): void {
+  for (const i of issues) if (i.severity === 'warning') log.warn('config', { file, issue: formatIssue(i) });
+}

@@ -1,0 +1,61 @@
+// undici keep-alive pools to providers: one Agent, one pool per origin.
+import { Agent, type Dispatcher } from 'undici';
+import type { UpstreamRequest } from '../core/translators/types.js';
+
+export interface SendOptions {
+  signal?: AbortSignal;
+  /** Until response headers arrive. */
+  headersTimeoutMs: number;
+  /** Longest silence between body chunks. */
+  bodyTimeoutMs: number;
+}
+
+export class UpstreamClient {
+  readonly #agent: Agent;
+
+  constructor(options: { connectTimeoutMs?: number; connectionsPerOrigin?: number } = {}) {
+    this.#agent = new Agent({
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connections: options.connectionsPerOrigin ?? 512,
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+    });
+  }
+
+  send(req: UpstreamRequest, options: SendOptions): Promise<Dispatcher.ResponseData> {
+    return this.#agent.request({
+      origin: req.url.origin,
+      path: req.url.pathname + req.url.search,
+      method: req.method,
+      headers: req.headers,
+      body: req.method === 'GET' ? undefined : req.body,
+      signal: options.signal,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+export type TransportFailure = 'connect_error' | 'timeout' | 'reset';
+
+/** Maps an undici / socket error to the failure kind failover and breakers care about. */
+export function transportFailure(err: unknown): TransportFailure {
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'TimeoutError') return 'timeout';
+  if (
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH'
+  ) {
+    return 'connect_error';
+  }
+  return 'reset';
+}

@@ -1,0 +1,134 @@
+// observe + account: what happened to a request goes to metrics, key limits and the log, the
+// same way from both data planes.
+import { accountRequest, type RequestCost } from '../core/accounting.js';
+import type { CompiledModel } from '../core/config/compiled.js';
+import type { ApiError } from '../core/errors.js';
+import type { AttemptTracker, FailureKind } from '../core/health/registry.js';
+import type { Usage } from '../core/openai.js';
+import type { Router, RoutePlan } from '../core/router.js';
+import type { Logger } from '../observe/log.js';
+import { type AttemptOutcome, type Metrics, statusClass } from '../observe/metrics.js';
+
+export interface AttemptRecord {
+  model: CompiledModel;
+  outcome: AttemptOutcome;
+  status?: number;
+}
+
+export interface RequestOutcome {
+  status: number;
+  attempts: AttemptRecord[];
+  served?: CompiledModel;
+  usage?: Usage;
+  cost?: RequestCost;
+  error?: ApiError;
+}
+
+export interface DataPlaneDeps {
+  router: Router;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** One attempt finished: health, metrics. */
+export function recordAttempt(
+  deps: DataPlaneDeps,
+  tracker: AttemptTracker | undefined,
+  record: AttemptRecord,
+  willFailOver: boolean,
+): void {
+  const labels = { provider: record.model.provider.name, model: record.model.name };
+  deps.metrics.attempts.inc({ ...labels, outcome: record.outcome });
+  if (tracker) {
+    if (tracker.firstByteAt !== undefined) {
+      deps.metrics.ttfbSeconds.observe(labels, (tracker.firstByteAt - tracker.startedAt) / 1000);
+    }
+    if (tracker.firstTokenAt !== undefined) {
+      deps.metrics.ttftSeconds.observe(labels, (tracker.firstTokenAt - tracker.startedAt) / 1000);
+    }
+  }
+  if (willFailOver) deps.metrics.failovers.inc({ ...labels, reason: record.outcome });
+}
+
+export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
+  switch (outcome) {
+    case 'http_429':
+    case 'http_5xx':
+    case 'connect_error':
+    case 'timeout':
+    case 'reset':
+    case 'stream_error':
+      return outcome;
+    default:
+      return undefined;
+  }
+}
+
+export function outcomeOfStatus(status: number): AttemptOutcome {
+  if (status === 429) return 'http_429';
+  if (status >= 500) return 'http_5xx';
+  if (status >= 400) return 'client_error';
+  return 'success';
+}
+
+/** Cost of the served attempt (if usage is known). */
+export function costOf(plan: RoutePlan, served: CompiledModel | undefined, usage: Usage | undefined): RequestCost | undefined {
+  return served && usage ? accountRequest(usage, served, plan.policy) : undefined;
+}
+
+/** The request is over: request metrics, tokens, spend, key limits, one log line. */
+export function recordRequest(deps: DataPlaneDeps, plan: RoutePlan, outcome: RequestOutcome, requestId: string): void {
+  const { metrics } = deps;
+  const served = outcome.served;
+  const policyName = plan.policy?.name ?? 'none';
+  metrics.requests.inc({
+    mode: plan.policy ? 'auto' : 'explicit',
+    policy: policyName,
+    tier: plan.tier,
+    provider: served?.provider.name ?? 'none',
+    model: served?.name ?? 'none',
+    status_class: statusClass(outcome.status),
+  });
+  const elapsed = (deps.router.now() - plan.startedAt) / 1000;
+  if (served) {
+    metrics.durationSeconds.observe({ provider: served.provider.name, model: served.name, tier: served.tier }, elapsed);
+  }
+  const u = outcome.usage;
+  if (served && u) {
+    const l = { provider: served.provider.name, model: served.name };
+    metrics.tokens.inc({ ...l, kind: 'input' }, u.promptTokens);
+    metrics.tokens.inc({ ...l, kind: 'output' }, u.completionTokens);
+    if (u.cachedPromptTokens) metrics.tokens.inc({ ...l, kind: 'cached_input' }, u.cachedPromptTokens);
+    if (u.cacheWriteTokens) metrics.tokens.inc({ ...l, kind: 'cache_write' }, u.cacheWriteTokens);
+  }
+  const cost = outcome.cost;
+  if (served && cost) {
+    metrics.costUsd.inc({ provider: served.provider.name, model: served.name, tier: served.tier }, cost.costUsd);
+    if (plan.policy) {
+      metrics.flagshipCostUsd.inc({ policy: policyName }, cost.flagshipCostUsd);
+      const saved = cost.flagshipCostUsd - cost.costUsd;
+      if (saved > 0) metrics.savedUsd.inc({ policy: policyName }, saved);
+    }
+  }
+  if (plan.virtualKey) {
+    deps.router.limits.record(plan.virtualKey, (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0), cost?.costUsd ?? 0);
+  }
+  deps.log.info('request', {
+    requestId,
+    status: outcome.status,
+    mode: plan.policy ? 'auto' : 'explicit',
+    policy: plan.policy?.name,
+    score: plan.score === undefined ? undefined : Number(plan.score.toFixed(4)),
+    tier: plan.tier,
+    provider: served?.provider.name,
+    model: served?.name,
+    attempts: outcome.attempts.map((a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}`),
+    promptTokens: u?.promptTokens,
+    completionTokens: u?.completionTokens,
+    costUsd: cost?.costUsd,
+    ms: Math.round(elapsed * 1000),
+    stream: plan.request.stream,
+    error: outcome.error?.code ?? undefined,
+    key: plan.virtualKey?.name,
+  });
+}
