@@ -40,7 +40,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
         path: '/',
         message: `YAML syntax: ${e.message.split('\n')[0]}`,
         severity: 'error' as const,
-        line: e.linePos?.[0]?.line,
+        line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line,
       })),
     };
   }

@@ -45,6 +45,8 @@ export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
   openai: 'https://api.openai.com/v1',
   anthropic: 'https://api.anthropic.com/v1',
   gemini: 'https://generativelanguage.googleapis.com/v1beta',
+  // Replaced by the gateway's in-process demo server (demoBaseUrl) whenever the demo serves.
+  demo: 'http://127.0.0.1:0/v1',
 };
 
 export const BREAKER_DEFAULTS = {

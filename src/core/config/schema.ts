@@ -124,8 +124,18 @@ export const ProviderSpec = Obj(
         description: 'Extra headers sent to this provider on every request (not for secrets).',
       }),
     ),
-    apiVersion: Type.Optional(str('API version: Azure OpenAI api-version query parameter.')),
-    region: Type.Optional(str('Cloud region: AWS Bedrock.')),
+    apiVersion: Type.Optional(
+      str(
+        'Azure OpenAI: the api-version query parameter of the deployments API (default 2024-10-21), or "v1" for the v1 API (/openai/v1/chat/completions, deployment name sent as the model).',
+      ),
+    ),
+    region: Type.Optional(str('Cloud region: AWS Bedrock (default: AWS_REGION of the TierFlow process, else us-east-1).')),
+    auth: Type.Optional(
+      StringEnum(
+        ['apiKey', 'entra'] as const,
+        'Azure OpenAI: how the credential is sent. apiKey (default): the api-key header. entra: the credential is a Microsoft Entra ID access token (scope https://cognitiveservices.azure.com/.default), sent as a bearer token; keep the Secret refreshed.',
+      ),
+    ),
     breaker: Type.Optional(BreakerSpec),
     models: Type.Array(ModelSpec, { description: 'Models offered by this provider.', minItems: 1 }),
   },
