@@ -1,0 +1,561 @@
+// AWS Bedrock translator: OpenAI chat completions <-> Bedrock Converse / ConverseStream.
+//   POST {base}/model/{modelId}/converse          JSON in, JSON out
+//   POST {base}/model/{modelId}/converse-stream   JSON in, AWS event-stream (binary frames) out
+// Auth: SigV4 (service "bedrock") with the provider's access key / secret / session token, or a
+// Bedrock API key sent as a bearer token. Signing is synchronous here (node:crypto HMAC, following
+// the SigV4 spec); test/unit/translators-bedrock.test.ts checks it byte for byte against
+// @smithy/signature-v4 for the same inputs and date.
+import { createHash, createHmac } from 'node:crypto';
+import type { CompiledModel } from '../config/compiled.js';
+import { ApiError } from '../errors.js';
+import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
+import type { ParsedRequest } from '../parse.js';
+import {
+  ChunkWriter,
+  chatCompletion,
+  contentText,
+  nowSeconds,
+  parseDataUrl,
+  parseToolArguments,
+  randomId,
+} from './common.js';
+import { EventStreamDecoder, EventStreamError, headerString } from './eventstream.js';
+import { registerTranslator } from './index.js';
+import { scrubSecrets, tryParseJson as tryJson, upstreamError } from './upstream-error.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
+
+
+// ---------------------------------------------------------------------------------------------
+// SigV4
+
+export interface SigV4Input {
+  method: string;
+  url: URL;
+  /** Headers to sign (lower-case names), host excluded: it is taken from the URL. */
+  headers: Record<string, string>;
+  body: Buffer;
+  region: string;
+  service: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
+  date: Date;
+}
+
+/** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
+const uriEscape = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
+
+function canonicalPath(path: string): string {
+  const segments: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') segments.pop();
+    else segments.push(seg);
+  }
+  const normalized = `${path.startsWith('/') ? '/' : ''}${segments.join('/')}${segments.length > 0 && path.endsWith('/') ? '/' : ''}`;
+  // The wire path is already percent-encoded once; SigV4 (every service but S3) encodes it again.
+  return uriEscape(normalized).replace(/%2F/g, '/');
+}
+
+function canonicalQuery(url: URL): string {
+  const pairs: [string, string][] = [];
+  for (const [k, v] of url.searchParams) pairs.push([uriEscape(k), uriEscape(v)]);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+/**
+ * Signs a request with AWS Signature Version 4 (header form). Returns the headers to add:
+ * authorization, x-amz-date, x-amz-content-sha256 and, with temporary credentials,
+ * x-amz-security-token.
+ */
+export function signSigV4(i: SigV4Input): Record<string, string> {
+  const amzDate = i.date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const shortDate = amzDate.slice(0, 8);
+  const payloadHash = sha256Hex(i.body);
+  const added: Record<string, string> = { 'x-amz-date': amzDate, 'x-amz-content-sha256': payloadHash };
+  if (i.sessionToken) added['x-amz-security-token'] = i.sessionToken;
+  const all: Record<string, string> = { ...i.headers, ...added, host: i.url.host };
+  const names = Object.keys(all)
+    .map((n) => n.toLowerCase())
+    .sort();
+  const lower: Record<string, string> = {};
+  for (const [k, v] of Object.entries(all)) lower[k.toLowerCase()] = v;
+  const canonicalHeaders = names
+    .map((n) => `${n}:${lower[n]!.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim()}`)
+    .join('\n');
+  const signedHeaders = names.join(';');
+  const canonicalRequest = [
+    i.method,
+    canonicalPath(i.url.pathname),
+    canonicalQuery(i.url),
+    canonicalHeaders,
+    '',
+    signedHeaders,
+    payloadHash,
+  ].join('\n');
+  const scope = `${shortDate}/${i.region}/${i.service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const kDate = hmac(`AWS4${i.secretAccessKey}`, shortDate);
+  const kSigning = hmac(hmac(hmac(kDate, i.region), i.service), 'aws4_request');
+  const signature = createHmac('sha256', kSigning).update(stringToSign, 'utf8').digest('hex');
+  added.authorization = `AWS4-HMAC-SHA256 Credential=${i.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  return added;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request mapping
+
+type Block = Record<string, unknown>;
+interface BedrockMessage {
+  role: 'user' | 'assistant';
+  content: Block[];
+}
+
+const IMAGE_FORMATS: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'image/jpg': 'jpeg',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+};
+
+const TOOL_ID_OK = /^[a-zA-Z0-9_-]{1,64}$/;
+/** Bedrock tool-use ids must match [a-zA-Z0-9_-]{1,64}; ids minted by other providers may not. */
+export function bedrockToolUseId(id: string): string {
+  return TOOL_ID_OK.test(id) ? id : `tu_${createHash('sha256').update(id).digest('base64url').slice(0, 40)}`;
+}
+
+function userBlocks(msg: ChatMessage, index: number): Block[] {
+  const c = msg.content;
+  if (typeof c === 'string') return c.length > 0 ? [{ text: c }] : [];
+  if (!Array.isArray(c)) return [];
+  const out: Block[] = [];
+  c.forEach((part, j) => {
+    if (part.type === 'text' && typeof part.text === 'string') {
+      if (part.text.length > 0) out.push({ text: part.text });
+    } else if (part.type === 'image_url') {
+      const url = (part as { image_url?: { url?: unknown } }).image_url?.url;
+      const data = typeof url === 'string' ? parseDataUrl(url) : undefined;
+      const format = data ? IMAGE_FORMATS[data.mimeType] : undefined;
+      if (!data || !format) {
+        throw new ApiError(
+          400,
+          'Bedrock accepts images only as base64 data URLs of PNG, JPEG, GIF or WebP (data:image/png;base64,...).',
+          'invalid_request_error',
+          'unsupported_image',
+          `messages[${index}].content[${j}].image_url`,
+        );
+      }
+      out.push({ image: { format, source: { bytes: data.data } } });
+    }
+  });
+  return out;
+}
+
+function toolResultContent(msg: ChatMessage): Block[] {
+  const text = contentText(msg.content);
+  return [{ text: text.length > 0 ? text : ' ' }];
+}
+
+export interface BedrockBody {
+  messages: BedrockMessage[];
+  system?: { text: string }[];
+  inferenceConfig?: Record<string, unknown>;
+  toolConfig?: Record<string, unknown>;
+  outputConfig?: Record<string, unknown>;
+}
+
+export function buildConverseBody(req: ParsedRequest, model: CompiledModel): BedrockBody {
+  const b = req.body;
+  const system: { text: string }[] = [];
+  const messages: BedrockMessage[] = [];
+  let usesToolBlocks = false;
+  const push = (role: 'user' | 'assistant', blocks: Block[]) => {
+    if (blocks.length === 0) return;
+    const last = messages[messages.length - 1];
+    // Converse wants user/assistant alternation: consecutive same-role messages are merged.
+    if (last && last.role === role) last.content.push(...blocks);
+    else messages.push({ role, content: blocks });
+  };
+  b.messages.forEach((m, i) => {
+    switch (m.role) {
+      case 'system':
+      case 'developer': {
+        const t = contentText(m.content);
+        if (t.length > 0) system.push({ text: t });
+        break;
+      }
+      case 'user':
+        push('user', userBlocks(m, i));
+        break;
+      case 'assistant': {
+        const blocks: Block[] = [];
+        const t = contentText(m.content);
+        if (t.trim().length > 0) blocks.push({ text: t });
+        for (const tc of m.tool_calls ?? []) {
+          usesToolBlocks = true;
+          blocks.push({
+            toolUse: { toolUseId: bedrockToolUseId(tc.id), name: tc.function.name, input: parseToolArguments(tc.function.arguments) },
+          });
+        }
+        push('assistant', blocks);
+        break;
+      }
+      case 'tool':
+      case 'function':
+        usesToolBlocks = true;
+        push('user', [
+          { toolResult: { toolUseId: bedrockToolUseId(String(m.tool_call_id ?? m.name ?? '')), content: toolResultContent(m) } },
+        ]);
+        break;
+    }
+  });
+
+  const out: BedrockBody = { messages };
+  if (b.response_format?.type === 'json_object') {
+    system.push({ text: 'Respond with a single valid JSON object and nothing else.' });
+  }
+  if (system.length > 0) out.system = system;
+
+  const inference: Record<string, unknown> = {};
+  const maxOut = req.maxOutputTokens;
+  if (maxOut !== undefined) inference.maxTokens = Math.min(maxOut, model.maxOutputTokens);
+  if (typeof b.temperature === 'number') inference.temperature = b.temperature;
+  if (typeof b.top_p === 'number') inference.topP = b.top_p;
+  if (b.stop) inference.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
+  if (Object.keys(inference).length > 0) out.inferenceConfig = inference;
+
+  const tools = (b.tools ?? []).filter((t) => t?.function?.name);
+  const choice = b.tool_choice;
+  // Converse has no "none": drop the tools, unless the history holds tool blocks (then Converse
+  // requires toolConfig) - then keep them without forcing a choice.
+  if (tools.length > 0 && (choice !== 'none' || usesToolBlocks)) {
+    const toolConfig: Record<string, unknown> = {
+      tools: tools.map((t) => ({
+        toolSpec: {
+          name: t.function.name,
+          ...(t.function.description ? { description: t.function.description } : {}),
+          inputSchema: { json: t.function.parameters ?? { type: 'object', properties: {} } },
+        },
+      })),
+    };
+    if (choice === 'required') toolConfig.toolChoice = { any: {} };
+    else if (typeof choice === 'object' && choice?.function?.name) toolConfig.toolChoice = { tool: { name: choice.function.name } };
+    else if (choice === 'auto') toolConfig.toolChoice = { auto: {} };
+    out.toolConfig = toolConfig;
+  }
+
+  if (b.response_format?.type === 'json_schema') {
+    const js = (b.response_format.json_schema ?? {}) as { name?: unknown; description?: unknown; schema?: unknown };
+    const def: Record<string, unknown> = { schema: JSON.stringify(js.schema ?? { type: 'object' }) };
+    if (typeof js.name === 'string') def.name = js.name;
+    if (typeof js.description === 'string') def.description = js.description;
+    out.outputConfig = { textFormat: { type: 'json_schema', structure: { jsonSchema: def } } };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+const FINISH: Record<string, FinishReason> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  guardrail_intervened: 'content_filter',
+  content_filtered: 'content_filter',
+};
+const finishReason = (stop: unknown): FinishReason => FINISH[String(stop)] ?? 'stop';
+
+interface BedrockUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  cacheReadInputTokens?: number;
+  cacheWriteInputTokens?: number;
+}
+
+function toUsage(u: BedrockUsage | undefined): Usage | undefined {
+  if (!u || typeof u !== 'object') return undefined;
+  const read = u.cacheReadInputTokens ?? 0;
+  const write = u.cacheWriteInputTokens ?? 0;
+  // Bedrock's inputTokens excludes cache reads and writes; OpenAI's prompt_tokens includes them.
+  return {
+    promptTokens: (u.inputTokens ?? 0) + read + write,
+    completionTokens: u.outputTokens ?? 0,
+    cachedPromptTokens: read,
+    cacheWriteTokens: write,
+  };
+}
+
+/** Bedrock error type (x-amzn-errortype header, __type, or stream :exception-type) -> client status. */
+const ERROR_STATUS: Record<string, number> = {
+  ThrottlingException: 429,
+  ServiceQuotaExceededException: 429,
+  ModelNotReadyException: 429,
+  TooManyRequestsException: 429,
+  ValidationException: 400,
+  AccessDeniedException: 403,
+  UnrecognizedClientException: 403,
+  InvalidSignatureException: 403,
+  ExpiredTokenException: 403,
+  IncompleteSignatureException: 403,
+  ResourceNotFoundException: 404,
+  ModelTimeoutException: 408,
+  ModelErrorException: 502,
+  ModelStreamErrorException: 502,
+  InternalServerException: 500,
+  ServiceUnavailableException: 503,
+};
+
+function errorTypeName(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  // "ThrottlingException:http://internal.amazon.com/coral/..." or "com.amazon...#ThrottlingException"
+  let name = raw.split(':')[0]!;
+  name = name.slice(name.lastIndexOf('#') + 1).trim();
+  return name.length > 0 ? name.charAt(0).toUpperCase() + name.slice(1) : undefined;
+}
+
+function headerValue(headers: UpstreamHeaders, name: string): string | undefined {
+  const v = headers[name] ?? headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function bedrockError(
+  model: CompiledModel,
+  typeRaw: string | undefined,
+  httpStatus: number,
+  message: string,
+  midStream = false,
+): ApiError {
+  const type = errorTypeName(typeRaw);
+  const status = (type && ERROR_STATUS[type]) || httpStatus;
+  const c = model.provider.credentials;
+  // Signature errors print the canonical request and string to sign: keep the first sentence only.
+  let text = /Signature/i.test(type ?? '') ? (message.split(/(?<=\.)\s/)[0] ?? message) : message;
+  text = scrubSecrets(text, [c.awsSecretAccessKey?.reveal(), c.awsSessionToken?.reveal()]);
+  return upstreamError(model, status, {
+    message: text,
+    providerType: type ?? null,
+    providerCode: status === 429 ? 'rate_limit_exceeded' : null,
+    midStream,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The translator
+
+export interface BedrockOptions {
+  /** Clock for the SigV4 date (tests pin it). */
+  now?: () => Date;
+}
+
+/** Region from the provider, else from a bedrock-runtime.{region}.amazonaws.com base URL. */
+export function bedrockRegion(model: CompiledModel): string {
+  const p = model.provider;
+  if (p.region) return p.region;
+  const m = /bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(p.baseUrl ?? '');
+  return m?.[1] ?? 'us-east-1';
+}
+
+export const bedrockDefaultBaseUrl = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`;
+
+class BedrockTranslator implements Translator {
+  usage: Usage | undefined;
+  streamError: ApiError | undefined;
+  private readonly writer: ChunkWriter;
+  private readonly decoder = new EventStreamDecoder();
+  /** Converse content-block index -> OpenAI tool-call index. */
+  private readonly toolIndex = new Map<number, number>();
+  private stopped = false;
+  private broken = false;
+
+  constructor(
+    private readonly request: ParsedRequest,
+    readonly model: CompiledModel,
+    private readonly opts: BedrockOptions = {},
+  ) {
+    this.writer = new ChunkWriter(randomId('chatcmpl-'), model.name, nowSeconds(), request.clientWantsUsage);
+  }
+
+  get sawFirstToken(): boolean {
+    return this.writer.sawFirstToken;
+  }
+
+  buildRequest(): UpstreamRequest {
+    const p = this.model.provider;
+    const region = bedrockRegion(this.model);
+    const base = (p.baseUrl || bedrockDefaultBaseUrl(region)).replace(/\/+$/, '');
+    const op = this.request.stream ? 'converse-stream' : 'converse';
+    const url = new URL(`${base}/model/${uriEscape(this.model.upstreamModel)}/${op}`);
+    const body = Buffer.from(JSON.stringify(buildConverseBody(this.request, this.model)));
+    const headers: Record<string, string> = {
+      ...p.headers,
+      'content-type': 'application/json',
+      accept: this.request.stream ? 'application/vnd.amazon.eventstream' : 'application/json',
+    };
+    const c = p.credentials;
+    if (c.awsAccessKeyId && c.awsSecretAccessKey) {
+      Object.assign(
+        headers,
+        signSigV4({
+          method: 'POST',
+          url,
+          headers,
+          body,
+          region,
+          service: 'bedrock',
+          accessKeyId: c.awsAccessKeyId.reveal(),
+          secretAccessKey: c.awsSecretAccessKey.reveal(),
+          sessionToken: c.awsSessionToken?.reveal(),
+          date: this.opts.now?.() ?? new Date(),
+        }),
+      );
+    } else if (c.apiKey) {
+      headers.authorization = `Bearer ${c.apiKey.reveal()}`;
+    } else {
+      throw new ApiError(
+        500,
+        `Provider ${p.name} (bedrock) has no AWS credentials: set credentials or the AWS environment.`,
+        'api_error',
+        'provider_misconfigured',
+      );
+    }
+    return { method: 'POST', url, headers, body };
+  }
+
+  onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
+    return {
+      status: 200,
+      headers: { 'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json' },
+      streaming: this.request.stream,
+    };
+  }
+
+  onBody(body: Buffer): Buffer {
+    const json = tryJson(body) as
+      | { output?: { message?: { content?: Block[] } }; stopReason?: string; usage?: BedrockUsage }
+      | undefined;
+    if (!json || typeof json !== 'object') {
+      throw upstreamError(this.model, 502, { message: 'response body is not valid JSON', providerCode: 'bad_upstream_response' });
+    }
+    let text = '';
+    const toolCalls: ToolCall[] = [];
+    for (const block of json.output?.message?.content ?? []) {
+      if (typeof block.text === 'string') text += block.text;
+      const tu = block.toolUse as { toolUseId?: string; name?: string; input?: unknown } | undefined;
+      if (tu?.name) {
+        toolCalls.push({
+          id: tu.toolUseId ?? randomId('call_'),
+          type: 'function',
+          function: { name: tu.name, arguments: JSON.stringify(tu.input ?? {}) },
+        });
+      }
+    }
+    this.usage = toUsage(json.usage);
+    if (text.length > 0 || toolCalls.length > 0) this.writer.sawFirstToken = true;
+    return chatCompletion({
+      id: this.writer.id,
+      model: this.writer.model,
+      created: this.writer.created,
+      content: text.length > 0 || toolCalls.length === 0 ? text : null,
+      toolCalls,
+      finishReason: finishReason(json.stopReason),
+      usage: this.usage,
+    });
+  }
+
+  onStreamChunk(chunk: Buffer, end: boolean): Buffer {
+    let out = '';
+    if (!this.broken) {
+      try {
+        for (const msg of this.decoder.push(chunk)) out += this.onMessage(msg.headers, msg.body);
+      } catch (err) {
+        if (!(err instanceof EventStreamError)) throw err;
+        this.broken = true;
+        this.fail(upstreamError(this.model, 502, { message: `corrupt event stream: ${err.message}`, providerCode: 'bad_upstream_response', midStream: true }));
+        out += this.writer.error(this.streamError!);
+      }
+    }
+    if (end) {
+      if (!this.broken && !this.streamError && (!this.stopped || this.decoder.pendingBytes > 0)) {
+        this.fail(upstreamError(this.model, 502, { message: 'stream ended before messageStop', providerCode: 'stream_truncated', midStream: true }));
+        out += this.writer.error(this.streamError!);
+      }
+      out += this.writer.end(this.usage);
+    }
+    return Buffer.from(out);
+  }
+
+  private fail(err: ApiError): void {
+    this.streamError ??= err;
+  }
+
+  private onMessage(headers: Record<string, unknown>, body: Uint8Array): string {
+    const msgType = headers[':message-type'];
+    const payload = (tryJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) ?? {}) as Record<string, unknown>;
+    if (msgType === 'exception') {
+      const type = headerString({ headers: headers as never, body }, ':exception-type');
+      const message = String(payload.message ?? payload.Message ?? 'stream exception');
+      this.fail(bedrockError(this.model, type, 500, message, true));
+      this.broken = true;
+      return this.writer.error(this.streamError!);
+    }
+    if (msgType === 'error') {
+      const code = String(headers[':error-code'] ?? 'InternalFailure');
+      this.fail(bedrockError(this.model, code, 500, String(headers[':error-message'] ?? 'stream error'), true));
+      this.broken = true;
+      return this.writer.error(this.streamError!);
+    }
+    switch (headers[':event-type']) {
+      case 'messageStart':
+        return this.writer.start();
+      case 'contentBlockStart': {
+        const idx = Number(payload.contentBlockIndex ?? 0);
+        const tu = (payload.start as { toolUse?: { toolUseId?: string; name?: string } } | undefined)?.toolUse;
+        if (!tu?.name) return '';
+        const [openaiIndex, sse] = this.writer.toolCallStart(tu.toolUseId ?? randomId('call_'), tu.name);
+        this.toolIndex.set(idx, openaiIndex);
+        return sse;
+      }
+      case 'contentBlockDelta': {
+        const idx = Number(payload.contentBlockIndex ?? 0);
+        const delta = (payload.delta ?? {}) as { text?: unknown; toolUse?: { input?: unknown } };
+        if (typeof delta.text === 'string') return this.writer.text(delta.text);
+        if (delta.toolUse && typeof delta.toolUse.input === 'string') {
+          const ti = this.toolIndex.get(idx);
+          return ti === undefined ? '' : this.writer.toolCallArgs(ti, delta.toolUse.input);
+        }
+        return ''; // reasoningContent and citations are not part of the chat-completions format
+      }
+      case 'messageStop': {
+        this.stopped = true;
+        return this.writer.finish(finishReason(payload.stopReason));
+      }
+      case 'metadata':
+        this.usage = toUsage(payload.usage as BedrockUsage | undefined) ?? this.usage;
+        return '';
+      default:
+        return '';
+    }
+  }
+
+  onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError {
+    const json = tryJson(body) as { message?: unknown; Message?: unknown; __type?: unknown } | undefined;
+    const message = String(json?.message ?? json?.Message ?? (body.length > 0 ? body.toString('utf8').slice(0, 500) : `HTTP ${status}`));
+    const type = headerValue(headers, 'x-amzn-errortype') ?? (typeof json?.__type === 'string' ? json.__type : undefined);
+    return bedrockError(this.model, type, status, message);
+  }
+}
+
+export function createBedrockTranslator(request: ParsedRequest, model: CompiledModel, opts: BedrockOptions = {}): Translator {
+  return new BedrockTranslator(request, model, opts);
+}
+
+registerTranslator('bedrock', (request, model) => createBedrockTranslator(request, model));

@@ -1,0 +1,200 @@
+// Helpers shared by the translators: OpenAI message content -> text/images, OpenAI response
+// objects (chat.completion, chat.completion.chunk SSE), usage, and upstream status -> OpenAI error.
+// Keep this small: only what more than one translator needs.
+import { randomBytes } from 'node:crypto';
+import type { ApiError } from '../errors.js';
+import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
+import { SSE_DONE_TEXT, sseData } from './sse.js';
+
+export const randomId = (prefix: string, bytes = 12): string => `${prefix}${randomBytes(bytes).toString('base64url')}`;
+
+/** The text of an OpenAI message content (string, or the text parts of a part array, joined). */
+export function contentText(content: ChatMessage['content']): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let out = '';
+  for (const p of content) if (p.type === 'text' && typeof p.text === 'string') out += p.text;
+  return out;
+}
+
+export interface DataUrl {
+  mimeType: string;
+  /** base64 payload, as found in the URL. */
+  data: string;
+}
+
+/** `data:image/png;base64,AAAA` -> {mimeType, data}; undefined for anything else. */
+export function parseDataUrl(url: string): DataUrl | undefined {
+  const m = /^data:([^;,]+)((?:;[^;,]*)*);base64,(.*)$/s.exec(url);
+  if (!m) return undefined;
+  return { mimeType: m[1]!.toLowerCase(), data: m[3]!.replace(/\s+/g, '') };
+}
+
+const EXT_MIME: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  heic: 'image/heic',
+  heif: 'image/heif',
+};
+
+/** Image MIME type guessed from a URL's file extension, if it has a known one. */
+export function imageMimeFromUrl(url: string): string | undefined {
+  const m = /\.([a-z0-9]+)(?:[?#].*)?$/i.exec(url);
+  return m ? EXT_MIME[m[1]!.toLowerCase()] : undefined;
+}
+
+/** The function name of each tool call id in the conversation (tool results only carry the id). */
+export function toolCallNames(messages: ChatMessage[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const m of messages) {
+    if (m.role !== 'assistant' || !Array.isArray(m.tool_calls)) continue;
+    for (const tc of m.tool_calls) if (tc?.id && tc.function?.name) names.set(tc.id, tc.function.name);
+  }
+  return names;
+}
+
+/** Parse tool-call arguments; an unparsable string is wrapped so no information is lost. */
+export function parseToolArguments(args: string | undefined): Record<string, unknown> {
+  if (!args) return {};
+  try {
+    const v: unknown = JSON.parse(args);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { raw: args };
+  }
+}
+
+/** OpenAI usage object. promptTokens counts every input token, cached and cache-written ones included. */
+export function openaiUsage(u: Usage): Record<string, unknown> {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedPromptTokens },
+  };
+}
+
+export interface CompletionParts {
+  id: string;
+  model: string;
+  created: number;
+  content: string | null;
+  toolCalls: ToolCall[];
+  finishReason: FinishReason;
+  usage: Usage | undefined;
+  /** Extra fields for choices[0].message (e.g. Azure-style annotations); rarely needed. */
+  refusal?: string | null;
+}
+
+/** A complete OpenAI chat.completion body. */
+export function chatCompletion(p: CompletionParts): Buffer {
+  const message: Record<string, unknown> = { role: 'assistant', content: p.content, refusal: p.refusal ?? null };
+  if (p.toolCalls.length > 0) message.tool_calls = p.toolCalls;
+  const body: Record<string, unknown> = {
+    id: p.id,
+    object: 'chat.completion',
+    created: p.created,
+    model: p.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: p.finishReason }],
+  };
+  if (p.usage) body.usage = openaiUsage(p.usage);
+  return Buffer.from(JSON.stringify(body));
+}
+
+const sseJson = (obj: unknown): string => sseData(JSON.stringify(obj));
+
+/**
+ * Writes OpenAI chat.completion.chunk SSE events for one choice. Translators call text(),
+ * toolCall*(), finish(), then end(); each returns the SSE text to forward.
+ */
+export class ChunkWriter {
+  private roleSent = false;
+  private finished: FinishReason | undefined;
+  private nextToolIndex = 0;
+  /** True once a content or tool-call delta was written. */
+  sawFirstToken = false;
+
+  constructor(
+    readonly id: string,
+    readonly model: string,
+    readonly created: number,
+    private readonly includeUsage: boolean,
+  ) {}
+
+  get finishReason(): FinishReason | undefined {
+    return this.finished;
+  }
+
+  private chunk(delta: Record<string, unknown>, finish: FinishReason | null = null): string {
+    if (!this.roleSent) {
+      delta = { role: 'assistant', ...delta };
+      this.roleSent = true;
+    }
+    return sseJson({
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+  }
+
+  /** The opening chunk (role only), for providers that announce the message before any content. */
+  start(): string {
+    return this.roleSent ? '' : this.chunk({ content: '' });
+  }
+
+  text(s: string): string {
+    if (s.length === 0) return '';
+    this.sawFirstToken = true;
+    return this.chunk({ content: s });
+  }
+
+  /** Starts a tool call; returns [its OpenAI index, SSE text]. */
+  toolCallStart(id: string, name: string, args = ''): [number, string] {
+    const index = this.nextToolIndex++;
+    this.sawFirstToken = true;
+    return [index, this.chunk({ tool_calls: [{ index, id, type: 'function', function: { name, arguments: args } }] })];
+  }
+
+  toolCallArgs(index: number, args: string): string {
+    if (args.length === 0) return '';
+    return this.chunk({ tool_calls: [{ index, function: { arguments: args } }] });
+  }
+
+  get toolCallCount(): number {
+    return this.nextToolIndex;
+  }
+
+  finish(reason: FinishReason): string {
+    if (this.finished) return '';
+    this.finished = reason;
+    return this.chunk({}, reason);
+  }
+
+  /** Usage chunk (only when the client asked for it) and [DONE]. */
+  end(usage: Usage | undefined): string {
+    let out = '';
+    if (this.includeUsage) {
+      out += sseJson({
+        id: this.id,
+        object: 'chat.completion.chunk',
+        created: this.created,
+        model: this.model,
+        choices: [],
+        usage: usage ? openaiUsage(usage) : null,
+      });
+    }
+    return out + SSE_DONE_TEXT;
+  }
+
+  /** An OpenAI-style error event inside the stream (the openai SDK raises it as an APIError). */
+  error(err: ApiError): string {
+    return sseJson(err.toBody());
+  }
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000);

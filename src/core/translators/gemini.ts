@@ -1,0 +1,431 @@
+// Google Gemini translator: OpenAI chat completions <-> Gemini API generateContent.
+//   POST {base}/models/{model}:generateContent                 JSON in, JSON out
+//   POST {base}/models/{model}:streamGenerateContent?alt=sse   JSON in, SSE of GenerateContentResponse
+// Auth: the x-goog-api-key header (never the ?key= query parameter, which ends up in access logs).
+import type { CompiledModel } from '../config/compiled.js';
+import { ApiError } from '../errors.js';
+import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
+import type { ParsedRequest } from '../parse.js';
+import {
+  ChunkWriter,
+  chatCompletion,
+  contentText,
+  imageMimeFromUrl,
+  nowSeconds,
+  parseDataUrl,
+  parseToolArguments,
+  randomId,
+  toolCallNames,
+} from './common.js';
+import { registerTranslator } from './index.js';
+import { SseParser } from './sse.js';
+import { tryParseJson as tryJson, upstreamError } from './upstream-error.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
+
+export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
+
+// ---------------------------------------------------------------------------------------------
+// Tool-call ids and thought signatures
+//
+// Gemini has no tool-call ids (results are matched by function name), and Gemini 3 models attach
+// an opaque `thoughtSignature` to function calls that must come back with the call on the next
+// turn (else 400). TierFlow is stateless, so the signature rides in the OpenAI tool-call id,
+// which every client echoes: call_<24 hex>_ts_<signature as base64url>. Ids stay within
+// [A-Za-z0-9_-] so they are valid for the other families after a failover.
+
+const SIG_ID = /^call_[0-9a-f]{24}_ts_([A-Za-z0-9_-]+)$/;
+
+export function toolCallIdFor(signature: string | undefined): string {
+  const base = randomId('', 12);
+  const hex = Buffer.from(base, 'base64url').toString('hex').slice(0, 24).padEnd(24, '0');
+  if (!signature) return `call_${hex}`;
+  return `call_${hex}_ts_${Buffer.from(signature, 'base64').toString('base64url')}`;
+}
+
+export function signatureFromToolCallId(id: string): string | undefined {
+  const m = SIG_ID.exec(id);
+  return m ? Buffer.from(m[1]!, 'base64url').toString('base64') : undefined;
+}
+
+/** Gemini's documented placeholder for function calls whose signature is unknown (e.g. made by another model). */
+export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
+const needsSignatures = (upstreamModel: string): boolean => !/^(models\/)?gemini-(1|2)(\.|-)/.test(upstreamModel);
+
+// ---------------------------------------------------------------------------------------------
+// Request mapping
+
+type Part = Record<string, unknown>;
+interface Content {
+  role: 'user' | 'model';
+  parts: Part[];
+}
+
+function userParts(msg: ChatMessage): Part[] {
+  const c = msg.content;
+  if (typeof c === 'string') return c.length > 0 ? [{ text: c }] : [];
+  if (!Array.isArray(c)) return [];
+  const parts: Part[] = [];
+  for (const p of c) {
+    if (p.type === 'text' && typeof p.text === 'string') {
+      if (p.text.length > 0) parts.push({ text: p.text });
+    } else if (p.type === 'image_url') {
+      const url = (p as { image_url?: { url?: unknown } }).image_url?.url;
+      if (typeof url !== 'string') continue;
+      const data = parseDataUrl(url);
+      if (data) parts.push({ inlineData: { mimeType: data.mimeType, data: data.data } });
+      else {
+        const mimeType = imageMimeFromUrl(url);
+        parts.push({ fileData: { fileUri: url, ...(mimeType ? { mimeType } : {}) } });
+      }
+    }
+  }
+  return parts;
+}
+
+function functionResponse(msg: ChatMessage, names: Map<string, string>): Part {
+  const id = String(msg.tool_call_id ?? '');
+  const name = names.get(id) ?? (typeof msg.name === 'string' ? msg.name : 'function');
+  const text = contentText(msg.content);
+  const parsed = tryJson(text);
+  const response =
+    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : { result: parsed ?? text };
+  return { functionResponse: { name, response } };
+}
+
+function signatureOf(tc: ToolCall): string | undefined {
+  const extra = (tc as unknown as { extra_content?: { google?: { thought_signature?: unknown } } }).extra_content;
+  const fromExtra = extra?.google?.thought_signature;
+  return typeof fromExtra === 'string' ? fromExtra : signatureFromToolCallId(tc.id);
+}
+
+export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Record<string, unknown> {
+  const b = req.body;
+  const names = toolCallNames(b.messages);
+  const system: Part[] = [];
+  const contents: Content[] = [];
+  const signatures = needsSignatures(model.upstreamModel);
+  const push = (role: 'user' | 'model', parts: Part[]) => {
+    if (parts.length === 0) return;
+    const last = contents[contents.length - 1];
+    // Consecutive turns of one role are merged: parallel function responses must form one turn.
+    if (last && last.role === role) last.parts.push(...parts);
+    else contents.push({ role, parts });
+  };
+  for (const m of b.messages) {
+    switch (m.role) {
+      case 'system':
+      case 'developer': {
+        const t = contentText(m.content);
+        if (t.length > 0) system.push({ text: t });
+        break;
+      }
+      case 'user':
+        push('user', userParts(m));
+        break;
+      case 'assistant': {
+        const parts: Part[] = [];
+        const t = contentText(m.content);
+        if (t.length > 0) parts.push({ text: t });
+        let first = true;
+        const calls = m.tool_calls ?? [];
+        const anySigned = calls.some((tc) => signatureOf(tc) !== undefined);
+        for (const tc of calls) {
+          const part: Part = { functionCall: { name: tc.function.name, args: parseToolArguments(tc.function.arguments) } };
+          const sig = signatureOf(tc);
+          if (sig) part.thoughtSignature = sig;
+          else if (signatures && first && !anySigned) part.thoughtSignature = SKIP_SIGNATURE;
+          first = false;
+          parts.push(part);
+        }
+        push('model', parts);
+        break;
+      }
+      case 'tool':
+      case 'function':
+        push('user', [functionResponse(m, names)]);
+        break;
+    }
+  }
+
+  const body: Record<string, unknown> = { contents };
+  if (system.length > 0) body.systemInstruction = { parts: system };
+
+  const tools = (b.tools ?? []).filter((t) => t?.function?.name);
+  if (tools.length > 0) {
+    body.tools = [
+      {
+        functionDeclarations: tools.map((t) => ({
+          name: t.function.name,
+          ...(t.function.description ? { description: t.function.description } : {}),
+          ...(t.function.parameters ? { parametersJsonSchema: t.function.parameters } : {}),
+        })),
+      },
+    ];
+    const choice = b.tool_choice;
+    let config: Record<string, unknown> | undefined;
+    if (choice === 'none') config = { mode: 'NONE' };
+    else if (choice === 'required') config = { mode: 'ANY' };
+    else if (choice === 'auto') config = { mode: 'AUTO' };
+    else if (typeof choice === 'object' && choice?.function?.name) {
+      config = { mode: 'ANY', allowedFunctionNames: [choice.function.name] };
+    }
+    if (config) body.toolConfig = { functionCallingConfig: config };
+  }
+
+  const gen: Record<string, unknown> = {};
+  if (req.maxOutputTokens !== undefined) gen.maxOutputTokens = Math.min(req.maxOutputTokens, model.maxOutputTokens);
+  if (typeof b.temperature === 'number') gen.temperature = b.temperature;
+  if (typeof b.top_p === 'number') gen.topP = b.top_p;
+  if (b.stop) gen.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
+  if (typeof b.seed === 'number') gen.seed = b.seed;
+  if (typeof b.presence_penalty === 'number') gen.presencePenalty = b.presence_penalty;
+  if (typeof b.frequency_penalty === 'number') gen.frequencyPenalty = b.frequency_penalty;
+  const rf = b.response_format;
+  if (rf?.type === 'json_object') gen.responseMimeType = 'application/json';
+  else if (rf?.type === 'json_schema') {
+    gen.responseMimeType = 'application/json';
+    const schema = (rf.json_schema as { schema?: unknown } | undefined)?.schema;
+    if (schema) gen.responseJsonSchema = schema;
+  }
+  if (Object.keys(gen).length > 0) body.generationConfig = gen;
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+interface GeminiPart {
+  text?: string;
+  thought?: boolean;
+  thoughtSignature?: string;
+  functionCall?: { name?: string; args?: unknown; id?: string };
+}
+interface GeminiResponse {
+  candidates?: { content?: { parts?: GeminiPart[] }; finishReason?: string }[];
+  promptFeedback?: { blockReason?: string; blockReasonMessage?: string };
+  usageMetadata?: {
+    promptTokenCount?: number;
+    candidatesTokenCount?: number;
+    cachedContentTokenCount?: number;
+    thoughtsTokenCount?: number;
+    toolUsePromptTokenCount?: number;
+  };
+  error?: GeminiErrorBody['error'];
+}
+interface GeminiErrorBody {
+  error?: { code?: number; message?: string; status?: string; details?: { reason?: string }[] };
+}
+
+const FILTERED = new Set(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'LANGUAGE']);
+
+export function geminiFinishReason(reason: string | undefined, hasToolCalls: boolean): FinishReason {
+  if (reason === 'MAX_TOKENS') return 'length';
+  if (reason && FILTERED.has(reason)) return 'content_filter';
+  return hasToolCalls ? 'tool_calls' : 'stop';
+}
+
+function toUsage(u: GeminiResponse['usageMetadata']): Usage | undefined {
+  if (!u || typeof u !== 'object') return undefined;
+  // promptTokenCount already includes cached tokens; thinking tokens are billed as output.
+  return {
+    promptTokens: (u.promptTokenCount ?? 0) + (u.toolUsePromptTokenCount ?? 0),
+    completionTokens: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0),
+    cachedPromptTokens: u.cachedContentTokenCount ?? 0,
+    cacheWriteTokens: 0,
+  };
+}
+
+const blockedError = (fb: NonNullable<GeminiResponse['promptFeedback']>): ApiError =>
+  new ApiError(
+    400,
+    `gemini: the prompt was blocked by the provider's safety filters (${fb.blockReason}${fb.blockReasonMessage ? `: ${fb.blockReasonMessage}` : ''}).`,
+    'invalid_request_error',
+    'content_filter',
+  );
+
+const STATUS_BY_GRPC: Record<string, number> = {
+  INVALID_ARGUMENT: 400,
+  FAILED_PRECONDITION: 400,
+  OUT_OF_RANGE: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  RESOURCE_EXHAUSTED: 429,
+  CANCELLED: 499,
+  INTERNAL: 500,
+  UNKNOWN: 500,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+};
+
+function geminiError(
+  model: CompiledModel,
+  httpStatus: number,
+  err: GeminiErrorBody['error'] | undefined,
+  fallback: string,
+  midStream = false,
+): ApiError {
+  const grpc = err?.status;
+  let status = (grpc && STATUS_BY_GRPC[grpc]) || err?.code || httpStatus;
+  // An invalid API key comes back as 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+  if (err?.details?.some((d) => d?.reason === 'API_KEY_INVALID')) status = 401;
+  if (status === 499) status = 502;
+  return upstreamError(model, status, {
+    message: err?.message ?? fallback,
+    providerType: grpc ?? null,
+    providerCode: status === 429 ? 'rate_limit_exceeded' : null,
+    midStream,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The translator
+
+class GeminiTranslator implements Translator {
+  usage: Usage | undefined;
+  streamError: ApiError | undefined;
+  private readonly writer: ChunkWriter;
+  private readonly sse: SseParser;
+  private out = '';
+  private sawFinish = false;
+  private blocked = false;
+
+  constructor(
+    private readonly request: ParsedRequest,
+    readonly model: CompiledModel,
+  ) {
+    this.writer = new ChunkWriter(randomId('chatcmpl-'), model.name, nowSeconds(), request.clientWantsUsage);
+    this.sse = new SseParser((data) => {
+      this.out += this.onEvent(data);
+    });
+  }
+
+  get sawFirstToken(): boolean {
+    return this.writer.sawFirstToken;
+  }
+
+  buildRequest(): UpstreamRequest {
+    const p = this.model.provider;
+    const base = (p.baseUrl || GEMINI_DEFAULT_BASE_URL).replace(/\/+$/, '');
+    const modelId = this.model.upstreamModel.replace(/^models\//, '');
+    const url = new URL(
+      `${base}/models/${encodeURIComponent(modelId)}:${this.request.stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
+    );
+    const headers: Record<string, string> = { ...p.headers, 'content-type': 'application/json' };
+    const key = p.credentials.apiKey;
+    if (!key) {
+      throw new ApiError(500, `Provider ${p.name} (gemini) has no API key configured.`, 'api_error', 'provider_misconfigured');
+    }
+    headers['x-goog-api-key'] = key.reveal();
+    return { method: 'POST', url, headers, body: Buffer.from(JSON.stringify(buildGeminiBody(this.request, this.model))) };
+  }
+
+  onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
+    return {
+      status: 200,
+      headers: { 'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json' },
+      streaming: this.request.stream,
+    };
+  }
+
+  /** Non-streaming body. A prompt blocked by safety filters throws a 400 ApiError (code content_filter). */
+  onBody(body: Buffer): Buffer {
+    const json = tryJson(body) as GeminiResponse | undefined;
+    if (!json || typeof json !== 'object') {
+      throw upstreamError(this.model, 502, { message: 'response body is not valid JSON', providerCode: 'bad_upstream_response' });
+    }
+    if (json.error) throw geminiError(this.model, 502, json.error, 'error');
+    this.usage = toUsage(json.usageMetadata);
+    const cand = json.candidates?.[0];
+    if (!cand && json.promptFeedback?.blockReason) throw blockedError(json.promptFeedback);
+    let text = '';
+    const toolCalls: ToolCall[] = [];
+    for (const part of cand?.content?.parts ?? []) {
+      if (part.thought) continue;
+      if (typeof part.text === 'string') text += part.text;
+      if (part.functionCall?.name) {
+        toolCalls.push({
+          id: toolCallIdFor(part.thoughtSignature),
+          type: 'function',
+          function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
+        });
+      }
+    }
+    if (text.length > 0 || toolCalls.length > 0) this.writer.sawFirstToken = true;
+    return chatCompletion({
+      id: this.writer.id,
+      model: this.writer.model,
+      created: this.writer.created,
+      content: text.length > 0 || toolCalls.length === 0 ? text : null,
+      toolCalls,
+      finishReason: geminiFinishReason(cand?.finishReason, toolCalls.length > 0),
+      usage: this.usage,
+    });
+  }
+
+  onStreamChunk(chunk: Buffer, end: boolean): Buffer {
+    this.sse.push(chunk);
+    if (end) this.sse.end();
+    let out = this.out;
+    this.out = '';
+    if (end) {
+      if (!this.sawFinish && !this.streamError && !this.blocked) {
+        this.streamError = upstreamError(this.model, 502, { message: 'stream ended without a finish reason', providerCode: 'stream_truncated', midStream: true });
+        out += this.writer.error(this.streamError);
+      }
+      out += this.writer.end(this.usage);
+    }
+    return Buffer.from(out);
+  }
+
+  private onEvent(data: string): string {
+    if (this.blocked || this.streamError || data.length === 0) return '';
+    const json = tryJson(data) as GeminiResponse | GeminiResponse[] | undefined;
+    const ev = Array.isArray(json) ? json[0] : json;
+    if (!ev || typeof ev !== 'object') return '';
+    if (ev.error) {
+      this.streamError = geminiError(this.model, 502, ev.error, 'stream error', true);
+      return this.writer.error(this.streamError);
+    }
+    if (ev.usageMetadata) this.usage = toUsage(ev.usageMetadata);
+    const cand = ev.candidates?.[0];
+    if (!cand) {
+      if (ev.promptFeedback?.blockReason) {
+        // Headers are gone already: report the block the way the openai SDK reads a stream error.
+        this.blocked = true;
+        return this.writer.error(blockedError(ev.promptFeedback));
+      }
+      return '';
+    }
+    let out = '';
+    for (const part of cand.content?.parts ?? []) {
+      if (part.thought) continue;
+      if (typeof part.text === 'string') out += this.writer.text(part.text);
+      if (part.functionCall?.name) {
+        out += this.writer.toolCallStart(
+          toolCallIdFor(part.thoughtSignature),
+          part.functionCall.name,
+          JSON.stringify(part.functionCall.args ?? {}),
+        )[1];
+      }
+    }
+    if (cand.finishReason) {
+      this.sawFinish = true;
+      out += this.writer.finish(geminiFinishReason(cand.finishReason, this.writer.toolCallCount > 0));
+    }
+    return out;
+  }
+
+  onError(status: number, _headers: UpstreamHeaders, body: Buffer): ApiError {
+    const json = tryJson(body) as GeminiErrorBody | GeminiErrorBody[] | undefined;
+    const err = (Array.isArray(json) ? json[0] : json)?.error;
+    const fallback = body.length > 0 ? body.toString('utf8').slice(0, 500) : `HTTP ${status}`;
+    return geminiError(this.model, status, err, fallback);
+  }
+}
+
+export function createGeminiTranslator(request: ParsedRequest, model: CompiledModel): Translator {
+  return new GeminiTranslator(request, model);
+}
+
+registerTranslator('gemini', createGeminiTranslator);

@@ -1,0 +1,361 @@
+// Translator for OpenAI chat completions and servers that speak the same wire format
+// (`openai-compatible`: vLLM, Ollama, llama.cpp, LiteLLM...; `demo`: the bundled demo server).
+//
+// Request: the client body, `model` replaced by the upstream model id. For streaming requests
+// `stream_options.include_usage: true` is injected (per provider type, see OPENAI_FAMILY) so
+// usage is always reported; when the client did not ask for usage, the extra usage chunk
+// (`choices: []` plus `usage`) is kept from the client. Everything else passes through, so
+// unknown fields keep working. Responses pass through byte-for-byte as far as the payloads go
+// (SSE framing is normalised to `data: <payload>\n\n`), including the upstream `model` value:
+// the client sees which model really served it.
+//
+// A server that ignores include_usage (older vLLM, some proxies) just leaves `usage` undefined:
+// the stream is not failed for it, and accounting falls back to its own estimate.
+// A stream that ends with neither `[DONE]` nor a finish_reason is reported as streamError
+// (truncated), and the client gets an OpenAI-style error chunk before `[DONE]`.
+// If a streaming request is answered with a JSON body (some servers ignore `stream`), the JSON
+// is converted into an equivalent chunk stream, so the client still gets SSE.
+import type { CompiledModel } from '../config/compiled.js';
+import { ApiError } from '../errors.js';
+import type { ChatCompletionRequest, Usage } from '../openai.js';
+import type { ParsedRequest } from '../parse.js';
+import { registerTranslator } from './index.js';
+import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
+import { bodyExcerpt, tryParseJson, upstreamError } from './upstream-error.js';
+
+export interface OpenAITranslatorOptions {
+  /** Used when the provider has no baseUrl (the public endpoint of the type). */
+  defaultBaseUrl?: string;
+  /** Path appended to the base URL. Default /chat/completions. */
+  path?: string;
+  /** Inject stream_options.include_usage=true into streaming requests. */
+  injectIncludeUsage: boolean;
+}
+
+/** Per provider type. openai-compatible injects too: vLLM, Ollama, llama.cpp and LiteLLM accept it. */
+export const OPENAI_FAMILY = {
+  openai: { defaultBaseUrl: 'https://api.openai.com/v1', injectIncludeUsage: true },
+  'openai-compatible': { injectIncludeUsage: true },
+  demo: { injectIncludeUsage: true },
+} as const satisfies Record<string, OpenAITranslatorOptions>;
+
+type Json = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/** OpenAI `usage` object -> Usage. promptTokens includes the cached tokens (as OpenAI counts them). */
+export function usageFromOpenAI(u: Json): Usage {
+  const details = isObj(u.prompt_tokens_details) ? u.prompt_tokens_details : undefined;
+  return {
+    promptTokens: num(u.prompt_tokens),
+    completionTokens: num(u.completion_tokens),
+    // DeepSeek reports prompt_cache_hit_tokens instead of prompt_tokens_details.cached_tokens.
+    cachedPromptTokens: num(details?.cached_tokens) || num(u.prompt_cache_hit_tokens),
+    cacheWriteTokens: 0,
+  };
+}
+
+/** Usage -> the OpenAI `usage` object a client sees. */
+export function usageToOpenAI(u: Usage): Json {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedPromptTokens },
+  };
+}
+
+/** Join base URL and path; the base may or may not end with '/'. */
+export function joinUrl(base: string, path: string): URL {
+  return new URL((base.endsWith('/') ? base.slice(0, -1) : base) + path);
+}
+
+/** Provider headers with lower-case names. */
+export function providerHeaders(model: CompiledModel): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(model.provider.headers ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/**
+ * A whole chat.completion object -> the equivalent chat.completion.chunk SSE text, `[DONE]`
+ * not included. Used when a streaming request gets a JSON answer.
+ */
+export function completionToSse(c: Json, includeUsage: boolean): string {
+  const base = { id: c.id ?? 'chatcmpl-tierflow', object: 'chat.completion.chunk', created: c.created ?? 0, model: c.model ?? '' };
+  let out = '';
+  const choices = Array.isArray(c.choices) ? c.choices : [];
+  for (const ch of choices) {
+    if (!isObj(ch)) continue;
+    const msg = isObj(ch.message) ? ch.message : {};
+    const delta: Json = { role: 'assistant', content: typeof msg.content === 'string' ? msg.content : '' };
+    if (Array.isArray(msg.tool_calls)) {
+      delta.tool_calls = msg.tool_calls.map((t, index) => (isObj(t) ? { index, ...t } : t));
+    }
+    const index = ch.index ?? 0;
+    out += sseData(JSON.stringify({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: null }] }));
+    out += sseData(JSON.stringify({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: ch.finish_reason ?? 'stop' }] }));
+  }
+  if (includeUsage && isObj(c.usage)) out += sseData(JSON.stringify({ ...base, choices: [], usage: c.usage }));
+  return out;
+}
+
+/**
+ * Whether `key` (with its quotes, e.g. '"usage"') occurs in a JSON text with a value other than
+ * null. Inside JSON strings quotes are escaped, so a quoted key cannot be faked by content.
+ */
+export function hasNonNullKey(json: string, key: string): boolean {
+  let i = json.indexOf(key);
+  while (i !== -1) {
+    let j = i + key.length;
+    let c = json.charCodeAt(j);
+    while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = json.charCodeAt(++j);
+    if (c === 0x3a) {
+      c = json.charCodeAt(++j);
+      while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = json.charCodeAt(++j);
+      if (c !== 0x6e /* n(ull) */) return true;
+    }
+    i = json.indexOf(key, j);
+  }
+  return false;
+}
+
+function deltaHasToken(delta: unknown): boolean {
+  if (!isObj(delta)) return false;
+  const c = delta.content;
+  if (typeof c === 'string' && c.length > 0) return true;
+  if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) return true;
+  const r = delta.refusal;
+  return typeof r === 'string' && r.length > 0;
+}
+
+export class OpenAITranslator implements Translator {
+  usage: Usage | undefined = undefined;
+  sawFirstToken = false;
+  streamError: ApiError | undefined = undefined;
+
+  #injectedUsage = false;
+  #hideUsageChunk = false;
+  #parser: SseParser | undefined;
+  /** Output of the current onStreamChunk call. */
+  #out = '';
+  #sawDone = false;
+  #sawFinish = false;
+  #ended = false;
+  /** Streaming request answered with JSON: collect it, convert at the end. */
+  #jsonParts: Buffer[] | undefined;
+
+  constructor(
+    readonly request: ParsedRequest,
+    readonly model: CompiledModel,
+    protected readonly options: OpenAITranslatorOptions,
+  ) {}
+
+  buildRequest(): UpstreamRequest {
+    const src = this.request.body;
+    const body: ChatCompletionRequest = { ...src, model: this.model.upstreamModel };
+    if (this.request.stream && this.options.injectIncludeUsage) {
+      const so = isObj(src.stream_options) ? src.stream_options : {};
+      body.stream_options = { ...so, include_usage: true };
+      this.#injectedUsage = true;
+    }
+    this.#hideUsageChunk = this.#injectedUsage && !this.request.clientWantsUsage;
+    return {
+      method: 'POST',
+      url: this.url(),
+      headers: this.headers(),
+      body: Buffer.from(JSON.stringify(body)),
+    };
+  }
+
+  /** Endpoint; subclasses (Azure) override. */
+  protected url(): URL {
+    const base = this.model.provider.baseUrl || this.options.defaultBaseUrl;
+    if (!base) throw new ApiError(500, `Provider '${this.model.provider.name}' has no baseUrl.`, 'api_error', 'provider_misconfigured');
+    return joinUrl(base, this.options.path ?? '/chat/completions');
+  }
+
+  /** Headers: content negotiation, provider headers, then auth (which provider headers cannot override). */
+  protected headers(): Record<string, string> {
+    const h: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: this.request.stream ? 'text/event-stream' : 'application/json',
+      // Translators read the bytes: ask for an uncompressed body.
+      'accept-encoding': 'identity',
+      ...providerHeaders(this.model),
+    };
+    Object.assign(h, this.authHeaders());
+    return h;
+  }
+
+  protected authHeaders(): Record<string, string> {
+    const key = this.model.provider.credentials.apiKey;
+    return key ? { authorization: `Bearer ${key.reveal()}` } : {};
+  }
+
+  onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
+    let ct = headers['content-type'];
+    if (Array.isArray(ct)) ct = ct[0];
+    const sse = typeof ct === 'string' && ct.toLowerCase().includes('text/event-stream');
+    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json')) this.#jsonParts = [];
+    return this.request.stream
+      ? { status, headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }, streaming: true }
+      : { status, headers: { 'content-type': 'application/json' }, streaming: false };
+  }
+
+  onStreamChunk(chunk: Buffer, end: boolean): Buffer {
+    if (this.#ended) return EMPTY_BUFFER;
+    if (this.#jsonParts !== undefined) return this.#jsonChunk(chunk, end);
+    this.#out = '';
+    const parser = (this.#parser ??= new SseParser((data) => this.#onEvent(data)));
+    if (chunk.length > 0) parser.push(chunk);
+    if (end) {
+      parser.end();
+      this.#finish();
+    }
+    if (this.#out.length === 0) return EMPTY_BUFFER;
+    const out = Buffer.from(this.#out);
+    this.#out = '';
+    return out;
+  }
+
+  #onEvent(data: string): void {
+    if (this.#sawDone) return;
+    if (data === '[DONE]') {
+      this.#sawDone = true;
+      this.#out += SSE_DONE_TEXT;
+      return;
+    }
+    // After the first token only usage, error and finish chunks need a look: skip the JSON parse
+    // for plain content deltas.
+    if (
+      this.sawFirstToken &&
+      !hasNonNullKey(data, '"usage"') &&
+      !hasNonNullKey(data, '"finish_reason"') &&
+      !hasNonNullKey(data, '"error"')
+    ) {
+      this.#out += 'data: ' + data + '\n\n';
+      return;
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(data);
+    } catch {
+      this.#out += 'data: ' + data + '\n\n'; // not ours to judge: forward
+      return;
+    }
+    if (!isObj(obj)) {
+      this.#out += 'data: ' + data + '\n\n';
+      return;
+    }
+    if (isObj(obj.error)) {
+      const e = obj.error;
+      this.streamError = upstreamError(this.model, typeof e.code === 'number' ? e.code : 500, {
+        message: typeof e.message === 'string' ? e.message : undefined,
+        providerType: typeof e.type === 'string' ? e.type : null,
+        providerCode: typeof e.code === 'string' ? e.code : null,
+        midStream: true,
+      });
+      this.#out += sseData(JSON.stringify(this.streamError.toBody()));
+      return;
+    }
+    const choices = obj.choices;
+    let emptyChoices = true;
+    if (Array.isArray(choices)) {
+      for (const ch of choices) {
+        emptyChoices = false;
+        if (!isObj(ch)) continue;
+        if (!this.sawFirstToken && deltaHasToken(ch.delta)) this.sawFirstToken = true;
+        if (ch.finish_reason !== null && ch.finish_reason !== undefined) this.#sawFinish = true;
+      }
+    }
+    if (isObj(obj.usage)) {
+      this.usage = usageFromOpenAI(obj.usage);
+      if (this.#hideUsageChunk && emptyChoices) return;
+    }
+    this.#out += 'data: ' + data + '\n\n';
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    if (this.#sawDone) return;
+    if (!this.#sawFinish && this.streamError === undefined) {
+      this.streamError = new ApiError(
+        502,
+        `Provider '${this.model.provider.name}' ended the stream before it was complete.`,
+        'upstream_error',
+        'incomplete_stream',
+      );
+      this.#out += sseData(JSON.stringify(this.streamError.toBody()));
+    }
+    this.#out += SSE_DONE_TEXT;
+  }
+
+  #jsonChunk(chunk: Buffer, end: boolean): Buffer {
+    const parts = this.#jsonParts as Buffer[];
+    if (chunk.length > 0) parts.push(Buffer.from(chunk));
+    if (!end) return EMPTY_BUFFER;
+    this.#ended = true;
+    const body = Buffer.concat(parts);
+    let text: string;
+    try {
+      const obj = this.#readCompletion(body);
+      text = completionToSse(obj, this.request.clientWantsUsage);
+    } catch (err) {
+      this.streamError = err instanceof ApiError ? err : new ApiError(502, String(err), 'upstream_error');
+      text = sseData(JSON.stringify(this.streamError.toBody()));
+    }
+    return Buffer.from(text + SSE_DONE_TEXT);
+  }
+
+  #readCompletion(body: Buffer): Json {
+    const obj = tryParseJson(body);
+    if (!isObj(obj)) {
+      throw new ApiError(
+        502,
+        `Provider '${this.model.provider.name}' returned a body that is not JSON: ${bodyExcerpt(body)}`,
+        'upstream_error',
+        'invalid_upstream_response',
+      );
+    }
+    if (isObj(obj.usage)) this.usage = usageFromOpenAI(obj.usage);
+    if (Array.isArray(obj.choices)) {
+      for (const ch of obj.choices) if (isObj(ch) && deltaHasToken(ch.message)) this.sawFirstToken = true;
+    }
+    return obj;
+  }
+
+  onBody(body: Buffer): Buffer {
+    this.#readCompletion(body);
+    return body;
+  }
+
+  onError(status: number, _headers: UpstreamHeaders, body: Buffer): ApiError {
+    const parsed = tryParseJson(body);
+    // OpenAI: {"error":{"message","type","param","code"}}; some servers: {"error":"text"} or {"message":...}.
+    if (isObj(parsed)) {
+      const e = parsed.error;
+      if (isObj(e)) {
+        return upstreamError(this.model, status, {
+          message: typeof e.message === 'string' ? e.message : undefined,
+          providerType: typeof e.type === 'string' ? e.type : null,
+          providerCode: typeof e.code === 'string' ? e.code : typeof e.code === 'number' ? String(e.code) : null,
+          param: typeof e.param === 'string' ? e.param : null,
+        });
+      }
+      const message = typeof e === 'string' ? e : typeof parsed.message === 'string' ? parsed.message : typeof parsed.detail === 'string' ? parsed.detail : undefined;
+      return upstreamError(this.model, status, { message });
+    }
+    return upstreamError(this.model, status, { message: body.length > 0 ? bodyExcerpt(body) : undefined });
+  }
+}
+
+export function openAITranslatorFactory(options: OpenAITranslatorOptions) {
+  return (request: ParsedRequest, model: CompiledModel): Translator => new OpenAITranslator(request, model, options);
+}
+
+registerTranslator('openai', openAITranslatorFactory(OPENAI_FAMILY.openai));
+registerTranslator('openai-compatible', openAITranslatorFactory(OPENAI_FAMILY['openai-compatible']));
+registerTranslator('demo', openAITranslatorFactory(OPENAI_FAMILY.demo));
