@@ -1,6 +1,15 @@
 // undici keep-alive pools to providers: one Agent, one pool per origin.
-import { Agent, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import type { UpstreamRequest } from '../core/translators/types.js';
+
+// undici's main entry also builds fetch, WebSocket and cache stores (~13 MB of RSS); the data
+// plane needs only the Agent and its request API, so it loads those two modules alone.
+const require = createRequire(import.meta.url);
+const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
+const { request } = require('undici/lib/api/index.js') as {
+  request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+};
 
 export interface SendOptions {
   signal?: AbortSignal;
@@ -11,7 +20,7 @@ export interface SendOptions {
 }
 
 export class UpstreamClient {
-  readonly #agent: Agent;
+  readonly #agent: UndiciAgent;
 
   constructor(options: { connectTimeoutMs?: number; connectionsPerOrigin?: number } = {}) {
     this.#agent = new Agent({
@@ -23,7 +32,7 @@ export class UpstreamClient {
   }
 
   send(req: UpstreamRequest, options: SendOptions): Promise<Dispatcher.ResponseData> {
-    return this.#agent.request({
+    return request.call(this.#agent, {
       origin: req.url.origin,
       path: req.url.pathname + req.url.search,
       method: req.method,

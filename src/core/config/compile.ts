@@ -1,7 +1,6 @@
 // validate + compile: a FileConfig-shaped object -> CompiledConfig, or the issues that stop it.
 // Pure: credentials are resolved by a callback supplied by the caller (file/env or Kubernetes).
 import { createHash } from 'node:crypto';
-import Value from 'typebox/value';
 import type { Secret } from '../secret.js';
 import type {
   CompiledConfig,
@@ -19,6 +18,7 @@ import {
   type FileConfig as FileConfigType,
   type ProviderType,
 } from './schema.js';
+import { validate } from './json-schema.js';
 
 export interface ConfigIssue {
   /** JSON pointer into the config, e.g. /policies/0/tiers/1/models/0 */
@@ -68,47 +68,7 @@ const DEFAULT_CAPABILITIES: Capability[] = ['tools', 'streaming'];
 
 /** Schema check only: every problem with the path it sits at. */
 export function validateFileConfig(input: unknown): ConfigIssue[] {
-  if (Value.Check(FileConfig, input)) return [];
-  const seen = new Set<string>();
-  const issues: ConfigIssue[] = [];
-  for (const e of Value.Errors(FileConfig, input)) {
-    // anyOf/const noise from enums expressed as unions adds nothing over the enum message.
-    if (e.keyword === 'anyOf' || e.keyword === 'boolean') continue;
-    let path = e.instancePath;
-    let message = e.message;
-    if (e.keyword === 'additionalProperties') {
-      const extra = (e.params as { additionalProperties?: string[] }).additionalProperties ?? [];
-      for (const name of extra) {
-        const p = `${path}/${name}`;
-        if (!seen.has(p)) {
-          seen.add(p);
-          issues.push({ path: p, message: `unknown field '${name}'`, severity: 'error' });
-        }
-      }
-      continue;
-    }
-    if (e.keyword === 'required') {
-      const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
-      for (const name of missing) {
-        const p = `${path}/${name}`;
-        if (!seen.has(p)) {
-          seen.add(p);
-          issues.push({ path: p, message: `missing required field '${name}'`, severity: 'error' });
-        }
-      }
-      continue;
-    }
-    if (e.keyword === 'enum') {
-      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
-      if (allowed) message = `must be one of ${allowed.map(String).join(', ')}`;
-    }
-    if (path === '') path = '/';
-    const key = `${path}|${message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    issues.push({ path, message, severity: 'error' });
-  }
-  return issues;
+  return validate(FileConfig, input).map((i) => ({ ...i, severity: 'error' as const }));
 }
 
 export function compileConfig(input: unknown, options: CompileOptions): CompileResult {

@@ -1,22 +1,15 @@
 // The one configuration schema. It is used three ways: validation of the standalone YAML file,
 // the CRDs' openAPIV3Schema (scripts/gen-crds.ts), and the TypeScript types (Static<>).
 // Every field carries a description: `kubectl explain` shows them.
-import Type, { type Static, type TSchema } from 'typebox';
+import { S, type Schema, type Static } from './json-schema.js';
 
-const str = (description: string, extra: Record<string, unknown> = {}) => Type.String({ description, ...extra });
-const num = (description: string, extra: Record<string, unknown> = {}) => Type.Number({ description, ...extra });
-const int = (description: string, extra: Record<string, unknown> = {}) => Type.Integer({ description, ...extra });
-const bool = (description: string) => Type.Boolean({ description });
+const str = S.string;
+const num = S.number;
+const int = S.integer;
+const Opt = S.optional;
 
-/** A string enum rendered as `{type: string, enum: [...]}` (CRD-friendly, unlike anyOf of consts). */
-export function StringEnum<const T extends readonly string[]>(values: T, description: string) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], description });
-}
-
-/** Object that rejects unknown fields in the file config (CRD generation drops the flag; the API server prunes). */
-function Obj<P extends Record<string, TSchema>>(properties: P, description: string) {
-  return Type.Object(properties, { description, additionalProperties: false });
-}
+export const StringEnum = S.enum;
+const Obj = S.object;
 
 export const PROVIDER_TYPES = [
   'openai',
@@ -44,16 +37,16 @@ export const SecretKeyRef = Obj(
 
 export const Credentials = Obj(
   {
-    apiKey: Type.Optional(
+    apiKey: Opt(
       str(
         'The API key itself. File config only; write it as ${ENV_VAR} so the key never sits in the file.',
       ),
     ),
-    apiKeyEnv: Type.Optional(str('Name of an environment variable that holds the API key.')),
-    secretRef: Type.Optional(SecretKeyRef),
-    awsAccessKeyIdRef: Type.Optional(SecretKeyRef),
-    awsSecretAccessKeyRef: Type.Optional(SecretKeyRef),
-    awsSessionTokenRef: Type.Optional(SecretKeyRef),
+    apiKeyEnv: Opt(str('Name of an environment variable that holds the API key.')),
+    secretRef: Opt(SecretKeyRef),
+    awsAccessKeyIdRef: Opt(SecretKeyRef),
+    awsSecretAccessKeyRef: Opt(SecretKeyRef),
+    awsSessionTokenRef: Opt(SecretKeyRef),
   },
   'Where the provider credentials come from. Keys never come from, or go back to, the client.',
 );
@@ -62,10 +55,10 @@ export const Pricing = Obj(
   {
     inputPerMTok: num('USD per 1M input (prompt) tokens.', { minimum: 0 }),
     outputPerMTok: num('USD per 1M output (completion) tokens.', { minimum: 0 }),
-    cachedInputPerMTok: Type.Optional(
+    cachedInputPerMTok: Opt(
       num('USD per 1M input tokens read from the prompt cache. Defaults to the input price.', { minimum: 0 }),
     ),
-    cacheWritePerMTok: Type.Optional(
+    cacheWritePerMTok: Opt(
       num('USD per 1M input tokens written to the prompt cache. Defaults to the input price.', { minimum: 0 }),
     ),
   },
@@ -75,7 +68,7 @@ export const Pricing = Obj(
 export const ModelSpec = Obj(
   {
     name: str('Model name clients may request explicitly, unique within the provider.', { minLength: 1 }),
-    upstreamModel: Type.Optional(
+    upstreamModel: Opt(
       str('Model id sent to the provider (Azure: the deployment name). Defaults to name.', { minLength: 1 }),
     ),
     tier: str('Tier this model serves, e.g. lightweight or flagship; policies map scores to tiers.', {
@@ -84,9 +77,8 @@ export const ModelSpec = Obj(
     pricing: Pricing,
     contextWindow: int('Largest prompt plus output, in tokens.', { minimum: 1 }),
     maxOutputTokens: int('Largest output the model produces, in tokens.', { minimum: 1 }),
-    capabilities: Type.Optional(
-      Type.Array(StringEnum(CAPABILITIES, 'A capability.'), {
-        description: 'What the model supports beyond plain text chat. Default: tools, streaming.',
+    capabilities: Opt(
+      S.array(StringEnum(CAPABILITIES, 'A capability.'), 'What the model supports beyond plain text chat. Default: tools, streaming.', {
         uniqueItems: true,
       }),
     ),
@@ -96,16 +88,16 @@ export const ModelSpec = Obj(
 
 export const BreakerSpec = Obj(
   {
-    errorThresholdPercentage: Type.Optional(
+    errorThresholdPercentage: Opt(
       num('Failure percentage within the rolling window that opens the breaker.', { minimum: 1, maximum: 100 }),
     ),
-    volumeThreshold: Type.Optional(
+    volumeThreshold: Opt(
       int('Minimum attempts in the window before the breaker may open.', { minimum: 1 }),
     ),
-    resetTimeoutMs: Type.Optional(
+    resetTimeoutMs: Opt(
       int('How long an open breaker waits before letting one probe through (half-open).', { minimum: 100 }),
     ),
-    rollingWindowMs: Type.Optional(int('Length of the rolling statistics window.', { minimum: 1000 })),
+    rollingWindowMs: Opt(int('Length of the rolling statistics window.', { minimum: 1000 })),
   },
   'Circuit breaker per (provider, model).',
 );
@@ -113,31 +105,29 @@ export const BreakerSpec = Obj(
 export const ProviderSpec = Obj(
   {
     type: StringEnum(PROVIDER_TYPES, 'Provider family; picks the wire-format translator.'),
-    baseUrl: Type.Optional(
+    baseUrl: Opt(
       str('Base URL of the API, e.g. https://api.openai.com/v1. Defaults to the public endpoint of the type.', {
         pattern: '^https?://',
       }),
     ),
-    credentials: Type.Optional(Credentials),
-    headers: Type.Optional(
-      Type.Record(Type.String(), Type.String(), {
-        description: 'Extra headers sent to this provider on every request (not for secrets).',
-      }),
+    credentials: Opt(Credentials),
+    headers: Opt(
+      S.stringMap('Extra headers sent to this provider on every request (not for secrets).'),
     ),
-    apiVersion: Type.Optional(
+    apiVersion: Opt(
       str(
         'Azure OpenAI: the api-version query parameter of the deployments API (default 2024-10-21), or "v1" for the v1 API (/openai/v1/chat/completions, deployment name sent as the model).',
       ),
     ),
-    region: Type.Optional(str('Cloud region: AWS Bedrock (default: AWS_REGION of the TierFlow process, else us-east-1).')),
-    auth: Type.Optional(
+    region: Opt(str('Cloud region: AWS Bedrock (default: AWS_REGION of the TierFlow process, else us-east-1).')),
+    auth: Opt(
       StringEnum(
         ['apiKey', 'entra'] as const,
         'Azure OpenAI: how the credential is sent. apiKey (default): the api-key header. entra: the credential is a Microsoft Entra ID access token (scope https://cognitiveservices.azure.com/.default), sent as a bearer token; keep the Secret refreshed.',
       ),
     ),
-    breaker: Type.Optional(BreakerSpec),
-    models: Type.Array(ModelSpec, { description: 'Models offered by this provider.', minItems: 1 }),
+    breaker: Opt(BreakerSpec),
+    models: S.array(ModelSpec, 'Models offered by this provider.', { minItems: 1 }),
   },
   'An LLM provider: where to send requests, how to authenticate, and the models with their prices.',
 );
@@ -145,16 +135,14 @@ export const ProviderSpec = Obj(
 export const TierSpec = Obj(
   {
     name: str('Tier name; models of this tier are its candidates.', { pattern: '^[a-z0-9-]+$' }),
-    maxScore: Type.Optional(
+    maxScore: Opt(
       num(
         'Requests with a complexity score at or below this value use this tier. The last tier takes the rest.',
         { minimum: 0, maximum: 1 },
       ),
     ),
-    models: Type.Optional(
-      Type.Array(str('A model as provider/model.', { pattern: '^[^/]+/.+$' }), {
-        description: 'Candidate models as provider/model. Default: every configured model of this tier.',
-      }),
+    models: Opt(
+      S.array(str('A model as provider/model.', { pattern: '^[^/]+/.+$' }), 'Candidate models as provider/model. Default: every configured model of this tier.'),
     ),
   },
   'One tier of a policy, from the cheapest to the most capable.',
@@ -162,8 +150,8 @@ export const TierSpec = Obj(
 
 export const ObjectiveSpec = Obj(
   {
-    cost: Type.Optional(num('Weight of price when ordering candidates of a tier.', { minimum: 0, maximum: 1 })),
-    latency: Type.Optional(
+    cost: Opt(num('Weight of price when ordering candidates of a tier.', { minimum: 0, maximum: 1 })),
+    latency: Opt(
       num('Weight of live latency (time to first token) when ordering candidates.', { minimum: 0, maximum: 1 }),
     ),
   },
@@ -172,22 +160,22 @@ export const ObjectiveSpec = Obj(
 
 export const FailoverSpec = Obj(
   {
-    maxAttempts: Type.Optional(int('Most attempts per request, the first included. Default 3.', { minimum: 1, maximum: 10 })),
-    deadlineMs: Type.Optional(
+    maxAttempts: Opt(int('Most attempts per request, the first included. Default 3.', { minimum: 1, maximum: 10 })),
+    deadlineMs: Opt(
       int('Overall deadline for all attempts until the first byte reaches the client. Default 120000.', {
         minimum: 100,
       }),
     ),
-    firstByteTimeoutMs: Type.Optional(
+    firstByteTimeoutMs: Opt(
       int('Per-attempt timeout until the provider sends response headers. Default 30000.', { minimum: 100 }),
     ),
-    escalate: Type.Optional(
+    escalate: Opt(
       StringEnum(
         ['none', 'up', 'any'] as const,
         'Whether fallbacks may come from other tiers: none, up (more capable tiers only, the default) or any.',
       ),
     ),
-    maxRetryAfterMs: Type.Optional(
+    maxRetryAfterMs: Opt(
       int('Longest Retry-After the router waits before the next attempt; longer ones skip ahead. Default 2000.', {
         minimum: 0,
       }),
@@ -198,27 +186,21 @@ export const FailoverSpec = Obj(
 
 export const RoutingPolicySpec = Obj(
   {
-    virtualModels: Type.Array(str('A virtual model name, e.g. auto.', { minLength: 1 }), {
-      description: 'Model names that select this policy, e.g. ["auto"].',
-      minItems: 1,
-    }),
-    tiers: Type.Array(TierSpec, {
-      description: 'Tiers from the cheapest to the most capable; the score picks one.',
-      minItems: 1,
-    }),
-    flagshipShare: Type.Optional(
+    virtualModels: S.array(str('A virtual model name, e.g. auto.', { minLength: 1 }), 'Model names that select this policy, e.g. ["auto"].', { minItems: 1 }),
+    tiers: S.array(TierSpec, 'Tiers from the cheapest to the most capable; the score picks one.', { minItems: 1 }),
+    flagshipShare: Opt(
       num(
         'Target share of requests sent to the last tier (e.g. 0.3). When set, the last threshold follows the running score distribution instead of maxScore.',
         { exclusiveMinimum: 0, maximum: 1 },
       ),
     ),
-    objective: Type.Optional(ObjectiveSpec),
-    latencySloMs: Type.Optional(
+    objective: Opt(ObjectiveSpec),
+    latencySloMs: Opt(
       int('Skip candidates whose p95 time to first token exceeds this, while another candidate meets it.', {
         minimum: 1,
       }),
     ),
-    failover: Type.Optional(FailoverSpec),
+    failover: Opt(FailoverSpec),
   },
   'Routing policy: virtual model names mapped to tiers by complexity score, with candidates and failover rules.',
 );
@@ -233,43 +215,38 @@ export const BudgetSpec = Obj(
 
 export const VirtualKeySpec = Obj(
   {
-    keyHash: Type.Optional(
+    keyHash: Opt(
       str('SHA-256 of the virtual key, hex. Clients send the key as a bearer token.', {
         pattern: '^[a-f0-9]{64}$',
       }),
     ),
-    key: Type.Optional(str('The virtual key itself (file config only; write it as ${ENV_VAR}).')),
-    secretRef: Type.Optional(SecretKeyRef),
-    allowedModels: Type.Optional(
-      Type.Array(Type.String({ description: 'A virtual model or provider/model.' }), {
-        description: 'Models this key may use (virtual names or provider/model). Default: all.',
-      }),
+    key: Opt(str('The virtual key itself (file config only; write it as ${ENV_VAR}).')),
+    secretRef: Opt(SecretKeyRef),
+    allowedModels: Opt(
+      S.array(str('A virtual model or provider/model.'), 'Models this key may use (virtual names or provider/model). Default: all.'),
     ),
-    budget: Type.Optional(BudgetSpec),
-    rpm: Type.Optional(int('Requests per minute allowed.', { minimum: 1 })),
-    tpm: Type.Optional(int('Tokens per minute allowed.', { minimum: 1 })),
+    budget: Opt(BudgetSpec),
+    rpm: Opt(int('Requests per minute allowed.', { minimum: 1 })),
+    tpm: Opt(int('Tokens per minute allowed.', { minimum: 1 })),
   },
   'A TierFlow key handed to an application: maps to allowed models, budgets and rate limits.',
 );
 
-const named = <P extends Record<string, TSchema>>(spec: { properties: P; description?: string }, what: string) =>
-  Type.Object(
-    { name: str(`Name of the ${what}.`, { pattern: NAME_PATTERN }), ...spec.properties },
-    { additionalProperties: false, description: spec.description ?? what },
-  );
+const named = <P extends Record<string, Schema>>(spec: { properties: P; description?: unknown }, what: string) =>
+  S.object({ name: str(`Name of the ${what}.`, { pattern: NAME_PATTERN }), ...spec.properties }, String(spec.description ?? what));
 
 export const FileProvider = named(ProviderSpec, 'provider');
 export const FilePolicy = named(RoutingPolicySpec, 'policy');
 export const FileVirtualKey = named(VirtualKeySpec, 'virtual key');
 
-export const FileConfig = Type.Object(
+export const FileConfig = S.object(
   {
-    apiVersion: Type.Optional(StringEnum(['tierflow.dev/v1alpha1'] as const, 'Config format version.')),
-    providers: Type.Array(FileProvider, { description: 'LLM providers.' }),
-    policies: Type.Array(FilePolicy, { description: 'Routing policies.' }),
-    virtualKeys: Type.Optional(Type.Array(FileVirtualKey, { description: 'Virtual keys.' })),
+    apiVersion: Opt(StringEnum(['tierflow.dev/v1alpha1'] as const, 'Config format version.')),
+    providers: S.array(FileProvider, 'LLM providers.'),
+    policies: S.array(FilePolicy, 'Routing policies.'),
+    virtualKeys: Opt(S.array(FileVirtualKey, 'Virtual keys.')),
   },
-  { additionalProperties: false, description: 'TierFlow configuration file.' },
+  'TierFlow configuration file.',
 );
 
 export type ProviderSpec = Static<typeof ProviderSpec>;

@@ -1,0 +1,44 @@
+// Shared helpers for the benchmarks: percentiles, an open-loop load generator, RSS readings.
+import { readFileSync } from 'node:fs';
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export function summarize(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 0.5), p90: percentile(s, 0.9), p99: percentile(s, 0.99), max: s[s.length - 1] ?? NaN };
+}
+
+/** Fires `fn` at a fixed rate regardless of completions (open loop), returns latencies in ms. */
+export async function openLoop(ratePerSec: number, durationMs: number, fn: () => Promise<void>) {
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = Math.floor((ratePerSec * durationMs) / 1000);
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / ratePerSec;
+    let wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while ((wait = due - performance.now()) > 0) await new Promise((r) => setImmediate(r));
+    // Latency counts from the scheduled time, so queueing in the generator is not hidden.
+    pending.push(
+      fn().then(
+        () => void latencies.push(performance.now() - due),
+        () => void errors++,
+      ),
+    );
+  }
+  await Promise.all(pending);
+  return { latencies, errors, achievedRate: (total * 1000) / (performance.now() - start) };
+}
+
+export function rssMb(pid: number = process.pid): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
