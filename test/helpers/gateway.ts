@@ -1,0 +1,59 @@
+// Starts a real gateway on an ephemeral port from a config object written to a temp YAML file
+// (so hot reload can be exercised by rewriting the file).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { ChatCompletionRequest } from '../../src/core/openai.js';
+import type { Classification } from '../../src/core/classifier/index.js';
+import { HealthRegistry } from '../../src/core/health/registry.js';
+import { Router } from '../../src/core/router.js';
+import '../../src/core/translators/register-all.js';
+import { createGateway, type Gateway } from '../../src/gateway/server.js';
+import { silentLogger, type Logger } from '../../src/observe/log.js';
+import { Metrics } from '../../src/observe/metrics.js';
+import { openFileConfig } from '../../src/runtime/file-config.js';
+import { UpstreamClient } from '../../src/upstream/client.js';
+
+export interface TestGateway {
+  url: string;
+  baseURL: string;
+  router: Router;
+  metrics: Metrics;
+  configFile: string;
+  writeConfig(config: unknown): void;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(
+  config: unknown,
+  options: { env?: Record<string, string>; classify?: (req: ChatCompletionRequest) => Classification; log?: Logger } = {},
+): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'tierflow-gw-'));
+  const configFile = join(dir, 'tierflow.yaml');
+  const writeConfig = (c: unknown) => writeFileSync(configFile, typeof c === 'string' ? c : stringify(c));
+  writeConfig(config);
+  const metrics = new Metrics({ defaultMetrics: false });
+  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  let router: Router | undefined;
+  const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) => router?.setConfig(c));
+  router = new Router({ config: source.initial, health, classify: options.classify });
+  const client = new UpstreamClient();
+  const gateway: Gateway = createGateway({ router, metrics, log: options.log ?? silentLogger, client });
+  const addr = await gateway.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${addr.port}`;
+  return {
+    url,
+    baseURL: `${url}/v1`,
+    router,
+    metrics,
+    configFile,
+    writeConfig,
+    async close() {
+      source.close();
+      await gateway.close(1000);
+      await client.close();
+      health.close();
+    },
+  };
+}
