@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { fmt, openLoop, rssMb, summarize } from './lib.js';
+import { cpuMs, fmt, openLoop, rssMb, summarize } from './lib.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' } } });
 const rate = Number(values.rate ?? 1000);
@@ -79,13 +79,16 @@ await openLoop(500, 2000, post(upstreamPort, '/v1/chat/completions', direct));
 await openLoop(500, 2000, post(gatewayPort, '/v1/chat/completions', payload));
 
 const rounds: { direct: number[]; gateway: number[] } = { direct: [], gateway: [] };
+let gatewayCpuMs = 0;
 let loadRss = 0;
 let errors = 0;
 // Alternate short rounds so drift on a noisy machine hits both sides alike.
 for (let round = 0; round < 4; round++) {
   const d = await openLoop(rate, (seconds * 1000) / 4, post(upstreamPort, '/v1/chat/completions', direct));
   const sampler = setInterval(() => (loadRss = Math.max(loadRss, rssMb(gateway.child.pid!))), 200);
+  const cpu0 = cpuMs(gateway.child.pid!);
   const g = await openLoop(rate, (seconds * 1000) / 4, post(gatewayPort, '/v1/chat/completions', payload));
+  gatewayCpuMs += cpuMs(gateway.child.pid!) - cpu0;
   clearInterval(sampler);
   rounds.direct.push(...d.latencies);
   rounds.gateway.push(...g.latencies);
@@ -97,6 +100,7 @@ console.log(`gateway overhead at ${rate} req/s, ${seconds}s per side, 4 KB promp
 console.log(`  direct : p50 ${fmt(sd.p50)}  p90 ${fmt(sd.p90)}  p99 ${fmt(sd.p99)}  (n=${sd.n})`);
 console.log(`  gateway: p50 ${fmt(sg.p50)}  p90 ${fmt(sg.p90)}  p99 ${fmt(sg.p99)}  (n=${sg.n})`);
 console.log(`  overhead: p50 ${fmt(sg.p50 - sd.p50)}  p99 ${fmt(sg.p99 - sd.p99)}   errors ${errors}`);
+console.log(`gateway CPU per request: ${fmt((gatewayCpuMs * 1000) / sg.n, 0)} µs (user+system, whole process)`);
 console.log(`gateway RSS: idle ${fmt(idleRss, 1)} MB, under load (max) ${fmt(loadRss, 1)} MB`);
 
 await agent.close();

@@ -42,3 +42,9 @@ export function rssMb(pid: number = process.pid): number {
 }
 
 export const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+/** CPU time (user + system) a process has used, in ms (Linux clock ticks of 10 ms). */
+export function cpuMs(pid: number = process.pid): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

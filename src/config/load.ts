@@ -6,6 +6,7 @@ import { type CompileResult, type ConfigIssue, compileConfig } from '../core/con
 import { Secret } from '../core/secret.js';
 import { type CredentialSources, resolveCredentials } from './credentials.js';
 import { interpolateEnv, type MissingVariable } from './interpolate.js';
+import { awsCredentialsFromEnv, awsRegionFromEnv } from './aws-env.js';
 
 export interface LocatedIssue extends ConfigIssue {
   line?: number;
@@ -63,6 +64,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
       return creds.apiKey instanceof Secret ? creds.apiKey : undefined;
     },
     demoBaseUrl: options.demoBaseUrl,
+    aws: { credentials: awsCredentialsFromEnv(env), region: awsRegionFromEnv(env) },
   });
   const all = [...issues, ...result.issues];
   const located = all.map((i) => ({ ...i, line: lineOf(doc, lineCounter, i.path) }));

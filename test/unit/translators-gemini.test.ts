@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- JSON fixtures are inspected loosely */
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import { parseChatRequest } from '../../src/core/parse.js';
@@ -21,8 +22,15 @@ function model(over: Partial<CompiledProvider> = {}, upstreamModel = 'gemini-2.5
     baseUrl: '',
     credentials: { apiKey: new Secret(KEY) },
     headers: {},
-    breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 30000, rollingWindowMs: 60000 },
+    breaker: {
+      errorThresholdPercentage: 50,
+      volumeThreshold: 5,
+      resetTimeoutMs: 30000,
+      rollingWindowMs: 60000,
+    },
     models: [],
+    enabled: true,
+    auth: 'apiKey',
     ...over,
   };
   const m: CompiledModel = {
@@ -51,24 +59,42 @@ const dataEvents = (sse: string) =>
 
 describe('Gemini request mapping', () => {
   it('builds URL, auth header and body', () => {
-    const t = createGeminiTranslator(req({ temperature: 0.5, top_p: 0.8, max_completion_tokens: 1_000_000, stop: ['X', 'Y'], seed: 7 }), model());
+    const t = createGeminiTranslator(
+      req({ temperature: 0.5, top_p: 0.8, max_completion_tokens: 1_000_000, stop: ['X', 'Y'], seed: 7 }),
+      model(),
+    );
     const r = t.buildRequest();
     expect(r.method).toBe('POST');
-    expect(r.url.toString()).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent');
+    expect(r.url.toString()).toBe(
+      'https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent',
+    );
     expect(r.headers['x-goog-api-key']).toBe(KEY);
     expect(r.url.search).not.toContain(KEY);
     const body = JSON.parse(r.body.toString());
     expect(body.contents).toEqual([{ role: 'user', parts: [{ text: 'hi' }] }]);
-    expect(body.generationConfig).toEqual({ temperature: 0.5, topP: 0.8, maxOutputTokens: 65536, stopSequences: ['X', 'Y'], seed: 7 });
+    expect(body.generationConfig).toEqual({
+      temperature: 0.5,
+      topP: 0.8,
+      maxOutputTokens: 65536,
+      stopSequences: ['X', 'Y'],
+      seed: 7,
+    });
   });
 
   it('uses streamGenerateContent with alt=sse and a custom base URL', () => {
-    const r = createGeminiTranslator(req({ stream: true }), model({ baseUrl: 'http://127.0.0.1:1234/v1beta/' }, 'models/gemini-2.5-pro')).buildRequest();
-    expect(r.url.toString()).toBe('http://127.0.0.1:1234/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
+    const r = createGeminiTranslator(
+      req({ stream: true }),
+      model({ baseUrl: 'http://127.0.0.1:1234/v1beta/' }, 'models/gemini-2.5-pro'),
+    ).buildRequest();
+    expect(r.url.toString()).toBe(
+      'http://127.0.0.1:1234/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse',
+    );
   });
 
   it('fails clearly without an API key', () => {
-    expect(() => createGeminiTranslator(req({}), model({ credentials: {} })).buildRequest()).toThrow(/no API key/);
+    expect(() => createGeminiTranslator(req({}), model({ credentials: {} })).buildRequest()).toThrow(
+      /no API key/,
+    );
   });
 
   it('maps system instruction, multi-turn and images (data URL -> inlineData, https -> fileData)', () => {
@@ -115,7 +141,11 @@ describe('Gemini request mapping', () => {
             role: 'assistant',
             content: null,
             tool_calls: [
-              { id: 'call_a', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+              {
+                id: 'call_a',
+                type: 'function',
+                function: { name: 'weather', arguments: '{"city":"Paris"}' },
+              },
               { id: 'call_b', type: 'function', function: { name: 'weather', arguments: '{"city":"Rome"}' } },
             ],
           },
@@ -123,7 +153,19 @@ describe('Gemini request mapping', () => {
           { role: 'tool', tool_call_id: 'call_b', content: 'sunny' },
         ],
         tools: [
-          { type: 'function', function: { name: 'weather', description: 'Weather by city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false } } },
+          {
+            type: 'function',
+            function: {
+              name: 'weather',
+              description: 'Weather by city',
+              parameters: {
+                type: 'object',
+                properties: { city: { type: 'string' } },
+                required: ['city'],
+                additionalProperties: false,
+              },
+            },
+          },
         ],
         tool_choice: 'required',
       }),
@@ -149,7 +191,16 @@ describe('Gemini request mapping', () => {
     expect(body.tools).toEqual([
       {
         functionDeclarations: [
-          { name: 'weather', description: 'Weather by city', parametersJsonSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false } },
+          {
+            name: 'weather',
+            description: 'Weather by city',
+            parametersJsonSchema: {
+              type: 'object',
+              properties: { city: { type: 'string' } },
+              required: ['city'],
+              additionalProperties: false,
+            },
+          },
         ],
       },
     ]);
@@ -158,9 +209,16 @@ describe('Gemini request mapping', () => {
 
   it('maps tool_choice auto / none / named', () => {
     const tools = [{ type: 'function', function: { name: 'f' } }];
-    expect(buildGeminiBody(req({ tools, tool_choice: 'auto' }), model()).toolConfig).toEqual({ functionCallingConfig: { mode: 'AUTO' } });
-    expect(buildGeminiBody(req({ tools, tool_choice: 'none' }), model()).toolConfig).toEqual({ functionCallingConfig: { mode: 'NONE' } });
-    expect(buildGeminiBody(req({ tools, tool_choice: { type: 'function', function: { name: 'f' } } }), model()).toolConfig).toEqual({
+    expect(buildGeminiBody(req({ tools, tool_choice: 'auto' }), model()).toolConfig).toEqual({
+      functionCallingConfig: { mode: 'AUTO' },
+    });
+    expect(buildGeminiBody(req({ tools, tool_choice: 'none' }), model()).toolConfig).toEqual({
+      functionCallingConfig: { mode: 'NONE' },
+    });
+    expect(
+      buildGeminiBody(req({ tools, tool_choice: { type: 'function', function: { name: 'f' } } }), model())
+        .toolConfig,
+    ).toEqual({
       functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['f'] },
     });
     expect(buildGeminiBody(req({ tools }), model()).toolConfig).toBeUndefined();
@@ -168,11 +226,18 @@ describe('Gemini request mapping', () => {
 
   it('maps response_format json_schema and json_object', () => {
     const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
-    expect(buildGeminiBody(req({ response_format: { type: 'json_schema', json_schema: { name: 's', schema } } }), model()).generationConfig).toEqual({
+    expect(
+      buildGeminiBody(
+        req({ response_format: { type: 'json_schema', json_schema: { name: 's', schema } } }),
+        model(),
+      ).generationConfig,
+    ).toEqual({
       responseMimeType: 'application/json',
       responseJsonSchema: schema,
     });
-    expect(buildGeminiBody(req({ response_format: { type: 'json_object' } }), model()).generationConfig).toEqual({ responseMimeType: 'application/json' });
+    expect(
+      buildGeminiBody(req({ response_format: { type: 'json_object' } }), model()).generationConfig,
+    ).toEqual({ responseMimeType: 'application/json' });
   });
 
   it('round-trips thought signatures through the tool-call id', () => {
@@ -185,7 +250,10 @@ describe('Gemini request mapping', () => {
       req({
         messages: [
           { role: 'user', content: 'x' },
-          { role: 'assistant', tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          {
+            role: 'assistant',
+            tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }],
+          },
           { role: 'tool', tool_call_id: id, content: 'ok' },
         ],
       }),
@@ -215,12 +283,20 @@ describe('Gemini request mapping', () => {
   });
 
   it('is registered for the gemini type', () => {
-    expect(translatorFor('gemini')(req({}), model()).buildRequest().url.pathname).toMatch(/:generateContent$/);
+    expect(translatorFor('gemini')(req({}), model()).buildRequest().url.pathname).toMatch(
+      /:generateContent$/,
+    );
   });
 });
 
 describe('Gemini responses', () => {
-  const usageMetadata = { promptTokenCount: 120, candidatesTokenCount: 30, thoughtsTokenCount: 50, cachedContentTokenCount: 100, totalTokenCount: 200 };
+  const usageMetadata = {
+    promptTokenCount: 120,
+    candidatesTokenCount: 30,
+    thoughtsTokenCount: 50,
+    cachedContentTokenCount: 100,
+    totalTokenCount: 200,
+  };
 
   it('translates a generateContent body (text, function call, usage)', () => {
     const t = createGeminiTranslator(req({}), model());
@@ -237,7 +313,10 @@ describe('Gemini responses', () => {
                     parts: [
                       { text: 'thinking...', thought: true },
                       { text: 'Checking.' },
-                      { functionCall: { name: 'weather', args: { city: 'Paris' } }, thoughtSignature: 'c2lnbmF0dXJl' },
+                      {
+                        functionCall: { name: 'weather', args: { city: 'Paris' } },
+                        thoughtSignature: 'c2lnbmF0dXJl',
+                      },
                     ],
                   },
                   finishReason: 'STOP',
@@ -257,8 +336,18 @@ describe('Gemini responses', () => {
     expect(tc.function).toEqual({ name: 'weather', arguments: '{"city":"Paris"}' });
     expect(signatureFromToolCallId(tc.id)).toBe('c2lnbmF0dXJl');
     expect(out.choices[0].finish_reason).toBe('tool_calls');
-    expect(out.usage).toEqual({ prompt_tokens: 120, completion_tokens: 80, total_tokens: 200, prompt_tokens_details: { cached_tokens: 100 } });
-    expect(t.usage).toEqual({ promptTokens: 120, completionTokens: 80, cachedPromptTokens: 100, cacheWriteTokens: 0 });
+    expect(out.usage).toEqual({
+      prompt_tokens: 120,
+      completion_tokens: 80,
+      total_tokens: 200,
+      prompt_tokens_details: { cached_tokens: 100 },
+    });
+    expect(t.usage).toEqual({
+      promptTokens: 120,
+      completionTokens: 80,
+      cachedPromptTokens: 100,
+      cacheWriteTokens: 0,
+    });
   });
 
   for (const [reason, finish] of [
@@ -271,23 +360,52 @@ describe('Gemini responses', () => {
   ] as const) {
     it(`maps finishReason ${reason} -> ${finish}`, () => {
       const t = createGeminiTranslator(req({}), model());
-      const out = JSON.parse(t.onBody(Buffer.from(JSON.stringify({ candidates: [{ content: { parts: [{ text: 'x' }] }, finishReason: reason }] }))).toString());
+      const out = JSON.parse(
+        t
+          .onBody(
+            Buffer.from(
+              JSON.stringify({ candidates: [{ content: { parts: [{ text: 'x' }] }, finishReason: reason }] }),
+            ),
+          )
+          .toString(),
+      );
       expect(out.choices[0].finish_reason).toBe(finish);
     });
   }
 
   it('turns a blocked prompt into a 400 content_filter error', () => {
     const t = createGeminiTranslator(req({}), model());
-    expect(() => t.onBody(Buffer.from(JSON.stringify({ promptFeedback: { blockReason: 'SAFETY', safetyRatings: [] }, usageMetadata: { promptTokenCount: 8 } })))).toThrow(
+    expect(() =>
+      t.onBody(
+        Buffer.from(
+          JSON.stringify({
+            promptFeedback: { blockReason: 'SAFETY', safetyRatings: [] },
+            usageMetadata: { promptTokenCount: 8 },
+          }),
+        ),
+      ),
+    ).toThrow(
       expect.objectContaining({ status: 400, code: 'content_filter', type: 'invalid_request_error' }),
     );
   });
 
   const sseBody = [
-    { candidates: [{ content: { role: 'model', parts: [{ text: 'Bon' }] }, index: 0 }], usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 1 } },
-    { candidates: [{ content: { role: 'model', parts: [{ text: 'jour ✓ 🌍' }] }, index: 0 }], usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 3 } },
     {
-      candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'f', args: { a: 1 } } }] }, finishReason: 'STOP', index: 0 }],
+      candidates: [{ content: { role: 'model', parts: [{ text: 'Bon' }] }, index: 0 }],
+      usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 1 },
+    },
+    {
+      candidates: [{ content: { role: 'model', parts: [{ text: 'jour ✓ 🌍' }] }, index: 0 }],
+      usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 3 },
+    },
+    {
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ functionCall: { name: 'f', args: { a: 1 } } }] },
+          finishReason: 'STOP',
+          index: 0,
+        },
+      ],
       usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 8, totalTokenCount: 17 },
     },
   ]
@@ -295,8 +413,14 @@ describe('Gemini responses', () => {
     .join('');
 
   function runStream(chunks: Buffer[], includeUsage = true) {
-    const t = createGeminiTranslator(req({ stream: true, stream_options: { include_usage: includeUsage } }), model());
-    expect(t.onResponseHeaders(200, { 'content-type': 'text/event-stream' })).toMatchObject({ streaming: true, status: 200 });
+    const t = createGeminiTranslator(
+      req({ stream: true, stream_options: { include_usage: includeUsage } }),
+      model(),
+    );
+    expect(t.onResponseHeaders(200, { 'content-type': 'text/event-stream' })).toMatchObject({
+      streaming: true,
+      status: 200,
+    });
     let sse = '';
     for (const c of chunks) sse += t.onStreamChunk(c, false).toString();
     sse += t.onStreamChunk(Buffer.alloc(0), true).toString();
@@ -312,7 +436,12 @@ describe('Gemini responses', () => {
     expect(tc).toHaveLength(1);
     expect(tc[0].function).toEqual({ name: 'f', arguments: '{"a":1}' });
     expect(events.find((e) => e.choices[0]?.finish_reason)?.choices[0].finish_reason).toBe('tool_calls');
-    expect(events[events.length - 1]!.usage).toEqual({ prompt_tokens: 9, completion_tokens: 8, total_tokens: 17, prompt_tokens_details: { cached_tokens: 0 } });
+    expect(events[events.length - 1]!.usage).toEqual({
+      prompt_tokens: 9,
+      completion_tokens: 8,
+      total_tokens: 17,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
     expect(sse.endsWith('data: [DONE]\n\n')).toBe(true);
     expect(t.sawFirstToken).toBe(true);
     expect(t.streamError).toBeUndefined();
@@ -321,7 +450,11 @@ describe('Gemini responses', () => {
   it('gives identical output for any split, including inside CRLF and multi-byte characters', () => {
     const whole = Buffer.from(sseBody);
     const norm = (s: string) =>
-      dataEvents(s.replace(/"id":"call_[A-Za-z0-9_-]+"/g, '"id":"call"')).map((e) => ({ ...e, id: 'x', created: 0 }));
+      dataEvents(s.replace(/"id":"call_[A-Za-z0-9_-]+"/g, '"id":"call"')).map((e) => ({
+        ...e,
+        id: 'x',
+        created: 0,
+      }));
     const expected = norm(runStream([whole]).sse);
     for (let cut = 1; cut < whole.length; cut += 3) {
       expect(norm(runStream([whole.subarray(0, cut), whole.subarray(cut)]).sse)).toEqual(expected);
@@ -334,7 +467,9 @@ describe('Gemini responses', () => {
   it('reports finishReason SAFETY as content_filter in a stream', () => {
     const body = `data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text: 'partial' }] }, finishReason: 'SAFETY', safetyRatings: [] }] })}\n\n`;
     const { t, sse } = runStream([Buffer.from(body)]);
-    expect(dataEvents(sse).find((e) => e.choices?.[0]?.finish_reason)?.choices[0].finish_reason).toBe('content_filter');
+    expect(dataEvents(sse).find((e) => e.choices?.[0]?.finish_reason)?.choices[0].finish_reason).toBe(
+      'content_filter',
+    );
     expect(t.streamError).toBeUndefined();
   });
 
@@ -363,7 +498,8 @@ describe('Gemini responses', () => {
 
 describe('Gemini errors', () => {
   const t = () => createGeminiTranslator(req({}), model());
-  const err = (code: number, status: string, message: string, details: unknown[] = []) => Buffer.from(JSON.stringify({ error: { code, message, status, details } }));
+  const err = (code: number, status: string, message: string, details: unknown[] = []) =>
+    Buffer.from(JSON.stringify({ error: { code, message, status, details } }));
 
   it('maps 429 RESOURCE_EXHAUSTED to a failover-eligible 429', () => {
     const e = t().onError(429, {}, err(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota.'));
@@ -371,18 +507,32 @@ describe('Gemini errors', () => {
   });
 
   it('maps 400 INVALID_ARGUMENT to 400', () => {
-    expect(t().onError(400, {}, err(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'))).toMatchObject({ status: 400, type: 'invalid_request_error' });
+    expect(
+      t().onError(400, {}, err(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.')),
+    ).toMatchObject({ status: 400, type: 'invalid_request_error' });
   });
 
   it('maps an invalid API key (400 + API_KEY_INVALID) to 401 and never echoes the key', () => {
-    const e = t().onError(400, {}, err(400, 'INVALID_ARGUMENT', `API key not valid: ${KEY}`, [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }]));
+    const e = t().onError(
+      400,
+      {},
+      err(400, 'INVALID_ARGUMENT', `API key not valid: ${KEY}`, [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' },
+      ]),
+    );
     expect(e.status).toBe(401);
     expect(e.message).not.toContain(KEY);
   });
 
   it('maps 500/503/504 to 502/503/504 and handles array-wrapped and non-JSON bodies', () => {
     expect(t().onError(500, {}, err(500, 'INTERNAL', 'x')).status).toBe(502);
-    expect(t().onError(503, {}, Buffer.from(JSON.stringify([{ error: { code: 503, message: 'overloaded', status: 'UNAVAILABLE' } }]))).status).toBe(503);
+    expect(
+      t().onError(
+        503,
+        {},
+        Buffer.from(JSON.stringify([{ error: { code: 503, message: 'overloaded', status: 'UNAVAILABLE' } }])),
+      ).status,
+    ).toBe(503);
     expect(t().onError(504, {}, err(504, 'DEADLINE_EXCEEDED', 'x')).status).toBe(504);
     expect(t().onError(502, {}, Buffer.from('<html>Bad gateway</html>')).status).toBe(502);
   });

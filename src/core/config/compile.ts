@@ -39,6 +39,8 @@ export interface CompileOptions {
   resolveVirtualKey?: (name: string, spec: { secretRef?: { name: string; key: string } }) => Secret | undefined;
   /** Base URL of the in-process demo provider, when the caller runs one. */
   demoBaseUrl?: string;
+  /** The standard AWS environment, used by Bedrock providers that declare no credentials or region. */
+  aws?: { credentials: ProviderCredentials; region?: string };
 }
 
 export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
@@ -83,7 +85,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
   file.providers.forEach((p, i) => {
     const at = `/providers/${i}`;
     if (providers.has(p.name)) return err(`${at}/name`, `duplicate provider name '${p.name}'`);
-    const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(p.type, p.region);
+    const region = p.region ?? (p.type === 'bedrock' ? (options.aws?.region ?? 'us-east-1') : undefined);
+    const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(p.type, region);
     if (!baseUrl) return err(`${at}/baseUrl`, `baseUrl is required for provider type ${p.type}`);
     let credentials: ProviderCredentials = {};
     if (p.credentials) {
@@ -93,8 +96,12 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         warn(`${at}/credentials`, `credentials not available: ${(e as Error).message}`);
       }
     }
+    if (p.type === 'bedrock' && !credentialsPresent('bedrock', credentials) && options.aws) {
+      credentials = options.aws.credentials;
+    }
     const hasCredentials =
-      p.type === 'demo' || (p.credentials ? credentialsPresent(p.type, credentials) : p.type === 'openai-compatible');
+      p.type === 'demo' ||
+      (p.credentials || p.type === 'bedrock' ? credentialsPresent(p.type, credentials) : p.type === 'openai-compatible');
     if (!hasCredentials)
       warn(`${at}/credentials`, `provider '${p.name}' has no credentials; it is disabled`);
     const provider: CompiledProvider = {
@@ -104,7 +111,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       credentials,
       headers: lowerKeys(p.headers ?? {}),
       apiVersion: p.apiVersion,
-      region: p.region,
+      region,
+      auth: p.auth ?? 'apiKey',
       breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
       models: [],
       enabled: hasCredentials,
@@ -250,7 +258,8 @@ function defaultBaseUrl(type: ProviderType, region: string | undefined): string 
 }
 
 function credentialsPresent(type: ProviderType, c: ProviderCredentials): boolean {
-  if (type === 'bedrock') return Boolean(c.awsAccessKeyId && c.awsSecretAccessKey);
+  // Bedrock: access keys (SigV4) or a Bedrock API key (bearer).
+  if (type === 'bedrock') return Boolean((c.awsAccessKeyId && c.awsSecretAccessKey) || c.apiKey);
   return Boolean(c.apiKey);
 }
 

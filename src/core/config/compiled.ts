@@ -19,6 +19,8 @@ export interface CompiledProvider {
   headers: Record<string, string>;
   apiVersion?: string;
   region?: string;
+  /** Azure OpenAI: send the key as `api-key`, or as an Entra ID bearer token. */
+  auth: 'apiKey' | 'entra';
   breaker: Required<BreakerSpec>;
   models: CompiledModel[];
   /** False when its credentials are missing (or it is the demo provider while a real one is usable). */
