@@ -13,7 +13,13 @@
 //   {kind:'slow-first-byte', ms}                          headers at once, first body byte after ms
 //   {kind:'cadence', ms}                                  the normal answer, SSE events ms apart
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type Fault =
@@ -85,7 +91,10 @@ export interface RenderContext {
   reply: MockReply;
   fault: Fault | undefined;
   /** Write SSE events honouring cadence / slow-first-byte / reset-mid-stream / stream-error faults. */
-  writeEvents(events: string[], errorEvent: (f: Extract<Fault, { kind: 'stream-error' }>) => string): Promise<void>;
+  writeEvents(
+    events: string[],
+    errorEvent: (f: Extract<Fault, { kind: 'stream-error' }>) => string,
+  ): Promise<void>;
   /** Write a JSON body honouring slow-first-byte / reset-mid-stream faults. */
   writeJson(status: number, body: unknown, headers?: Record<string, string>): Promise<void>;
 }
@@ -176,7 +185,14 @@ export async function startMockServer(behaviour: ProviderBehaviour): Promise<Moc
     } catch {
       body = undefined;
     }
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, raw, at: Date.now() };
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body,
+      raw,
+      at: Date.now(),
+    };
     requests.push(rec);
     const fault = takeFault(rec);
     if (fault?.kind === 'reset') {
@@ -187,7 +203,10 @@ export async function startMockServer(behaviour: ProviderBehaviour): Promise<Moc
     if (fault?.kind === 'delay') await wait(fault.ms);
     if (closing) return;
     if (fault?.kind === 'status') {
-      const headers: Record<string, string> = { 'content-type': 'application/json', ...(fault.headers ?? {}) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        ...(fault.headers ?? {}),
+      };
       if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
       const b = fault.body ?? behaviour.errorBody(fault.status);
       res.writeHead(fault.status, headers);
@@ -209,10 +228,16 @@ export async function startMockServer(behaviour: ProviderBehaviour): Promise<Moc
       reply,
       fault,
       async writeEvents(events, errorEvent) {
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+        });
         res.flushHeaders();
         if (fault?.kind === 'slow-first-byte') await wait(fault.ms);
-        const cut = fault?.kind === 'reset-mid-stream' || fault?.kind === 'stream-error' ? (fault.afterEvents ?? 2) : Infinity;
+        const cut =
+          fault?.kind === 'reset-mid-stream' || fault?.kind === 'stream-error'
+            ? (fault.afterEvents ?? 2)
+            : Infinity;
         for (let i = 0; i < events.length; i++) {
           if (closing || res.destroyed) return;
           if (i === cut) {

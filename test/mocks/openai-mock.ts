@@ -52,11 +52,23 @@ function errorBody(status: number): unknown {
     case 401:
       return err('Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
     case 403:
-      return err('You are not allowed to sample from this model.', 'invalid_request_error', 'model_not_allowed');
+      return err(
+        'You are not allowed to sample from this model.',
+        'invalid_request_error',
+        'model_not_allowed',
+      );
     case 404:
-      return err('The model does not exist or you do not have access to it.', 'invalid_request_error', 'model_not_found');
+      return err(
+        'The model does not exist or you do not have access to it.',
+        'invalid_request_error',
+        'model_not_found',
+      );
     case 429:
-      return err('Rate limit reached for requests. Please try again in 1s.', 'requests', 'rate_limit_exceeded');
+      return err(
+        'Rate limit reached for requests. Please try again in 1s.',
+        'requests',
+        'rate_limit_exceeded',
+      );
     case 503:
       return err('The engine is currently overloaded, please try again later.', 'server_error');
     default:
@@ -86,25 +98,49 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
             401,
             token === undefined
               ? err("You didn't provide an API key.", 'invalid_request_error', 'missing_api_key')
-              : err(`Incorrect API key provided: ${mask(token)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'),
+              : err(
+                  `Incorrect API key provided: ${mask(token)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+                  'invalid_request_error',
+                  'invalid_api_key',
+                ),
           ];
         }
       }
       const path = req.path.split('?')[0];
       if (req.method === 'GET' && path === `${basePath}/models`) return undefined;
       if (req.method !== 'POST' || path !== `${basePath}/chat/completions`) {
-        return [404, err(`Unknown request URL: ${req.method} ${req.path}.`, 'invalid_request_error', 'unknown_url')];
+        return [
+          404,
+          err(`Unknown request URL: ${req.method} ${req.path}.`, 'invalid_request_error', 'unknown_url'),
+        ];
       }
       const b = req.body;
-      if (typeof b !== 'object' || b === null) return [400, err('We could not parse the JSON body of your request.', 'invalid_request_error')];
-      if (typeof b.model !== 'string') return [400, err('you must provide a model parameter', 'invalid_request_error', null, 'model')];
+      if (typeof b !== 'object' || b === null)
+        return [400, err('We could not parse the JSON body of your request.', 'invalid_request_error')];
+      if (typeof b.model !== 'string')
+        return [400, err('you must provide a model parameter', 'invalid_request_error', null, 'model')];
       if (!Array.isArray(b.messages) || b.messages.length === 0) {
-        return [400, err("Invalid 'messages': empty array.", 'invalid_request_error', 'empty_array', 'messages')];
+        return [
+          400,
+          err("Invalid 'messages': empty array.", 'invalid_request_error', 'empty_array', 'messages'),
+        ];
       }
       if (b.stream_options !== undefined && b.stream_options !== null) {
-        if (options.rejectStreamOptions) return [400, err('Unrecognized request argument supplied: stream_options', 'invalid_request_error')];
+        if (options.rejectStreamOptions)
+          return [
+            400,
+            err('Unrecognized request argument supplied: stream_options', 'invalid_request_error'),
+          ];
         if (b.stream !== true) {
-          return [400, err("The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'invalid_request_error', null, 'stream_options')];
+          return [
+            400,
+            err(
+              "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+              'invalid_request_error',
+              null,
+              'stream_options',
+            ),
+          ];
         }
       }
       return undefined;
@@ -112,7 +148,10 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
     async render(ctx: RenderContext) {
       const { req, reply } = ctx;
       if (req.method === 'GET') {
-        await ctx.writeJson(200, { object: 'list', data: [{ id: 'mock-model', object: 'model', created: 0, owned_by: 'mock' }] });
+        await ctx.writeJson(200, {
+          object: 'list',
+          data: [{ id: 'mock-model', object: 'model', created: 0, owned_by: 'mock' }],
+        });
         return;
       }
       const b = req.body;
@@ -124,7 +163,10 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
       const toolCalls = (reply.toolCalls ?? []).map((t, i) => ({
         id: t.id ?? `call_mock${i}`,
         type: 'function' as const,
-        function: { name: t.name, arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments) },
+        function: {
+          name: t.name,
+          arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments),
+        },
       }));
       let finish = reply.stop ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop');
       if (typeof limit === 'number' && chunks.length > limit) {
@@ -140,7 +182,12 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
         completion_tokens: completionTokens,
         total_tokens: promptTokens + completionTokens,
         prompt_tokens_details: { cached_tokens: u.cached ?? 0, audio_tokens: 0 },
-        completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       };
 
       if (b.stream !== true) {
@@ -166,22 +213,38 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
       }
 
       const withUsage = b.stream_options?.include_usage === true && !options.omitUsage;
-      const base = { id, object: 'chat.completion.chunk', created, model, service_tier: 'default', system_fingerprint: 'fp_mock' };
+      const base = {
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        service_tier: 'default',
+        system_fingerprint: 'fp_mock',
+      };
       const ev = (delta: unknown, finishReason: string | null = null) =>
         `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...(withUsage ? { usage: null } : {}) })}\n\n`;
       const events: string[] = [ev({ role: 'assistant', content: '', refusal: null })];
       for (const c of chunks) events.push(ev({ content: c }));
       toolCalls.forEach((t, index) => {
-        events.push(ev({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } }] }));
+        events.push(
+          ev({
+            tool_calls: [
+              { index, id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } },
+            ],
+          }),
+        );
         const a = t.function.arguments;
         const step = Math.max(1, Math.ceil(a.length / 3));
-        for (let i = 0; i < a.length; i += step) events.push(ev({ tool_calls: [{ index, function: { arguments: a.slice(i, i + step) } }] }));
+        for (let i = 0; i < a.length; i += step)
+          events.push(ev({ tool_calls: [{ index, function: { arguments: a.slice(i, i + step) } }] }));
       });
       events.push(ev({}, finish));
       if (withUsage) events.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
       events.push('data: [DONE]\n\n');
-      await ctx.writeEvents(events, (f) =>
-        `data: ${JSON.stringify(err(f.message ?? 'The server had an error while processing your request.', f.errorType ?? 'server_error'))}\n\n`,
+      await ctx.writeEvents(
+        events,
+        (f) =>
+          `data: ${JSON.stringify(err(f.message ?? 'The server had an error while processing your request.', f.errorType ?? 'server_error'))}\n\n`,
       );
     },
   });

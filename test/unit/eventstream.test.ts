@@ -29,7 +29,12 @@ describe('EventStreamDecoder', () => {
   it('decodes whole messages fed at once', () => {
     const d = new EventStreamDecoder();
     const out = simplify(d.push(whole));
-    expect(out.map((m) => m.type)).toEqual(['messageStart', 'contentBlockDelta', 'contentBlockStop', 'messageStop']);
+    expect(out.map((m) => m.type)).toEqual([
+      'messageStart',
+      'contentBlockDelta',
+      'contentBlockStop',
+      'messageStop',
+    ]);
     expect(JSON.parse(out[1]!.body).delta.text).toBe('héllo wörld ✓');
     expect(d.pendingBytes).toBe(0);
   });

@@ -10,7 +10,9 @@
 // - images: data: URLs -> base64 source, http(s) URLs -> url source; PDF `file` parts with
 //   file_data -> `document` blocks; other part types (audio, file ids) are a 400, never dropped;
 // - tools -> {name, description, input_schema}; tool_choice auto/none/required/named ->
-//   auto/none/any/tool; parallel_tool_calls:false -> disable_parallel_tool_use;
+//   auto/none/any/tool; parallel_tool_calls:false -> disable_parallel_tool_use; a history with
+//   tool calls but no `tools` in the request declares the tools it used, with tool_choice none
+//   (Anthropic wants definitions for tool blocks);
 // - max_tokens (required by Anthropic): the client's max_completion_tokens / max_tokens, capped
 //   at the model's maxOutputTokens; when the client gave none, DEFAULT_MAX_TOKENS (8192) capped
 //   at maxOutputTokens and at what the context window leaves after the prompt estimate;
@@ -25,8 +27,9 @@
 //
 // Responses become chat.completion / chat.completion.chunk with the Anthropic message id and
 // model. Usage: input + cache read + cache write = prompt_tokens; cache reads are also
-// prompt_tokens_details.cached_tokens. Streaming is translated event by event; `[DONE]` is
-// emitted on message_stop. An `error` event mid-stream sets streamError and is forwarded as an
+// prompt_tokens_details.cached_tokens. Streaming is translated event by event; the opening role
+// chunk is held back until the first token (so a stream that fails right after message_start
+// has sent nothing and can fail over); `[DONE]` is emitted on message_stop. An `error` event mid-stream sets streamError and is forwarded as an
 // OpenAI-style error chunk (`data: {"error":{...}}`, which the OpenAI SDKs raise as an APIError),
 // then `[DONE]`. A stream that ends without message_stop is treated the same way (truncated).
 import type { CompiledModel } from '../config/compiled.js';
@@ -65,12 +68,24 @@ function imageBlock(url: string, param: string): Block {
     const comma = url.indexOf(',');
     const meta = comma === -1 ? '' : url.slice(5, comma);
     if (comma === -1 || !meta.endsWith(';base64')) {
-      throw badRequest(`Invalid image data URL at '${param}': expected data:<media type>;base64,<data>.`, param, 'invalid_image_url');
+      throw badRequest(
+        `Invalid image data URL at '${param}': expected data:<media type>;base64,<data>.`,
+        param,
+        'invalid_image_url',
+      );
     }
-    return { type: 'image', source: { type: 'base64', media_type: meta.slice(0, -7), data: url.slice(comma + 1) } };
+    return {
+      type: 'image',
+      source: { type: 'base64', media_type: meta.slice(0, -7), data: url.slice(comma + 1) },
+    };
   }
-  if (url.startsWith('https://') || url.startsWith('http://')) return { type: 'image', source: { type: 'url', url } };
-  throw badRequest(`Invalid image URL at '${param}': expected an http(s) or data: URL.`, param, 'invalid_image_url');
+  if (url.startsWith('https://') || url.startsWith('http://'))
+    return { type: 'image', source: { type: 'url', url } };
+  throw badRequest(
+    `Invalid image URL at '${param}': expected an http(s) or data: URL.`,
+    param,
+    'invalid_image_url',
+  );
 }
 
 function textBlock(text: string, part?: Json): Block {
@@ -111,7 +126,10 @@ function contentBlocks(content: ChatMessage['content'], param: string, where: Wh
       const data = p.file.file_data;
       const comma = data.indexOf(',');
       if (data.startsWith('data:application/pdf;base64,') && comma !== -1) {
-        out.push({ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: data.slice(comma + 1) } });
+        out.push({
+          type: 'document',
+          source: { type: 'base64', media_type: 'application/pdf', data: data.slice(comma + 1) },
+        });
         return;
       }
     }
@@ -131,7 +149,11 @@ function toolUseBlocks(msg: ChatMessage, param: string): Block[] {
     const at = `${param}.tool_calls[${k}]`;
     const fn = isObj(tc) && isObj(tc.function) ? tc.function : undefined;
     if (!fn || typeof fn.name !== 'string' || typeof tc.id !== 'string') {
-      throw badRequest(`Invalid tool call at '${at}': expected {id, function: {name, arguments}}.`, at, 'invalid_value');
+      throw badRequest(
+        `Invalid tool call at '${at}': expected {id, function: {name, arguments}}.`,
+        at,
+        'invalid_value',
+      );
     }
     const args = typeof fn.arguments === 'string' ? fn.arguments.trim() : '';
     let input: unknown = {};
@@ -139,11 +161,19 @@ function toolUseBlocks(msg: ChatMessage, param: string): Block[] {
       try {
         input = JSON.parse(args);
       } catch {
-        throw badRequest(`Invalid JSON in '${at}.function.arguments'.`, `${at}.function.arguments`, 'invalid_value');
+        throw badRequest(
+          `Invalid JSON in '${at}.function.arguments'.`,
+          `${at}.function.arguments`,
+          'invalid_value',
+        );
       }
     }
     if (!isObj(input)) {
-      throw badRequest(`'${at}.function.arguments' must be a JSON object.`, `${at}.function.arguments`, 'invalid_value');
+      throw badRequest(
+        `'${at}.function.arguments' must be a JSON object.`,
+        `${at}.function.arguments`,
+        'invalid_value',
+      );
     }
     return { type: 'tool_use', id: tc.id, name: fn.name, input };
   });
@@ -189,7 +219,8 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
       case 'assistant': {
         // Assistant content is text (images are not allowed in assistant turns).
         const blocks = contentBlocks(m.content, param, 'assistant');
-        if (typeof m.refusal === 'string' && m.refusal.length > 0 && blocks.length === 0) blocks.push(textBlock(m.refusal));
+        if (typeof m.refusal === 'string' && m.refusal.length > 0 && blocks.length === 0)
+          blocks.push(textBlock(m.refusal));
         push('assistant', [...blocks, ...toolUseBlocks(m, param)]);
         break;
       }
@@ -207,7 +238,10 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
   for (const m of messages) {
     // tool_result blocks must open a user turn.
     if (m.role === 'user' && m.content.length > 1 && m.content.some((b) => b.type === 'tool_result')) {
-      m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];
+      m.content = [
+        ...m.content.filter((b) => b.type === 'tool_result'),
+        ...m.content.filter((b) => b.type !== 'tool_result'),
+      ];
     }
   }
   const last = messages[messages.length - 1];
@@ -231,7 +265,8 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
     } else {
       system.push(
         textBlock(
-          'Respond with only a JSON value (no prose, no code fences) that conforms to this JSON Schema:\n' + JSON.stringify(schema),
+          'Respond with only a JSON value (no prose, no code fences) that conforms to this JSON Schema:\n' +
+            JSON.stringify(schema),
         ),
       );
     }
@@ -241,35 +276,54 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
 
   if (messages.length === 0) {
     // Only system text was sent: Anthropic needs at least one user turn.
-    if (system.length === 0) throw badRequest("'messages' must contain at least one message with content.", 'messages', 'empty_array');
+    if (system.length === 0)
+      throw badRequest(
+        "'messages' must contain at least one message with content.",
+        'messages',
+        'empty_array',
+      );
     messages.push({ role: 'user', content: system.splice(0, system.length) });
   }
 
   const out: Json = { model: model.upstreamModel, max_tokens: maxTokens(request, model) };
-  if (system.length > 0) out.system = system.some((b) => b.cache_control !== undefined) ? system : systemText(system);
+  if (system.length > 0)
+    out.system = system.some((b) => b.cache_control !== undefined) ? system : systemText(system);
   out.messages = messages.map((m) => {
     const only = m.content[0];
-    const simple = m.content.length === 1 && only !== undefined && only.type === 'text' && only.cache_control === undefined;
+    const simple =
+      m.content.length === 1 &&
+      only !== undefined &&
+      only.type === 'text' &&
+      only.cache_control === undefined;
     return { role: m.role, content: simple ? only.text : m.content };
   });
 
-  if (typeof src.n === 'number' && src.n > 1) throw badRequest("'n' greater than 1 is not supported by Anthropic models.", 'n', 'unsupported_value');
+  if (typeof src.n === 'number' && src.n > 1)
+    throw badRequest("'n' greater than 1 is not supported by Anthropic models.", 'n', 'unsupported_value');
   const t = src.temperature;
   if (typeof t === 'number') out.temperature = Math.min(Math.max(t, 0), 1);
   if (typeof src.top_p === 'number' && typeof t !== 'number') out.top_p = src.top_p;
   const stop = src.stop;
   if (typeof stop === 'string') out.stop_sequences = [stop];
-  else if (Array.isArray(stop) && stop.length > 0) out.stop_sequences = stop.filter((s) => typeof s === 'string');
+  else if (Array.isArray(stop) && stop.length > 0)
+    out.stop_sequences = stop.filter((s) => typeof s === 'string');
   if (typeof src.user === 'string' && src.user.length > 0) out.metadata = { user_id: src.user };
 
   const tools = src.tools;
   if (Array.isArray(tools) && tools.length > 0) {
     out.tools = tools.map((tool, k) => {
       if (tool.type !== 'function' || !isObj(tool.function)) {
-        throw badRequest(`Tool type '${String(tool.type)}' at 'tools[${k}]' is not supported by Anthropic models.`, `tools[${k}]`, 'unsupported_value');
+        throw badRequest(
+          `Tool type '${String(tool.type)}' at 'tools[${k}]' is not supported by Anthropic models.`,
+          `tools[${k}]`,
+          'unsupported_value',
+        );
       }
       const f = tool.function;
-      const t: Json = { name: f.name, input_schema: isObj(f.parameters) ? f.parameters : { type: 'object', properties: {} } };
+      const t: Json = {
+        name: f.name,
+        input_schema: isObj(f.parameters) ? f.parameters : { type: 'object', properties: {} },
+      };
       if (typeof f.description === 'string') t.description = f.description;
       return t;
     });
@@ -278,12 +332,24 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
     if (tc === 'auto') choice = { type: 'auto' };
     else if (tc === 'none') choice = { type: 'none' };
     else if (tc === 'required') choice = { type: 'any' };
-    else if (isObj(tc) && isObj(tc.function) && typeof tc.function.name === 'string') choice = { type: 'tool', name: tc.function.name };
-    else if (tc !== undefined && tc !== null) throw badRequest("Invalid value for 'tool_choice'.", 'tool_choice', 'invalid_value');
+    else if (isObj(tc) && isObj(tc.function) && typeof tc.function.name === 'string')
+      choice = { type: 'tool', name: tc.function.name };
+    else if (tc !== undefined && tc !== null)
+      throw badRequest("Invalid value for 'tool_choice'.", 'tool_choice', 'invalid_value');
     if (src.parallel_tool_calls === false && choice?.type !== 'none') {
       choice = { ...(choice ?? { type: 'auto' }), disable_parallel_tool_use: true };
     }
     if (choice !== undefined) out.tool_choice = choice;
+  } else {
+    // History with tool blocks needs tool definitions even when the client offers no tools any
+    // more: declare the tools used in the history, with tool_choice none.
+    const used = new Set<string>();
+    for (const m of messages)
+      for (const b of m.content) if (b.type === 'tool_use') used.add(b.name as string);
+    if (used.size > 0) {
+      out.tools = [...used].map((name) => ({ name, input_schema: { type: 'object' } }));
+      out.tool_choice = { type: 'none' };
+    }
   }
   if (outputConfig !== undefined) out.output_config = outputConfig;
   if (request.stream) out.stream = true;
@@ -317,7 +383,12 @@ export function finishReasonFor(stop: unknown): FinishReason {
 
 /** Anthropic usage (message or message_delta) folded into the running Usage. Counts are cumulative. */
 function mergeUsage(into: Usage | undefined, u: Json): Usage {
-  const out: Usage = into ?? { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, cacheWriteTokens: 0 };
+  const out: Usage = into ?? {
+    promptTokens: 0,
+    completionTokens: 0,
+    cachedPromptTokens: 0,
+    cacheWriteTokens: 0,
+  };
   const inputOld = out.promptTokens - out.cachedPromptTokens - out.cacheWriteTokens;
   const input = typeof u.input_tokens === 'number' ? u.input_tokens : inputOld;
   if (typeof u.cache_read_input_tokens === 'number') out.cachedPromptTokens = u.cache_read_input_tokens;
@@ -361,6 +432,8 @@ export class AnthropicTranslator implements Translator {
   #finish: FinishReason | undefined;
   #finishSent = false;
   #done = false;
+  #held = '';
+  #released = false;
   #jsonParts: Buffer[] | undefined;
 
   constructor(
@@ -391,9 +464,14 @@ export class AnthropicTranslator implements Translator {
     let ct = headers['content-type'];
     if (Array.isArray(ct)) ct = ct[0];
     const sse = typeof ct === 'string' && ct.toLowerCase().includes('text/event-stream');
-    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json')) this.#jsonParts = [];
+    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json'))
+      this.#jsonParts = [];
     return this.request.stream
-      ? { status, headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }, streaming: true }
+      ? {
+          status,
+          headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+          streaming: true,
+        }
       : { status, headers: { 'content-type': 'application/json' }, streaming: false };
   }
 
@@ -417,7 +495,11 @@ export class AnthropicTranslator implements Translator {
     }
     if (isObj(obj.usage)) this.usage = mergeUsage(undefined, obj.usage);
     if (text.length > 0 || toolCalls.length > 0) this.sawFirstToken = true;
-    const message: Json = { role: 'assistant', content: text.length > 0 || toolCalls.length === 0 ? text : null, refusal: null };
+    const message: Json = {
+      role: 'assistant',
+      content: text.length > 0 || toolCalls.length === 0 ? text : null,
+      refusal: null,
+    };
     if (toolCalls.length > 0) message.tool_calls = toolCalls;
     const out: Json = {
       id: typeof obj.id === 'string' ? obj.id : 'msg_tierflow',
@@ -470,22 +552,39 @@ export class AnthropicTranslator implements Translator {
         this.#done = true;
       }
     }
-    if (this.#out.length === 0) return EMPTY_BUFFER;
-    const out = Buffer.from(this.#out);
+    let text = this.#out;
     this.#out = '';
-    return out;
+    if (!this.#released) {
+      // Hold the role chunk of message_start until a token, the finish, an error or the end, so
+      // that a stream failing right after message_start (overloaded) can still fail over.
+      if (this.sawFirstToken || this.#finishSent || this.#done || this.streamError || end) {
+        this.#released = true;
+        text = this.#held + text;
+        this.#held = '';
+      } else {
+        this.#held += text;
+        return EMPTY_BUFFER;
+      }
+    }
+    return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
   }
 
   #chunk(delta: string, finish: string | null): string {
     if (this.#prefix === '') this.#start(undefined);
     return (
-      'data: ' + this.#prefix + delta + ',"logprobs":null,"finish_reason":' + (finish === null ? 'null' : '"' + finish + '"') + '}]}\n\n'
+      'data: ' +
+      this.#prefix +
+      delta +
+      ',"logprobs":null,"finish_reason":' +
+      (finish === null ? 'null' : '"' + finish + '"') +
+      '}]}\n\n'
     );
   }
 
   #start(message: Json | undefined): void {
     this.#id = message !== undefined && typeof message.id === 'string' ? message.id : 'msg_tierflow';
-    this.#upstreamModel = message !== undefined && typeof message.model === 'string' ? message.model : this.model.upstreamModel;
+    this.#upstreamModel =
+      message !== undefined && typeof message.model === 'string' ? message.model : this.model.upstreamModel;
     this.#prefix =
       '{"id":' +
       JSON.stringify(this.#id) +
@@ -520,7 +619,11 @@ export class AnthropicTranslator implements Translator {
           if (typeof d.partial_json !== 'string' || d.partial_json.length === 0) return;
           this.#toolArgs[kind] = true;
           this.#out += this.#chunk(
-            '{"tool_calls":[{"index":' + kind + ',"function":{"arguments":' + JSON.stringify(d.partial_json) + '}}]}',
+            '{"tool_calls":[{"index":' +
+              kind +
+              ',"function":{"arguments":' +
+              JSON.stringify(d.partial_json) +
+              '}}]}',
             null,
           );
         }
@@ -563,7 +666,11 @@ export class AnthropicTranslator implements Translator {
             // Some servers send the whole input up front instead of input_json_delta events.
             this.#toolArgs[ti] = true;
             this.#out += this.#chunk(
-              '{"tool_calls":[{"index":' + ti + ',"function":{"arguments":' + JSON.stringify(JSON.stringify(b.input)) + '}}]}',
+              '{"tool_calls":[{"index":' +
+                ti +
+                ',"function":{"arguments":' +
+                JSON.stringify(JSON.stringify(b.input)) +
+                '}}]}',
               null,
             );
           }
@@ -577,14 +684,18 @@ export class AnthropicTranslator implements Translator {
         if (kind !== undefined && kind >= 0 && !this.#toolArgs[kind]) {
           // A tool without arguments: OpenAI clients JSON.parse the arguments, so send "{}".
           this.#toolArgs[kind] = true;
-          this.#out += this.#chunk('{"tool_calls":[{"index":' + kind + ',"function":{"arguments":"{}"}}]}', null);
+          this.#out += this.#chunk(
+            '{"tool_calls":[{"index":' + kind + ',"function":{"arguments":"{}"}}]}',
+            null,
+          );
         }
         return;
       }
       case 'message_delta': {
         if (isObj(ev.usage)) this.usage = mergeUsage(this.usage, ev.usage);
         const d = ev.delta;
-        if (isObj(d) && d.stop_reason !== undefined && d.stop_reason !== null) this.#finish = finishReasonFor(d.stop_reason);
+        if (isObj(d) && d.stop_reason !== undefined && d.stop_reason !== null)
+          this.#finish = finishReasonFor(d.stop_reason);
         if (this.#finish !== undefined && !this.#finishSent) {
           this.#finishSent = true;
           this.#out += this.#chunk('{}', this.#finish);
@@ -637,7 +748,10 @@ export class AnthropicTranslator implements Translator {
     this.#done = true;
     let text: string;
     try {
-      text = completionToSse(this.#completion(this.#parseBody(Buffer.concat(parts))), this.request.clientWantsUsage);
+      text = completionToSse(
+        this.#completion(this.#parseBody(Buffer.concat(parts))),
+        this.request.clientWantsUsage,
+      );
     } catch (err) {
       this.streamError = err instanceof ApiError ? err : new ApiError(502, String(err), 'upstream_error');
       text = sseData(JSON.stringify(this.streamError.toBody()));

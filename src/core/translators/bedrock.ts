@@ -24,7 +24,6 @@ import { registerTranslator } from './index.js';
 import { scrubSecrets, tryParseJson as tryJson, upstreamError } from './upstream-error.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
 
-
 // ---------------------------------------------------------------------------------------------
 // SigV4
 
@@ -47,7 +46,8 @@ const uriEscape = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
+const hmac = (key: string | Buffer, data: string): Buffer =>
+  createHmac('sha256', key).update(data, 'utf8').digest();
 
 function canonicalPath(path: string): string {
   const segments: string[] = [];
@@ -74,7 +74,10 @@ function canonicalQuery(url: URL): string {
  * x-amz-security-token.
  */
 export function signSigV4(i: SigV4Input): Record<string, string> {
-  const amzDate = i.date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const amzDate = i.date
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
   const shortDate = amzDate.slice(0, 8);
   const payloadHash = sha256Hex(i.body);
   const added: Record<string, string> = { 'x-amz-date': amzDate, 'x-amz-content-sha256': payloadHash };
@@ -86,7 +89,12 @@ export function signSigV4(i: SigV4Input): Record<string, string> {
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(all)) lower[k.toLowerCase()] = v;
   const canonicalHeaders = names
-    .map((n) => `${n}:${lower[n]!.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim()}`)
+    .map(
+      (n) =>
+        `${n}:${lower[n]!.replace(/[\r\n]/g, ' ')
+          .replace(/[ \t]+/g, ' ')
+          .trim()}`,
+    )
     .join('\n');
   const signedHeaders = names.join(';');
   const canonicalRequest = [
@@ -200,7 +208,11 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
         for (const tc of m.tool_calls ?? []) {
           usesToolBlocks = true;
           blocks.push({
-            toolUse: { toolUseId: bedrockToolUseId(tc.id), name: tc.function.name, input: parseToolArguments(tc.function.arguments) },
+            toolUse: {
+              toolUseId: bedrockToolUseId(tc.id),
+              name: tc.function.name,
+              input: parseToolArguments(tc.function.arguments),
+            },
           });
         }
         push('assistant', blocks);
@@ -210,7 +222,12 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
       case 'function':
         usesToolBlocks = true;
         push('user', [
-          { toolResult: { toolUseId: bedrockToolUseId(String(m.tool_call_id ?? m.name ?? '')), content: toolResultContent(m) } },
+          {
+            toolResult: {
+              toolUseId: bedrockToolUseId(String(m.tool_call_id ?? m.name ?? '')),
+              content: toolResultContent(m),
+            },
+          },
         ]);
         break;
     }
@@ -245,13 +262,18 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
       })),
     };
     if (choice === 'required') toolConfig.toolChoice = { any: {} };
-    else if (typeof choice === 'object' && choice?.function?.name) toolConfig.toolChoice = { tool: { name: choice.function.name } };
+    else if (typeof choice === 'object' && choice?.function?.name)
+      toolConfig.toolChoice = { tool: { name: choice.function.name } };
     else if (choice === 'auto') toolConfig.toolChoice = { auto: {} };
     out.toolConfig = toolConfig;
   }
 
   if (b.response_format?.type === 'json_schema') {
-    const js = (b.response_format.json_schema ?? {}) as { name?: unknown; description?: unknown; schema?: unknown };
+    const js = (b.response_format.json_schema ?? {}) as {
+      name?: unknown;
+      description?: unknown;
+      schema?: unknown;
+    };
     const def: Record<string, unknown> = { schema: JSON.stringify(js.schema ?? { type: 'object' }) };
     if (typeof js.name === 'string') def.name = js.name;
     if (typeof js.description === 'string') def.description = js.description;
@@ -364,7 +386,8 @@ export function bedrockRegion(model: CompiledModel): string {
   return m?.[1] ?? 'us-east-1';
 }
 
-export const bedrockDefaultBaseUrl = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`;
+export const bedrockDefaultBaseUrl = (region: string): string =>
+  `https://bedrock-runtime.${region}.amazonaws.com`;
 
 class BedrockTranslator implements Translator {
   usage: Usage | undefined;
@@ -433,17 +456,21 @@ class BedrockTranslator implements Translator {
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
     return {
       status: 200,
-      headers: { 'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json' },
+      headers: {
+        'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json',
+      },
       streaming: this.request.stream,
     };
   }
 
   onBody(body: Buffer): Buffer {
     const json = tryJson(body) as
-      | { output?: { message?: { content?: Block[] } }; stopReason?: string; usage?: BedrockUsage }
-      | undefined;
+      { output?: { message?: { content?: Block[] } }; stopReason?: string; usage?: BedrockUsage } | undefined;
     if (!json || typeof json !== 'object') {
-      throw upstreamError(this.model, 502, { message: 'response body is not valid JSON', providerCode: 'bad_upstream_response' });
+      throw upstreamError(this.model, 502, {
+        message: 'response body is not valid JSON',
+        providerCode: 'bad_upstream_response',
+      });
     }
     let text = '';
     const toolCalls: ToolCall[] = [];
@@ -479,13 +506,25 @@ class BedrockTranslator implements Translator {
       } catch (err) {
         if (!(err instanceof EventStreamError)) throw err;
         this.broken = true;
-        this.fail(upstreamError(this.model, 502, { message: `corrupt event stream: ${err.message}`, providerCode: 'bad_upstream_response', midStream: true }));
+        this.fail(
+          upstreamError(this.model, 502, {
+            message: `corrupt event stream: ${err.message}`,
+            providerCode: 'bad_upstream_response',
+            midStream: true,
+          }),
+        );
         out += this.writer.error(this.streamError!);
       }
     }
     if (end) {
       if (!this.broken && !this.streamError && (!this.stopped || this.decoder.pendingBytes > 0)) {
-        this.fail(upstreamError(this.model, 502, { message: 'stream ended before messageStop', providerCode: 'stream_truncated', midStream: true }));
+        this.fail(
+          upstreamError(this.model, 502, {
+            message: 'stream ended before messageStop',
+            providerCode: 'stream_truncated',
+            midStream: true,
+          }),
+        );
         out += this.writer.error(this.streamError!);
       }
       out += this.writer.end(this.usage);
@@ -499,7 +538,10 @@ class BedrockTranslator implements Translator {
 
   private onMessage(headers: Record<string, unknown>, body: Uint8Array): string {
     const msgType = headers[':message-type'];
-    const payload = (tryJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) ?? {}) as Record<string, unknown>;
+    const payload = (tryJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) ?? {}) as Record<
+      string,
+      unknown
+    >;
     if (msgType === 'exception') {
       const type = headerString({ headers: headers as never, body }, ':exception-type');
       const message = String(payload.message ?? payload.Message ?? 'stream exception');
@@ -509,7 +551,9 @@ class BedrockTranslator implements Translator {
     }
     if (msgType === 'error') {
       const code = String(headers[':error-code'] ?? 'InternalFailure');
-      this.fail(bedrockError(this.model, code, 500, String(headers[':error-message'] ?? 'stream error'), true));
+      this.fail(
+        bedrockError(this.model, code, 500, String(headers[':error-message'] ?? 'stream error'), true),
+      );
       this.broken = true;
       return this.writer.error(this.streamError!);
     }
@@ -518,7 +562,8 @@ class BedrockTranslator implements Translator {
         return this.writer.start();
       case 'contentBlockStart': {
         const idx = Number(payload.contentBlockIndex ?? 0);
-        const tu = (payload.start as { toolUse?: { toolUseId?: string; name?: string } } | undefined)?.toolUse;
+        const tu = (payload.start as { toolUse?: { toolUseId?: string; name?: string } } | undefined)
+          ?.toolUse;
         if (!tu?.name) return '';
         const [openaiIndex, sse] = this.writer.toolCallStart(tu.toolUseId ?? randomId('call_'), tu.name);
         this.toolIndex.set(idx, openaiIndex);
@@ -548,13 +593,23 @@ class BedrockTranslator implements Translator {
 
   onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError {
     const json = tryJson(body) as { message?: unknown; Message?: unknown; __type?: unknown } | undefined;
-    const message = String(json?.message ?? json?.Message ?? (body.length > 0 ? body.toString('utf8').slice(0, 500) : `HTTP ${status}`));
-    const type = headerValue(headers, 'x-amzn-errortype') ?? (typeof json?.__type === 'string' ? json.__type : undefined);
+    const message = String(
+      json?.message ??
+        json?.Message ??
+        (body.length > 0 ? body.toString('utf8').slice(0, 500) : `HTTP ${status}`),
+    );
+    const type =
+      headerValue(headers, 'x-amzn-errortype') ??
+      (typeof json?.__type === 'string' ? json.__type : undefined);
     return bedrockError(this.model, type, status, message);
   }
 }
 
-export function createBedrockTranslator(request: ParsedRequest, model: CompiledModel, opts: BedrockOptions = {}): Translator {
+export function createBedrockTranslator(
+  request: ParsedRequest,
+  model: CompiledModel,
+  opts: BedrockOptions = {},
+): Translator {
   return new BedrockTranslator(request, model, opts);
 }
 

@@ -6,7 +6,8 @@ import type { ApiError } from '../errors.js';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
 import { SSE_DONE_TEXT, sseData } from './sse.js';
 
-export const randomId = (prefix: string, bytes = 12): string => `${prefix}${randomBytes(bytes).toString('base64url')}`;
+export const randomId = (prefix: string, bytes = 12): string =>
+  `${prefix}${randomBytes(bytes).toString('base64url')}`;
 
 /** The text of an OpenAI message content (string, or the text parts of a part array, joined). */
 export function contentText(content: ChatMessage['content']): string {
@@ -61,7 +62,9 @@ export function parseToolArguments(args: string | undefined): Record<string, unk
   if (!args) return {};
   try {
     const v: unknown = JSON.parse(args);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : { value: v };
   } catch {
     return { raw: args };
   }
@@ -91,7 +94,11 @@ export interface CompletionParts {
 
 /** A complete OpenAI chat.completion body. */
 export function chatCompletion(p: CompletionParts): Buffer {
-  const message: Record<string, unknown> = { role: 'assistant', content: p.content, refusal: p.refusal ?? null };
+  const message: Record<string, unknown> = {
+    role: 'assistant',
+    content: p.content,
+    refusal: p.refusal ?? null,
+  };
   if (p.toolCalls.length > 0) message.tool_calls = p.toolCalls;
   const body: Record<string, unknown> = {
     id: p.id,
@@ -157,7 +164,10 @@ export class ChunkWriter {
   toolCallStart(id: string, name: string, args = ''): [number, string] {
     const index = this.nextToolIndex++;
     this.sawFirstToken = true;
-    return [index, this.chunk({ tool_calls: [{ index, id, type: 'function', function: { name, arguments: args } }] })];
+    return [
+      index,
+      this.chunk({ tool_calls: [{ index, id, type: 'function', function: { name, arguments: args } }] }),
+    ];
   }
 
   toolCallArgs(index: number, args: string): string {

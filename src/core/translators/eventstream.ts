@@ -93,7 +93,10 @@ export class EventStreamDecoder {
 }
 
 /** Encodes one message (the mock server and tests use this; the decoder side needs no encoder). */
-export function encodeEventStreamMessage(headers: Record<string, string>, body: Uint8Array | string): Uint8Array {
+export function encodeEventStreamMessage(
+  headers: Record<string, string>,
+  body: Uint8Array | string,
+): Uint8Array {
   const hs: Record<string, { type: 'string'; value: string }> = {};
   for (const [k, v] of Object.entries(headers)) hs[k] = { type: 'string', value: v };
   return codec.encode({ headers: hs, body: typeof body === 'string' ? fromUtf8(body) : body });

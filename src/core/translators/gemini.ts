@@ -49,7 +49,8 @@ export function signatureFromToolCallId(id: string): string | undefined {
 
 /** Gemini's documented placeholder for function calls whose signature is unknown (e.g. made by another model). */
 export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
-const needsSignatures = (upstreamModel: string): boolean => !/^(models\/)?gemini-(1|2)(\.|-)/.test(upstreamModel);
+const needsSignatures = (upstreamModel: string): boolean =>
+  !/^(models\/)?gemini-(1|2)(\.|-)/.test(upstreamModel);
 
 // ---------------------------------------------------------------------------------------------
 // Request mapping
@@ -88,12 +89,15 @@ function functionResponse(msg: ChatMessage, names: Map<string, string>): Part {
   const text = contentText(msg.content);
   const parsed = tryJson(text);
   const response =
-    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : { result: parsed ?? text };
+    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? parsed
+      : { result: parsed ?? text };
   return { functionResponse: { name, response } };
 }
 
 function signatureOf(tc: ToolCall): string | undefined {
-  const extra = (tc as unknown as { extra_content?: { google?: { thought_signature?: unknown } } }).extra_content;
+  const extra = (tc as unknown as { extra_content?: { google?: { thought_signature?: unknown } } })
+    .extra_content;
   const fromExtra = extra?.google?.thought_signature;
   return typeof fromExtra === 'string' ? fromExtra : signatureFromToolCallId(tc.id);
 }
@@ -130,7 +134,9 @@ export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Recor
         const calls = m.tool_calls ?? [];
         const anySigned = calls.some((tc) => signatureOf(tc) !== undefined);
         for (const tc of calls) {
-          const part: Part = { functionCall: { name: tc.function.name, args: parseToolArguments(tc.function.arguments) } };
+          const part: Part = {
+            functionCall: { name: tc.function.name, args: parseToolArguments(tc.function.arguments) },
+          };
           const sig = signatureOf(tc);
           if (sig) part.thoughtSignature = sig;
           else if (signatures && first && !anySigned) part.thoughtSignature = SKIP_SIGNATURE;
@@ -173,7 +179,8 @@ export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Recor
   }
 
   const gen: Record<string, unknown> = {};
-  if (req.maxOutputTokens !== undefined) gen.maxOutputTokens = Math.min(req.maxOutputTokens, model.maxOutputTokens);
+  if (req.maxOutputTokens !== undefined)
+    gen.maxOutputTokens = Math.min(req.maxOutputTokens, model.maxOutputTokens);
   if (typeof b.temperature === 'number') gen.temperature = b.temperature;
   if (typeof b.top_p === 'number') gen.topP = b.top_p;
   if (b.stop) gen.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
@@ -216,7 +223,15 @@ interface GeminiErrorBody {
   error?: { code?: number; message?: string; status?: string; details?: { reason?: string }[] };
 }
 
-const FILTERED = new Set(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'LANGUAGE']);
+const FILTERED = new Set([
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'IMAGE_SAFETY',
+  'LANGUAGE',
+]);
 
 export function geminiFinishReason(reason: string | undefined, hasToolCalls: boolean): FinishReason {
   if (reason === 'MAX_TOKENS') return 'length';
@@ -314,16 +329,28 @@ class GeminiTranslator implements Translator {
     const headers: Record<string, string> = { ...p.headers, 'content-type': 'application/json' };
     const key = p.credentials.apiKey;
     if (!key) {
-      throw new ApiError(500, `Provider ${p.name} (gemini) has no API key configured.`, 'api_error', 'provider_misconfigured');
+      throw new ApiError(
+        500,
+        `Provider ${p.name} (gemini) has no API key configured.`,
+        'api_error',
+        'provider_misconfigured',
+      );
     }
     headers['x-goog-api-key'] = key.reveal();
-    return { method: 'POST', url, headers, body: Buffer.from(JSON.stringify(buildGeminiBody(this.request, this.model))) };
+    return {
+      method: 'POST',
+      url,
+      headers,
+      body: Buffer.from(JSON.stringify(buildGeminiBody(this.request, this.model))),
+    };
   }
 
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
     return {
       status: 200,
-      headers: { 'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json' },
+      headers: {
+        'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json',
+      },
       streaming: this.request.stream,
     };
   }
@@ -332,7 +359,10 @@ class GeminiTranslator implements Translator {
   onBody(body: Buffer): Buffer {
     const json = tryJson(body) as GeminiResponse | undefined;
     if (!json || typeof json !== 'object') {
-      throw upstreamError(this.model, 502, { message: 'response body is not valid JSON', providerCode: 'bad_upstream_response' });
+      throw upstreamError(this.model, 502, {
+        message: 'response body is not valid JSON',
+        providerCode: 'bad_upstream_response',
+      });
     }
     if (json.error) throw geminiError(this.model, 502, json.error, 'error');
     this.usage = toUsage(json.usageMetadata);
@@ -370,7 +400,11 @@ class GeminiTranslator implements Translator {
     this.out = '';
     if (end) {
       if (!this.sawFinish && !this.streamError && !this.blocked) {
-        this.streamError = upstreamError(this.model, 502, { message: 'stream ended without a finish reason', providerCode: 'stream_truncated', midStream: true });
+        this.streamError = upstreamError(this.model, 502, {
+          message: 'stream ended without a finish reason',
+          providerCode: 'stream_truncated',
+          midStream: true,
+        });
         out += this.writer.error(this.streamError);
       }
       out += this.writer.end(this.usage);

@@ -11,6 +11,9 @@
 //
 // A server that ignores include_usage (older vLLM, some proxies) just leaves `usage` undefined:
 // the stream is not failed for it, and accounting falls back to its own estimate.
+// Output before the first token (the role-only opening chunk) is held back until a token (content,
+// tool call, refusal or reasoning text), the finish, an error or the end: a stream that breaks
+// before its first token then has sent nothing, so the data plane can still fail over.
 // A stream that ends with neither `[DONE]` nor a finish_reason is reported as streamError
 // (truncated), and the client gets an OpenAI-style error chunk before `[DONE]`.
 // If a streaming request is answered with a JSON body (some servers ignore `stream`), the JSON
@@ -41,6 +44,9 @@ export const OPENAI_FAMILY = {
 } as const satisfies Record<string, OpenAITranslatorOptions>;
 
 type Json = Record<string, unknown>;
+
+/** Output held back before the first token is released anyway beyond this many characters. */
+export const HOLD_LIMIT = 64 * 1024;
 
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -84,7 +90,12 @@ export function providerHeaders(model: CompiledModel): Record<string, string> {
  * not included. Used when a streaming request gets a JSON answer.
  */
 export function completionToSse(c: Json, includeUsage: boolean): string {
-  const base = { id: c.id ?? 'chatcmpl-tierflow', object: 'chat.completion.chunk', created: c.created ?? 0, model: c.model ?? '' };
+  const base = {
+    id: c.id ?? 'chatcmpl-tierflow',
+    object: 'chat.completion.chunk',
+    created: c.created ?? 0,
+    model: c.model ?? '',
+  };
   let out = '';
   const choices = Array.isArray(c.choices) ? c.choices : [];
   for (const ch of choices) {
@@ -95,10 +106,18 @@ export function completionToSse(c: Json, includeUsage: boolean): string {
       delta.tool_calls = msg.tool_calls.map((t, index) => (isObj(t) ? { index, ...t } : t));
     }
     const index = ch.index ?? 0;
-    out += sseData(JSON.stringify({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: null }] }));
-    out += sseData(JSON.stringify({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: ch.finish_reason ?? 'stop' }] }));
+    out += sseData(
+      JSON.stringify({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: null }] }),
+    );
+    out += sseData(
+      JSON.stringify({
+        ...base,
+        choices: [{ index, delta: {}, logprobs: null, finish_reason: ch.finish_reason ?? 'stop' }],
+      }),
+    );
   }
-  if (includeUsage && isObj(c.usage)) out += sseData(JSON.stringify({ ...base, choices: [], usage: c.usage }));
+  if (includeUsage && isObj(c.usage))
+    out += sseData(JSON.stringify({ ...base, choices: [], usage: c.usage }));
   return out;
 }
 
@@ -127,8 +146,12 @@ function deltaHasToken(delta: unknown): boolean {
   const c = delta.content;
   if (typeof c === 'string' && c.length > 0) return true;
   if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) return true;
-  const r = delta.refusal;
-  return typeof r === 'string' && r.length > 0;
+  // refusal text, and reasoning text of reasoning servers (DeepSeek, vLLM: reasoning_content / reasoning).
+  for (const k of ['refusal', 'reasoning_content', 'reasoning'] as const) {
+    const v = delta[k];
+    if (typeof v === 'string' && v.length > 0) return true;
+  }
+  return false;
 }
 
 export class OpenAITranslator implements Translator {
@@ -143,6 +166,8 @@ export class OpenAITranslator implements Translator {
   #out = '';
   #sawDone = false;
   #sawFinish = false;
+  #held = '';
+  #released = false;
   #ended = false;
   /** Streaming request answered with JSON: collect it, convert at the end. */
   #jsonParts: Buffer[] | undefined;
@@ -173,7 +198,13 @@ export class OpenAITranslator implements Translator {
   /** Endpoint; subclasses (Azure) override. */
   protected url(): URL {
     const base = this.model.provider.baseUrl || this.options.defaultBaseUrl;
-    if (!base) throw new ApiError(500, `Provider '${this.model.provider.name}' has no baseUrl.`, 'api_error', 'provider_misconfigured');
+    if (!base)
+      throw new ApiError(
+        500,
+        `Provider '${this.model.provider.name}' has no baseUrl.`,
+        'api_error',
+        'provider_misconfigured',
+      );
     return joinUrl(base, this.options.path ?? '/chat/completions');
   }
 
@@ -199,9 +230,14 @@ export class OpenAITranslator implements Translator {
     let ct = headers['content-type'];
     if (Array.isArray(ct)) ct = ct[0];
     const sse = typeof ct === 'string' && ct.toLowerCase().includes('text/event-stream');
-    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json')) this.#jsonParts = [];
+    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json'))
+      this.#jsonParts = [];
     return this.request.stream
-      ? { status, headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }, streaming: true }
+      ? {
+          status,
+          headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+          streaming: true,
+        }
       : { status, headers: { 'content-type': 'application/json' }, streaming: false };
   }
 
@@ -215,10 +251,28 @@ export class OpenAITranslator implements Translator {
       parser.end();
       this.#finish();
     }
-    if (this.#out.length === 0) return EMPTY_BUFFER;
-    const out = Buffer.from(this.#out);
+    let text = this.#out;
     this.#out = '';
-    return out;
+    if (!this.#released) {
+      // Hold the opening (role-only) chunks until a token, the finish, an error or the end: a
+      // stream that fails before its first token then leaves nothing sent and can fail over.
+      if (
+        this.sawFirstToken ||
+        this.#sawFinish ||
+        this.#sawDone ||
+        this.streamError ||
+        end ||
+        this.#held.length + text.length > HOLD_LIMIT
+      ) {
+        this.#released = true;
+        text = this.#held + text;
+        this.#held = '';
+      } else {
+        this.#held += text;
+        return EMPTY_BUFFER;
+      }
+    }
+    return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
   }
 
   #onEvent(data: string): void {
@@ -341,11 +395,19 @@ export class OpenAITranslator implements Translator {
         return upstreamError(this.model, status, {
           message: typeof e.message === 'string' ? e.message : undefined,
           providerType: typeof e.type === 'string' ? e.type : null,
-          providerCode: typeof e.code === 'string' ? e.code : typeof e.code === 'number' ? String(e.code) : null,
+          providerCode:
+            typeof e.code === 'string' ? e.code : typeof e.code === 'number' ? String(e.code) : null,
           param: typeof e.param === 'string' ? e.param : null,
         });
       }
-      const message = typeof e === 'string' ? e : typeof parsed.message === 'string' ? parsed.message : typeof parsed.detail === 'string' ? parsed.detail : undefined;
+      const message =
+        typeof e === 'string'
+          ? e
+          : typeof parsed.message === 'string'
+            ? parsed.message
+            : typeof parsed.detail === 'string'
+              ? parsed.detail
+              : undefined;
       return upstreamError(this.model, status, { message });
     }
     return upstreamError(this.model, status, { message: body.length > 0 ? bodyExcerpt(body) : undefined });
@@ -353,7 +415,8 @@ export class OpenAITranslator implements Translator {
 }
 
 export function openAITranslatorFactory(options: OpenAITranslatorOptions) {
-  return (request: ParsedRequest, model: CompiledModel): Translator => new OpenAITranslator(request, model, options);
+  return (request: ParsedRequest, model: CompiledModel): Translator =>
+    new OpenAITranslator(request, model, options);
 }
 
 registerTranslator('openai', openAITranslatorFactory(OPENAI_FAMILY.openai));

@@ -2,3 +2,6 @@
 // Keep this a plain list; import this module once before calling translatorFor().
 import './openai.js';
 import './anthropic.js';
+import './gemini.js';
+import './azure-openai.js';
+import './bedrock.js';

@@ -44,7 +44,9 @@ export class SseParser {
 
   /** Feed one chunk of the byte stream. Handlers run synchronously, in order. */
   push(chunk: Uint8Array): void {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const n = buf.length;
     if (n === 0) return;
     let start = 0;
@@ -115,7 +117,14 @@ export class SseParser {
       return;
     }
     // Fast path for the field that carries nearly every byte: "data:".
-    if (c0 === 0x64 && e - s >= 5 && buf[s + 1] === 0x61 && buf[s + 2] === 0x74 && buf[s + 3] === 0x61 && buf[s + 4] === COLON) {
+    if (
+      c0 === 0x64 &&
+      e - s >= 5 &&
+      buf[s + 1] === 0x61 &&
+      buf[s + 2] === 0x74 &&
+      buf[s + 3] === 0x61 &&
+      buf[s + 4] === COLON
+    ) {
       let v = s + 5;
       if (v < e && buf[v] === SPACE) v++;
       this.#addData(buf.toString('utf8', v, e));
@@ -188,5 +197,12 @@ export function sseData(json: string): string {
 export function sseEvent(data: string, event?: string): string {
   const head = event === undefined ? '' : 'event: ' + event + '\n';
   if (!data.includes('\n') && !data.includes('\r')) return head + 'data: ' + data + '\n\n';
-  return head + data.split(/\r\n|\r|\n/).map((l) => 'data: ' + l + '\n').join('') + '\n';
+  return (
+    head +
+    data
+      .split(/\r\n|\r|\n/)
+      .map((l) => 'data: ' + l + '\n')
+      .join('') +
+    '\n'
+  );
 }

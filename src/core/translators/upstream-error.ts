@@ -21,7 +21,10 @@ export function scrubSecrets(text: string, secrets: readonly (string | undefined
   // Key-shaped tokens (OpenAI sk-/sk-proj-, Anthropic sk-ant-, restricted rk-, masked forms with *).
   out = out.replace(/\b(?:sk|rk)-[A-Za-z0-9_*.-]{3,}/g, '[redacted]');
   out = out.replace(/\bBearer\s+[^\s"',]+/gi, 'Bearer [redacted]');
-  out = out.replace(/\b(?:x-api-key|api[-_]key)(["']?\s*[:=]\s*["']?)[^\s"',}]+/gi, (_m, sep: string) => `api_key${sep}[redacted]`);
+  out = out.replace(
+    /\b(?:x-api-key|api[-_]key)(["']?\s*[:=]\s*["']?)[^\s"',}]+/gi,
+    (_m, sep: string) => `api_key${sep}[redacted]`,
+  );
   return out;
 }
 
@@ -38,8 +41,12 @@ export function tryParseJson(body: Buffer | string): unknown {
 
 /** A short, single-line excerpt of a non-JSON body (HTML error pages from proxies and the like). */
 export function bodyExcerpt(body: Buffer | string): string {
-  let text = typeof body === 'string' ? body.slice(0, 4000) : body.toString('utf8', 0, Math.min(body.length, 4000));
-  text = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  let text =
+    typeof body === 'string' ? body.slice(0, 4000) : body.toString('utf8', 0, Math.min(body.length, 4000));
+  text = text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text.length > 200 ? text.slice(0, 200) + '…' : text;
 }
 
@@ -88,10 +95,15 @@ export interface UpstreamErrorInfo {
  * Build the client-facing error for an upstream failure. 4xx keep the provider's type (requests
  * are the client's business); 5xx say which provider failed.
  */
-export function upstreamError(model: CompiledModel, upstreamStatus: number, info: UpstreamErrorInfo): ApiError {
+export function upstreamError(
+  model: CompiledModel,
+  upstreamStatus: number,
+  info: UpstreamErrorInfo,
+): ApiError {
   const status = clientStatusFor(upstreamStatus);
   const secrets = [model.provider.credentials.apiKey?.reveal()];
-  const raw = info.message !== undefined && info.message.trim() !== '' ? info.message : `HTTP ${upstreamStatus}`;
+  const raw =
+    info.message !== undefined && info.message.trim() !== '' ? info.message : `HTTP ${upstreamStatus}`;
   const providerMessage = clip(scrubSecrets(raw, secrets));
   const providerType = info.providerType ?? null;
   const providerCode = info.providerCode ?? null;
