@@ -2,6 +2,7 @@
 // parse -> authenticate -> resolve policy -> classify -> select. Pure: no I/O.
 import { createHash } from 'node:crypto';
 import { type Classification, classify as defaultClassify } from './classifier/index.js';
+import { TargetThreshold } from './classifier/quantile.js';
 import type { CompiledConfig, CompiledModel, CompiledPolicy, CompiledVirtualKey } from './config/compiled.js';
 import { ApiError } from './errors.js';
 import type { HealthRegistry } from './health/registry.js';
@@ -41,8 +42,8 @@ export interface RouterOptions {
   config: CompiledConfig;
   health: HealthRegistry;
   classify?: (req: ChatCompletionRequest) => Classification;
-  /** Creates the running threshold of a policy that sets flagshipShare. */
-  shareThreshold?: (targetShare: number) => ShareThreshold;
+  /** Creates the running threshold of a policy that sets flagshipShare (default: TargetThreshold). */
+  shareThreshold?: (policy: CompiledPolicy) => ShareThreshold;
   clock?: () => number;
   bodyLimit?: number;
 }
@@ -54,7 +55,7 @@ export class Router {
   readonly health: HealthRegistry;
   readonly limits = new KeyLimits();
   readonly #classify: (req: ChatCompletionRequest) => Classification;
-  readonly #shareThreshold: RouterOptions['shareThreshold'];
+  readonly #shareThreshold: (policy: CompiledPolicy) => ShareThreshold;
   #thresholds = new Map<string, ShareThreshold>();
   readonly #clock: () => number;
   readonly bodyLimit: number;
@@ -63,7 +64,7 @@ export class Router {
     this.#config = options.config;
     this.health = options.health;
     this.#classify = options.classify ?? defaultClassify;
-    this.#shareThreshold = options.shareThreshold;
+    this.#shareThreshold = options.shareThreshold ?? defaultShareThreshold;
     this.#clock = options.clock ?? (() => performance.now());
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.#rebuildThresholds();
@@ -83,10 +84,10 @@ export class Router {
   #rebuildThresholds(): void {
     const next = new Map<string, ShareThreshold>();
     for (const p of this.#config.policies.values()) {
-      if (p.flagshipShare === undefined || !this.#shareThreshold) continue;
+      if (p.flagshipShare === undefined) continue;
       // Keep the running distribution across reloads while the target is unchanged.
       const key = `${p.name}@${p.flagshipShare}`;
-      next.set(key, this.#thresholds.get(key) ?? this.#shareThreshold(p.flagshipShare));
+      next.set(key, this.#thresholds.get(key) ?? this.#shareThreshold(p));
     }
     this.#thresholds = next;
   }
@@ -151,6 +152,11 @@ export class Router {
   now(): number {
     return this.#clock();
   }
+}
+
+function defaultShareThreshold(policy: CompiledPolicy): ShareThreshold {
+  const belowFlagship = policy.tiers[policy.tiers.length - 2];
+  return new TargetThreshold({ share: policy.flagshipShare!, fallback: belowFlagship?.maxScore ?? 0.5 });
 }
 
 /** With virtual keys configured, a valid `Authorization: Bearer <key>` is required; otherwise none is. */

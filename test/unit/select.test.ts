@@ -148,3 +148,24 @@ describe('virtual keys', () => {
     expect(() => router.plan(body(), 'Bearer tf-team-b')).toThrow(expect.objectContaining({ status: 429, code: 'budget_exceeded' }));
   });
 });
+
+describe('flagship share target', () => {
+  it('moves the last threshold so about the target share of requests reaches the flagship tier', () => {
+    const file = sampleFile();
+    file.policies[0]!.flagshipShare = 0.3;
+    let i = 0;
+    // Scores spread uniformly over [0, 0.4]: a fixed maxScore of 0.5 would never pick the flagship.
+    const router = new Router({
+      config: compile(file),
+      health: new HealthRegistry(),
+      classify: () => ({ score: ((i++ * 7919) % 1000) / 2500, reasons: [] }),
+    });
+    const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x' }] });
+    let flagship = 0;
+    const n = 4000;
+    for (let k = 0; k < n; k++) if (router.plan(body).tier === 'flagship') flagship++;
+    // Warm-up uses maxScore (no flagship); afterwards about 30% go to the flagship.
+    expect(flagship / n).toBeGreaterThan(0.22);
+    expect(flagship / n).toBeLessThan(0.32);
+  });
+});
