@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
   let demo: DemoProvider | undefined;
   if (mentionsDemo(file)) demo = await startDemoProvider();
 
-  let router: Router | undefined;
+  const live: { router?: Router } = {};
   let source;
   try {
     source = openFileConfig(
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       { demoBaseUrl: demo?.url, secretsDir: values['secrets-dir'] },
       log,
       (config) => {
-        router?.setConfig(config);
+        live.router?.setConfig(config);
         metrics.configReloads.inc({ result: 'applied' });
       },
       () => metrics.configReloads.inc({ result: 'rejected' }),
@@ -83,7 +83,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  router = new Router({ config: source.initial, health, bodyLimit });
+  const router = new Router({ config: source.initial, health, bodyLimit });
+  live.router = router;
 
   const client = new UpstreamClient();
   const gateway = createGateway({ router, metrics, log, client });

@@ -35,9 +35,10 @@ export async function startTestGateway(
   writeConfig(config);
   const metrics = new Metrics({ defaultMetrics: false });
   const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
-  let router: Router | undefined;
-  const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) => router?.setConfig(c));
-  router = new Router({ config: source.initial, health, classify: options.classify });
+  const live: { router?: Router } = {};
+  const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) => live.router?.setConfig(c));
+  const router = new Router({ config: source.initial, health, classify: options.classify });
+  live.router = router;
   const client = new UpstreamClient();
   const gateway: Gateway = createGateway({ router, metrics, log: options.log ?? silentLogger, client });
   const addr = await gateway.listen(0, '127.0.0.1');
