@@ -319,6 +319,21 @@ describe('metrics', () => {
   });
 });
 
+describe('graceful shutdown', () => {
+  it('lets an open stream finish and refuses new connections', async () => {
+    oa.setResponse({ content: 'a b c d e f' });
+    oa.failNext({ kind: 'cadence', ms: 60 });
+    const stream = await sdk.chat.completions.create({ model: 'auto', stream: true, messages: user('slow stream') });
+    const closing = gw.close(5000);
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+    await closing;
+    expect(text).toBe('a b c d e f');
+    await expect(fetch(`${gw.url}/healthz`)).rejects.toThrow();
+    await restart(config());
+  });
+});
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {

@@ -22,7 +22,7 @@ export interface TestGateway {
   metrics: Metrics;
   configFile: string;
   writeConfig(config: unknown): void;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startTestGateway(
@@ -43,6 +43,7 @@ export async function startTestGateway(
   const gateway: Gateway = createGateway({ router, metrics, log: options.log ?? silentLogger, client });
   const addr = await gateway.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${addr.port}`;
+  let closed: Promise<void> | undefined;
   return {
     url,
     baseURL: `${url}/v1`,
@@ -50,11 +51,14 @@ export async function startTestGateway(
     metrics,
     configFile,
     writeConfig,
-    async close() {
-      source.close();
-      await gateway.close(1000);
-      await client.close();
-      health.close();
+    close(graceMs = 1000) {
+      closed ??= (async () => {
+        source.close();
+        await gateway.close(graceMs);
+        await client.close();
+        health.close();
+      })();
+      return closed;
     },
   };
 }
