@@ -3,6 +3,7 @@ import type { CompiledModel } from './config/compiled.js';
 import type { RoutePlan } from './router.js';
 
 export const TIERFLOW_HEADER_PREFIX = 'x-tierflow-';
+export const COST_HEADER = 'x-tierflow-cost-usd';
 
 export function tierflowHeaders(
   plan: RoutePlan | undefined,
@@ -19,7 +20,7 @@ export function tierflowHeaders(
   if (plan?.score !== undefined) h['x-tierflow-score'] = plan.score.toFixed(4);
   else if (plan) h['x-tierflow-score'] = 'explicit';
   if (plan?.policy) h['x-tierflow-policy'] = plan.policy.name;
-  if (costUsd !== undefined) h['x-tierflow-cost-usd'] = costUsd.toFixed(8);
+  if (costUsd !== undefined) h[COST_HEADER] = costUsd.toFixed(8);
   return h;
 }
 

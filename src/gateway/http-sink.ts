@@ -1,5 +1,6 @@
 // ResponseSink over a node:http ServerResponse, with backpressure and client-abort detection.
 import type { ServerResponse } from 'node:http';
+import { COST_HEADER } from '../core/response-headers.js';
 import type { ResponseSink } from '../upstream/attempts.js';
 
 export class HttpSink implements ResponseSink {
@@ -15,8 +16,13 @@ export class HttpSink implements ResponseSink {
     });
   }
 
+  #trailers = false;
+
   start(status: number, headers: Record<string, string>): void {
-    this.res.writeHead(status, { ...headers, ...this.extraHeaders });
+    // A stream's exact cost is known only at its end: announce it as a trailer (chunked only).
+    this.#trailers = headers['content-length'] === undefined && headers['content-type']?.startsWith('text/event-stream') === true;
+    const all = this.#trailers ? { ...headers, trailer: COST_HEADER } : headers;
+    this.res.writeHead(status, { ...all, ...this.extraHeaders });
   }
 
   write(chunk: Buffer): void | Promise<void> {
@@ -32,7 +38,8 @@ export class HttpSink implements ResponseSink {
     });
   }
 
-  end(): void {
+  end(trailers?: Record<string, string>): void {
+    if (trailers && this.#trailers && !this.signal.aborted) this.res.addTrailers(trailers);
     this.res.end();
   }
 }

@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { ApiError } from '../core/errors.js';
 import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
-import { tierflowHeaders } from '../core/response-headers.js';
+import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
 import type { RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
 import type { Translator } from '../core/translators/types.js';
@@ -27,7 +27,8 @@ export interface ResponseSink {
   start(status: number, headers: Record<string, string>): void;
   /** Resolves when the chunk may be followed by the next (backpressure). */
   write(chunk: Buffer): void | Promise<void>;
-  end(): void;
+  /** `trailers`: values known only at the end (the exact cost of a streamed response). */
+  end(trailers?: Record<string, string>): void;
   /** Aborted when the client went away. */
   readonly signal?: AbortSignal;
 }
@@ -81,13 +82,19 @@ export async function runAttempts(
     if (!tracker) continue; // breaker opened (or cooling down) since the plan was made
 
     const translator = translatorFor(model.provider.type)(plan.request, model);
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new ApiError(504, 'deadline')), remaining);
-    const signal = sink.signal ? AbortSignal.any([sink.signal, deadline.signal]) : deadline.signal;
+    // One controller per attempt, aborted by the deadline or by the client going away
+    // (cheaper than AbortSignal.any, which keeps its sources alive until GC).
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new ApiError(504, 'deadline')), remaining);
+    const onClientGone = () => abort.abort(sink.signal!.reason);
+    sink.signal?.addEventListener('abort', onClientGone, { once: true });
+    const signal = abort.signal;
     const record: AttemptRecord = { model, outcome: 'success' };
     attempts.push(record);
     try {
-      const served = await attempt(plan, deps, translator, tracker, sink, signal, attempts.length, () => clearTimeout(timer));
+      const served = await attempt(plan, deps, translator, tracker, sink, signal, attempts.length, () => clearTimeout(timer)).finally(
+        () => sink.signal?.removeEventListener('abort', onClientGone),
+      );
       record.status = served.status;
       record.outcome = served.outcome;
       recordAttempt(deps, tracker, record, false);
@@ -229,7 +236,9 @@ async function attempt(
       commit();
     }
     if (tail.length) await sink.write(tail);
-    sink.end();
+    // Headers left with an estimate; the exact cost, known now, goes in a trailer.
+    const cost = costOf(plan, model, translator.usage);
+    sink.end(cost ? { [COST_HEADER]: cost.costUsd.toFixed(8) } : undefined);
   } catch (err) {
     if (!isCommitted) {
       if (err instanceof AttemptFailure) throw err;

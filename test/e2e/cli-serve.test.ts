@@ -10,7 +10,7 @@ let baseURL: string;
 let stderr = '';
 
 beforeAll(async () => {
-  const env = { ...process.env, TIERFLOW_LOG_LEVEL: 'info' };
+  const env: Record<string, string | undefined> = { ...process.env, TIERFLOW_LOG_LEVEL: 'info' };
   for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_BEARER_TOKEN_BEDROCK']) delete env[k];
   child = spawn(process.execPath, ['bin/tierflow.js', 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

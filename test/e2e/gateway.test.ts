@@ -1,6 +1,7 @@
 // End to end: the official openai SDK -> the TierFlow gateway -> mock OpenAI and Anthropic
 // servers speaking their documented wire formats, with injected faults.
 import OpenAI from 'openai';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicMock } from '../mocks/anthropic-mock.js';
 import type { MockServer } from '../mocks/faults.js';
@@ -125,6 +126,19 @@ describe('chat through the gateway', () => {
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of withUsage) if (chunk.usage) usage = chunk.usage;
     expect(usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('a streamed response ends with the exact cost in an HTTP trailer', async () => {
+    oa.setResponse({ content: 'priced answer', usage: { prompt: 1000, completion: 200 } });
+    const res = await request(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream: true, messages: user('price me') }),
+    });
+    expect(res.headers.trailer).toBe('x-tierflow-cost-usd');
+    await res.body.text();
+    // oa-mini: 1000 * 0.15 / 1M + 200 * 0.6 / 1M
+    expect(Number(res.trailers['x-tierflow-cost-usd'])).toBeCloseTo(0.00015 + 0.00012, 10);
   });
 
   it('passes tools through and returns tool calls (Anthropic translated)', async () => {
