@@ -80,16 +80,17 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
           reason: 'FieldValueRequired',
         },
         {
-          rule:
-            "!has(self.credentials) || (self.type == 'bedrock' ? has(self.credentials.awsAccessKeyIdRef) : has(self.credentials.secretRef))",
-          message: 'bedrock takes awsAccessKeyIdRef and awsSecretAccessKeyRef; every other type takes secretRef',
+          rule: "!has(self.credentials) || (self.type == 'bedrock' ? has(self.credentials.awsAccessKeyIdRef) : has(self.credentials.secretRef))",
+          message:
+            'bedrock takes awsAccessKeyIdRef and awsSecretAccessKeyRef; every other type takes secretRef',
           fieldPath: '.credentials',
         },
       ],
       credentials: [
         {
           rule: 'has(self.secretRef) != has(self.awsAccessKeyIdRef)',
-          message: 'set exactly one credential source: secretRef, or awsAccessKeyIdRef with awsSecretAccessKeyRef',
+          message:
+            'set exactly one credential source: secretRef, or awsAccessKeyIdRef with awsSecretAccessKeyRef',
         },
         {
           rule: 'has(self.awsAccessKeyIdRef) == has(self.awsSecretAccessKeyRef)',
@@ -120,6 +121,7 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
       virtualModels: { maxItems: 32, 'x-kubernetes-list-type': 'set' },
       'virtualModels[]': { maxLength: 253 },
       tiers: { maxItems: 16, ...MAP_BY_NAME },
+      'tiers[].name': { maxLength: 63 },
       'tiers[].models': { maxItems: 64 },
       'tiers[].models[]': { maxLength: 507 },
     },
@@ -133,8 +135,7 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
       ],
       tiers: [
         {
-          rule:
-            'self.all(t, has(t.maxScore)) || (size(self.filter(t, !has(t.maxScore))) == 1 && !has(self[size(self) - 1].maxScore))',
+          rule: 'self.filter(t, !has(t.maxScore)).all(t, t.name == self[size(self) - 1].name)',
           message: 'every tier but the last needs maxScore',
         },
         {
@@ -142,8 +143,7 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
           message: 'maxScore must increase from tier to tier',
         },
         {
-          rule:
-            'self.filter(t, has(t.maxScore)).all(a, size(self.filter(b, has(b.maxScore) && b.maxScore == a.maxScore)) == 1)',
+          rule: 'self.filter(t, has(t.maxScore)).all(a, size(self.filter(b, has(b.maxScore) && b.maxScore == a.maxScore)) == 1)',
           message: 'maxScore must increase from tier to tier (two tiers have the same maxScore)',
         },
       ],
@@ -155,7 +155,12 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
         jsonPath: '.spec.virtualModels',
         description: 'Virtual model names that select this policy.',
       },
-      { name: 'Tiers', type: 'string', jsonPath: '.spec.tiers[*].name', description: 'Tiers, cheapest first.' },
+      {
+        name: 'Tiers',
+        type: 'string',
+        jsonPath: '.spec.tiers[*].name',
+        description: 'Tiers, cheapest first.',
+      },
       ...READY_COLUMNS,
     ],
   },
@@ -176,7 +181,13 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
     printerColumns: [
       { name: 'Budget', type: 'number', jsonPath: '.spec.budget.usd', description: 'Spend limit in USD.' },
       { name: 'Period', type: 'string', jsonPath: '.spec.budget.period', description: 'Budget period.' },
-      { name: 'RPM', type: 'integer', jsonPath: '.spec.rpm', description: 'Requests per minute.', priority: 1 },
+      {
+        name: 'RPM',
+        type: 'integer',
+        jsonPath: '.spec.rpm',
+        description: 'Requests per minute.',
+        priority: 1,
+      },
       { name: 'TPM', type: 'integer', jsonPath: '.spec.tpm', description: 'Tokens per minute.', priority: 1 },
       ...READY_COLUMNS,
     ],
@@ -205,7 +216,8 @@ export function toStructural(schema: Json, path = 'spec'): Json {
     if (k === '$id' || k === '$schema' || k === 'title') continue;
     out[k] = v;
   }
-  if (out.type === undefined) throw new Error(`${path}: a structural schema needs a type (anyOf/$ref are not allowed)`);
+  if (out.type === undefined)
+    throw new Error(`${path}: a structural schema needs a type (anyOf/$ref are not allowed)`);
   if (Array.isArray(out.type)) throw new Error(`${path}: a single type is required`);
   for (const banned of ['anyOf', 'oneOf', 'allOf', 'not', '$ref']) {
     if (banned in out) throw new Error(`${path}: ${banned} is not supported in the CRD generator`);
@@ -323,7 +335,8 @@ export function statusSchema(): Json {
               type: 'string',
               description: `Condition type: ${CONDITION_TYPES.join(', ')}.`,
               maxLength: 316,
-              pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+              pattern:
+                '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
             },
             status: {
               type: 'string',

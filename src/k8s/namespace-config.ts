@@ -5,7 +5,12 @@
 // An invalid object never replaces what was serving: when an object's current generation does not
 // validate or compile, its last good generation is used instead (or, if it never had one, it is
 // left out), and compilation is retried. If nothing compiles, the caller keeps its previous config.
-import { compileConfig, validateFileConfig, type CompileOptions, type ConfigIssue } from '../core/config/compile.js';
+import {
+  compileConfig,
+  validateFileConfig,
+  type CompileOptions,
+  type ConfigIssue,
+} from '../core/config/compile.js';
 import type { CompiledConfig } from '../core/config/compiled.js';
 import type { FileConfig } from '../core/config/schema.js';
 import { RESOURCES, type ResourceKey } from './resources.js';
@@ -16,7 +21,6 @@ export interface TierflowObjectMeta {
   uid?: string;
   generation?: number;
   resourceVersion?: string;
-  creationTimestamp?: string | Date;
 }
 
 export interface TierflowObject {
@@ -133,7 +137,11 @@ export function validateObject(key: ResourceKey, entry: Record<string, unknown>)
 }
 
 /** Tier candidates and allowed models that name a provider or model the namespace does not have. */
-export function findRefProblems(key: ResourceKey, entry: Record<string, unknown>, objects: NamespaceObjects): RefProblem[] {
+export function findRefProblems(
+  key: ResourceKey,
+  entry: Record<string, unknown>,
+  objects: NamespaceObjects,
+): RefProblem[] {
   const providers = new Map<string, Set<string>>();
   for (const p of objects.providers) {
     const spec = isRecord(p.spec) ? p.spec : {};
@@ -149,17 +157,28 @@ export function findRefProblems(key: ResourceKey, entry: Record<string, unknown>
     if (slash < 0) {
       if (!allowVirtual) return undefined; // the schema reports the format
       const virtualModels = new Set(
-        objects.policies.flatMap((p) => (isRecord(p.spec) && Array.isArray(p.spec.virtualModels) ? p.spec.virtualModels : [])),
+        objects.policies.flatMap((p) =>
+          isRecord(p.spec) && Array.isArray(p.spec.virtualModels) ? p.spec.virtualModels : [],
+        ),
       );
       const bare = [...providers.values()].some((models) => models.has(ref));
       return virtualModels.has(ref) || bare
         ? undefined
-        : { path, reason: 'ModelNotFound', message: `'${ref}' is neither a virtual model nor a model of an LLMProvider` };
+        : {
+            path,
+            reason: 'ModelNotFound',
+            message: `'${ref}' is neither a virtual model nor a model of an LLMProvider`,
+          };
     }
     const provider = ref.slice(0, slash);
     const model = ref.slice(slash + 1);
     const models = providers.get(provider);
-    if (!models) return { path, reason: 'ProviderNotFound', message: `LLMProvider '${provider}' not found (in '${ref}')` };
+    if (!models)
+      return {
+        path,
+        reason: 'ProviderNotFound',
+        message: `LLMProvider '${provider}' not found (in '${ref}')`,
+      };
     if (!models.has(model))
       return { path, reason: 'ModelNotFound', message: `LLMProvider '${provider}' has no model '${model}'` };
     return undefined;
@@ -189,7 +208,9 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
   const slots: Slot[] = [];
   const policyFilter = options.policies?.length ? new Set(options.policies) : undefined;
   for (const { key } of RESOURCES) {
-    const list = [...(objects[key] ?? [])].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    const list = [...(objects[key] ?? [])].sort((a, b) =>
+      (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
+    );
     for (const object of list) {
       const name = object.metadata?.name ?? '';
       if (key === 'policies' && policyFilter && !policyFilter.has(name)) continue;
@@ -220,7 +241,8 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
     for (const slot of slots) {
       slot.index = -1;
       if (slot.state === 'excluded') continue;
-      const entry = slot.state === 'current' ? slot.current : toEntry(slot.object, options.lastGood.get(slot.uid)!.spec);
+      const entry =
+        slot.state === 'current' ? slot.current : toEntry(slot.object, options.lastGood.get(slot.uid)!.spec);
       const list = file[slot.key] as unknown[];
       slot.index = list.length;
       list.push(entry);
@@ -238,7 +260,10 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       }
       const relative = { ...issue, path: m![3] ?? '/' };
       // Issues are reported for the generation the user wrote, not for a fallback.
-      if (slot.state === 'current' && !slot.issues.some((i) => i.path === relative.path && i.message === relative.message)) {
+      if (
+        slot.state === 'current' &&
+        !slot.issues.some((i) => i.path === relative.path && i.message === relative.message)
+      ) {
         slot.issues.push(relative);
       }
       if (issue.severity === 'error') blamed.add(slot);
@@ -256,7 +281,8 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
 
   if (config) {
     for (const slot of slots) {
-      if (slot.state === 'current') options.lastGood.set(slot.uid, { generation: slot.generation, spec: stripName(slot.current) });
+      if (slot.state === 'current')
+        options.lastGood.set(slot.uid, { generation: slot.generation, spec: stripName(slot.current) });
     }
     const present = new Set<string>();
     for (const { key } of RESOURCES) for (const o of objects[key] ?? []) present.add(objectUid(o));

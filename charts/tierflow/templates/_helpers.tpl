@@ -1,0 +1,87 @@
+{{/* Chart name. */}}
+{{- define "tierflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-tierflow unless the release name already contains it. */}}
+{{- define "tierflow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tierflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tierflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tierflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end }}
+
+{{- define "tierflow.labels" -}}
+helm.sh/chart: {{ include "tierflow.chart" . }}
+{{ include "tierflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tierflow
+{{- end }}
+
+{{- define "tierflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tierflow.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tierflow.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "tierflow.envoyImage" -}}
+{{- printf "%s:%s" .Values.envoy.image.repository .Values.envoy.image.tag }}
+{{- end }}
+
+{{/* Name of the Secret holding the webhook serving certificate. */}}
+{{- define "tierflow.tlsSecretName" -}}
+{{- printf "%s-webhook-tls" (include "tierflow.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tierflow.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "tierflow.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Namespaces the webhooks never touch. */}}
+{{- define "tierflow.excludedNamespaces" -}}
+- key: kubernetes.io/metadata.name
+  operator: NotIn
+  values:
+    - kube-system
+    - kube-node-lease
+    - {{ .Release.Namespace }}
+{{- with .Values.webhook.namespaceSelectorExpressions }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Fails the render on values that cannot work. */}}
+{{- define "tierflow.validate" -}}
+{{- if not (has .Values.webhook.failurePolicy (list "Fail" "Ignore")) }}
+{{- fail "webhook.failurePolicy must be Fail or Ignore" }}
+{{- end }}
+{{- if or (eq (int .Values.sidecar.runAsUser) 0) (eq (int .Values.envoy.runAsUser) 0) }}
+{{- fail "sidecar.runAsUser and envoy.runAsUser must not be 0 (root)" }}
+{{- end }}
+{{- if eq (int .Values.sidecar.listenerPort) (int .Values.envoy.healthPort) }}
+{{- fail "sidecar.listenerPort and envoy.healthPort must differ" }}
+{{- end }}
+{{- end }}

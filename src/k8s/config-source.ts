@@ -1,0 +1,277 @@
+// The sidecar's configuration from Kubernetes: informers on the LLMProviders, RoutingPolicies and
+// VirtualKeys of its namespace -> one FileConfig -> compileConfig() (the code the file config
+// uses) -> onConfig(compiled). Changes are debounced briefly (default 50 ms) and applied as one
+// atomic swap; an invalid object never replaces the last good config (see namespace-config.ts).
+//
+// Use from `tierflow sidecar`:
+//   const source = await startKubernetesConfigSource({ namespace, onConfig: (c) => router.setConfig(c) });
+//   ... await source.stop();
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CompileOptions } from '../core/config/compile.js';
+import type { CompiledConfig } from '../core/config/compiled.js';
+import { ResourceInformer, type BackoffOptions } from './informers.js';
+import { errorText, jsonLogger, type Logger } from './log.js';
+import {
+  buildNamespaceConfig,
+  fieldPath,
+  LastGoodStore,
+  type NamespaceBuild,
+  type NamespaceObjects,
+} from './namespace-config.js';
+import {
+  ENV_NAMESPACE,
+  ENV_POLICIES,
+  ENV_SECRETS_DIR,
+  RESOURCES,
+  SA_TOKEN_DIR,
+  SECRETS_DIR,
+  type ResourceKey,
+} from './resources.js';
+import { mountedSecretResolvers, referencedSecretNames, secretsFingerprint } from './secrets.js';
+
+export interface KubernetesConfigSourceOptions {
+  /** Namespace whose objects configure this sidecar. Default: $TIERFLOW_NAMESPACE, then the service account's namespace. */
+  namespace?: string;
+  /** Called with every new compiled config (the first one included). Swap it in; do not mutate it. */
+  onConfig: (config: CompiledConfig, build: NamespaceBuild) => void;
+  /** Called after every build, applied or not (for logs, metrics, tests). */
+  onBuild?: (build: NamespaceBuild, applied: boolean) => void;
+  /** Default: in-cluster config (service account), else ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+  /** Where the webhook mounts Secrets. Default: $TIERFLOW_SECRETS_DIR or /var/run/tierflow/secrets. */
+  secretsDir?: string;
+  /** Only these RoutingPolicies are served. Default: $TIERFLOW_POLICIES (comma-separated), else all. */
+  policies?: readonly string[];
+  /** Extra compile options (demo provider URL). */
+  compile?: Partial<Omit<CompileOptions, 'resolveCredentials' | 'resolveVirtualKey'>>;
+  debounceMs?: number;
+  /** How often mounted Secrets are checked for rotation. */
+  secretsPollMs?: number;
+  backoff?: BackoffOptions;
+  /** Default: JSON lines with component=k8s-config. */
+  log?: Logger;
+  /** Registers tierflow_k8s_config_* metrics. */
+  registry?: Registry;
+}
+
+export class KubernetesConfigSource {
+  readonly namespace: string;
+  readonly #options: KubernetesConfigSourceOptions;
+  readonly #informers: ResourceInformer[];
+  readonly #lastGood = new LastGoodStore();
+  readonly #log: Logger;
+  readonly #secretsDir: string;
+  #timer: NodeJS.Timeout | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #fingerprint = '';
+  #appliedKey = '';
+  #current: CompiledConfig | undefined;
+  #lastBuild: NamespaceBuild | undefined;
+  #firstConfig: Promise<CompiledConfig>;
+  #resolveFirst!: (c: CompiledConfig) => void;
+  #stopped = false;
+  #metrics?: { builds: Counter<'result'>; objects: Gauge<'kind' | 'state'> };
+
+  constructor(options: KubernetesConfigSourceOptions) {
+    this.#options = options;
+    this.#log = options.log ?? jsonLogger('k8s-config');
+    this.namespace = options.namespace ?? defaultNamespace();
+    this.#secretsDir = options.secretsDir ?? process.env[ENV_SECRETS_DIR] ?? SECRETS_DIR;
+    const kc = options.kubeConfig ?? defaultKubeConfig();
+    this.#firstConfig = new Promise((resolve) => (this.#resolveFirst = resolve));
+    this.#informers = RESOURCES.map(
+      (info) =>
+        new ResourceInformer(kc, info, {
+          namespace: this.namespace,
+          onChange: () => this.#schedule(),
+          log: this.#log,
+          ...(options.backoff ? { backoff: options.backoff } : {}),
+        }),
+    );
+    if (options.registry) {
+      this.#metrics = {
+        builds: new Counter({
+          name: 'tierflow_k8s_config_builds_total',
+          help: 'Config builds from the namespace objects: applied (swapped in), unchanged (same objects and keys), kept (nothing compiled: the last good config stays).',
+          labelNames: ['result'],
+          registers: [options.registry],
+        }),
+        objects: new Gauge({
+          name: 'tierflow_k8s_config_objects',
+          help: 'TierFlow objects of the namespace by kind and state (current, lastGood, excluded).',
+          labelNames: ['kind', 'state'],
+          registers: [options.registry],
+        }),
+      };
+    }
+  }
+
+  /** Starts the informers; resolves when the first config is compiled. */
+  async start(): Promise<CompiledConfig> {
+    await Promise.all(this.#informers.map((i) => i.start()));
+    this.#poll = setInterval(() => this.#checkSecrets(), this.#options.secretsPollMs ?? 2000);
+    this.#poll.unref();
+    return this.#firstConfig;
+  }
+
+  /** The config in use (undefined until the first one compiled). */
+  get current(): CompiledConfig | undefined {
+    return this.#current;
+  }
+
+  get lastBuild(): NamespaceBuild | undefined {
+    return this.#lastBuild;
+  }
+
+  get synced(): boolean {
+    return this.#informers.every((i) => i.synced);
+  }
+
+  /** For tests and diagnostics. */
+  get informers(): readonly ResourceInformer[] {
+    return this.#informers;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#poll);
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  /** Rebuilds now (normally driven by watch events and the secrets poll). */
+  rebuild(): NamespaceBuild | undefined {
+    if (this.#stopped || !this.synced) return undefined;
+    const objects = {} as Record<ResourceKey, ReturnType<ResourceInformer['list']>>;
+    for (const inf of this.#informers) objects[inf.info.key] = inf.list();
+    const build = buildNamespaceConfig(objects as NamespaceObjects, {
+      lastGood: this.#lastGood,
+      ...(this.#policies() ? { policies: this.#policies()! } : {}),
+      compile: { ...this.#options.compile, ...mountedSecretResolvers(this.#secretsDir) },
+    });
+    this.#fingerprint = secretsFingerprint(this.#secretsDir, this.#secretNames(objects as NamespaceObjects));
+    this.#lastBuild = build;
+    this.#report(build);
+    // Same objects and same mounted secrets -> same config: nothing to swap.
+    const key = build.config ? `${build.config.revision}|${this.#fingerprint}` : '';
+    const applied = Boolean(build.config) && key !== this.#appliedKey;
+    if (build.config && applied) {
+      this.#current = build.config;
+      this.#appliedKey = key;
+      try {
+        this.#options.onConfig(build.config, build);
+      } catch (err) {
+        this.#log.error('onConfig failed', { err: errorText(err) });
+      }
+      this.#resolveFirst(build.config);
+    }
+    this.#metrics?.builds.inc({ result: applied ? 'applied' : build.config ? 'unchanged' : 'kept' });
+    this.#options.onBuild?.(build, applied);
+    return build;
+  }
+
+  #policies(): readonly string[] | undefined {
+    if (this.#options.policies) return this.#options.policies;
+    const env = process.env[ENV_POLICIES];
+    return env
+      ? env
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
+  }
+
+  #secretNames(objects: NamespaceObjects): string[] {
+    return referencedSecretNames([...objects.providers, ...objects.virtualKeys].map((o) => o.spec));
+  }
+
+  #schedule() {
+    if (this.#stopped || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      try {
+        this.rebuild();
+      } catch (err) {
+        this.#log.error('config build failed', { namespace: this.namespace, err: errorText(err) });
+      }
+    }, this.#options.debounceMs ?? 50);
+    this.#timer.unref?.();
+  }
+
+  #checkSecrets() {
+    if (!this.synced) return;
+    const objects = {} as Record<ResourceKey, ReturnType<ResourceInformer['list']>>;
+    for (const inf of this.#informers) objects[inf.info.key] = inf.list();
+    const fp = secretsFingerprint(this.#secretsDir, this.#secretNames(objects as NamespaceObjects));
+    if (fp !== this.#fingerprint) {
+      this.#log.info('mounted secrets changed; rebuilding', { namespace: this.namespace });
+      this.#schedule();
+    }
+  }
+
+  #report(build: NamespaceBuild) {
+    const counts = new Map<string, number>();
+    for (const o of build.outcomes) {
+      const k = `${o.key}|${o.state}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      if (o.state !== 'current' || o.issues.length) {
+        this.#log.warn('object not served as written', {
+          namespace: this.namespace,
+          kind: o.key,
+          name: o.name,
+          generation: o.generation,
+          state: o.state,
+          issues: o.issues.slice(0, 10).map((i) => `${fieldPath(i.path)}: ${i.message}`),
+        });
+      }
+    }
+    if (build.config) {
+      this.#log.info('config built', {
+        namespace: this.namespace,
+        revision: build.config.revision,
+        providers: build.config.providers.size,
+        policies: build.config.policies.size,
+        virtualKeys: build.config.virtualKeys.size,
+      });
+    } else {
+      this.#log.warn('namespace config does not compile; keeping the last good config', {
+        namespace: this.namespace,
+        issues: build.issues.slice(0, 10).map((i) => `${i.path}: ${i.message}`),
+      });
+    }
+    if (this.#metrics) {
+      this.#metrics.objects.reset();
+      for (const { key } of RESOURCES)
+        for (const state of ['current', 'lastGood', 'excluded'])
+          this.#metrics.objects.set({ kind: key, state }, counts.get(`${key}|${state}`) ?? 0);
+    }
+  }
+}
+
+/** Starts a config source and waits for its first config. */
+export async function startKubernetesConfigSource(
+  options: KubernetesConfigSourceOptions,
+): Promise<KubernetesConfigSource> {
+  const source = new KubernetesConfigSource(options);
+  await source.start();
+  return source;
+}
+
+function defaultNamespace(): string {
+  const env = process.env[ENV_NAMESPACE];
+  if (env) return env;
+  try {
+    return readFileSync(`${SA_TOKEN_DIR}/namespace`, 'utf8').trim();
+  } catch {
+    throw new Error(`no namespace: set ${ENV_NAMESPACE} or run in a pod with a service account token`);
+  }
+}
+
+export function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}

@@ -1,0 +1,172 @@
+// Informers for the TierFlow custom resources, on @kubernetes/client-node's ListWatch:
+// list, then watch from the list's resourceVersion with bookmarks; a 410 Gone (HTTP status or
+// ERROR event) relists; a closed watch reconnects from the last resourceVersion; an error (API
+// server unreachable, 5xx, 403) stops client-node's informer, so it is restarted here with
+// exponential backoff and jitter.
+import {
+  ADD,
+  CustomObjectsApi,
+  DELETE,
+  ERROR,
+  ListWatch,
+  UPDATE,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+} from '@kubernetes/client-node';
+import { errorText, silentLogger, type Logger } from './log.js';
+import type { TierflowObject } from './namespace-config.js';
+import { apiPath, GROUP, VERSION, type ResourceInfo } from './resources.js';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
+
+export interface InformerOptions {
+  /** Namespace to watch; all namespaces when undefined. */
+  namespace?: string;
+  /** Called (synchronously) after every add, update or delete, and after each (re)list. */
+  onChange: () => void;
+  /** Called with the object of every add, update or delete (before onChange). */
+  onObject?: (obj: TierflowObject) => void;
+  backoff?: BackoffOptions;
+  log?: Logger;
+  /** Server-side watch timeout range in seconds; a new watch starts from the last resourceVersion. */
+  watchTimeoutSeconds?: [number, number];
+}
+
+/** Asks the API server for bookmarks and a bounded watch duration on every watch request. */
+class BookmarkWatch extends Watch {
+  readonly #timeouts: [number, number];
+  constructor(kc: KubeConfig, timeouts: [number, number]) {
+    super(kc);
+    this.#timeouts = timeouts;
+  }
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const [lo, hi] = this.#timeouts;
+    const timeoutSeconds = lo + Math.floor(Math.random() * (hi - lo + 1));
+    return super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, callback, done);
+  }
+}
+
+export class ResourceInformer {
+  readonly info: ResourceInfo;
+  readonly #options: InformerOptions;
+  readonly #log: Logger;
+  readonly #backoff: BackoffOptions;
+  readonly #lw: ListWatch<TierflowObject>;
+  #synced = false;
+  #stopped = true;
+  #failures = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #syncWaiters: (() => void)[] = [];
+  /** Number of lists done (first sync + relists): for tests and metrics. */
+  lists = 0;
+  restarts = 0;
+
+  constructor(kc: KubeConfig, info: ResourceInfo, options: InformerOptions) {
+    this.info = info;
+    this.#options = options;
+    this.#log = options.log ?? silentLogger;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    const api = kc.makeApiClient(CustomObjectsApi);
+    const plural = info.plural;
+    const ns = options.namespace;
+    const listFn = async (): Promise<KubernetesListObject<TierflowObject>> => {
+      const list = (
+        ns
+          ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
+          : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
+      ) as KubernetesListObject<TierflowObject>;
+      this.lists++;
+      this.#failures = 0;
+      // ListWatch stores the items right after this promise resolves; report once they are in.
+      setImmediate(() => {
+        if (this.#stopped) return;
+        this.#markSynced();
+        this.#options.onChange();
+      });
+      return list;
+    };
+    const watch = new BookmarkWatch(kc, options.watchTimeoutSeconds ?? [300, 600]);
+    this.#lw = new ListWatch<TierflowObject>(apiPath(plural, ns), watch, listFn, false);
+    const changed = (obj: TierflowObject) => {
+      this.#failures = 0;
+      this.#options.onObject?.(obj);
+      if (this.#synced) this.#options.onChange();
+    };
+    this.#lw.on(ADD, changed);
+    this.#lw.on(UPDATE, changed);
+    this.#lw.on(DELETE, changed);
+    this.#lw.on(ERROR, (err?: unknown) => this.#onError(err));
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Objects currently known (a snapshot). */
+  list(): TierflowObject[] {
+    return [...this.#lw.list(this.#options.namespace)];
+  }
+
+  get resourceVersion(): string {
+    return this.#lw.latestResourceVersion();
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#lw.start();
+  }
+
+  /** Resolves once the first list is in (never rejects: failures are retried). */
+  waitForSync(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    await this.#lw.stop();
+  }
+
+  #markSynced() {
+    if (this.#synced) return;
+    this.#synced = true;
+    for (const w of this.#syncWaiters.splice(0)) w();
+  }
+
+  #onError(err: unknown) {
+    if (this.#stopped) return;
+    const delay = backoffDelay(this.#backoff, this.#failures++);
+    this.#log.warn('watch failed; restarting', {
+      resource: this.info.plural,
+      err: errorText(err),
+      retryInMs: delay,
+    });
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#stopped) return;
+      this.restarts++;
+      this.#lw.start().catch((e: unknown) => this.#onError(e));
+    }, delay);
+    this.#restartTimer.unref?.();
+  }
+}
+
+/** Exponential backoff with +-20% jitter. */
+export function backoffDelay(b: BackoffOptions, failures: number): number {
+  const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(failures, 20));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}

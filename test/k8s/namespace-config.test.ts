@@ -1,0 +1,112 @@
+// Objects of a namespace -> one compiled config, with the last-good rules.
+import { describe, expect, it } from 'vitest';
+import { Secret } from '../../src/core/secret.js';
+import {
+  buildNamespaceConfig,
+  fieldPath,
+  LastGoodStore,
+  type NamespaceObjects,
+  type TierflowObject,
+} from '../../src/k8s/namespace-config.js';
+import { conditionsFor } from '../../src/k8s/status.js';
+import { autoPolicy, openaiProvider, virtualKey } from './fixtures.js';
+
+const compile = {
+  resolveCredentials: () => ({ apiKey: new Secret('k') }),
+  resolveVirtualKey: () => new Secret('v'),
+};
+let uid = 0;
+const obj = (name: string, spec: unknown, generation = 1, id?: string): TierflowObject => ({
+  metadata: { name, namespace: 'ns', uid: id ?? `uid-${name}-${++uid}`, generation },
+  spec,
+});
+
+describe('buildNamespaceConfig', () => {
+  it('compiles the objects of a namespace like a config file', () => {
+    const objects: NamespaceObjects = {
+      providers: [obj('openai', openaiProvider())],
+      policies: [obj('default', autoPolicy())],
+      virtualKeys: [obj('app', virtualKey())],
+    };
+    const build = buildNamespaceConfig(objects, { compile, lastGood: new LastGoodStore() });
+    expect(build.config).toBeDefined();
+    expect(build.outcomes.map((o) => [o.key, o.name, o.state])).toEqual([
+      ['providers', 'openai', 'current'],
+      ['policies', 'default', 'current'],
+      ['virtualKeys', 'app', 'current'],
+    ]);
+  });
+
+  it('keeps the last good generation of an object that broke, and drops one that never was good', () => {
+    const store = new LastGoodStore();
+    const provider = obj('openai', openaiProvider(), 1, 'p');
+    const policyV1 = obj('default', autoPolicy(), 1, 'pol');
+    buildNamespaceConfig(
+      { providers: [provider], policies: [policyV1], virtualKeys: [] },
+      { compile, lastGood: store },
+    );
+
+    const policyV2 = obj('default', autoPolicy(['openai/gpt-4o-mini', 'openai/nope']), 2, 'pol');
+    const fresh = obj('fresh', autoPolicy(['openai/missing', 'openai/gpt-4o'], ['fresh']), 1, 'fresh');
+    const build = buildNamespaceConfig(
+      { providers: [provider], policies: [policyV2, fresh], virtualKeys: [] },
+      { compile, lastGood: store },
+    );
+    expect(build.config).toBeDefined();
+    const byName = Object.fromEntries(build.outcomes.map((o) => [o.name, o]));
+    expect(byName.default).toMatchObject({ state: 'lastGood', generation: 2, servedGeneration: 1 });
+    expect(byName.fresh).toMatchObject({ state: 'excluded' });
+    expect(build.config!.policies.get('default')!.tiers[1]!.candidates[0]!.id).toBe('openai/gpt-4o');
+    expect(build.config!.policies.has('fresh')).toBe(false);
+
+    const [accepted, refs, ready] = conditionsFor(byName.default!, build);
+    expect(accepted).toMatchObject({ type: 'Accepted', status: 'True' });
+    expect(refs).toMatchObject({ type: 'ResolvedRefs', status: 'False', reason: 'ModelNotFound' });
+    expect(refs!.message).toBe("spec.tiers[1].models[0]: LLMProvider 'openai' has no model 'nope'");
+    expect(ready).toMatchObject({ type: 'Ready', status: 'False', reason: 'LastGoodInUse' });
+  });
+
+  it('blames the object that collides, not the one that was there first', () => {
+    const store = new LastGoodStore();
+    const objects: NamespaceObjects = {
+      providers: [obj('openai', openaiProvider())],
+      policies: [obj('a-first', autoPolicy()), obj('b-second', autoPolicy())],
+      virtualKeys: [],
+    };
+    const build = buildNamespaceConfig(objects, { compile, lastGood: store });
+    const byName = Object.fromEntries(build.outcomes.map((o) => [o.name, o]));
+    expect(byName['a-first']!.state).toBe('current');
+    expect(byName['b-second']!.state).toBe('excluded');
+    expect(byName['b-second']!.issues[0]).toMatchObject({ path: '/virtualModels/0', severity: 'error' });
+    expect(conditionsFor(byName['b-second']!, build)[0]).toMatchObject({
+      status: 'False',
+      reason: 'Invalid',
+    });
+  });
+
+  it('follows a deleted provider: dependants fall back, then drop out, and the rest is served', () => {
+    const store = new LastGoodStore();
+    const openai = obj('openai', openaiProvider(), 1, 'o');
+    const other = obj('other', openaiProvider(['small', 'large']), 1, 'x');
+    const policy = obj('default', autoPolicy(), 1, 'pol');
+    const otherPolicy = obj('other', autoPolicy(['other/small', 'other/large'], ['other']), 1, 'op');
+    buildNamespaceConfig(
+      { providers: [openai, other], policies: [policy, otherPolicy], virtualKeys: [] },
+      { compile, lastGood: store },
+    );
+    const build = buildNamespaceConfig(
+      { providers: [other], policies: [policy, otherPolicy], virtualKeys: [] },
+      { compile, lastGood: store },
+    );
+    expect(build.config).toBeDefined();
+    expect(build.outcomes.find((o) => o.name === 'default' && o.key === 'policies')!.state).toBe('excluded');
+    expect([...build.config!.virtualModels.keys()]).toEqual(['other']);
+    expect(store.get('o')).toBeUndefined(); // forgotten with its object
+  });
+
+  it('turns issue paths into field paths', () => {
+    expect(fieldPath('/tiers/1/maxScore')).toBe('spec.tiers[1].maxScore');
+    expect(fieldPath('/name')).toBe('metadata.name');
+    expect(fieldPath('/')).toBe('spec');
+  });
+});
