@@ -15,7 +15,10 @@ const rate = Number(values.rate ?? 1000);
 const seconds = Number(values.seconds ?? 10);
 const node = process.execPath;
 
-function startChild(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; first: string }> {
+function startChild(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; first: string }> {
   const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -51,10 +54,22 @@ policies:
 `,
 );
 const gatewayPort = await freePort();
-const gatewayChild = spawn(node, ['bin/tierflow.js', 'serve', '--config', configFile, '--port', String(gatewayPort)], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-  env: { ...process.env, TIERFLOW_LOG_LEVEL: 'warn' },
-});
+const gatewayChild = spawn(
+  node,
+  [
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    'bin/tierflow.js',
+    'serve',
+    '--config',
+    configFile,
+    '--port',
+    String(gatewayPort),
+  ],
+  {
+    stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'],
+    env: { ...process.env, TIERFLOW_LOG_LEVEL: 'warn' },
+  },
+);
 await waitHealthy(gatewayPort);
 const gateway = { child: gatewayChild };
 
@@ -100,7 +115,9 @@ console.log(`gateway overhead at ${rate} req/s, ${seconds}s per side, 4 KB promp
 console.log(`  direct : p50 ${fmt(sd.p50)}  p90 ${fmt(sd.p90)}  p99 ${fmt(sd.p99)}  (n=${sd.n})`);
 console.log(`  gateway: p50 ${fmt(sg.p50)}  p90 ${fmt(sg.p90)}  p99 ${fmt(sg.p99)}  (n=${sg.n})`);
 console.log(`  overhead: p50 ${fmt(sg.p50 - sd.p50)}  p99 ${fmt(sg.p99 - sd.p99)}   errors ${errors}`);
-console.log(`gateway CPU per request: ${fmt((gatewayCpuMs * 1000) / sg.n, 0)} µs (user+system, whole process)`);
+console.log(
+  `gateway CPU per request: ${fmt((gatewayCpuMs * 1000) / sg.n, 0)} µs (user+system, whole process)`,
+);
 console.log(`gateway RSS: idle ${fmt(idleRss, 1)} MB, under load (max) ${fmt(loadRss, 1)} MB`);
 
 await agent.close();

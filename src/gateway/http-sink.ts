@@ -17,15 +17,23 @@ export class HttpSink implements ResponseSink {
   }
 
   #trailers = false;
+  /** A body of known length is held and sent with end(): headers and body leave in one write. */
+  #whole = false;
+  #held: Buffer | undefined;
 
   start(status: number, headers: Record<string, string>): void {
+    this.#whole = headers['content-length'] !== undefined;
     // A stream's exact cost is known only at its end: announce it as a trailer (chunked only).
-    this.#trailers = headers['content-length'] === undefined && headers['content-type']?.startsWith('text/event-stream') === true;
+    this.#trailers = !this.#whole && headers['content-type']?.startsWith('text/event-stream') === true;
     const all = this.#trailers ? { ...headers, trailer: COST_HEADER } : headers;
     this.res.writeHead(status, { ...all, ...this.extraHeaders });
   }
 
   write(chunk: Buffer): void | Promise<void> {
+    if (this.#whole) {
+      this.#held = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
+      return;
+    }
     if (this.res.write(chunk) || this.signal.aborted) return;
     return new Promise((resolve) => {
       const done = () => {
@@ -40,6 +48,7 @@ export class HttpSink implements ResponseSink {
 
   end(trailers?: Record<string, string>): void {
     if (trailers && this.#trailers && !this.signal.aborted) this.res.addTrailers(trailers);
-    this.res.end();
+    if (this.#held) this.res.end(this.#held);
+    else this.res.end();
   }
 }

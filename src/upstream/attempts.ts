@@ -124,16 +124,9 @@ export async function runAttempts(
   const error =
     lastError ??
     new ApiError(503, 'No provider is available for this request right now (circuit breakers open).', 'api_error', 'no_available_model');
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    ...tierflowHeaders(plan, undefined, attempts.length, undefined),
-  };
+  const headers = tierflowHeaders(plan, undefined, attempts.length, undefined);
   if (lastRetryAfter && error.status === 429) headers['retry-after'] = lastRetryAfter;
-  if (!sink.signal?.aborted) {
-    sink.start(error.status, headers);
-    await sink.write(Buffer.from(error.toJson()));
-    sink.end();
-  }
+  if (!sink.signal?.aborted) await sendError(sink, error, headers);
   return { status: error.status, attempts, error };
 }
 
@@ -179,9 +172,7 @@ async function attempt(
     // The client's mistake: answer it as is, no failover, no health penalty.
     committed();
     tracker.neutral();
-    sink.start(apiError.status, { 'content-type': 'application/json', ...tierflowHeaders(plan, model, attemptNumber, 0) });
-    await sink.write(Buffer.from(apiError.toJson()));
-    sink.end();
+    await sendError(sink, apiError, tierflowHeaders(plan, model, attemptNumber, 0));
     return { status: apiError.status, outcome: 'client_error', error: apiError };
   }
 
@@ -263,6 +254,13 @@ async function attempt(
   }
   tracker.succeed(translator.usage?.completionTokens);
   return { status: start.status, outcome: 'success' };
+}
+
+async function sendError(sink: ResponseSink, error: ApiError, headers: Record<string, string>): Promise<void> {
+  const body = Buffer.from(error.toJson());
+  sink.start(error.status, { 'content-type': 'application/json', 'content-length': String(body.length), ...headers });
+  await sink.write(body);
+  sink.end();
 }
 
 function transportError(err: unknown, provider: string, signal: AbortSignal): AttemptFailure {
