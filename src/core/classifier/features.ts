@@ -7,8 +7,12 @@
 // - One forward pass over the task text: a hand-written tokenizer (no regexes) hashes each
 //   lower-cased word (FNV-1a) and looks it up in an open-addressing table of keyword categories;
 //   a few two-word phrases ("at least", "how many") are found through a bigram key.
-// - Very long messages are scanned as a head window plus a tail window (see SCAN_*); count
-//   features are scaled up to the full length, so cost stays bounded (200 KB < 1 ms).
+// - Messages over 4 KB are scanned as a 1 KB head plus a 3 KB tail window (SCAN_*): the task of
+//   a few-shot prompt sits at the end, and the skipped middle is only searched for worked examples
+//   with a native substring search; count features are scaled up to the task's full length. The
+//   cost stays flat above 4 KB (about 25 us on the development machine, 8 KB or 200 KB alike).
+// - Per-word counters avoid data-dependent branches where they can: on real, varied text the
+//   loop's cost is dominated by branch mispredictions, not by the arithmetic.
 // - Other messages (system prompt, earlier turns, tool results) contribute only cheap
 //   structural features (lengths, turn counts, code fences), never a full scan.
 //
@@ -26,15 +30,19 @@ export const FEATURE_NAMES = [
   'questions', // log1p(question marks)
   'multi_part', // log1p(list items, extra questions, "also/additionally/second...")
   'answer_options', // log1p(lines that are answer options: "A) ...", "(B) ...")
-  'option_length', // log1p(mean characters per answer option)
+  'option_length', // log1p(mean characters per option) - 3 when there are options, else 0
+  'option_spread', // coefficient of variation of the option lengths - 0.3 (similar options are harder to rule out)
+  'numeric_options', // share of answer options that are numbers (the answer must be computed)
   // math and formal notation
-  'numbers', // log1p(numeric quantities)
+  'numbers', // log1p(numeric quantities, digits or words: 12, 3.5, "three", "twice")
+  'measurements', // log1p(numbers with a unit: "300 meters", "20%", "$4")
   'arithmetic', // log1p(arithmetic operators between quantities)
   'formal_notation', // log1p(LaTeX commands, math symbols, Greek letters)
   'math_terms', // log1p(words of mathematics: solve, probability, integral...)
   'quantity_terms', // log1p(word-problem vocabulary: each, per, total, how many, units...)
   // reasoning
-  'reasoning_terms', // explain, why-type demands, prove, derive, justify, analyse...
+  'reasoning_terms', // explain, justify, analyse, evaluate, argue...
+  'proof_demand', // prove, derive, show that, step by step, rigorous...
   'logic_connectives', // because, therefore, if, unless, although, assume...
   'negation', // not, never, except, n't...
   'comparison', // more, less, best, most likely, than...
@@ -61,7 +69,6 @@ export const FEATURE_NAMES = [
   'scientific_method', // experiment, hypothesis, variable, control...
   'proper_nouns', // log1p(capitalised words inside sentences and acronyms)
   'pronouns', // he, she, they, it... (who-refers-to-whom load)
-  'blank_slot', // a fill-in-the-blank "_" in the task
   'quoted_text', // log1p(quote characters): passages or strings to work on
   'non_latin_share', // share of characters in non-Latin scripts
   // context around the task
@@ -105,20 +112,31 @@ const K_WHYHOW = 1 << 20;
 const K_FACTOID = 1 << 21;
 const K_MULTI = 1 << 22;
 const K_EXAMPLE = 1 << 23;
+const K_UNIT = 1 << 24;
+const K_CODEOBJ = 1 << 25;
+const K_NUMWORD = 1 << 26;
+const K_PROOF = 1 << 27;
+
 /** Internal: word starts a listed two-word phrase (check the bigram table on the next word). */
 const K_HEAD = 1 << 29;
-
-/** Category bit -> counter index (counters below). */
-const CATEGORY_COUNTER: Array<[number, number]> = [];
+/** Internal: word belongs to more than one category (the scanner counts the others too). */
+const K_MULTICAT = 1 << 30;
+const CATEGORY_MASK = (1 << 28) - 1;
+/** Entries that need more than "one counter += 1" when seen. */
+const K_SPECIAL = K_HEAD | K_MULTICAT | K_UNIT | K_NUMWORD;
 
 const WORDS: Array<[number, string]> = [
   [
     K_REASON,
-    'explain explains explaining explanation why prove proves proving proof derive derivation justify justification ' +
-      'analyze analyse analysis analyzing reason reasoning reasons deduce deduction infer inference evaluate ' +
-      'evaluation critique critically argue argument arguments demonstrate conclude conclusion implication ' +
-      'implications implies imply interpret interpretation assess reasoned rigorous rigorously logically ' +
-      'contradiction counterexample tradeoff tradeoffs trade-offs nuanced hypothetical',
+    'explain explains explaining explanation why justify justification analyze analyse analysis analyzing ' +
+      'reason reasoning reasons infer inference evaluate evaluation critique critically argue argument ' +
+      'arguments demonstrate conclude conclusion implication implications implies imply interpret ' +
+      'interpretation assess reasoned logically tradeoff tradeoffs trade-offs nuanced hypothetical',
+  ],
+  [
+    K_PROOF,
+    'prove proves proving proof proofs derive derives deriving derivation rigorous rigorously deduce ' +
+      'deduction contradiction counterexample lemma',
   ],
   [
     K_LOGIC,
@@ -129,7 +147,7 @@ const WORDS: Array<[number, string]> = [
   [
     K_NEG,
     'not no never none neither nor without except cannot false incorrect untrue nothing nobody nowhere ' +
-      'unlike fails fail excluding',
+      'unlike excluding',
   ],
   [
     K_COMPARE,
@@ -169,16 +187,21 @@ const WORDS: Array<[number, string]> = [
   [
     K_CODE,
     'function functions code coding program programs programming script scripts class classes method ' +
-      'methods api apis bug bugs debug error errors exception compile compiler runtime library module ' +
-      'modules variable parameter parameters argument return returns loop loops regex query queries ' +
-      'database endpoint server client framework implementation unittest test tests testing syntax ' +
-      'refactor refactoring repository docker kubernetes deploy thread threads async concurrency ' +
-      'pointer pointers memory input inputs output outputs boolean int float char null lambda callback',
+      'methods api apis bug bugs debug debugging exception exceptions compile compiler runtime library ' +
+      'libraries module modules regex query queries database endpoint endpoints framework unittest syntax ' +
+      'refactor refactoring repository docker kubernetes deploy async concurrency pointer pointers boolean ' +
+      'lambda callback stacktrace traceback json http sdk cli',
   ],
   [
     K_WRITE,
-    'write writes writing implement implementing create build develop design construct generate ' +
-      'code develop compose draft craft produce make',
+    'write writes writing implement implementing create build develop design generate code debug fix refactor',
+  ],
+  [
+    K_CODEOBJ,
+    'function functions program programs script scripts class classes method methods code api apis regex ' +
+      'query sql algorithm app application website webpage endpoint module library package cli parser ' +
+      'compiler interpreter server microservice scraper bot database schema component unittest dockerfile ' +
+      'makefile pipeline',
   ],
   [
     K_LANG,
@@ -268,12 +291,31 @@ const WORDS: Array<[number, string]> = [
       'both',
   ],
   [K_EXAMPLE, 'example examples e.g eg instance sample samples assert expected'],
+  [
+    K_NUMWORD,
+    'two three four five six seven eight nine ten eleven twelve thirteen fifteen twenty thirty forty fifty ' +
+      'sixty hundred hundreds thousand thousands million millions billion dozen dozens twice thrice half ' +
+      'quarter third double triple',
+  ],
+  [
+    K_UNIT,
+    'm cm mm km kg g mg lb lbs oz ml s ms min h hr hrs hz khz mhz ghz kw kwh w v mv j kj pa kpa atm mol nm ' +
+      'percent degrees degree meters metres meter metre centimeters centimetres kilometers kilometres ' +
+      'millimeters grams gram kilograms milligrams liters litres liter milliliters seconds second minutes ' +
+      'minute hours hour days weeks months years miles mile feet foot inches inch yards pounds ounces tons ' +
+      'dollars dollar cents euros joules newtons watts volts amps amperes ohms calories kelvin celsius ' +
+      'fahrenheit mph kph',
+  ],
 ];
 
 /** Two-word phrases: "first second" -> categories. */
 const PHRASES: Array<[number, string]> = [
-  [K_REASON, 'by step|show that|prove that|explain why|what if|pros and|trade offs|in depth|think through'],
-  [K_QUANT | K_COMPARE, 'more than|less than|fewer than|greater than|how many|how much|how long|how far|how old'],
+  [K_REASON, 'explain why|what if|pros and|trade offs|in depth'],
+  [K_PROOF, 'by step|show that|prove that|think through'],
+  [
+    K_QUANT | K_COMPARE,
+    'more than|less than|fewer than|greater than|how many|how much|how long|how far|how old',
+  ],
   [K_CONSTRAINT, 'at least|at most|no more|no less|no longer|make sure|up to|no fewer'],
   [K_ALGO, 'dynamic programming|time complexity|space complexity|big o|binary search|linked list|hash table'],
   [K_CODE, 'unit test|unit tests|test cases|test case|edge cases|edge case|command line|pull request'],
@@ -287,8 +329,9 @@ const PHRASES: Array<[number, string]> = [
 const TABLE_BITS = 13;
 const TABLE_SIZE = 1 << TABLE_BITS;
 const TABLE_MASK = TABLE_SIZE - 1;
-const tableKeys = new Int32Array(TABLE_SIZE);
-const tableVals = new Int32Array(TABLE_SIZE);
+// One slot = 4 int32 (16 bytes, one cache line holds four): [key (0 = empty), category bits |
+// K_HEAD | K_MULTICAT, counter of the first category (C_DUMMY for none), unused].
+const table = new Int32Array(TABLE_SIZE * 4);
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
@@ -308,27 +351,30 @@ function slot(h: number): number {
 function tableAdd(h: number, bits: number): void {
   let i = slot(h);
   for (;;) {
-    const k = tableKeys[i];
+    const k = table[i * 4];
     if (k === h) {
-      tableVals[i] = tableVals[i]! | bits;
+      table[i * 4 + 1] = table[i * 4 + 1]! | bits;
       return;
     }
     if (k === 0) {
-      tableKeys[i] = h;
-      tableVals[i] = bits;
+      table[i * 4] = h;
+      table[i * 4 + 1] = bits;
       return;
     }
     i = (i + 1) & TABLE_MASK;
   }
 }
-function tableGet(h: number): number {
+/** Slot holding `h`, or the empty slot ending its probe chain (value 0, counter C_DUMMY). */
+function tableFind(h: number): number {
   let i = slot(h);
   for (;;) {
-    const k = tableKeys[i];
-    if (k === h) return tableVals[i]!;
-    if (k === 0) return 0;
+    const k = table[i * 4];
+    if (k === h || k === 0) return i;
     i = (i + 1) & TABLE_MASK;
   }
+}
+function tableGet(h: number): number {
+  return table[tableFind(h) * 4 + 1]!;
 }
 
 /** Words exactly as the tokenizer produces them: lower-case letters, digits, '_', inner '.', '+', '#', "'". */
@@ -355,7 +401,8 @@ export function keywordCategories(phrase: string): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // Counters filled by the scanner (per segment); features are derived from them.
-const C_WORDS = 1;
+const C_WORDS = 0;
+const C_OPTION_SQ = 1; // sum of squared option lengths (spread of the answer options)
 const C_LETTERS = 2;
 const C_LONG = 3;
 const C_SENT = 4;
@@ -368,14 +415,15 @@ const C_ARITH = 10;
 const C_FORMAL = 11;
 const C_CODESYN = 12;
 const C_PROPER = 13;
-const C_BLANK = 14;
 const C_QUOTES = 15;
 const C_NONLATIN = 16;
 const C_MORPH = 17;
 const C_FENCES = 18;
-const C_WRITE = 19; // a write/implement verb seen (position-independent flag counter)
-const C_CAT0 = 20; // category counters start here, one per category bit 0..23
-const NUM_CATEGORIES = 24;
+const C_DUMMY = 19; // sink for words that are no keyword (lets the scanner count without a branch)
+const C_OPTION_NUM = 20; // answer options that are numbers (the answer must be computed)
+const C_MEASURE = 21; // numbers followed by a unit ("300 meters", "5 kg", "20%", "$4")
+const C_CAT0 = 22; // category counters start here, one per category bit 0..NUM_CATEGORIES-1
+const NUM_CATEGORIES = 28;
 const NUM_COUNTERS = C_CAT0 + NUM_CATEGORIES;
 
 const CATEGORY_NAMES: Array<[number, string]> = [
@@ -403,9 +451,33 @@ const CATEGORY_NAMES: Array<[number, string]> = [
   [K_FACTOID, 'factoid'],
   [K_MULTI, 'multi_part'],
   [K_EXAMPLE, 'example'],
+  [K_UNIT, 'unit'],
+  [K_CODEOBJ, 'code_object'],
+  [K_NUMWORD, 'number_word'],
+  [K_PROOF, 'proof'],
 ];
-for (let b = 0; b < NUM_CATEGORIES; b++) CATEGORY_COUNTER.push([1 << b, C_CAT0 + b]);
 const cat = (bit: number): number => C_CAT0 + (31 - Math.clz32(bit));
+
+// Finish the keyword table: first category's counter per slot, and the multi-category flag.
+for (let i = 0; i < TABLE_SIZE; i++) {
+  table[i * 4 + 2] = C_DUMMY;
+  if (table[i * 4] === 0) continue;
+  const cats = table[i * 4 + 1]! & CATEGORY_MASK;
+  if (cats === 0) continue;
+  const first = cats & -cats;
+  table[i * 4 + 2] = cat(first);
+  if (cats !== first) table[i * 4 + 1] = table[i * 4 + 1]! | K_MULTICAT;
+}
+
+/** Add one to the counter of every category bit in `v`. */
+function countCategories(acc: Float64Array, v: number): void {
+  let bits = v & CATEGORY_MASK;
+  while (bits !== 0) {
+    const low = bits & -bits;
+    acc[C_CAT0 + 31 - Math.clz32(low)]! += 1;
+    bits ^= low;
+  }
+}
 
 // Scratch state (the classifier is synchronous, so module-level buffers are safe and allocation-free).
 let cur = new Float64Array(NUM_COUNTERS);
@@ -416,9 +488,9 @@ let boundaries = 0; // worked examples closed inside the scanned text
 let skipped = 0; // characters of the current segment not scanned (long-text window gap)
 
 /** Long texts: scan the first HEAD and the last TAIL characters only. */
-export const SCAN_LIMIT = 24 * 1024;
-const SCAN_HEAD = 6 * 1024;
-const SCAN_TAIL = 16 * 1024;
+export const SCAN_LIMIT = 4 * 1024;
+const SCAN_HEAD = 1024;
+const SCAN_TAIL = 3 * 1024;
 
 const isLetter = (c: number): boolean =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7);
@@ -474,8 +546,9 @@ function optionMarkerAt(t: string, i: number, end: number): boolean {
 
 /**
  * At an answer marker's colon (index `colon`), decide whether it closes a worked example: an
- * answer follows on this or the next line, and a substantial, non-option text comes after it.
- * Returns the index just past the answer line, or -1.
+ * answer follows, and a substantial, non-option text comes after it. The answer runs to the
+ * next blank line or the next "Q..." line (multi-line worked solutions), else to the end of its
+ * first line. Returns the index just past the answer, or -1.
  */
 function closedAnswerEnd(t: string, colon: number, end: number): number {
   let j = colon + 1;
@@ -483,101 +556,112 @@ function closedAnswerEnd(t: string, colon: number, end: number): number {
   if (j >= end) return -1; // open marker: the task's own "Answer:"
   let k = t.indexOf('\n', j);
   if (k < 0 || k >= end) return -1; // the answer runs to the end: nothing follows
+  // Follow the answer line by line (bounded) to a blank line or a line starting with "Q".
+  for (let p = k; p >= 0 && p < end && p - j <= MAX_ANSWER; p = t.indexOf('\n', p + 1)) {
+    const next = p + 1 < end ? t.charCodeAt(p + 1) : 10;
+    if (next === 10 || next === 13 || next === 81) {
+      k = p;
+      break;
+    }
+  }
   // Something substantial must follow, and not an answer option ("B) ...").
   let m = k + 1;
   while (m < end && isSpace(t.charCodeAt(m))) m++;
   if (end - m < 16) return -1;
   if (optionMarkerAt(t, m, end)) return -1;
-  k++;
-  return k;
+  return k + 1;
 }
+/** Longest worked answer followed past its first line (characters). */
+const MAX_ANSWER = 4000;
+
+/** Counter index of a category bit. */
+const CI_NEG = cat(K_NEG);
+const CI_EXAMPLE = cat(K_EXAMPLE);
 
 /** Scan t[from, to) into `cur`, starting a new segment at each worked-example boundary. */
 function scan(t: string, from: number, to: number): void {
+  let acc = cur;
   let i = from;
-  let lineStart = true;
-  let indent = 0;
+  let atLineStart = true;
   let sentenceStart = true;
   let inOption = false;
+  let optionStart = 0; // where the current option's text starts
   let prevHash = 0;
   let prevHead = false;
   let lastWasQuantity = false; // previous non-space token was a number or ')'
-  let pendingBoundary = -1; // index at which the current worked example ends
+  let afterNumber = false; // previous token was a number (for "300 meters")
+  let pendingBoundary = -1; // index just past the answer line that closes a worked example
   let sawQ = false; // a "Q:" / "Question:" marker in this segment (enables "A:" as an answer marker)
   while (i < to) {
-    if (pendingBoundary >= 0 && i >= pendingBoundary) {
-      // A worked example ended: keep its counters in `prev`, start a fresh segment.
-      const tmp = prev;
-      prev = cur;
-      cur = tmp;
-      cur.fill(0);
-      boundaries++;
-      segStart = i;
-      skipped = 0;
-      pendingBoundary = -1;
-      sawQ = false;
-    }
-    const acc = cur;
     let c = t.charCodeAt(i);
-
-    if (lineStart) {
-      if (c === 32 || c === 9) {
+    if (atLineStart) {
+      // ---- start of a line: indentation, answer options, list items, doctest prompts
+      atLineStart = false;
+      let indent = 0;
+      while (c === 32 || c === 9) {
         indent += c === 9 ? 4 : 1;
-        i++;
-        continue;
+        if (++i >= to) break;
+        c = t.charCodeAt(i);
       }
-      if (c === 10 || c === 13) {
-        indent = 0;
-        i++;
-        continue;
-      }
-      lineStart = false;
-      sentenceStart = true;
-      inOption = false;
-      if (indent >= 4) acc[C_CODESYN]! += 1;
-      if (optionMarkerAt(t, i, to)) {
-        acc[C_OPTIONS]! += 1;
-        inOption = true;
-      } else if (isDigit(c)) {
-        let j = i + 1;
-        while (j < to && isDigit(t.charCodeAt(j))) j++;
-        const d = j < to ? t.charCodeAt(j) : 0;
-        if ((d === 46 || d === 41) && j + 1 < to && t.charCodeAt(j + 1) === 32) acc[C_LIST]! += 1;
-      } else if ((c === 45 || c === 42 || c === 0x2022) && i + 1 < to && t.charCodeAt(i + 1) === 32) {
-        acc[C_LIST]! += 1;
-      } else if (c === 62 && t.startsWith('>>>', i)) {
-        acc[cat(K_EXAMPLE)]! += 1;
+      if (i >= to) break;
+      if (c !== 10 && c !== 13) {
+        sentenceStart = true;
+        if (indent >= 4) acc[C_CODESYN]! += 1;
+        if (optionMarkerAt(t, i, to)) {
+          acc[C_OPTIONS]! += 1;
+          inOption = true;
+          let j = i + (c === 40 || c === 91 ? 3 : 2);
+          while (j < to && (t.charCodeAt(j) === 32 || t.charCodeAt(j) === 9)) j++;
+          optionStart = j;
+          const d = j < to ? t.charCodeAt(j) : 0;
+          if (
+            isDigit(d) ||
+            ((d === 45 || d === 36 || d === 46) && j + 1 < to && isDigit(t.charCodeAt(j + 1)))
+          ) {
+            acc[C_OPTION_NUM]! += 1;
+          }
+        } else if (isDigit(c)) {
+          let j = i + 1;
+          while (j < to && isDigit(t.charCodeAt(j))) j++;
+          const d = j < to ? t.charCodeAt(j) : 0;
+          if ((d === 46 || d === 41) && j + 1 < to && t.charCodeAt(j + 1) === 32) acc[C_LIST]! += 1;
+        } else if ((c === 45 || c === 42 || c === 0x2022) && i + 1 < to && t.charCodeAt(i + 1) === 32) {
+          acc[C_LIST]! += 1;
+        } else if (c === 62 && t.startsWith('>>>', i)) {
+          acc[CI_EXAMPLE]! += 1;
+        }
       }
     }
-    if (inOption && c !== 10) acc[C_OPTION_CHARS]! += 1;
 
-    if (isLetter(c)) {
-      // ---- word token
+    if (((c | 32) - 97) >>> 0 < 26 || (c >= 0xc0 && isLetter(c))) {
+      // ---- word token: hash the lower-cased word while reading it
       const start = i;
       let h = FNV_OFFSET;
+      let last = 0; // the last four lower-cased characters, one byte each (suffix tests)
       let upper = 0;
       let inner = false; // '_' or camelCase or digits inside: an identifier
       let lastLower = false;
-      const firstUpper = c >= 65 && c <= 90;
+      const firstUpper = (c - 65) >>> 0 < 26;
       for (;;) {
-        if (c >= 65 && c <= 90) {
+        if ((c - 65) >>> 0 < 26) {
           upper++;
           if (lastLower) inner = true;
           lastLower = false;
           c |= 0x20;
         } else {
-          lastLower = c >= 97 && c <= 122;
+          lastLower = (c - 97) >>> 0 < 26;
         }
         h = Math.imul(h ^ c, FNV_PRIME);
-        i++;
-        if (i >= to) break;
+        last = (last << 8) | (c & 0xff);
+        if (++i >= to) break;
         c = t.charCodeAt(i);
-        if (isLetter(c)) continue;
-        if (isDigit(c) || c === 95) {
+        if (((c | 32) - 97) >>> 0 < 26) continue;
+        if ((c - 48) >>> 0 < 10 || c === 95) {
           inner = true;
           continue;
         }
-        // inner apostrophe / period / plus / hash: "don't", "e.g", "node.js", "c++", "c#"
+        if (c >= 0xc0 && isLetter(c)) continue;
+        // inner apostrophe / period: "don't", "e.g", "node.js"
         if ((c === 39 || c === 0x2019 || c === 46) && i + 1 < to && isLetter(t.charCodeAt(i + 1))) {
           if (c === 0x2019) c = 39;
           continue;
@@ -596,30 +680,34 @@ function scan(t: string, from: number, to: number): void {
       }
       if (h === 0) h = 1;
       const len = i - start;
+      // Per-word counters are updated without data-dependent branches (mispredictions dominate
+      // the cost of this loop on real, varied text).
       acc[C_WORDS]! += 1;
       acc[C_LETTERS]! += len;
-      if (len >= 9) acc[C_LONG]! += 1;
+      acc[C_LONG]! += (8 - len) >>> 31; // len >= 9
+      acc[CI_NEG]! += +((last & 0xffffff) === 0x6e2774); // "...n't"
+      acc[C_MORPH]! += technicalSuffix(last) & ((6 - len) >>> 31); // len >= 7
       if (inner) acc[C_CODESYN]! += 1;
-      if (firstUpper && len > 1 && (!sentenceStart || upper === len) && !inOption) acc[C_PROPER]! += 1;
-      if (len >= 7 && technicalSuffix(t, i)) acc[C_MORPH]! += 1;
-      // negated contractions: "...n't"
-      if (len >= 4 && t.charCodeAt(i - 1) === 116 && t.charCodeAt(i - 2) === 39 && (t.charCodeAt(i - 3) | 32) === 110) {
-        acc[cat(K_NEG)]! += 1;
-      }
-      let v = tableGet(h);
+      acc[C_PROPER]! += +firstUpper & ((1 - len) >>> 31) & (+!sentenceStart | +(upper === len)) & +!inOption;
+      // keyword table: the first probe inline; a miss lands on an empty slot whose counter is C_DUMMY
+      let s0 = (h ^ (h >>> 15)) & TABLE_MASK;
+      const k0 = table[s0 * 4]!;
+      if (k0 !== h && k0 !== 0) s0 = tableFind(h);
+      acc[table[s0 * 4 + 2]!]! += 1;
+      const v = table[s0 * 4 + 1]!;
       if (prevHead) {
         const pv = tableGet(bigramKey(prevHash, h));
-        if (pv !== 0) v |= pv;
+        if (pv !== 0) countCategories(acc, pv);
       }
       prevHead = (v & K_HEAD) !== 0;
       prevHash = h;
-      v &= ~K_HEAD;
-      if (v !== 0) {
-        if (v & K_WRITE) acc[C_WRITE]! += 1;
-        while (v !== 0) {
-          const low = v & -v;
-          acc[C_CAT0 + 31 - Math.clz32(low)]! += 1;
-          v ^= low;
+      let numberWord = false;
+      if ((v & K_SPECIAL) !== 0) {
+        if ((v & K_MULTICAT) !== 0) countCategories(acc, v & (v - 1)); // the categories after the first
+        if (afterNumber && (v & K_UNIT) !== 0) acc[C_MEASURE]! += 1;
+        if ((v & K_NUMWORD) !== 0) {
+          acc[C_NUMBERS]! += 1; // "three boxes", "twice as many"
+          numberWord = true;
         }
       }
       // answer markers ("Answer:", "Q:", "A:", "Output:")
@@ -639,38 +727,65 @@ function scan(t: string, from: number, to: number): void {
       }
       sentenceStart = false;
       lastWasQuantity = false;
+      afterNumber = numberWord; // "three meters"
       continue;
     }
 
-    if (isDigit(c)) {
-      // ---- number token: 12, 3.5, 1,000, 1/2 counts as two numbers and one operator
+    if (c === 32) {
+      i++; // spaces keep lastWasQuantity / afterNumber: "3 + 4", "300 meters"
+      continue;
+    }
+
+    if ((c - 48) >>> 0 < 10) {
+      // ---- number token: 12, 3.5, 1,000 (1/2 counts as two numbers and one operator)
       i++;
       while (i < to) {
         const d = t.charCodeAt(i);
-        if (isDigit(d)) i++;
+        if ((d - 48) >>> 0 < 10) i++;
         else if ((d === 46 || d === 44) && i + 1 < to && isDigit(t.charCodeAt(i + 1))) i += 2;
         else break;
       }
       acc[C_NUMBERS]! += 1;
       lastWasQuantity = true;
+      afterNumber = true;
       sentenceStart = false;
       prevHead = false;
+      continue;
+    }
+
+    if (c === 10) {
+      // ---- end of line
+      if (inOption) {
+        endOption(acc, i - optionStart);
+        inOption = false;
+      }
+      i++;
+      lastWasQuantity = false;
+      afterNumber = false;
+      prevHead = false;
+      atLineStart = true;
+      if (i === pendingBoundary) {
+        // A worked example ended: keep its counters in `prev`, start a fresh segment.
+        const tmp = prev;
+        prev = cur;
+        cur = tmp;
+        cur.fill(0);
+        acc = cur;
+        boundaries++;
+        segStart = i;
+        skipped = 0;
+        pendingBoundary = -1;
+        sawQ = false;
+      }
       continue;
     }
 
     // ---- everything else, one character at a time
     i++;
     switch (c) {
-      case 10: // \n
-        lineStart = true;
-        indent = 0;
-        inOption = false;
-        lastWasQuantity = false;
-        continue;
-      case 32:
       case 9:
       case 13:
-        continue; // spaces do not reset lastWasQuantity
+        continue; // like spaces
       case 63: // ?
         acc[C_QMARK]! += 1;
         acc[C_SENT]! += 1;
@@ -702,10 +817,13 @@ function scan(t: string, from: number, to: number): void {
       case 47: // /
       case 45: // -
       case 37: // %
-        if (lastWasQuantity) acc[c === 37 ? cat(K_QUANT) : C_ARITH]! += 1;
+        if (lastWasQuantity) {
+          if (c === 37) acc[C_MEASURE]! += 1;
+          else acc[C_ARITH]! += 1;
+        }
         break;
       case 36: // $: money before a digit, otherwise math mode
-        if (i < to && isDigit(t.charCodeAt(i))) acc[cat(K_QUANT)]! += 1;
+        if (i < to && isDigit(t.charCodeAt(i))) acc[C_MEASURE]! += 1;
         else acc[C_FORMAL]! += 1;
         break;
       case 92: // backslash + letters: LaTeX command
@@ -728,8 +846,7 @@ function scan(t: string, from: number, to: number): void {
           i += 2;
         } else acc[C_CODESYN]! += 1;
         break;
-      case 95: // _ outside a word: a blank to fill
-        acc[C_BLANK]! += 1;
+      case 95: // _ outside a word (a blank to fill, a rule): skip the run
         while (i < to && t.charCodeAt(i) === 95) i++;
         break;
       case 34: // "
@@ -746,25 +863,75 @@ function scan(t: string, from: number, to: number): void {
         }
     }
     lastWasQuantity = c === 41; // ')' closes a quantity: "(3 + 4) * 2"
+    afterNumber = false;
     prevHead = false;
+  }
+  if (inOption) endOption(acc, to - optionStart);
+}
+
+function endOption(acc: Float64Array, len: number): void {
+  const l = Math.max(0, len);
+  acc[C_OPTION_CHARS]! += l;
+  acc[C_OPTION_SQ]! += l * l;
+}
+
+// Technical suffixes, tested on the last 3 or 4 lower-cased letters of a word packed one byte
+// each: -ogy, -ase, -ium, -ics, -ide; -osis, -itis, -ical, -etry (biology, enzyme names, elements,
+// physics, chloride, diagnosis, arthritis, chemical, geometry).
+const SUFFIX3 = ['ogy', 'ase', 'ium', 'ics', 'ide'];
+const SUFFIX4 = ['osis', 'itis', 'ical', 'etry'];
+const pack = (s: string): number => [...s].reduce((acc, ch) => (acc << 8) | ch.charCodeAt(0), 0) >>> 0;
+const SUFFIX_BITS = 8;
+const suffixSlot = (key: number): number => Math.imul(key, 0x9e3779b1) >>> (32 - SUFFIX_BITS);
+const suffix3 = new Int32Array(1 << SUFFIX_BITS).fill(-1);
+const suffix4 = new Int32Array(1 << SUFFIX_BITS).fill(-1);
+for (const [table, list] of [
+  [suffix3, SUFFIX3],
+  [suffix4, SUFFIX4],
+] as const) {
+  for (const suf of list) {
+    const key = pack(suf) | 0;
+    const slot = suffixSlot(key);
+    if (table[slot] !== -1) throw new Error(`suffix table collision: ${suf}`);
+    table[slot] = key;
   }
 }
 
-/** Word ends (t[end-1]) with a technical suffix: -ology, -osis, -itis, -ase, -ium, -ical, -ics, -ide, -ometry. */
-function technicalSuffix(t: string, end: number): boolean {
-  const a = t.charCodeAt(end - 1) | 32;
-  const b = t.charCodeAt(end - 2) | 32;
-  const c = t.charCodeAt(end - 3) | 32;
-  if (a === 121 && b === 103 && c === 111) return true; // -ogy (biology, technology)
-  if (a === 115 && b === 105 && c === 115) return (t.charCodeAt(end - 4) | 32) === 111; // -osis
-  if (a === 115 && b === 105 && c === 116) return (t.charCodeAt(end - 4) | 32) === 105; // -itis
-  if (a === 101 && b === 115 && c === 97) return true; // -ase (enzymes)
-  if (a === 109 && b === 117 && c === 105) return true; // -ium
-  if (a === 108 && b === 97 && c === 99) return (t.charCodeAt(end - 4) | 32) === 105; // -ical
-  if (a === 115 && b === 99 && c === 105) return true; // -ics
-  if (a === 101 && b === 100 && c === 105) return true; // -ide
-  if (a === 121 && b === 114 && c === 116) return (t.charCodeAt(end - 4) | 32) === 101; // -etry (geometry)
-  return false;
+/** 1 when the word whose last four letters are packed in `last` ends with a technical suffix, else 0. */
+function technicalSuffix(last: number): number {
+  const k3 = last & 0xffffff;
+  const k4 = last | 0;
+  return +(suffix3[suffixSlot(k3)] === k3) | +(suffix4[suffixSlot(k4)] === k4);
+}
+
+/** Lower-cased answer-marker words that may precede a colon, e.g. "Answer:". */
+const GAP_MARKERS = ['answer', 'output', 'solution'];
+
+/**
+ * Worked examples closed inside t[from, to) (the unscanned middle of a long message): adds them to
+ * `boundaries` and returns the index where the last one's answer line ends (0 when none).
+ * One native search for ':' over the gap; the word before each colon is compared in place.
+ */
+function gapExamples(t: string, from: number, to: number, end: number): number {
+  let last = 0;
+  let at = t.indexOf(':', from);
+  while (at >= 0 && at < to) {
+    for (const m of GAP_MARKERS) {
+      const s = at - m.length;
+      if (s < from) continue;
+      let k = 0;
+      while (k < m.length && (t.charCodeAt(s + k) | 32) === m.charCodeAt(k)) k++;
+      if (k < m.length || (s > 0 && isLetter(t.charCodeAt(s - 1)))) continue;
+      const e = closedAnswerEnd(t, at, end);
+      if (e > 0 && e <= to) {
+        boundaries++;
+        last = e;
+      }
+      break;
+    }
+    at = t.indexOf(':', at + 1);
+  }
+  return last;
 }
 
 function messageText(m: ChatMessage): string {
@@ -837,7 +1004,8 @@ export function extractFeatures(
       const trimmed = text.trim();
       if (trimmed.length > 0 && trimmed.length <= 24) shortAnswers++;
     }
-    if (text.length > 0 && m.role !== 'system' && m.role !== 'developer' && text.includes('```')) contextFences++;
+    if (text.length > 0 && m.role !== 'system' && m.role !== 'developer' && text.includes('```'))
+      contextFences++;
   }
 
   const t = ti >= 0 && msgs[ti] ? messageText(msgs[ti]!) : '';
@@ -850,11 +1018,23 @@ export function extractFeatures(
   if (n <= SCAN_LIMIT) {
     scan(t, 0, n);
   } else {
+    // Long message: scan a head and a tail window; the middle is only searched for worked
+    // examples (native substring search), and count features are scaled to the task's length.
     scan(t, 0, SCAN_HEAD);
     const resumeAt = n - SCAN_TAIL;
+    const gapEnd = gapExamples(t, SCAN_HEAD, resumeAt, n);
+    if (gapEnd > 0) {
+      // the task starts after a worked example inside the gap: the head belongs to the examples
+      const tmp = prev;
+      prev = cur;
+      cur = tmp;
+      cur.fill(0);
+      segStart = gapEnd;
+      skipped = resumeAt - gapEnd;
+    }
     const segBefore = segStart;
     scan(t, resumeAt, n);
-    if (segStart === segBefore) skipped = resumeAt - SCAN_HEAD; // the task spans the gap
+    if (segStart === segBefore && gapEnd <= 0) skipped = resumeAt - SCAN_HEAD; // the task spans the gap
   }
   // A trivially short last segment after a worked example is an appendix, not the task.
   let acc = cur;
@@ -862,9 +1042,11 @@ export function extractFeatures(
     for (let k = 0; k < NUM_COUNTERS; k++) prev[k] = prev[k]! + acc[k]!;
     acc = prev;
   }
-  const taskChars = n - segStart;
-  const scanned = Math.max(1, taskChars - skipped);
-  const scale = taskChars / scanned;
+  let lead = segStart;
+  while (lead < n && isSpace(t.charCodeAt(lead))) lead++;
+  const taskChars = n - lead;
+  const scanned = Math.max(1, n - segStart - skipped);
+  const scale = (n - segStart) / scanned;
   const examples = boundaries + shortAnswers;
   if (task) {
     task.message = ti;
@@ -882,17 +1064,26 @@ export function extractFeatures(
   out[F.long_word_share] = words > 0 ? acc[C_LONG]! / words : 0;
   out[F.sentences] = lg(C_SENT);
   out[F.questions] = lg(C_QMARK);
-  out[F.multi_part] = Math.log1p(
-    (acc[C_LIST]! + Math.max(0, acc[C_QMARK]! - 1) + catCount(K_MULTI)) * scale,
-  );
+  out[F.multi_part] = Math.log1p((acc[C_LIST]! + Math.max(0, acc[C_QMARK]! - 1) + catCount(K_MULTI)) * scale);
   out[F.answer_options] = lg(C_OPTIONS);
-  out[F.option_length] = acc[C_OPTIONS]! > 0 ? Math.log1p(acc[C_OPTION_CHARS]! / acc[C_OPTIONS]!) : 0;
+  const nOpt = acc[C_OPTIONS]!;
+  const optMean = nOpt > 0 ? acc[C_OPTION_CHARS]! / nOpt : 0;
+  // Option features describe multiple-choice questions only: 0 when there are no options, and
+  // centred on a typical question otherwise, so they do not shift other kinds of request.
+  out[F.option_length] = nOpt > 0 ? Math.log1p(optMean) - 3 : 0;
+  out[F.option_spread] =
+    nOpt > 1 && optMean > 0
+      ? Math.min(2, Math.sqrt(Math.max(0, acc[C_OPTION_SQ]! / nOpt - optMean * optMean)) / optMean) - 0.3
+      : 0;
+  out[F.numeric_options] = nOpt > 0 ? acc[C_OPTION_NUM]! / nOpt : 0;
+  out[F.measurements] = lg(C_MEASURE);
   out[F.numbers] = lg(C_NUMBERS);
   out[F.arithmetic] = lg(C_ARITH);
   out[F.formal_notation] = lg(C_FORMAL);
   out[F.math_terms] = lc(K_MATH);
   out[F.quantity_terms] = lc(K_QUANT);
   out[F.reasoning_terms] = lc(K_REASON);
+  out[F.proof_demand] = lc(K_PROOF);
   out[F.logic_connectives] = lc(K_LOGIC);
   out[F.negation] = lc(K_NEG);
   out[F.comparison] = lc(K_COMPARE);
@@ -902,7 +1093,7 @@ export function extractFeatures(
   out[F.code_syntax] = Math.log1p((acc[C_CODESYN]! + 3 * acc[C_FENCES]!) * scale);
   out[F.code_terms] = lc(K_CODE);
   out[F.code_request] =
-    acc[C_WRITE]! > 0 && catCount(K_CODE) + catCount(K_LANG) + catCount(K_ALGO) + acc[C_FENCES]! > 0 ? 1 : 0;
+    catCount(K_WRITE) > 0 && catCount(K_CODEOBJ) + catCount(K_LANG) + acc[C_FENCES]! > 0 ? 1 : 0;
   out[F.language_names] = lc(K_LANG);
   out[F.data_structures] = lc(K_DS);
   out[F.algorithm_terms] = lc(K_ALGO);
@@ -917,7 +1108,6 @@ export function extractFeatures(
   out[F.scientific_method] = lc(K_SCIENCE);
   out[F.proper_nouns] = lg(C_PROPER);
   out[F.pronouns] = lc(K_PRONOUN);
-  out[F.blank_slot] = acc[C_BLANK]! > 0 ? 1 : 0;
   out[F.quoted_text] = lg(C_QUOTES);
   out[F.non_latin_share] = acc[C_NONLATIN]! / Math.max(1, acc[C_NONLATIN]! + acc[C_LETTERS]!);
 

@@ -1,0 +1,768 @@
+// Trains the complexity classifier offline and writes src/core/classifier/model.json.
+//
+//   node_modules/.bin/node scripts/train-classifier.ts [options]
+//
+//   --data FILE       labelled prompts, JSONL {id, source, messages, strong_score, weak_score,
+//                     all_scores?} (default ../shared/data/routing/dev.jsonl)
+//   --aux FILE        optional extra difficulty signal, JSONL {id, prompt, mean_score_7models}
+//                     (default ../shared/data/routing/arc-difficulty.jsonl if present)
+//   --no-aux          do not use the aux file
+//   --out FILE        model file to write (default src/core/classifier/model.json)
+//   --folds K         k of the k-fold out-of-fold evaluation (default 5; 0 skips it)
+//   --oof FILE        write the k-fold out-of-fold scores as JSONL {id, score}
+//   --loso FILE       write leave-one-source-out scores as JSONL {id, score}
+//   --target T        difficulty (default) | gain | mixW (see below)
+//   --lambda L        L2 strength in standardised units (default 30)
+//   --aux-weight W    weight of one aux row relative to one labelled row (default 0.5)
+//   --balance         weight every source equally (default: every row equally)
+//   --seed S          fold assignment seed (default 1)
+//   --check           train, compare with the existing --out file, exit 1 if it differs
+//   --quiet           only errors
+//
+// Evaluate the out-of-fold scores with the shared tool:
+//   node ../shared/tools/routing-eval.mjs --data ../shared/data/routing/dev.jsonl --scores oof.jsonl
+//
+// Model: logistic regression on the features of src/core/classifier/features.ts, fitted by Newton's
+// method (deterministic; no randomness except the seeded fold assignment; no timestamp in the output).
+// - Target "difficulty": the share of the panel of models in all_scores (11 LLMs, flagship and
+//   lightweight included) that got the prompt wrong, as a soft label. It ranks prompts by how
+//   hard they are for LLMs in general, which is far less noisy than the single flagship-vs-
+//   lightweight outcome and, out of fold, routes better on every source. "gain" is
+//   (strong - weak + 1) / 2 (1 when only the flagship is right); "mixW" blends the two (W = share
+//   of difficulty).
+// - One intercept per source during training (fixed effects): the weights learn what separates
+//   hard from easy requests *within* a benchmark, not which benchmark a prompt came from.
+// - L2 penalty pulling each weight towards a prior mean (PRIORS, raw feature units), scaled by the
+//   feature's within-source spread. Features that mark the kind of request (FIXED) or hardly vary
+//   within any source keep their prior; demands the data barely covers (STRONG_PRIOR) are held
+//   more firmly. This is how weights for traffic the data set does not contain (chat, tools,
+//   proofs, math word problems) stay sensible.
+// - Stage 2 (fitLevels): the source intercepts are explained by request-kind features (few-shot
+//   examples, answer options, code writing, context) with a small ridge regression, which sets how
+//   whole kinds of request compare with each other; the shipped intercept comes from it.
+// - Calibration: score = sigmoid((z - center) / scale) so that on the labelled mix (sources
+//   weighted equally) the 10th / 50th / 90th percentiles are near 0.2 / 0.5 / 0.8.
+// - Aux rows (ARC questions with the mean accuracy of 7 small models): soft target 1 - mean
+//   accuracy, own intercept, reduced weight. Questions that also occur in --data are dropped from
+//   the aux set so the out-of-fold figures stay honest.
+import { registerHooks } from 'node:module';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+// src/ imports its siblings as `./x.js` (NodeNext); run from source, those are `./x.ts`.
+registerHooks({
+  resolve(specifier, context, next) {
+    try {
+      return next(specifier, context);
+    } catch (err) {
+      if (specifier.startsWith('.') && specifier.endsWith('.js'))
+        return next(`${specifier.slice(0, -3)}.ts`, context);
+      throw err;
+    }
+  },
+});
+const { extractFeatures, FEATURE_NAMES, NUM_FEATURES } = await import('../src/core/classifier/features.js');
+type Feature = (typeof FEATURE_NAMES)[number];
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Prior means of the weights, raw feature units (a feature is mostly log1p(count) or a 0..1 share).
+ * Domain knowledge about what makes a lightweight model fail where a flagship succeeds: math,
+ * multi-step reasoning, code writing, constraints and long structured context push up; chit-chat,
+ * rewriting and creative writing push down. The data moves these where it has evidence.
+ */
+const PRIORS: Partial<Record<Feature, number>> = {
+  // size and structure
+  task_length: 0.1,
+  multi_part: 0.15,
+  // math and formal notation
+  numbers: 0.1,
+  measurements: 0.1,
+  numeric_options: 0.3,
+  arithmetic: 0.15,
+  formal_notation: 0.3,
+  math_terms: 0.25,
+  quantity_terms: 0.1,
+  // reasoning
+  reasoning_terms: 0.3,
+  proof_demand: 0.3,
+  step_terms: 0.05,
+  // code
+  code_request: 0.8,
+  code_syntax: 0.1,
+  code_terms: 0.1,
+  algorithm_terms: 0.3,
+  language_names: 0.1,
+  // demands on the output
+  constraints: 0.15,
+  output_format: 0.05,
+  // kind of task
+  expert_terms: 0.1,
+  creative_writing: -0.3,
+  transform_task: -0.3,
+  small_talk: -0.5,
+  // context
+  worked_examples: 0,
+  context_length: 0.05,
+  turns: 0.1,
+  system_prompt: 0.02,
+  tools: 0.3,
+  structured_output: 0.2,
+  images: 0.1,
+  code_in_context: 0.2,
+};
+
+/**
+ * Features whose weight is set by its prior, not fitted: they mark the *kind* of request (code
+ * writing, chat, tools, few-shot context...) and are constant, or nearly so, inside each training
+ * source, so the data cannot say what they are worth; a weight fitted on a handful of exceptions
+ * would decide how whole categories of traffic are routed. Any other feature that is non-typical
+ * in fewer than MIN_SUPPORT of the labelled rows of every source is also left at its prior.
+ */
+const FIXED = new Set<Feature>([
+  'answer_options',
+  'code_request',
+  'code_terms',
+  'language_names',
+  'creative_writing',
+  'transform_task',
+  'small_talk',
+  'non_latin_share',
+  'worked_examples',
+  'context_length',
+  'turns',
+  'system_prompt',
+  'tools',
+  'structured_output',
+  'images',
+  'code_in_context',
+]);
+const MIN_SUPPORT = 0.03;
+/**
+ * Demands the training sources barely contain (explicit reasoning, formal math, algorithms,
+ * multi-part and constrained asks) but that separate requests a lightweight model fails on in
+ * other traffic (math word problems, proofs, open-ended chat): their prior is held more firmly
+ * (STRONG_PRIOR_FACTOR x lambda), so a few incidental uses in the data cannot erase it.
+ */
+const STRONG_PRIOR = new Set<Feature>([
+  'reasoning_terms',
+  'proof_demand',
+  'math_terms',
+  'formal_notation',
+  'algorithm_terms',
+  'multi_part',
+  'constraints',
+  'output_format',
+  'step_terms',
+]);
+const STRONG_PRIOR_FACTOR = 5;
+/**
+ * Reference point of a feature for explanations (contribution = weight * (value - reference)):
+ * "absent" (0) for counts and shares, the training mean for these size features.
+ */
+const MEAN_REFERENCE = new Set<Feature>(['task_length', 'avg_word_length']);
+/**
+ * Stage 2 (fitLevels): request-kind features that may explain why whole sources are harder or
+ * easier than others, and the ridge strength of that fit (standardised by their spread over sources).
+ */
+const LEVEL_FEATURES = new Set<Feature>([
+  'worked_examples',
+  'context_length',
+  'answer_options',
+  'code_request',
+]);
+const LEVEL_KAPPA = 0.5;
+
+interface Row {
+  id: string;
+  group: string;
+  x: Float64Array;
+  t: number;
+  w: number;
+  /** For evaluation: flagship and lightweight correctness (labelled rows only). */
+  strong?: number;
+  weak?: number;
+}
+
+const fail = (msg: string): never => {
+  process.stderr.write(`train-classifier: ${msg}\n`);
+  process.exit(1);
+};
+
+function readJsonl(path: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.forEach((line, k) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch (err) {
+      fail(`${path}:${k + 1}: ${(err as Error).message}`);
+    }
+  });
+  return out;
+}
+
+/** Normalised question text for de-duplicating aux rows against labelled rows. */
+function questionKey(text: string): string {
+  return text
+    .replace(/^Question:\s*/i, '')
+    .split('\n')[0]!
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, ' ');
+}
+
+function loadLabelled(path: string, target: string): Row[] {
+  return readJsonl(path).map((r, k) => {
+    const strong = Number(r.strong_score);
+    const weak = Number(r.weak_score);
+    if (!Array.isArray(r.messages) || !Number.isFinite(strong) || !Number.isFinite(weak)) {
+      fail(`${path}: row ${k + 1} needs messages, strong_score and weak_score`);
+    }
+    const x = extractFeatures({ model: 'auto', messages: r.messages as never });
+    return {
+      id: String(r.id ?? k),
+      group: String(r.source ?? 'default'),
+      x: Float64Array.from(x),
+      t: targetOf(r, strong, weak, target),
+      w: 1,
+      strong,
+      weak,
+    };
+  });
+}
+
+/** Training target of a labelled row (see the header). */
+function targetOf(r: Record<string, unknown>, strong: number, weak: number, target: string): number {
+  const gain = (strong - weak + 1) / 2;
+  if (target === 'gain') return gain;
+  const scores =
+    r.all_scores && typeof r.all_scores === 'object' ? (r.all_scores as Record<string, unknown>) : {};
+  const all = Object.entries(scores)
+    .filter(([m]) => !(target.endsWith('-x') && m === r.strong_model))
+    .map(([, v]) => v);
+  const nums = all.map(Number).filter(Number.isFinite);
+  const difficulty = nums.length
+    ? 1 - nums.reduce((a, v) => a + v, 0) / nums.length
+    : 1 - (strong + weak) / 2;
+  if (target.startsWith('difficulty')) return difficulty;
+  const mix = Number(target.replace(/^mix/, '').replace(/-x$/, '') || '0.5');
+  return (1 - mix) * gain + mix * difficulty;
+}
+
+function loadAux(path: string, labelled: Array<Record<string, unknown>>, weight: number): Row[] {
+  const seen = new Set<string>();
+  const task = { message: 0, start: 0, examples: 0 };
+  for (const r of labelled) {
+    const msgs = r.messages as Array<{ content?: unknown }>;
+    const last = msgs[msgs.length - 1]?.content;
+    if (typeof last !== 'string') continue;
+    extractFeatures({ model: 'auto', messages: msgs as never }, undefined, task);
+    seen.add(questionKey(last.slice(task.start).trim()));
+  }
+  const rows: Row[] = [];
+  for (const r of readJsonl(path)) {
+    const mean = Number(r.mean_score_7models);
+    if (typeof r.prompt !== 'string' || !Number.isFinite(mean)) continue;
+    if (seen.has(questionKey(r.prompt))) continue;
+    const x = extractFeatures({ model: 'auto', messages: [{ role: 'user', content: r.prompt }] });
+    rows.push({ id: String(r.id), group: 'aux', x: Float64Array.from(x), t: 1 - mean, w: weight });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logistic regression with per-group intercepts and an L2 pull towards prior means (Newton).
+
+interface Fit {
+  /** Raw-unit weights and the shipped intercept. */
+  weights: number[];
+  intercept: number;
+  groupIntercepts: Record<string, number>;
+  mean: number[];
+  std: number[];
+}
+
+function solve(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  // Cholesky decomposition of the symmetric positive definite n x n matrix a (row-major).
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * n + j]!;
+      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+      if (i === j) l[i * n + i] = Math.sqrt(Math.max(s, 1e-12));
+      else l[i * n + j] = s / l[j * n + j]!;
+    }
+  }
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = b[i]!;
+    for (let k = 0; k < i; k++) s -= l[i * n + k]! * y[k]!;
+    y[i] = s / l[i * n + i]!;
+  }
+  const x = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i]!;
+    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * x[k]!;
+    x[i] = s / l[i * n + i]!;
+  }
+  return x;
+}
+
+/** Largest share, over labelled groups, of rows whose value differs from the group's most common value. */
+function support(rows: Row[], j: number): number {
+  const by = new Map<string, Map<number, number>>();
+  for (const r of rows) {
+    if (r.group === 'aux') continue;
+    let m = by.get(r.group);
+    if (!m) by.set(r.group, (m = new Map()));
+    m.set(r.x[j]!, (m.get(r.x[j]!) ?? 0) + 1);
+  }
+  let best = 0;
+  for (const m of by.values()) {
+    let n = 0;
+    let mode = 0;
+    for (const c of m.values()) {
+      n += c;
+      mode = Math.max(mode, c);
+    }
+    best = Math.max(best, 1 - mode / n);
+  }
+  return best;
+}
+
+const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+
+function fit(rows: Row[], lambda: number): Fit {
+  const p = NUM_FEATURES;
+  // Standardise on the labelled rows' statistics (aux rows follow the same transform).
+  const mean = new Array<number>(p).fill(0);
+  const std = new Array<number>(p).fill(0);
+  let wsum = 0;
+  for (const r of rows) {
+    wsum += r.w;
+    for (let j = 0; j < p; j++) mean[j]! += r.w * r.x[j]!;
+  }
+  for (let j = 0; j < p; j++) mean[j] = mean[j]! / wsum;
+  // Scale = pooled *within-group* standard deviation: only variation inside a source can be
+  // learned (the group intercepts absorb the rest), so the penalty is measured against it.
+  const gMean = new Map<string, { w: number; m: Float64Array }>();
+  for (const r of rows) {
+    let e = gMean.get(r.group);
+    if (!e) gMean.set(r.group, (e = { w: 0, m: new Float64Array(p) }));
+    e.w += r.w;
+    for (let j = 0; j < p; j++) e.m[j]! += r.w * r.x[j]!;
+  }
+  for (const e of gMean.values()) for (let j = 0; j < p; j++) e.m[j] = e.m[j]! / e.w;
+  for (const r of rows) {
+    const gm = gMean.get(r.group)!.m;
+    for (let j = 0; j < p; j++) std[j]! += r.w * (r.x[j]! - gm[j]!) ** 2;
+  }
+  for (let j = 0; j < p; j++) std[j] = Math.sqrt(std[j]! / wsum);
+  // Features (almost) constant within every group are not fitted: they keep their prior weight.
+  // Rare features get a floor on their scale so a handful of rows cannot give them a huge weight.
+  const active = [...Array(p).keys()].filter(
+    (j) => !FIXED.has(FEATURE_NAMES[j]!) && std[j]! > 0.01 && support(rows, j) >= MIN_SUPPORT,
+  );
+  for (const j of active) std[j] = Math.max(std[j]!, 0.1);
+  const groups = [...new Set(rows.map((r) => r.group))].sort();
+  const q = active.length;
+  const dim = q + groups.length;
+  const gi = new Map(groups.map((g, k) => [g, q + k]));
+  const prior = active.map((j) => (PRIORS[FEATURE_NAMES[j]!] ?? 0) * std[j]!);
+  const strength = active.map(
+    (j) => lambda * (STRONG_PRIOR.has(FEATURE_NAMES[j]!) ? STRONG_PRIOR_FACTOR : 1),
+  );
+  const s = rows.map((r) => Float64Array.from(active, (j) => (r.x[j]! - mean[j]!) / std[j]!));
+  // Fixed (inactive) features contribute a constant per row: z offset = prior * x.
+  const offset = rows.map((r) => {
+    let o = 0;
+    for (let j = 0; j < p; j++)
+      if (!active.includes(j)) o += (PRIORS[FEATURE_NAMES[j]!] ?? 0) * (r.x[j]! - mean[j]!);
+    return o;
+  });
+  const theta = new Float64Array(dim);
+  theta.set(prior, 0);
+  for (let iter = 0; iter < 100; iter++) {
+    const grad = new Float64Array(dim);
+    const hess = new Float64Array(dim * dim);
+    for (let k = 0; k < rows.length; k++) {
+      const r = rows[k]!;
+      const si = s[k]!;
+      const g = gi.get(r.group)!;
+      let z = theta[g]! + offset[k]!;
+      for (let j = 0; j < q; j++) z += theta[j]! * si[j]!;
+      const mu = sigmoid(z);
+      const e = r.w * (mu - r.t);
+      const h = r.w * Math.max(mu * (1 - mu), 1e-9);
+      for (let a = 0; a < q; a++) {
+        grad[a]! += e * si[a]!;
+        const hs = h * si[a]!;
+        for (let b = 0; b <= a; b++) hess[a * dim + b]! += hs * si[b]!;
+        hess[g * dim + a]! += hs;
+      }
+      grad[g]! += e;
+      hess[g * dim + g]! += h;
+    }
+    for (let a = 0; a < q; a++) {
+      grad[a]! += strength[a]! * (theta[a]! - prior[a]!);
+      hess[a * dim + a]! += strength[a]!;
+    }
+    for (let g = q; g < dim; g++) {
+      grad[g]! += 1e-4 * theta[g]!;
+      hess[g * dim + g]! += 1e-4;
+    }
+    // (only the lower triangle is filled; the Cholesky solver reads nothing else)
+    const step = solve(hess, grad, dim);
+    let maxStep = 0;
+    for (let a = 0; a < dim; a++) {
+      theta[a]! -= step[a]!;
+      maxStep = Math.max(maxStep, Math.abs(step[a]!));
+    }
+    if (maxStep < 1e-10) break;
+  }
+  // Back to raw units.
+  const weights = new Array<number>(p).fill(0);
+  for (let j = 0; j < p; j++) weights[j] = PRIORS[FEATURE_NAMES[j]!] ?? 0;
+  active.forEach((j, a) => (weights[j] = theta[a]! / std[j]!));
+  const shift = weights.reduce((acc, w, j) => acc + w * mean[j]!, 0);
+  const groupIntercepts: Record<string, number> = {};
+  for (const g of groups) groupIntercepts[g] = theta[gi.get(g)!]! - shift;
+  const intercept = fitLevels(rows, weights, groupIntercepts, active);
+  return { weights, intercept, groupIntercepts, mean, std };
+}
+
+/**
+ * Stage 2: explain the sources' levels (their intercepts) with the request-kind features that
+ * were not fitted in stage 1 (few-shot examples, answer options, code writing...), by ridge
+ * regression over the labelled sources, towards the priors. Updates `weights` in place and
+ * returns the shipped intercept. Without this, how a kind of request compares with another kind
+ * would rest on the priors alone; with it, the panel-of-models difficulty of each source sets it.
+ * The aux group is left out (its target is on another scale).
+ */
+function fitLevels(
+  rows: Row[],
+  weights: number[],
+  groupIntercepts: Record<string, number>,
+  active: number[],
+): number {
+  const groups = Object.keys(groupIntercepts).filter((g) => g !== 'aux');
+  if (groups.length === 0) return 0;
+  if (groups.length === 1) return groupIntercepts[groups[0]!]!;
+  const p = NUM_FEATURES;
+  const means = groups.map((g) => {
+    const m = new Float64Array(p);
+    let n = 0;
+    for (const r of rows) {
+      if (r.group !== g) continue;
+      n++;
+      for (let j = 0; j < p; j++) m[j]! += r.x[j]!;
+    }
+    return m.map((v) => v / n);
+  });
+  const cand = [...Array(p).keys()].filter(
+    (j) => !active.includes(j) && LEVEL_FEATURES.has(FEATURE_NAMES[j]!),
+  );
+  const spread = cand.map((j) => {
+    const vals = means.map((m) => m[j]!);
+    const mu = vals.reduce((a, v) => a + v, 0) / vals.length;
+    return Math.sqrt(vals.reduce((a, v) => a + (v - mu) ** 2, 0) / vals.length);
+  });
+  const use = cand.filter((_, k) => spread[k]! > 1e-6);
+  const scale = spread.filter((v) => v > 1e-6).map((v) => Math.max(v, 0.25));
+  const dim = 1 + use.length;
+  const a = new Float64Array(dim * dim);
+  const b = new Float64Array(dim);
+  groups.forEach((g, k) => {
+    const u = [1, ...use.map((j) => means[k]![j]!)];
+    for (let r = 0; r < dim; r++) {
+      b[r]! += u[r]! * groupIntercepts[g]!;
+      for (let c = 0; c <= r; c++) a[r * dim + c]! += u[r]! * u[c]!;
+    }
+  });
+  a[0] = a[0]! + 1e-9;
+  use.forEach((_, k) => (a[(k + 1) * dim + k + 1]! += LEVEL_KAPPA * scale[k]! ** 2));
+  const sol = solve(a, b, dim);
+  use.forEach((j, k) => (weights[j]! += sol[k + 1]!));
+  return sol[0]!;
+}
+
+function predict(f: Fit, x: Float64Array): number {
+  let z = f.intercept;
+  for (let j = 0; j < x.length; j++) z += f.weights[j]! * x[j]!;
+  return sigmoid(z);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation (same definitions as docs/routing-quality.md: ties move together).
+
+interface Metrics {
+  n: number;
+  APGR: number;
+  CPT50: number;
+  CPT80: number;
+}
+
+function metrics(items: Array<{ score: number; strong: number; weak: number }>): Metrics {
+  const n = items.length;
+  const sorted = [...items].sort((a, b) => b.score - a.score);
+  const qWeak = items.reduce((a, d) => a + d.weak, 0) / n;
+  const gap = items.reduce((a, d) => a + d.strong, 0) / n - qWeak;
+  const pts: Array<[number, number]> = [[0, 0]];
+  let gained = 0;
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j < n && sorted[j]!.score === sorted[i]!.score) {
+      gained += (sorted[j]!.strong - sorted[j]!.weak) / n;
+      j++;
+    }
+    pts.push([j / n, gained / gap]);
+    i = j;
+  }
+  let area = 0;
+  for (let k = 1; k < pts.length; k++)
+    area += ((pts[k - 1]![1] + pts[k]![1]) / 2) * (pts[k]![0] - pts[k - 1]![0]);
+  const reach = (target: number): number => {
+    for (let k = 1; k < pts.length; k++) {
+      const [c0, g0] = pts[k - 1]!;
+      const [c1, g1] = pts[k]!;
+      if (g0 >= target - 1e-12) return c0;
+      if (g1 >= target - 1e-12) return c0 + ((target - g0) / (g1 - g0)) * (c1 - c0);
+    }
+    return NaN;
+  };
+  return { n, APGR: area, CPT50: reach(0.5), CPT80: reach(0.8) };
+}
+
+function report(rows: Row[], scores: Map<string, number>): Record<string, Metrics> {
+  const by = new Map<string, Array<{ score: number; strong: number; weak: number }>>();
+  for (const r of rows) {
+    if (r.strong === undefined || r.weak === undefined) continue;
+    if (!by.has(r.group)) by.set(r.group, []);
+    by.get(r.group)!.push({ score: scores.get(r.id)!, strong: r.strong, weak: r.weak });
+  }
+  const out: Record<string, Metrics> = {};
+  for (const [g, items] of [...by].sort()) out[g] = metrics(items);
+  const vals = Object.values(out);
+  const avg = (k: keyof Metrics): number => vals.reduce((a, m) => a + m[k], 0) / vals.length;
+  out.macro = {
+    n: rows.filter((r) => r.strong !== undefined).length,
+    APGR: avg('APGR'),
+    CPT50: avg('CPT50'),
+    CPT80: avg('CPT80'),
+  };
+  return out;
+}
+
+function formatReport(title: string, rep: Record<string, Metrics>): string {
+  const pct = (x: number): string => (Number.isFinite(x) ? (100 * x).toFixed(1) + '%' : '-');
+  const lines = [title, '  source           n   APGR   CPT50   CPT80'];
+  for (const [g, m] of Object.entries(rep)) {
+    lines.push(
+      `  ${g.padEnd(14)} ${String(m.n).padStart(5)}  ${m.APGR.toFixed(3)}  ${pct(m.CPT50).padStart(6)}  ${pct(m.CPT80).padStart(6)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Deterministic fold of a row: rank of hash(seed, id) within its group, modulo k. */
+function assignFolds(rows: Row[], k: number, seed: number): Map<string, number> {
+  const folds = new Map<string, number>();
+  const by = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (!by.has(r.group)) by.set(r.group, []);
+    by.get(r.group)!.push(r);
+  }
+  for (const group of by.values()) {
+    const keyed = group.map((r) => ({ r, h: createHash('sha256').update(`${seed}:${r.id}`).digest('hex') }));
+    keyed.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
+    keyed.forEach((e, i) => folds.set(e.r.id, i % k));
+  }
+  return folds;
+}
+
+const writeScores = (path: string, rows: Row[], scores: Map<string, number>): void =>
+  writeFileSync(
+    path,
+    rows.map((r) => JSON.stringify({ id: r.id, score: scores.get(r.id) })).join('\n') + '\n',
+  );
+
+const round = (x: number, digits = 6): number => Number(x.toPrecision(digits));
+
+// ---------------------------------------------------------------------------------------------
+
+const { values: opt } = parseArgs({
+  options: {
+    data: { type: 'string', default: resolve(root, '../shared/data/routing/dev.jsonl') },
+    aux: { type: 'string', default: resolve(root, '../shared/data/routing/arc-difficulty.jsonl') },
+    'no-aux': { type: 'boolean', default: false },
+    out: { type: 'string', default: resolve(root, 'src/core/classifier/model.json') },
+    folds: { type: 'string', default: '5' },
+    oof: { type: 'string' },
+    loso: { type: 'string' },
+    lambda: { type: 'string', default: '30' },
+    'aux-weight': { type: 'string', default: '0.5' },
+    seed: { type: 'string', default: '1' },
+    target: { type: 'string', default: 'difficulty' },
+    balance: { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opt.help) {
+  const header = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('//'));
+  process.stdout.write(header.map((l) => l.slice(3)).join('\n') + '\n');
+  process.exit(0);
+}
+const log = (s: string): void => {
+  if (!opt.quiet) process.stderr.write(s + '\n');
+};
+const k = Number(opt.folds);
+const lambda = Number(opt.lambda);
+const auxWeight = Number(opt['aux-weight']);
+const seed = Number(opt.seed);
+if (!Number.isInteger(k) || k < 0 || k === 1) fail('--folds must be 0 or an integer >= 2');
+if (!(lambda > 0)) fail('--lambda must be > 0');
+
+const dataPath = resolve(opt.data);
+if (!existsSync(dataPath)) fail(`no data file at ${dataPath}`);
+const rawLabelled = readJsonl(dataPath);
+const labelled = loadLabelled(dataPath, opt.target);
+if (opt.balance) {
+  // every source gets the same total weight as the average source
+  const count = new Map<string, number>();
+  for (const r of labelled) count.set(r.group, (count.get(r.group) ?? 0) + 1);
+  for (const r of labelled) r.w = labelled.length / count.size / count.get(r.group)!;
+}
+const useAux = !opt['no-aux'] && existsSync(resolve(opt.aux)) && auxWeight > 0;
+const aux = useAux ? loadAux(resolve(opt.aux), rawLabelled, auxWeight) : [];
+log(`labelled rows: ${labelled.length}; aux rows: ${aux.length}${useAux ? '' : ' (no aux)'}`);
+
+let oofReport: Record<string, Metrics> | undefined;
+if (k >= 2) {
+  const folds = assignFolds(labelled, k, seed);
+  const scores = new Map<string, number>();
+  for (let f = 0; f < k; f++) {
+    const train = labelled.filter((r) => folds.get(r.id) !== f);
+    const m = fit([...train, ...aux], lambda);
+    for (const r of labelled) if (folds.get(r.id) === f) scores.set(r.id, predict(m, r.x));
+  }
+  oofReport = report(labelled, scores);
+  log(formatReport(`${k}-fold out-of-fold:`, oofReport));
+  if (opt.oof) writeScores(resolve(opt.oof), labelled, scores);
+}
+let losoReport: Record<string, Metrics> | undefined;
+const sources = [...new Set(labelled.map((r) => r.group))].sort();
+if (sources.length >= 2) {
+  const scores = new Map<string, number>();
+  for (const src of sources) {
+    const m = fit([...labelled.filter((r) => r.group !== src), ...aux], lambda);
+    for (const r of labelled) if (r.group === src) scores.set(r.id, predict(m, r.x));
+  }
+  losoReport = report(labelled, scores);
+  log(formatReport('leave-one-source-out:', losoReport));
+  if (opt.loso) writeScores(resolve(opt.loso), labelled, scores);
+}
+
+const final = fit([...labelled, ...aux], lambda);
+// Calibration of the output scale: the logit z is mapped to score = sigmoid((z - center) / scale),
+// center = median and scale = (p90 - p10) / (2 ln 4) of the logits of the labelled rows, each
+// source weighted equally: on that mix, the 10th/50th/90th percentiles land near 0.2 / 0.5 / 0.8.
+// The ranking is unchanged; thresholds in a routing policy get a usable range.
+const logit = (x: Float64Array): number =>
+  final.weights.reduce((acc, w, j) => acc + w * x[j]!, final.intercept);
+const quantileOf = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const pooled = labelled
+  .map((r) => ({ z: logit(r.x), w: 1 / labelled.filter((o) => o.group === r.group).length }))
+  .sort((a, b) => a.z - b.z);
+const weightedQuantile = (q: number): number => {
+  const total = pooled.reduce((a, e) => a + e.w, 0);
+  let acc = 0;
+  for (const e of pooled) {
+    acc += e.w;
+    if (acc >= q * total) return e.z;
+  }
+  return pooled[pooled.length - 1]!.z;
+};
+const calCenter = weightedQuantile(0.5);
+const calScale = Math.max(1e-3, (weightedQuantile(0.9) - weightedQuantile(0.1)) / (2 * Math.log(4)));
+const calibrated = (z: number): number => sigmoid((z - calCenter) / calScale);
+const quantiles: Record<string, Record<string, number>> = {};
+for (const src of sources) {
+  const zs = labelled
+    .filter((r) => r.group === src)
+    .map((r) => logit(r.x))
+    .sort((a, b) => a - b);
+  quantiles[src] = Object.fromEntries(
+    [0.1, 0.5, 0.9].map((q) => [String(q), round(calibrated(quantileOf(zs, q)), 3)]),
+  );
+}
+const bySource: Record<string, number> = {};
+for (const r of labelled) bySource[r.group] = (bySource[r.group] ?? 0) + 1;
+const summarise = (rep?: Record<string, Metrics>) =>
+  rep &&
+  Object.fromEntries(
+    Object.entries(rep).map(([g, m]) => [
+      g,
+      { n: m.n, APGR: round(m.APGR, 4), CPT50: round(m.CPT50, 4), CPT80: round(m.CPT80, 4) },
+    ]),
+  );
+
+const model = {
+  name: 'tierflow-complexity',
+  format: 1,
+  version: '1.0.0',
+  description:
+    'Logistic regression over request features (src/core/classifier/features.ts): z = intercept + sum(weights[i] * x[i]); score = 1 / (1 + exp(-(z - calibration.center) / calibration.scale)). The contribution of a feature (reasons, explain) is weights[i] * (x[i] - reference[i]). Written by scripts/train-classifier.ts; do not edit by hand.',
+  features: [...FEATURE_NAMES],
+  weights: final.weights.map((w) => round(w)),
+  intercept: round(final.intercept),
+  calibration: { center: round(calCenter), scale: round(calScale) },
+  reference: FEATURE_NAMES.map((f, j) => (MEAN_REFERENCE.has(f) ? round(final.mean[j]!) : 0)),
+  featureMean: final.mean.map((m) => round(m)),
+  featureScale: final.std.map((s) => round(s)),
+  training: {
+    data: relative(root, dataPath),
+    sha256: createHash('sha256').update(readFileSync(dataPath)).digest('hex'),
+    rows: bySource,
+    auxRows: aux.length,
+    auxWeight: useAux ? auxWeight : 0,
+    target: opt.target,
+    lambda,
+    priors: PRIORS,
+    groupIntercepts: Object.fromEntries(Object.entries(final.groupIntercepts).map(([g, v]) => [g, round(v)])),
+    scoreQuantiles: quantiles,
+    outOfFold: summarise(oofReport),
+    folds: k,
+    seed,
+    leaveOneSourceOut: summarise(losoReport),
+  },
+};
+const outPath = resolve(opt.out);
+// Formatted like the rest of the repository (prettier, the repository's settings wherever the
+// file goes), so `npm run lint` and --check agree.
+const prettier = await import('prettier');
+const text = await prettier.format(JSON.stringify(model), {
+  ...((await prettier.resolveConfig(resolve(root, 'src/core/classifier/model.json'))) ?? {}),
+  parser: 'json',
+});
+if (opt.check) {
+  const same = existsSync(outPath) && readFileSync(outPath, 'utf8') === text;
+  log(
+    same
+      ? `${relative(process.cwd(), outPath)} is up to date`
+      : `${relative(process.cwd(), outPath)} differs from a fresh training run`,
+  );
+  process.exit(same ? 0 : 1);
+}
+writeFileSync(outPath, text);
+log(`wrote ${relative(process.cwd(), outPath)}`);

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classify,
+  explainClassification,
+  FEATURE_NAMES,
+  MODEL_INFO,
+} from '../../src/core/classifier/index.js';
+import model from '../../src/core/classifier/model.json' with { type: 'json' };
+import type { ChatCompletionRequest } from '../../src/core/openai.js';
+
+const user = (content: string): ChatCompletionRequest => ({
+  model: 'auto',
+  messages: [{ role: 'user', content }],
+});
+const score = (content: string): number => classify(user(content)).score;
+
+const PROMPTS = [
+  'hi',
+  'hello, how are you today?',
+  'Thanks a lot!',
+  'What is the capital of France?',
+  'Translate "good morning" into Spanish.',
+  'Rewrite this sentence to sound more polite: send me the file now.',
+  'Write a haiku about the sea.',
+  'Write a cover letter for a barista job.',
+  'Summarize the plot of Hamlet in three sentences.',
+  'Who wrote Pride and Prejudice?',
+  'Which gas do plants absorb from the air?\nA) oxygen\nB) carbon dioxide\nC) nitrogen\nD) helium',
+  'A shop sells pens at $3 each and notebooks at $5 each. Maya buys 4 pens and 3 notebooks and pays with a $50 bill. How much change does she get?',
+  'A train leaves at 9:40 and travels 240 km at 80 km/h, stops 25 minutes, then covers 150 km at 100 km/h. When does it arrive?',
+  'Prove that every finite group of prime order is cyclic, step by step.',
+  'Let f(x) = x^3 - 6x^2 + 9x + 1. Find all local extrema and prove that f has exactly one real root in [-1, 0].',
+  'Write a Python function that returns the longest palindromic substring of a string in O(n^2) time.',
+  'Implement a thread-safe LRU cache in Rust with O(1) get and put; explain the trade-offs of your design.',
+  'Explain why the sky is blue.',
+  'Compare the monetary policy responses of the Fed and the ECB to the 2008 crisis, and evaluate which was more effective.',
+  'List five fruits.',
+];
+
+describe('classify', () => {
+  it('returns a finite score in [0,1] and a few known reasons', () => {
+    for (const p of [...PROMPTS, '', ' ', 'x'.repeat(300_000)]) {
+      const c = classify(user(p));
+      expect(Number.isFinite(c.score)).toBe(true);
+      expect(c.score).toBeGreaterThanOrEqual(0);
+      expect(c.score).toBeLessThanOrEqual(1);
+      expect(c.reasons.length).toBeLessThanOrEqual(3);
+      for (const r of c.reasons) expect(FEATURE_NAMES).toContain(r);
+    }
+    expect(Number.isFinite(classify({ model: 'auto', messages: [] }).score)).toBe(true);
+  });
+
+  it('is deterministic, whatever was classified before', () => {
+    const first = PROMPTS.map((p) => classify(user(p)));
+    const again = [...PROMPTS]
+      .reverse()
+      .map((p) => classify(user(p)))
+      .reverse();
+    expect(again).toEqual(first);
+  });
+
+  it('gives continuous scores (no mass ties) across different prompts', () => {
+    const scores = PROMPTS.map(score);
+    expect(new Set(scores).size).toBe(PROMPTS.length);
+  });
+
+  it('orders clearly different requests sensibly', () => {
+    const pairs: Array<[hard: string, easy: string]> = [
+      ['Prove that every finite group of prime order is cyclic, step by step.', 'hi'],
+      [
+        'Prove that every finite group of prime order is cyclic, step by step.',
+        'Write a haiku about the sea.',
+      ],
+      [
+        'Write a Python function that returns the longest palindromic substring of a string in O(n^2) time.',
+        'Thanks a lot!',
+      ],
+      [
+        'Implement a thread-safe LRU cache in Rust with O(1) get and put; explain the trade-offs of your design.',
+        'Rewrite this sentence to sound more polite: send me the file now.',
+      ],
+      [
+        'A shop sells pens at $3 each and notebooks at $5 each. Maya buys 4 pens and 3 notebooks and pays with a $50 bill. How much change does she get?',
+        'What is the capital of France?',
+      ],
+      [
+        'Let f(x) = x^3 - 6x^2 + 9x + 1. Find all local extrema and prove that f has exactly one real root in [-1, 0].',
+        'List five fruits.',
+      ],
+      ['Explain why the sky is blue.', 'hello, how are you today?'],
+    ];
+    for (const [hard, easy] of pairs) expect(score(hard), `${hard} > ${easy}`).toBeGreaterThan(score(easy));
+  });
+
+  it('moves the right way when a demand is added to the same request', () => {
+    const base = 'A farmer has 12 cows and buys 7 more. How many cows does he have?';
+    const more =
+      'A farmer has 12 cows, buys 7 more, sells 5, then each of the remaining cows gives 8 liters of milk a day. How many liters does he get in 3 days?';
+    expect(score(more)).toBeGreaterThan(score(base));
+    const code = 'Write a function that reverses a string.';
+    expect(
+      score(code + ' It must run in O(n) time, handle Unicode, and include unit tests.'),
+    ).toBeGreaterThan(score(code));
+    const chat = 'Tell me about volcanoes.';
+    const tools: ChatCompletionRequest = {
+      ...user(chat),
+      tools: [{ type: 'function', function: { name: 'search' } }],
+    };
+    expect(classify(tools).score).toBeGreaterThan(score(chat));
+  });
+
+  it('names the features that pushed the score up for a hard request', () => {
+    const c = classify(
+      user(
+        'Write a Python function that returns the longest palindromic substring of a string in O(n^2) time.',
+      ),
+    );
+    expect(c.reasons[0]).toBe('code_request');
+  });
+});
+
+describe('explainClassification', () => {
+  it('gives the same score as classify, and contributions that add up to the logit', () => {
+    for (const p of PROMPTS) {
+      const r = user(p);
+      const d = explainClassification(r);
+      const c = classify(r);
+      expect(d.score).toBe(c.score);
+      expect(d.reasons).toEqual(c.reasons);
+      expect(d.features).toHaveLength(FEATURE_NAMES.length);
+      let z = model.intercept;
+      for (const f of d.features) z += f.weight * f.value;
+      expect(d.logit).toBeCloseTo(z, 9);
+      expect(d.task.excerpt.length).toBeLessThanOrEqual(245);
+      for (let i = 1; i < d.features.length; i++) {
+        expect(Math.abs(d.features[i - 1]!.contribution)).toBeGreaterThanOrEqual(
+          Math.abs(d.features[i]!.contribution),
+        );
+      }
+    }
+    expect(MODEL_INFO.version).toBe(model.version);
+  });
+});
+
+describe('model.json', () => {
+  it('matches the feature list of the code and carries its training summary', () => {
+    expect(model.features).toEqual([...FEATURE_NAMES]);
+    expect(model.weights.every(Number.isFinite)).toBe(true);
+    expect(model.calibration.scale).toBeGreaterThan(0);
+    expect(model.training.outOfFold).toBeDefined();
+    expect(model.training.leaveOneSourceOut).toBeDefined();
+    expect(JSON.stringify(model).length).toBeLessThan(20_000);
+  });
+});

@@ -1,0 +1,116 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FEATURE_NAMES } from '../../src/core/classifier/features.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const script = join(root, 'scripts/train-classifier.ts');
+const fixture = join(root, 'test/fixtures/routing-tiny.jsonl');
+const tmp = mkdtempSync(join(tmpdir(), 'tierflow-train-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function train(args: string[]): { status: number | null; stderr: string } {
+  // process.execPath is the project's Node 24 (vitest runs under it); it strips the script's types.
+  const r = spawnSync(process.execPath, [script, '--quiet', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { status: r.status, stderr: r.stderr };
+}
+
+interface ModelFile {
+  format: number;
+  version: string;
+  features: string[];
+  weights: number[];
+  intercept: number;
+  calibration: { center: number; scale: number };
+  training: { rows: Record<string, number>; outOfFold?: Record<string, { APGR: number }> };
+}
+
+describe('scripts/train-classifier.ts on a tiny fixture', () => {
+  const out = join(tmp, 'model.json');
+  const oof = join(tmp, 'oof.jsonl');
+  const loso = join(tmp, 'loso.jsonl');
+
+  it('trains, evaluates out of fold and writes a model the product can load', () => {
+    const r = train([
+      '--data',
+      fixture,
+      '--no-aux',
+      '--out',
+      out,
+      '--folds',
+      '2',
+      '--oof',
+      oof,
+      '--loso',
+      loso,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const m = JSON.parse(readFileSync(out, 'utf8')) as ModelFile;
+    expect(m.format).toBe(1);
+    expect(m.features).toEqual([...FEATURE_NAMES]);
+    expect(m.weights).toHaveLength(FEATURE_NAMES.length);
+    expect(
+      [...m.weights, m.intercept, m.calibration.center, m.calibration.scale].every(Number.isFinite),
+    ).toBe(true);
+    expect(m.calibration.scale).toBeGreaterThan(0);
+    expect(m.training.rows).toEqual({ chat: 20, 'word-problems': 20 });
+    // The fixture plants one signal: word problems with many quantities are the hard ones.
+    expect(m.weights[FEATURE_NAMES.indexOf('numbers')]!).toBeGreaterThan(0);
+    expect(m.training.outOfFold!.macro!.APGR).toBeGreaterThan(0.7);
+  });
+
+  it('writes one out-of-fold and one leave-one-source-out score per labelled row', () => {
+    const ids = readFileSync(fixture, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+    for (const file of [oof, loso]) {
+      const rows = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: string; score: number });
+      expect(rows.map((r) => r.id)).toEqual(ids);
+      expect(rows.every((r) => r.score >= 0 && r.score <= 1)).toBe(true);
+    }
+  });
+
+  it('is deterministic, and --check tells whether a model file is up to date', () => {
+    const again = join(tmp, 'again.json');
+    expect(train(['--data', fixture, '--no-aux', '--out', again, '--folds', '2']).status).toBe(0);
+    expect(train(['--data', fixture, '--no-aux', '--out', out, '--folds', '2', '--check']).status).toBe(0);
+    expect(readFileSync(again, 'utf8')).toBe(readFileSync(out, 'utf8'));
+    writeFileSync(again, readFileSync(out, 'utf8').replace('"version": "1.0.0"', '"version": "0.0.0"'));
+    expect(train(['--data', fixture, '--no-aux', '--out', again, '--folds', '2', '--check']).status).toBe(1);
+  });
+
+  it('fails clearly on bad input', () => {
+    const missing = train(['--data', join(tmp, 'nope.jsonl'), '--out', join(tmp, 'x.json')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no data file/);
+    const bad = join(tmp, 'bad.jsonl');
+    writeFileSync(bad, readFileSync(fixture, 'utf8') + '{"id": broken\n');
+    const r = train(['--data', bad, '--no-aux', '--out', join(tmp, 'x.json')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.jsonl:41:/);
+    expect(train(['--data', fixture, '--folds', '1', '--out', join(tmp, 'y.json')]).status).toBe(1);
+  });
+});
+
+const dev = resolve(root, '../shared/data/routing/dev.jsonl');
+describe.skipIf(!existsSync(dev))('the committed model', () => {
+  it('is what the training script produces from the shared data set with the current features', () => {
+    const r = train(['--check']);
+    expect(r.stderr).toBe('');
+    expect(
+      r.status,
+      'src/core/classifier/model.json is stale: run node_modules/.bin/node scripts/train-classifier.ts',
+    ).toBe(0);
+  });
+});
