@@ -57,7 +57,8 @@ const gatewayPort = await freePort();
 const gatewayChild = spawn(
   node,
   [
-    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    // The flags bin/tierflow.js sets in its shebang (spawning node directly skips the shebang).
+    ...(process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean),
     'bin/tierflow.js',
     'serve',
     '--config',

