@@ -36,6 +36,7 @@ import type { CompiledModel } from '../config/compiled.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatMessage, ContentPart, FinishReason, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
+import { clientResponseStart, isJsonAnswerToStream } from './common.js';
 import { registerTranslator } from './index.js';
 import { completionToSse, joinUrl, providerHeaders, usageToOpenAI } from './openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
@@ -461,18 +462,8 @@ export class AnthropicTranslator implements Translator {
   }
 
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
-    let ct = headers['content-type'];
-    if (Array.isArray(ct)) ct = ct[0];
-    const sse = typeof ct === 'string' && ct.toLowerCase().includes('text/event-stream');
-    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json'))
-      this.#jsonParts = [];
-    return this.request.stream
-      ? {
-          status,
-          headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-          streaming: true,
-        }
-      : { status, headers: { 'content-type': 'application/json' }, streaming: false };
+    if (isJsonAnswerToStream(this.request.stream, headers)) this.#jsonParts = [];
+    return clientResponseStart(this.request.stream, status);
   }
 
   // -- non-streaming

@@ -11,6 +11,7 @@ import { ApiError } from '../errors.js';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
 import {
+  clientResponseStart,
   ChunkWriter,
   chatCompletion,
   contentText,
@@ -454,13 +455,7 @@ class BedrockTranslator implements Translator {
   }
 
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
-    return {
-      status: 200,
-      headers: {
-        'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json',
-      },
-      streaming: this.request.stream,
-    };
+    return clientResponseStart(this.request.stream);
   }
 
   onBody(body: Buffer): Buffer {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { ApiError } from '../errors.js';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
 import { SSE_DONE_TEXT, sseData } from './sse.js';
+import type { ClientResponseStart, UpstreamHeaders } from './types.js';
 
 export const randomId = (prefix: string, bytes = 12): string =>
   `${prefix}${randomBytes(bytes).toString('base64url')}`;
@@ -208,3 +209,24 @@ export class ChunkWriter {
 }
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** What the client sees of a successful upstream answer: SSE when it asked to stream, else JSON. */
+export function clientResponseStart(stream: boolean, status = 200): ClientResponseStart {
+  return stream
+    ? {
+        status,
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+        streaming: true,
+      }
+    : { status, headers: { 'content-type': 'application/json' }, streaming: false };
+}
+
+/** A streaming request answered with one JSON body (some servers ignore `stream: true`). */
+export function isJsonAnswerToStream(stream: boolean, headers: UpstreamHeaders): boolean {
+  if (!stream) return false;
+  let ct = headers['content-type'];
+  if (Array.isArray(ct)) ct = ct[0];
+  if (typeof ct !== 'string') return false;
+  const type = ct.toLowerCase();
+  return !type.includes('text/event-stream') && type.includes('json');
+}

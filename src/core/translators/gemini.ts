@@ -7,6 +7,7 @@ import { ApiError } from '../errors.js';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
 import {
+  clientResponseStart,
   ChunkWriter,
   chatCompletion,
   contentText,
@@ -346,13 +347,7 @@ class GeminiTranslator implements Translator {
   }
 
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
-    return {
-      status: 200,
-      headers: {
-        'content-type': this.request.stream ? 'text/event-stream; charset=utf-8' : 'application/json',
-      },
-      streaming: this.request.stream,
-    };
+    return clientResponseStart(this.request.stream);
   }
 
   /** Non-streaming body. A prompt blocked by safety filters throws a 400 ApiError (code content_filter). */

@@ -22,6 +22,7 @@ import type { CompiledModel } from '../config/compiled.js';
 import { ApiError } from '../errors.js';
 import type { ChatCompletionRequest, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
+import { clientResponseStart, isJsonAnswerToStream } from './common.js';
 import { registerTranslator } from './index.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
@@ -227,18 +228,8 @@ export class OpenAITranslator implements Translator {
   }
 
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
-    let ct = headers['content-type'];
-    if (Array.isArray(ct)) ct = ct[0];
-    const sse = typeof ct === 'string' && ct.toLowerCase().includes('text/event-stream');
-    if (this.request.stream && !sse && typeof ct === 'string' && ct.toLowerCase().includes('json'))
-      this.#jsonParts = [];
-    return this.request.stream
-      ? {
-          status,
-          headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-          streaming: true,
-        }
-      : { status, headers: { 'content-type': 'application/json' }, streaming: false };
+    if (isJsonAnswerToStream(this.request.stream, headers)) this.#jsonParts = [];
+    return clientResponseStart(this.request.stream, status);
   }
 
   onStreamChunk(chunk: Buffer, end: boolean): Buffer {
