@@ -90,6 +90,26 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     expect(train(['--data', fixture, '--no-aux', '--out', again, '--folds', '2', '--check']).status).toBe(1);
   });
 
+  it('--repeats logs the spread over several fold assignments and leaves the model file unchanged', () => {
+    const repeated = join(tmp, 'repeated.json');
+    const r = spawnSync(
+      process.execPath,
+      [script, '--data', fixture, '--no-aux', '--out', repeated, '--folds', '2', '--repeats', '3'],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('mean ± sd over 3 fold assignments (seeds 1..3)');
+    const macro = r.stderr
+      .split('\n')
+      .slice(r.stderr.split('\n').findIndex((l) => l.includes('mean ± sd')))
+      .find((l) => l.trim().startsWith('macro'));
+    expect(macro).toMatch(/macro\s+0\.\d{3} ±0\.\d{3}\s+\d+\.\d% ±\d+\.\d/);
+    const single = join(tmp, 'single.json');
+    expect(train(['--data', fixture, '--no-aux', '--out', single, '--folds', '2']).status).toBe(0);
+    expect(readFileSync(repeated, 'utf8')).toBe(readFileSync(single, 'utf8'));
+    expect(train(['--data', fixture, '--no-aux', '--out', single, '--repeats', '0']).status).toBe(1);
+  });
+
   it('fails clearly on bad input', () => {
     const missing = train(['--data', join(tmp, 'nope.jsonl'), '--out', join(tmp, 'x.json')]);
     expect(missing.status).toBe(1);
