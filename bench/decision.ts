@@ -8,22 +8,35 @@ import { fmt, summarize } from './lib.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string' } } });
 const iterations = Number(values.iterations ?? 20_000);
-const loaded = loadConfigFile('tierflow.yaml', { env: { OPENAI_API_KEY: 'x', ANTHROPIC_API_KEY: 'x', GEMINI_API_KEY: 'x' } });
+const loaded = loadConfigFile('tierflow.yaml', {
+  env: { OPENAI_API_KEY: 'x', ANTHROPIC_API_KEY: 'x', GEMINI_API_KEY: 'x' },
+});
 if (!loaded.config) throw new Error('tierflow.yaml did not load');
 const router = new Router({ config: loaded.config, health: new HealthRegistry() });
 
 const bodies = {
-  'short chat (60 B)': { model: 'auto', messages: [{ role: 'user', content: 'What is the capital of France?' }] },
+  'short chat (60 B)': {
+    model: 'auto',
+    messages: [{ role: 'user', content: 'What is the capital of France?' }],
+  },
   '4 KB request': {
     model: 'auto',
     messages: [
       { role: 'system', content: 'You are a careful assistant.' },
-      { role: 'user', content: 'Summarize the following report and list three risks, step by step. '.repeat(60) },
+      {
+        role: 'user',
+        content: 'Summarize the following report and list three risks, step by step. '.repeat(60),
+      },
     ],
   },
   '8 KB multi-turn with tools': {
     model: 'auto',
-    tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }],
+    tools: [
+      {
+        type: 'function',
+        function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } },
+      },
+    ],
     messages: Array.from({ length: 16 }, (_, i) => ({
       role: i % 2 ? 'assistant' : 'user',
       content: `Turn ${i}: please refactor this function and explain the complexity. `.repeat(7),
@@ -41,5 +54,7 @@ for (const [name, body] of Object.entries(bodies)) {
     samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
   }
   const s = summarize(samples);
-  console.log(`decision (${name}, ${raw.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  (n=${s.n})`);
+  console.log(
+    `decision (${name}, ${raw.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  (n=${s.n})`,
+  );
 }

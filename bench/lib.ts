@@ -8,7 +8,13 @@ export function percentile(sorted: number[], q: number): number {
 
 export function summarize(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 0.5), p90: percentile(s, 0.9), p99: percentile(s, 0.99), max: s[s.length - 1] ?? NaN };
+  return {
+    n: s.length,
+    p50: percentile(s, 0.5),
+    p90: percentile(s, 0.9),
+    p99: percentile(s, 0.99),
+    max: s[s.length - 1] ?? NaN,
+  };
 }
 
 /** Fires `fn` at a fixed rate regardless of completions (open loop), returns latencies in ms. */

@@ -3,12 +3,30 @@ type CommandModule = { run(argv: string[]): Promise<number | void> };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   serve: { summary: 'run the standalone OpenAI-compatible gateway', load: () => import('./serve.js') },
-  sidecar: { summary: "run the Envoy ext_proc server (the Kubernetes sidecar)", load: () => import('./sidecar.js') },
-  controller: { summary: 'run the Kubernetes controller (CRD status, admission webhook)', load: () => import('./controller.js') },
-  'envoy-config': { summary: 'print the Envoy bootstrap YAML for the sidecar', load: () => import('./envoy-config.js') },
-  score: { summary: 'score JSONL requests from stdin with the production classifier', load: () => import('./score.js') },
-  explain: { summary: 'show the score, tier, model and top features for one request', load: () => import('./explain.js') },
-  validate: { summary: 'check a config file and print what it compiles to', load: () => import('./validate.js') },
+  sidecar: {
+    summary: 'run the Envoy ext_proc server (the Kubernetes sidecar)',
+    load: () => import('./sidecar.js'),
+  },
+  controller: {
+    summary: 'run the Kubernetes controller (CRD status, admission webhook)',
+    load: () => import('./controller.js'),
+  },
+  'envoy-config': {
+    summary: 'print the Envoy bootstrap YAML for the sidecar',
+    load: () => import('./envoy-config.js'),
+  },
+  score: {
+    summary: 'score JSONL requests from stdin with the production classifier',
+    load: () => import('./score.js'),
+  },
+  explain: {
+    summary: 'show the score, tier, model and top features for one request',
+    load: () => import('./explain.js'),
+  },
+  validate: {
+    summary: 'check a config file and print what it compiles to',
+    load: () => import('./validate.js'),
+  },
 };
 
 function usage(): string {

@@ -10,7 +10,9 @@ export async function run(argv: string[]): Promise<number> {
     options: { help: { type: 'boolean', short: 'h' }, 'secrets-dir': { type: 'string' } },
   });
   if (values.help) {
-    process.stdout.write('usage: tierflow validate [FILE]   (default: $TIERFLOW_CONFIG or ./tierflow.yaml)\n');
+    process.stdout.write(
+      'usage: tierflow validate [FILE]   (default: $TIERFLOW_CONFIG or ./tierflow.yaml)\n',
+    );
     return 0;
   }
   const file = resolve(positionals[0] ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml');
@@ -23,11 +25,16 @@ export async function run(argv: string[]): Promise<number> {
   const c = r.config;
   const lines = [`${file}: valid (revision ${c.revision})`];
   for (const p of c.providers.values()) {
-    lines.push(`  provider ${p.name} (${p.type}) ${p.enabled ? 'enabled' : 'disabled'}: ${p.models.map((m) => `${m.name}[${m.tier}]`).join(', ')}`);
+    lines.push(
+      `  provider ${p.name} (${p.type}) ${p.enabled ? 'enabled' : 'disabled'}: ${p.models.map((m) => `${m.name}[${m.tier}]`).join(', ')}`,
+    );
   }
   for (const pol of c.policies.values()) {
     lines.push(`  policy ${pol.name} [${pol.virtualModels.join(', ')}]:`);
-    for (const t of pol.tiers) lines.push(`    ${t.name} (score <= ${t.maxScore}): ${t.candidates.map((m) => m.id).join(', ') || '(no usable model)'}`);
+    for (const t of pol.tiers)
+      lines.push(
+        `    ${t.name} (score <= ${t.maxScore}): ${t.candidates.map((m) => m.id).join(', ') || '(no usable model)'}`,
+      );
   }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -18,7 +18,12 @@ export function resolveCredentials(sources: CredentialSources) {
   const readRef = (ref: { name: string; key: string } | undefined): Secret | undefined => {
     if (!ref) return undefined;
     const dir = sources.secretsDir ?? DEFAULT_SECRETS_DIR;
-    if (ref.name.includes('/') || ref.key.includes('/') || ref.name.startsWith('.') || ref.key.startsWith('.')) {
+    if (
+      ref.name.includes('/') ||
+      ref.key.includes('/') ||
+      ref.name.startsWith('.') ||
+      ref.key.startsWith('.')
+    ) {
       throw new Error(`invalid secret reference ${ref.name}/${ref.key}`);
     }
     try {
@@ -33,7 +38,9 @@ export function resolveCredentials(sources: CredentialSources) {
     return v ? new Secret(v) : undefined;
   };
   return (_provider: string, spec: CredentialsSpec): ProviderCredentials => {
-    const apiKey = spec.apiKey ? new Secret(spec.apiKey) : (fromEnv(spec.apiKeyEnv) ?? readRef(spec.secretRef));
+    const apiKey = spec.apiKey
+      ? new Secret(spec.apiKey)
+      : (fromEnv(spec.apiKeyEnv) ?? readRef(spec.secretRef));
     const creds: ProviderCredentials = {};
     if (apiKey) creds.apiKey = apiKey;
     const id = readRef(spec.awsAccessKeyIdRef);

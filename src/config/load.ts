@@ -26,7 +26,10 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadRes
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    return { source: '', issues: [{ path: '/', message: `cannot read ${path}: ${(e as Error).message}`, severity: 'error' }] };
+    return {
+      source: '',
+      issues: [{ path: '/', message: `cannot read ${path}: ${(e as Error).message}`, severity: 'error' }],
+    };
   }
   return loadConfigText(text, options);
 }
@@ -52,7 +55,11 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   for (const m of missing) {
     // A missing key disables its provider (a warning from compile); anything else is an error.
     if (!/\/credentials\//.test(m.path) && !/\/virtualKeys\/\d+\/key$/.test(m.path)) {
-      issues.push({ path: m.path, message: `environment variable ${m.variable} is not set`, severity: 'error' });
+      issues.push({
+        path: m.path,
+        message: `environment variable ${m.variable} is not set`,
+        severity: 'error',
+      });
     }
   }
   const result = compileConfig(data, {

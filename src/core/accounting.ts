@@ -24,7 +24,11 @@ export interface RequestCost {
   flagshipCostUsd: number;
 }
 
-export function accountRequest(usage: Usage, served: CompiledModel, policy: CompiledPolicy | undefined): RequestCost {
+export function accountRequest(
+  usage: Usage,
+  served: CompiledModel,
+  policy: CompiledPolicy | undefined,
+): RequestCost {
   const cost = costUsd(usage, served.pricing);
   const flagship = flagshipOf(policy);
   return { costUsd: cost, flagshipCostUsd: flagship ? costUsd(usage, flagship.pricing) : cost };

@@ -41,13 +41,28 @@ export class KeyLimits {
   admit(key: CompiledVirtualKey): void {
     const s = this.#get(key);
     if (key.budget && s.spentUsd >= key.budget.usd) {
-      throw new ApiError(429, `Budget of virtual key '${key.name}' is used up for this ${key.budget.period} (${key.budget.usd} USD).`, 'insufficient_quota', 'budget_exceeded');
+      throw new ApiError(
+        429,
+        `Budget of virtual key '${key.name}' is used up for this ${key.budget.period} (${key.budget.usd} USD).`,
+        'insufficient_quota',
+        'budget_exceeded',
+      );
     }
     if (key.rpm !== undefined && s.requests >= key.rpm) {
-      throw new ApiError(429, `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`, 'rate_limit_error', 'rate_limit_exceeded');
+      throw new ApiError(
+        429,
+        `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`,
+        'rate_limit_error',
+        'rate_limit_exceeded',
+      );
     }
     if (key.tpm !== undefined && s.tokens >= key.tpm) {
-      throw new ApiError(429, `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`, 'rate_limit_error', 'rate_limit_exceeded');
+      throw new ApiError(
+        429,
+        `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`,
+        'rate_limit_error',
+        'rate_limit_exceeded',
+      );
     }
     s.requests++;
   }

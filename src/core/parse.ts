@@ -28,7 +28,12 @@ const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'func
 export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_LIMIT): ParsedRequest {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   if (size > bodyLimit) {
-    throw new ApiError(413, `Request body is ${size} bytes; the limit is ${bodyLimit}.`, 'invalid_request_error', 'request_too_large');
+    throw new ApiError(
+      413,
+      `Request body is ${size} bytes; the limit is ${bodyLimit}.`,
+      'invalid_request_error',
+      'request_too_large',
+    );
   }
   if (size === 0) throw badRequest('Request body is empty; expected a JSON chat completion request.');
   let body: unknown;
@@ -45,7 +50,8 @@ export function validateChatRequest(body: unknown): ParsedRequest {
     throw badRequest('Request body must be a JSON object.', null, 'invalid_type');
   }
   const req = body as Record<string, unknown>;
-  if (req.model === undefined) throw badRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  if (req.model === undefined)
+    throw badRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
   if (typeof req.model !== 'string' || req.model.length === 0) {
     throw badRequest("Invalid type for 'model': expected a non-empty string.", 'model', 'invalid_type');
   }
@@ -67,11 +73,16 @@ export function validateChatRequest(body: unknown): ParsedRequest {
     throw badRequest("Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
   }
   if (req.tools !== undefined && req.tools !== null) {
-    if (!Array.isArray(req.tools)) throw badRequest("Invalid type for 'tools': expected an array.", 'tools', 'invalid_type');
+    if (!Array.isArray(req.tools))
+      throw badRequest("Invalid type for 'tools': expected an array.", 'tools', 'invalid_type');
     req.tools.forEach((t, i) => {
       const fn = (t as { function?: { name?: unknown } } | null)?.function;
       if (typeof t !== 'object' || t === null || typeof fn?.name !== 'string') {
-        throw badRequest(`Invalid value for 'tools[${i}]': expected {"type":"function","function":{"name":...}}.`, `tools[${i}]`, 'invalid_value');
+        throw badRequest(
+          `Invalid value for 'tools[${i}]': expected {"type":"function","function":{"name":...}}.`,
+          `tools[${i}]`,
+          'invalid_value',
+        );
       }
     });
     if (req.tools.length > 0) needs.tools = true;
@@ -80,7 +91,11 @@ export function validateChatRequest(body: unknown): ParsedRequest {
   const rf = req.response_format as { type?: unknown } | undefined | null;
   if (rf !== undefined && rf !== null) {
     if (typeof rf !== 'object' || typeof rf.type !== 'string') {
-      throw badRequest("Invalid value for 'response_format': expected an object with a 'type'.", 'response_format', 'invalid_value');
+      throw badRequest(
+        "Invalid value for 'response_format': expected an object with a 'type'.",
+        'response_format',
+        'invalid_value',
+      );
     }
     if (rf.type === 'json_schema') needs.jsonSchema = true;
   }
@@ -128,8 +143,16 @@ function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
   if (typeof c === 'string') chars = c.length;
   else if (Array.isArray(c)) {
     c.forEach((part, j) => {
-      if (typeof part !== 'object' || part === null || typeof (part as { type?: unknown }).type !== 'string') {
-        throw badRequest(`Invalid value for '${param}.content[${j}]': expected a content part object.`, `${param}.content[${j}]`, 'invalid_value');
+      if (
+        typeof part !== 'object' ||
+        part === null ||
+        typeof (part as { type?: unknown }).type !== 'string'
+      ) {
+        throw badRequest(
+          `Invalid value for '${param}.content[${j}]': expected a content part object.`,
+          `${param}.content[${j}]`,
+          'invalid_value',
+        );
       }
       if (part.type === 'text') chars += typeof part.text === 'string' ? part.text.length : 0;
       else if (part.type === 'image_url') {
@@ -138,12 +161,24 @@ function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
       }
     });
   } else if (c !== undefined && c !== null) {
-    throw badRequest(`Invalid type for '${param}.content': expected a string or an array of content parts.`, `${param}.content`, 'invalid_type');
+    throw badRequest(
+      `Invalid type for '${param}.content': expected a string or an array of content parts.`,
+      `${param}.content`,
+      'invalid_type',
+    );
   } else if (msg.role !== 'assistant') {
-    throw badRequest(`Missing required parameter: '${param}.content'.`, `${param}.content`, 'missing_required_parameter');
+    throw badRequest(
+      `Missing required parameter: '${param}.content'.`,
+      `${param}.content`,
+      'missing_required_parameter',
+    );
   }
   if (msg.role === 'tool' && typeof msg.tool_call_id !== 'string') {
-    throw badRequest(`Missing required parameter: '${param}.tool_call_id'.`, `${param}.tool_call_id`, 'missing_required_parameter');
+    throw badRequest(
+      `Missing required parameter: '${param}.tool_call_id'.`,
+      `${param}.tool_call_id`,
+      'missing_required_parameter',
+    );
   }
   if (Array.isArray(msg.tool_calls)) {
     chars += JSON.stringify(msg.tool_calls).length;

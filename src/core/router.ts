@@ -48,7 +48,12 @@ export interface RouterOptions {
   bodyLimit?: number;
 }
 
-const EXPLICIT_FAILOVER = { maxAttempts: 3, deadlineMs: 120_000, firstByteTimeoutMs: 30_000, maxRetryAfterMs: 2_000 };
+const EXPLICIT_FAILOVER = {
+  maxAttempts: 3,
+  deadlineMs: 120_000,
+  firstByteTimeoutMs: 30_000,
+  maxRetryAfterMs: 2_000,
+};
 
 export class Router {
   #config: CompiledConfig;
@@ -100,13 +105,21 @@ export class Router {
     const virtualKey = authenticate(config, authorization);
     const policy = config.virtualModels.get(request.model);
     if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
-      throw new ApiError(403, `This key may not use model '${request.model}'.`, 'permission_error', 'model_not_allowed');
+      throw new ApiError(
+        403,
+        `This key may not use model '${request.model}'.`,
+        'permission_error',
+        'model_not_allowed',
+      );
     }
     if (virtualKey) this.limits.admit(virtualKey);
 
     if (policy) {
       const c = this.#classify(request.body);
-      const share = policy.flagshipShare !== undefined ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`) : undefined;
+      const share =
+        policy.flagshipShare !== undefined
+          ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
+          : undefined;
       const tierIndex = tierIndexForScore(policy, c.score, share?.threshold());
       share?.observe(c.score);
       const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
@@ -130,7 +143,13 @@ export class Router {
     const byId = config.models.get(request.model);
     const named = byId ? [byId] : config.modelsByName.get(request.model);
     if (!named) {
-      throw new ApiError(404, `The model '${request.model}' does not exist or is not configured. Use 'auto' or one of GET /v1/models.`, 'invalid_request_error', 'model_not_found', 'model');
+      throw new ApiError(
+        404,
+        `The model '${request.model}' does not exist or is not configured. Use 'auto' or one of GET /v1/models.`,
+        'invalid_request_error',
+        'model_not_found',
+        'model',
+      );
     }
     const candidates = selectExplicit(named, request, this.health);
     return {
@@ -160,11 +179,19 @@ function defaultShareThreshold(policy: CompiledPolicy): ShareThreshold {
 }
 
 /** With virtual keys configured, a valid `Authorization: Bearer <key>` is required; otherwise none is. */
-export function authenticate(config: CompiledConfig, authorization: string | undefined): CompiledVirtualKey | undefined {
+export function authenticate(
+  config: CompiledConfig,
+  authorization: string | undefined,
+): CompiledVirtualKey | undefined {
   if (config.virtualKeys.size === 0) return undefined;
   const m = authorization && /^Bearer\s+(.+)$/i.exec(authorization.trim());
   if (!m) {
-    throw new ApiError(401, 'Missing API key: send your TierFlow virtual key as "Authorization: Bearer <key>".', 'authentication_error', 'invalid_api_key');
+    throw new ApiError(
+      401,
+      'Missing API key: send your TierFlow virtual key as "Authorization: Bearer <key>".',
+      'authentication_error',
+      'invalid_api_key',
+    );
   }
   const hash = createHash('sha256').update(m[1]!).digest('hex');
   const key = config.virtualKeys.get(hash);

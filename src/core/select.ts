@@ -11,7 +11,11 @@ const TYPICAL_OUTPUT_TOKENS = 400;
 export type Unfit = 'capability' | 'context' | 'unavailable';
 
 /** Why a model cannot take this request, or undefined when it can. */
-export function unfitReason(model: CompiledModel, req: ParsedRequest, health: HealthRegistry): Unfit | undefined {
+export function unfitReason(
+  model: CompiledModel,
+  req: ParsedRequest,
+  health: HealthRegistry,
+): Unfit | undefined {
   const caps = model.capabilities;
   if (
     (req.needs.tools && !caps.has('tools')) ||
@@ -72,9 +76,16 @@ export function selectCandidates(
 export function selectExplicit(models: readonly CompiledModel[], req: ParsedRequest, health: HealthRegistry) {
   const available = models.filter((m) => health.available(m));
   if (available.length === 0) {
-    throw new ApiError(503, `Model '${req.model}' is temporarily unavailable: every provider of it has an open circuit breaker.`, 'api_error', 'model_unavailable');
+    throw new ApiError(
+      503,
+      `Model '${req.model}' is temporarily unavailable: every provider of it has an open circuit breaker.`,
+      'api_error',
+      'model_unavailable',
+    );
   }
-  return available.length > 1 ? rankWithinTier(available, { objective: { cost: 0.5, latency: 0.5 } }, req, health) : available;
+  return available.length > 1
+    ? rankWithinTier(available, { objective: { cost: 0.5, latency: 0.5 } }, req, health)
+    : available;
 }
 
 function tierOrder(policy: CompiledPolicy, start: number): number[] {
@@ -133,12 +144,29 @@ function rankWithinTier(
 
 function noCandidate(policy: string, reasons: Set<Unfit>, req: ParsedRequest): ApiError {
   if (reasons.has('unavailable') || reasons.size === 0) {
-    return new ApiError(503, `No model of policy '${policy}' is available right now (circuit breakers open or no usable provider).`, 'api_error', 'no_available_model');
+    return new ApiError(
+      503,
+      `No model of policy '${policy}' is available right now (circuit breakers open or no usable provider).`,
+      'api_error',
+      'no_available_model',
+    );
   }
   if (reasons.has('capability')) {
-    const needs = Object.entries(req.needs).filter(([, v]) => v).map(([k]) => k);
+    const needs = Object.entries(req.needs)
+      .filter(([, v]) => v)
+      .map(([k]) => k);
     if (req.stream) needs.push('streaming');
-    return new ApiError(400, `No model of policy '${policy}' supports what this request needs (${needs.join(', ') || 'text'}).`, 'invalid_request_error', 'unsupported_capability');
+    return new ApiError(
+      400,
+      `No model of policy '${policy}' supports what this request needs (${needs.join(', ') || 'text'}).`,
+      'invalid_request_error',
+      'unsupported_capability',
+    );
   }
-  return new ApiError(400, `The request (about ${req.promptTokens} prompt tokens${req.maxOutputTokens ? ` + ${req.maxOutputTokens} output` : ''}) exceeds the context window of every model of policy '${policy}'.`, 'invalid_request_error', 'context_length_exceeded');
+  return new ApiError(
+    400,
+    `The request (about ${req.promptTokens} prompt tokens${req.maxOutputTokens ? ` + ${req.maxOutputTokens} output` : ''}) exceeds the context window of every model of policy '${policy}'.`,
+    'invalid_request_error',
+    'context_length_exceeded',
+  );
 }

@@ -20,7 +20,11 @@ export async function startDemoProvider(host = '127.0.0.1'): Promise<DemoProvide
     req.on('end', () => {
       if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }));
+        res.end(
+          JSON.stringify({
+            error: { message: 'not found', type: 'invalid_request_error', param: null, code: null },
+          }),
+        );
         return;
       }
       let body: { model?: string; stream?: boolean; messages?: { role: string; content?: unknown }[] };
@@ -28,7 +32,11 @@ export async function startDemoProvider(host = '127.0.0.1'): Promise<DemoProvide
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
         res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: 'invalid JSON', type: 'invalid_request_error', param: null, code: null } }));
+        res.end(
+          JSON.stringify({
+            error: { message: 'invalid JSON', type: 'invalid_request_error', param: null, code: null },
+          }),
+        );
         return;
       }
       const model = body.model ?? 'demo';
@@ -37,7 +45,11 @@ export async function startDemoProvider(host = '127.0.0.1'): Promise<DemoProvide
       const text = `[${model}] ${NOTICE}${asked ? ` You asked: "${asked.slice(0, 200)}"` : ''}`;
       const promptTokens = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
       const completionTokens = Math.ceil(text.length / 4);
-      const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+      const usage = {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      };
       const id = `chatcmpl-demo-${Date.now().toString(36)}`;
       const created = Math.floor(Date.now() / 1000);
       if (!body.stream) {
@@ -60,7 +72,9 @@ export async function startDemoProvider(host = '127.0.0.1'): Promise<DemoProvide
       res.write(chunk({ role: 'assistant', content: '' }, null));
       for (const word of text.match(/\S+\s*/g) ?? []) res.write(chunk({ content: word }, null));
       res.write(chunk({}, 'stop'));
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`,
+      );
       res.end('data: [DONE]\n\n');
     });
   });

@@ -7,7 +7,12 @@ export function listModels(config: CompiledConfig) {
     data.push({ id: name, object: 'model', created: 0, owned_by: `tierflow:${policy.name}` });
   }
   for (const [name, models] of config.modelsByName) {
-    data.push({ id: name, object: 'model', created: 0, owned_by: models.map((m) => m.provider.name).join(',') });
+    data.push({
+      id: name,
+      object: 'model',
+      created: 0,
+      owned_by: models.map((m) => m.provider.name).join(','),
+    });
   }
   return { object: 'list', data };
 }

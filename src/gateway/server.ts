@@ -65,11 +65,35 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       req.resume();
-      const known = ['/v1/chat/completions', '/chat/completions', '/v1/models', '/models', '/healthz', '/readyz', '/metrics'];
+      const known = [
+        '/v1/chat/completions',
+        '/chat/completions',
+        '/v1/models',
+        '/models',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+      ];
       if (known.includes(path)) {
-        return error(res, new ApiError(405, `Method ${req.method} is not allowed on ${path}.`, 'invalid_request_error', 'method_not_allowed'));
+        return error(
+          res,
+          new ApiError(
+            405,
+            `Method ${req.method} is not allowed on ${path}.`,
+            'invalid_request_error',
+            'method_not_allowed',
+          ),
+        );
       }
-      return error(res, new ApiError(404, `Unknown path ${path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`, 'invalid_request_error', 'unknown_url'));
+      return error(
+        res,
+        new ApiError(
+          404,
+          `Unknown path ${path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`,
+          'invalid_request_error',
+          'unknown_url',
+        ),
+      );
     } catch (err) {
       internalError(res, err, requestId);
     }
@@ -92,7 +116,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       plan = router.plan(body, header(req, 'authorization'));
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      metrics.requests.inc({ mode: 'rejected', policy: 'none', tier: 'none', provider: 'none', model: 'none', status_class: `${Math.floor(err.status / 100)}xx` });
+      metrics.requests.inc({
+        mode: 'rejected',
+        policy: 'none',
+        tier: 'none',
+        provider: 'none',
+        model: 'none',
+        status_class: `${Math.floor(err.status / 100)}xx`,
+      });
       log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
       return error(res, err);
     }
@@ -105,7 +136,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {
     log.error('internal error', { requestId, error: err instanceof Error ? err.message : String(err) });
     if (!res.headersSent) {
-      error(res, new ApiError(500, `TierFlow internal error (request ${requestId}).`, 'api_error', 'internal_error'));
+      error(
+        res,
+        new ApiError(500, `TierFlow internal error (request ${requestId}).`, 'api_error', 'internal_error'),
+      );
     } else {
       res.destroy();
     }
@@ -164,7 +198,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 function tooLarge(size: number, limit: number): ApiError {
-  return new ApiError(413, `Request body of ${size}+ bytes exceeds the limit of ${limit} bytes.`, 'invalid_request_error', 'request_too_large');
+  return new ApiError(
+    413,
+    `Request body of ${size}+ bytes exceeds the limit of ${limit} bytes.`,
+    'invalid_request_error',
+    'request_too_large',
+  );
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

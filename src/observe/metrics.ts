@@ -35,7 +35,8 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'tierflow_' });
+    if (options.defaultMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'tierflow_' });
     this.requests = new Counter({
       name: 'tierflow_requests_total',
       help: 'Requests answered, by routing mode (auto or explicit), policy, chosen tier, serving provider and model, and HTTP status class.',
@@ -101,7 +102,7 @@ export class Metrics {
     });
     this.savedUsd = new Counter({
       name: 'tierflow_saved_usd_total',
-      help: "Flagship cost minus actual cost, for requests where routing saved money.",
+      help: 'Flagship cost minus actual cost, for requests where routing saved money.',
       labelNames: ['policy'],
       registers,
     });

@@ -14,7 +14,13 @@ export class ConfigLoadError extends Error {
     readonly file: string,
     readonly issues: LocatedIssue[],
   ) {
-    super(`invalid config ${file}:\n` + issues.filter((i) => i.severity === 'error').map((i) => '  ' + formatIssue(i, file)).join('\n'));
+    super(
+      `invalid config ${file}:\n` +
+        issues
+          .filter((i) => i.severity === 'error')
+          .map((i) => '  ' + formatIssue(i, file))
+          .join('\n'),
+    );
   }
 }
 

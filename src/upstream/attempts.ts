@@ -75,7 +75,12 @@ export async function runAttempts(
     const model = plan.candidates[i]!;
     const remaining = plan.deadlineAt - router.now();
     if (remaining <= 0) {
-      lastError = new ApiError(504, 'The routing deadline passed before any provider answered.', 'timeout_error', 'deadline_exceeded');
+      lastError = new ApiError(
+        504,
+        'The routing deadline passed before any provider answered.',
+        'timeout_error',
+        'deadline_exceeded',
+      );
       break;
     }
     const tracker = router.health.begin(model);
@@ -92,20 +97,31 @@ export async function runAttempts(
     const record: AttemptRecord = { model, outcome: 'success' };
     attempts.push(record);
     try {
-      const served = await attempt(plan, deps, translator, tracker, sink, signal, attempts.length, () => clearTimeout(timer)).finally(
-        () => sink.signal?.removeEventListener('abort', onClientGone),
-      );
+      const served = await attempt(plan, deps, translator, tracker, sink, signal, attempts.length, () =>
+        clearTimeout(timer),
+      ).finally(() => sink.signal?.removeEventListener('abort', onClientGone));
       record.status = served.status;
       record.outcome = served.outcome;
       recordAttempt(deps, tracker, record, false);
-      return { status: served.status, attempts, served: model, usage: translator.usage, cost: costOf(plan, model, translator.usage), error: served.error };
+      return {
+        status: served.status,
+        attempts,
+        served: model,
+        usage: translator.usage,
+        cost: costOf(plan, model, translator.usage),
+        error: served.error,
+      };
     } catch (err) {
       clearTimeout(timer);
       if (sink.signal?.aborted) {
         tracker.neutral();
         record.outcome = 'client_error';
         recordAttempt(deps, tracker, record, false);
-        return { status: 499, attempts, error: new ApiError(499, 'client closed the request', 'api_error', 'client_closed') };
+        return {
+          status: 499,
+          attempts,
+          error: new ApiError(499, 'client closed the request', 'api_error', 'client_closed'),
+        };
       }
       if (!(err instanceof AttemptFailure)) throw err;
       record.outcome = err.outcome;
@@ -123,7 +139,12 @@ export async function runAttempts(
 
   const error =
     lastError ??
-    new ApiError(503, 'No provider is available for this request right now (circuit breakers open).', 'api_error', 'no_available_model');
+    new ApiError(
+      503,
+      'No provider is available for this request right now (circuit breakers open).',
+      'api_error',
+      'no_available_model',
+    );
   const headers = tierflowHeaders(plan, undefined, attempts.length, undefined);
   if (lastRetryAfter && error.status === 429) headers['retry-after'] = lastRetryAfter;
   if (!sink.signal?.aborted) await sendError(sink, error, headers);
@@ -167,7 +188,10 @@ async function attempt(
     const apiError = translator.onError(status, res.headers, body);
     if (isRetryableStatus(status)) {
       const retryAfter = res.headers['retry-after'];
-      throw new AttemptFailure(outcomeOfStatus(status), Object.assign(apiError, { retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }));
+      throw new AttemptFailure(
+        outcomeOfStatus(status),
+        Object.assign(apiError, { retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }),
+      );
     }
     // The client's mistake: answer it as is, no failover, no health penalty.
     committed();
@@ -238,7 +262,12 @@ async function attempt(
     // Bytes already reached the client: tell it in-band and end the stream.
     const kind = sink.signal?.aborted ? undefined : transportFailure(err);
     if (kind) {
-      const e = new ApiError(502, `The provider stream broke after the response started (${kind}).`, 'upstream_error', kind);
+      const e = new ApiError(
+        502,
+        `The provider stream broke after the response started (${kind}).`,
+        'upstream_error',
+        kind,
+      );
       await sink.write(Buffer.from(`data: ${e.toJson()}\n\n`));
       sink.end();
       tracker.fail(kind);
@@ -256,16 +285,32 @@ async function attempt(
   return { status: start.status, outcome: 'success' };
 }
 
-async function sendError(sink: ResponseSink, error: ApiError, headers: Record<string, string>): Promise<void> {
+async function sendError(
+  sink: ResponseSink,
+  error: ApiError,
+  headers: Record<string, string>,
+): Promise<void> {
   const body = Buffer.from(error.toJson());
-  sink.start(error.status, { 'content-type': 'application/json', 'content-length': String(body.length), ...headers });
+  sink.start(error.status, {
+    'content-type': 'application/json',
+    'content-length': String(body.length),
+    ...headers,
+  });
   await sink.write(body);
   sink.end();
 }
 
 function transportError(err: unknown, provider: string, signal: AbortSignal): AttemptFailure {
   if (signal.aborted && signal.reason instanceof ApiError) {
-    return new AttemptFailure('timeout', new ApiError(504, `Provider '${provider}' did not answer before the routing deadline.`, 'timeout_error', 'deadline_exceeded'));
+    return new AttemptFailure(
+      'timeout',
+      new ApiError(
+        504,
+        `Provider '${provider}' did not answer before the routing deadline.`,
+        'timeout_error',
+        'deadline_exceeded',
+      ),
+    );
   }
   const kind: TransportFailure = transportFailure(err);
   const messages: Record<TransportFailure, string> = {
@@ -273,7 +318,10 @@ function transportError(err: unknown, provider: string, signal: AbortSignal): At
     timeout: `Provider '${provider}' timed out.`,
     reset: `Provider '${provider}' closed the connection.`,
   };
-  return new AttemptFailure(kind, new ApiError(kind === 'timeout' ? 504 : 502, messages[kind], 'upstream_error', kind));
+  return new AttemptFailure(
+    kind,
+    new ApiError(kind === 'timeout' ? 504 : 502, messages[kind], 'upstream_error', kind),
+  );
 }
 
 async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {

@@ -55,7 +55,8 @@ export type TransportFailure = 'connect_error' | 'timeout' | 'reset';
 export function transportFailure(err: unknown): TransportFailure {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'TimeoutError') return 'timeout';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'TimeoutError')
+    return 'timeout';
   if (
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     code === 'ECONNREFUSED' ||

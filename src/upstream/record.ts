@@ -72,12 +72,21 @@ export function outcomeOfStatus(status: number): AttemptOutcome {
 }
 
 /** Cost of the served attempt (if usage is known). */
-export function costOf(plan: RoutePlan, served: CompiledModel | undefined, usage: Usage | undefined): RequestCost | undefined {
+export function costOf(
+  plan: RoutePlan,
+  served: CompiledModel | undefined,
+  usage: Usage | undefined,
+): RequestCost | undefined {
   return served && usage ? accountRequest(usage, served, plan.policy) : undefined;
 }
 
 /** The request is over: request metrics, tokens, spend, key limits, one log line. */
-export function recordRequest(deps: DataPlaneDeps, plan: RoutePlan, outcome: RequestOutcome, requestId: string): void {
+export function recordRequest(
+  deps: DataPlaneDeps,
+  plan: RoutePlan,
+  outcome: RequestOutcome,
+  requestId: string,
+): void {
   const { metrics } = deps;
   const served = outcome.served;
   const policyName = plan.policy?.name ?? 'none';
@@ -91,7 +100,10 @@ export function recordRequest(deps: DataPlaneDeps, plan: RoutePlan, outcome: Req
   });
   const elapsed = (deps.router.now() - plan.startedAt) / 1000;
   if (served) {
-    metrics.durationSeconds.observe({ provider: served.provider.name, model: served.name, tier: served.tier }, elapsed);
+    metrics.durationSeconds.observe(
+      { provider: served.provider.name, model: served.name, tier: served.tier },
+      elapsed,
+    );
   }
   const u = outcome.usage;
   if (served && u) {
@@ -103,7 +115,10 @@ export function recordRequest(deps: DataPlaneDeps, plan: RoutePlan, outcome: Req
   }
   const cost = outcome.cost;
   if (served && cost) {
-    metrics.costUsd.inc({ provider: served.provider.name, model: served.name, tier: served.tier }, cost.costUsd);
+    metrics.costUsd.inc(
+      { provider: served.provider.name, model: served.name, tier: served.tier },
+      cost.costUsd,
+    );
     if (plan.policy) {
       metrics.flagshipCostUsd.inc({ policy: policyName }, cost.flagshipCostUsd);
       const saved = cost.flagshipCostUsd - cost.costUsd;
@@ -111,7 +126,11 @@ export function recordRequest(deps: DataPlaneDeps, plan: RoutePlan, outcome: Req
     }
   }
   if (plan.virtualKey) {
-    deps.router.limits.record(plan.virtualKey, (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0), cost?.costUsd ?? 0);
+    deps.router.limits.record(
+      plan.virtualKey,
+      (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0),
+      cost?.costUsd ?? 0,
+    );
   }
   deps.log.info('request', {
     requestId,

@@ -11,8 +11,18 @@ let stderr = '';
 
 beforeAll(async () => {
   const env: Record<string, string | undefined> = { ...process.env, TIERFLOW_LOG_LEVEL: 'info' };
-  for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_BEARER_TOKEN_BEDROCK']) delete env[k];
-  child = spawn(process.execPath, ['bin/tierflow.js', 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const k of [
+    'OPENAI_API_KEY',
+    'ANTHROPIC_API_KEY',
+    'GEMINI_API_KEY',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_BEARER_TOKEN_BEDROCK',
+  ])
+    delete env[k];
+  child = spawn(process.execPath, ['bin/tierflow.js', 'serve', '--port', '0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   baseURL = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -31,7 +41,9 @@ afterAll(() => {
 describe('tierflow serve on the default config, no keys', () => {
   it('answers a chat completion from the demo provider and explains how to add keys', async () => {
     const sdk = new OpenAI({ baseURL, apiKey: 'none', maxRetries: 0 });
-    const { data, response } = await sdk.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Hello' }] }).withResponse();
+    const { data, response } = await sdk.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'Hello' }] })
+      .withResponse();
     expect(data.choices[0]!.message.content).toMatch(/demo provider/);
     expect(response.headers.get('x-tierflow-provider')).toBe('demo');
     expect(stderr).toMatch(/DEMO mode/);
@@ -41,7 +53,11 @@ describe('tierflow serve on the default config, no keys', () => {
   it('streams too', async () => {
     const sdk = new OpenAI({ baseURL, apiKey: 'none', maxRetries: 0 });
     let text = '';
-    for await (const c of await sdk.chat.completions.create({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'Hi' }] })) {
+    for await (const c of await sdk.chat.completions.create({
+      model: 'auto',
+      stream: true,
+      messages: [{ role: 'user', content: 'Hi' }],
+    })) {
       text += c.choices[0]?.delta?.content ?? '';
     }
     expect(text).toMatch(/demo provider/);

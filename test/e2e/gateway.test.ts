@@ -100,13 +100,19 @@ describe('chat through the gateway', () => {
   });
 
   it('routes a hard request to the flagship tier', async () => {
-    const { response } = await sdk.chat.completions.create({ model: 'auto', messages: user('[hard] prove it') }).withResponse();
+    const { response } = await sdk.chat.completions
+      .create({ model: 'auto', messages: user('[hard] prove it') })
+      .withResponse();
     expect(response.headers.get('x-tierflow-tier')).toBe('flagship');
     expect(response.headers.get('x-tierflow-model')).toBe('oa-large');
   });
 
   it('streams, hiding the usage chunk unless asked, and reports usage when asked', async () => {
-    const stream = await sdk.chat.completions.create({ model: 'auto', stream: true, messages: user('one two three') });
+    const stream = await sdk.chat.completions.create({
+      model: 'auto',
+      stream: true,
+      messages: user('one two three'),
+    });
     let text = '';
     let sawUsage = false;
     for await (const chunk of stream) {
@@ -146,16 +152,36 @@ describe('chat through the gateway', () => {
     const r = await sdk.chat.completions.create({
       model: 'an-small',
       messages: user('weather in Paris?'),
-      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } } },
+          },
+        },
+      ],
     });
     expect(r.choices[0]!.finish_reason).toBe('tool_calls');
-    expect(r.choices[0]!.message.tool_calls?.[0]).toMatchObject({ type: 'function', function: { name: 'get_weather' } });
-    expect(JSON.parse((r.choices[0]!.message.tool_calls![0] as { function: { arguments: string } }).function.arguments)).toEqual({ city: 'Paris' });
-    expect(an.lastRequest!.body.tools[0]).toMatchObject({ name: 'get_weather', input_schema: { type: 'object' } });
+    expect(r.choices[0]!.message.tool_calls?.[0]).toMatchObject({
+      type: 'function',
+      function: { name: 'get_weather' },
+    });
+    expect(
+      JSON.parse(
+        (r.choices[0]!.message.tool_calls![0] as { function: { arguments: string } }).function.arguments,
+      ),
+    ).toEqual({ city: 'Paris' });
+    expect(an.lastRequest!.body.tools[0]).toMatchObject({
+      name: 'get_weather',
+      input_schema: { type: 'object' },
+    });
   });
 
   it('an explicit model goes to its provider without classification', async () => {
-    const { data, response } = await sdk.chat.completions.create({ model: 'an-big', messages: user('[hard] hi') }).withResponse();
+    const { data, response } = await sdk.chat.completions
+      .create({ model: 'an-big', messages: user('[hard] hi') })
+      .withResponse();
     expect(data.choices[0]!.message.content).toBe('echo: [hard] hi');
     expect(response.headers.get('x-tierflow-provider')).toBe('an');
     expect(response.headers.get('x-tierflow-score')).toBe('explicit');
@@ -165,7 +191,10 @@ describe('chat through the gateway', () => {
 
   it('ignores client-sent x-tierflow-* headers', async () => {
     const { response } = await sdk.chat.completions
-      .create({ model: 'auto', messages: user('hi') }, { headers: { 'x-tierflow-model': 'an-big', 'x-tierflow-tier': 'flagship' } })
+      .create(
+        { model: 'auto', messages: user('hi') },
+        { headers: { 'x-tierflow-model': 'an-big', 'x-tierflow-tier': 'flagship' } },
+      )
       .withResponse();
     expect(response.headers.get('x-tierflow-model')).toBe('oa-mini');
     expect(Object.keys(oa.lastRequest!.headers).some((h) => h.startsWith('x-tierflow'))).toBe(false);
@@ -181,7 +210,9 @@ describe('chat through the gateway', () => {
 describe('failover', () => {
   it('non-streaming: a 503 moves to the next candidate', async () => {
     oa.failNext({ kind: 'status', status: 503 });
-    const { data, response } = await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse();
+    const { data, response } = await sdk.chat.completions
+      .create({ model: 'auto', messages: user('x') })
+      .withResponse();
     expect(data.choices[0]!.message.content).toBe('echo: x');
     expect(response.headers.get('x-tierflow-provider')).toBe('an');
     expect(response.headers.get('x-tierflow-attempts')).toBe('2');
@@ -218,7 +249,9 @@ describe('failover', () => {
   it('a stall beyond the first-byte timeout fails over', async () => {
     oa.failNext({ kind: 'slow-first-byte', ms: 4000 });
     const t0 = Date.now();
-    const { response } = await sdk.chat.completions.create({ model: 'auto', messages: user('slow') }).withResponse();
+    const { response } = await sdk.chat.completions
+      .create({ model: 'auto', messages: user('slow') })
+      .withResponse();
     expect(response.headers.get('x-tierflow-provider')).toBe('an');
     expect(Date.now() - t0).toBeLessThan(3900);
   });
@@ -235,7 +268,9 @@ describe('failover', () => {
 
   it('no failover on a 400: the provider error reaches the client as is', async () => {
     oa.failNext({ kind: 'status', status: 400 });
-    const err = await sdk.chat.completions.create({ model: 'oa-large', messages: user('bad') }).catch((e: unknown) => e);
+    const err = await sdk.chat.completions
+      .create({ model: 'oa-large', messages: user('bad') })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect(an.requests).toHaveLength(0);
   });
@@ -243,7 +278,9 @@ describe('failover', () => {
   it('when every candidate fails, the last error is returned with its status', async () => {
     oa.failNext({ kind: 'status', status: 500, times: 5 });
     an.failNext({ kind: 'status', status: 529, times: 5 });
-    const err = (await sdk.chat.completions.create({ model: 'auto', messages: user('doomed') }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    const err = (await sdk.chat.completions
+      .create({ model: 'auto', messages: user('doomed') })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(err.status).toBeGreaterThanOrEqual(500);
     expect(err.headers?.get('x-tierflow-attempts')).toBe('3');
@@ -252,7 +289,9 @@ describe('failover', () => {
 
 describe('circuit breaker', () => {
   it('opens after failures (the model is skipped), probes after the reset timeout, closes on success', async () => {
-    await restart(config({ breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 500 } }));
+    await restart(
+      config({ breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 500 } }),
+    );
     oa.failNext({ kind: 'status', status: 500, times: 2 });
     for (let i = 0; i < 2; i++) await sdk.chat.completions.create({ model: 'auto', messages: user('x') });
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
@@ -274,19 +313,35 @@ describe('circuit breaker', () => {
 describe('hot reload', () => {
   it('applies a good edit and keeps the last good config on a bad one', async () => {
     gw.writeConfig(config({ extraModel: true }));
-    await waitFor(async () => (await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse()).response.headers.get('x-tierflow-model') === 'oa-new');
+    await waitFor(
+      async () =>
+        (
+          await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse()
+        ).response.headers.get('x-tierflow-model') === 'oa-new',
+    );
     gw.writeConfig('providers: [ {name: broken');
     await new Promise((r) => setTimeout(r, 400));
-    const { response } = await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse();
+    const { response } = await sdk.chat.completions
+      .create({ model: 'auto', messages: user('x') })
+      .withResponse();
     expect(response.headers.get('x-tierflow-model')).toBe('oa-new');
     gw.writeConfig(config());
-    await waitFor(async () => (await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse()).response.headers.get('x-tierflow-model') === 'oa-mini');
+    await waitFor(
+      async () =>
+        (
+          await sdk.chat.completions.create({ model: 'auto', messages: user('x') }).withResponse()
+        ).response.headers.get('x-tierflow-model') === 'oa-mini',
+    );
   });
 });
 
 describe('bad input', () => {
   const post = (body: string | Buffer, headers: Record<string, string> = {}) =>
-    fetch(`${gw.baseURL}/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
 
   it.each([
     ['{"model":"auto","messages":[', 400, 'invalid_json'],
@@ -309,7 +364,9 @@ describe('bad input', () => {
   });
 
   it('the SDK surfaces errors as its typed exceptions', async () => {
-    const err = await sdk.chat.completions.create({ model: 'nope', messages: user('x') }).catch((e: unknown) => e);
+    const err = await sdk.chat.completions
+      .create({ model: 'nope', messages: user('x') })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
   });
 
@@ -323,9 +380,13 @@ describe('metrics', () => {
   it('counts requests, tokens and cost, and never exposes keys', async () => {
     await sdk.chat.completions.create({ model: 'auto', messages: user('count me') });
     const text = await (await fetch(`${gw.url}/metrics`)).text();
-    expect(text).toMatch(/tierflow_requests_total\{mode="auto",policy="default",tier="lightweight",provider="oa",model="oa-mini",status_class="2xx"\} \d+/);
+    expect(text).toMatch(
+      /tierflow_requests_total\{mode="auto",policy="default",tier="lightweight",provider="oa",model="oa-mini",status_class="2xx"\} \d+/,
+    );
     expect(text).toMatch(/tierflow_tokens_total\{provider="oa",model="oa-mini",kind="output"\} \d+/);
-    expect(text).toMatch(/tierflow_cost_usd_total\{provider="oa",model="oa-mini",tier="lightweight"\} [0-9.e-]+/);
+    expect(text).toMatch(
+      /tierflow_cost_usd_total\{provider="oa",model="oa-mini",tier="lightweight"\} [0-9.e-]+/,
+    );
     expect(text).toMatch(/tierflow_saved_usd_total\{policy="default"\} [0-9.e-]+/);
     expect(text).toMatch(/tierflow_decision_seconds_count \d+/);
     expect(text).not.toContain(OPENAI_KEY);
@@ -337,7 +398,11 @@ describe('graceful shutdown', () => {
   it('lets an open stream finish and refuses new connections', async () => {
     oa.setResponse({ content: 'a b c d e f' });
     oa.failNext({ kind: 'cadence', ms: 60 });
-    const stream = await sdk.chat.completions.create({ model: 'auto', stream: true, messages: user('slow stream') });
+    const stream = await sdk.chat.completions.create({
+      model: 'auto',
+      stream: true,
+      messages: user('slow stream'),
+    });
     const closing = gw.close(5000);
     let text = '';
     for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';

@@ -6,7 +6,13 @@ import { Secret } from '../../src/core/secret.js';
 
 export const CAPS = ['tools', 'vision', 'jsonSchema', 'streaming'] as const;
 
-export function model(name: string, tier: string, input: number, output: number, extra: Record<string, unknown> = {}) {
+export function model(
+  name: string,
+  tier: string,
+  input: number,
+  output: number,
+  extra: Record<string, unknown> = {},
+) {
   return {
     name,
     tier,

@@ -27,7 +27,11 @@ export interface TestGateway {
 
 export async function startTestGateway(
   config: unknown,
-  options: { env?: Record<string, string>; classify?: (req: ChatCompletionRequest) => Classification; log?: Logger } = {},
+  options: {
+    env?: Record<string, string>;
+    classify?: (req: ChatCompletionRequest) => Classification;
+    log?: Logger;
+  } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tierflow-gw-'));
   const configFile = join(dir, 'tierflow.yaml');
@@ -36,7 +40,9 @@ export async function startTestGateway(
   const metrics = new Metrics({ defaultMetrics: false });
   const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
   const live: { router?: Router } = {};
-  const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) => live.router?.setConfig(c));
+  const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) =>
+    live.router?.setConfig(c),
+  );
   const router = new Router({ config: source.initial, health, classify: options.classify });
   live.router = router;
   const client = new UpstreamClient();

@@ -7,7 +7,8 @@ import { loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import { Secret } from '../../src/core/secret.js';
 import { compile, sampleFile } from '../helpers/config.js';
 
-const resolveCredentials = (_p: string, spec: { apiKey?: string }) => (spec.apiKey ? { apiKey: new Secret(spec.apiKey) } : {});
+const resolveCredentials = (_p: string, spec: { apiKey?: string }) =>
+  spec.apiKey ? { apiKey: new Secret(spec.apiKey) } : {};
 
 describe('config schema validation', () => {
   it('accepts the sample config', () => {
@@ -20,15 +21,24 @@ describe('config schema validation', () => {
     (f.providers[1]!.models as Record<string, unknown>[])[0]!.contextWindow = 'big';
     f.providers[1]!.colour = 'blue';
     const issues = validateFileConfig(f);
-    expect(issues).toContainEqual(expect.objectContaining({ path: '/providers/0/type', message: expect.stringContaining('openai-compatible') }));
+    expect(issues).toContainEqual(
+      expect.objectContaining({
+        path: '/providers/0/type',
+        message: expect.stringContaining('openai-compatible'),
+      }),
+    );
     expect(issues).toContainEqual(expect.objectContaining({ path: '/providers/1/models/0/contextWindow' }));
-    expect(issues).toContainEqual(expect.objectContaining({ path: '/providers/1/colour', message: "unknown field 'colour'" }));
+    expect(issues).toContainEqual(
+      expect.objectContaining({ path: '/providers/1/colour', message: "unknown field 'colour'" }),
+    );
   });
 
   it('reports a missing required field by name', () => {
     const f = sampleFile() as unknown as { policies: Record<string, unknown>[] };
     delete f.policies[0]!.tiers;
-    expect(validateFileConfig(f)).toContainEqual(expect.objectContaining({ path: '/policies/0/tiers', message: "missing required field 'tiers'" }));
+    expect(validateFileConfig(f)).toContainEqual(
+      expect.objectContaining({ path: '/policies/0/tiers', message: "missing required field 'tiers'" }),
+    );
   });
 });
 
@@ -54,8 +64,12 @@ describe('config compile', () => {
     ];
     const r = compileConfig(f, { resolveCredentials });
     expect(r.config).toBeUndefined();
-    expect(r.issues).toContainEqual(expect.objectContaining({ path: '/policies/0/tiers/0/models/0', severity: 'error' }));
-    expect(r.issues).toContainEqual(expect.objectContaining({ path: '/policies/0/tiers/1/maxScore', severity: 'error' }));
+    expect(r.issues).toContainEqual(
+      expect.objectContaining({ path: '/policies/0/tiers/0/models/0', severity: 'error' }),
+    );
+    expect(r.issues).toContainEqual(
+      expect.objectContaining({ path: '/policies/0/tiers/1/maxScore', severity: 'error' }),
+    );
   });
 
   it('disables a provider without credentials and keeps the demo provider off while a real one works', () => {
@@ -64,11 +78,21 @@ describe('config compile', () => {
     f.providers.push({
       name: 'demo',
       type: 'demo',
-      models: [{ name: 'demo-mini', tier: 'lightweight', pricing: { inputPerMTok: 0, outputPerMTok: 0 }, contextWindow: 1000, maxOutputTokens: 100 }],
+      models: [
+        {
+          name: 'demo-mini',
+          tier: 'lightweight',
+          pricing: { inputPerMTok: 0, outputPerMTok: 0 },
+          contextWindow: 1000,
+          maxOutputTokens: 100,
+        },
+      ],
     });
     const r = compileConfig(f, { resolveCredentials });
     expect(r.issues.filter((i) => i.severity === 'error')).toEqual([]);
-    expect(r.issues).toContainEqual(expect.objectContaining({ path: '/providers/1/credentials', severity: 'warning' }));
+    expect(r.issues).toContainEqual(
+      expect.objectContaining({ path: '/providers/1/credentials', severity: 'warning' }),
+    );
     expect(r.config!.providers.get('beta')!.enabled).toBe(false);
     expect(r.config!.providers.get('demo')!.enabled).toBe(false);
     expect([...r.config!.models.keys()]).toEqual(['alpha/alpha-mini', 'alpha/alpha-large']);
@@ -80,11 +104,24 @@ describe('config compile', () => {
     f.providers.push({
       name: 'demo',
       type: 'demo',
-      models: [{ name: 'demo-mini', tier: 'lightweight', pricing: { inputPerMTok: 0, outputPerMTok: 0 }, contextWindow: 1000, maxOutputTokens: 100 }],
+      models: [
+        {
+          name: 'demo-mini',
+          tier: 'lightweight',
+          pricing: { inputPerMTok: 0, outputPerMTok: 0 },
+          contextWindow: 1000,
+          maxOutputTokens: 100,
+        },
+      ],
     });
     const r = compileConfig(f, { resolveCredentials, demoBaseUrl: 'http://127.0.0.1:1234/v1' });
-    expect(r.config!.providers.get('demo')).toMatchObject({ enabled: true, baseUrl: 'http://127.0.0.1:1234/v1' });
-    expect(r.config!.virtualModels.get('auto')!.tiers[0]!.candidates.map((m) => m.id)).toEqual(['demo/demo-mini']);
+    expect(r.config!.providers.get('demo')).toMatchObject({
+      enabled: true,
+      baseUrl: 'http://127.0.0.1:1234/v1',
+    });
+    expect(r.config!.virtualModels.get('auto')!.tiers[0]!.candidates.map((m) => m.id)).toEqual([
+      'demo/demo-mini',
+    ]);
   });
 
   it('rejects a virtual model that shadows a real model and duplicate names', () => {
@@ -135,13 +172,23 @@ policies:
   it('a missing key variable disables the provider; a missing other variable is an error', () => {
     const r = loadConfigText(yaml, { env: {} });
     expect(r.config!.providers.get('alpha')!.enabled).toBe(false);
-    const bad = loadConfigText(yaml.replace('${ALPHA_URL:-http://127.0.0.1:9/v1}', '${ALPHA_URL}'), { env: { ALPHA_KEY: 'k' } });
+    const bad = loadConfigText(yaml.replace('${ALPHA_URL:-http://127.0.0.1:9/v1}', '${ALPHA_URL}'), {
+      env: { ALPHA_KEY: 'k' },
+    });
     expect(bad.config).toBeUndefined();
-    expect(bad.issues).toContainEqual(expect.objectContaining({ path: '/providers/0/baseUrl', message: expect.stringContaining('ALPHA_URL'), line: 4 }));
+    expect(bad.issues).toContainEqual(
+      expect.objectContaining({
+        path: '/providers/0/baseUrl',
+        message: expect.stringContaining('ALPHA_URL'),
+        line: 4,
+      }),
+    );
   });
 
   it('gives the line of a bad field', () => {
-    const r = loadConfigText(yaml.replace('tier: lightweight', 'tier: Light Weight'), { env: { ALPHA_KEY: 'k' } });
+    const r = loadConfigText(yaml.replace('tier: lightweight', 'tier: Light Weight'), {
+      env: { ALPHA_KEY: 'k' },
+    });
     expect(r.config).toBeUndefined();
     expect(r.issues[0]).toMatchObject({ path: '/providers/0/models/0/tier', line: 9 });
   });
@@ -160,7 +207,9 @@ policies:
     expect(noKeys.issues.filter((i) => i.severity === 'error')).toEqual([]);
     const enabled = [...noKeys.config!.providers.values()].filter((p) => p.enabled).map((p) => p.type);
     expect(enabled).toEqual(['demo']);
-    const withKeys = loadConfigFile('tierflow.yaml', { env: { OPENAI_API_KEY: 'a', ANTHROPIC_API_KEY: 'b', GEMINI_API_KEY: 'c' } });
+    const withKeys = loadConfigFile('tierflow.yaml', {
+      env: { OPENAI_API_KEY: 'a', ANTHROPIC_API_KEY: 'b', GEMINI_API_KEY: 'c' },
+    });
     const types = [...withKeys.config!.providers.values()].filter((p) => p.enabled).map((p) => p.type);
     expect(types).toEqual(expect.arrayContaining(['openai', 'anthropic', 'gemini']));
     expect(types).not.toContain('demo');

@@ -109,18 +109,35 @@ describe('accounting and failover rules', () => {
   it('prices cached and uncached input separately and compares with the flagship', () => {
     const config = compile(sampleFile());
     const mini = config.models.get('alpha/alpha-mini')!;
-    const usage = { promptTokens: 1_000_000, completionTokens: 1_000_000, cachedPromptTokens: 0, cacheWriteTokens: 0 };
+    const usage = {
+      promptTokens: 1_000_000,
+      completionTokens: 1_000_000,
+      cachedPromptTokens: 0,
+      cacheWriteTokens: 0,
+    };
     expect(costUsd(usage, mini.pricing)).toBeCloseTo(0.75, 10);
     const r = accountRequest(usage, mini, config.virtualModels.get('auto'));
     expect(r.flagshipCostUsd).toBeCloseTo(12.5, 10);
     const cached = { ...usage, cachedPromptTokens: 500_000 };
     const withCache = compile({ ...sampleFile() }).models.get('alpha/alpha-mini')!;
-    expect(costUsd(cached, { ...withCache.pricing, cachedInputPerMTok: 0.075 })).toBeCloseTo(0.075 + 0.0375 + 0.6, 10);
+    expect(costUsd(cached, { ...withCache.pricing, cachedInputPerMTok: 0.075 })).toBeCloseTo(
+      0.075 + 0.0375 + 0.6,
+      10,
+    );
   });
 
   it('retries 429 and 5xx only, and reads Retry-After in both forms', () => {
     expect([400, 401, 404, 413, 422, 429, 500, 502, 503, 529].map(isRetryableStatus)).toEqual([
-      false, false, false, false, false, true, true, true, true, true,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
     ]);
     expect(retryAfterMs('2', 0)).toBe(2000);
     expect(retryAfterMs('0.5', 0)).toBe(500);

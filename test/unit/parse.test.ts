@@ -21,7 +21,13 @@ describe('parseChatRequest', () => {
         stream_options: { include_usage: true },
         messages: [
           { role: 'system', content: 'be brief' },
-          { role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+            ],
+          },
         ],
         tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
         response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } },
@@ -43,14 +49,49 @@ describe('parseChatRequest', () => {
     ['{"model":"auto"}', 400, 'missing_required_parameter', 'messages'],
     ['{"model":"auto","messages":"hi"}', 400, 'invalid_type', 'messages'],
     ['{"model":"auto","messages":[]}', 400, 'empty_array', 'messages'],
-    ['{"model":"auto","messages":[{"role":"wizard","content":"x"}]}', 400, 'invalid_value', 'messages[0].role'],
+    [
+      '{"model":"auto","messages":[{"role":"wizard","content":"x"}]}',
+      400,
+      'invalid_value',
+      'messages[0].role',
+    ],
     ['{"model":"auto","messages":[{"role":"user","content":5}]}', 400, 'invalid_type', 'messages[0].content'],
-    ['{"model":"auto","messages":[{"role":"user"}]}', 400, 'missing_required_parameter', 'messages[0].content'],
-    ['{"model":"auto","messages":[{"role":"tool","content":"r"}]}', 400, 'missing_required_parameter', 'messages[0].tool_call_id'],
-    ['{"model":"auto","stream":"yes","messages":[{"role":"user","content":"x"}]}', 400, 'invalid_type', 'stream'],
-    ['{"model":"auto","max_tokens":-1,"messages":[{"role":"user","content":"x"}]}', 400, 'invalid_value', 'max_tokens'],
-    ['{"model":"auto","temperature":"hot","messages":[{"role":"user","content":"x"}]}', 400, 'invalid_type', 'temperature'],
-    ['{"model":"auto","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}', 400, 'invalid_value', 'tools[0]'],
+    [
+      '{"model":"auto","messages":[{"role":"user"}]}',
+      400,
+      'missing_required_parameter',
+      'messages[0].content',
+    ],
+    [
+      '{"model":"auto","messages":[{"role":"tool","content":"r"}]}',
+      400,
+      'missing_required_parameter',
+      'messages[0].tool_call_id',
+    ],
+    [
+      '{"model":"auto","stream":"yes","messages":[{"role":"user","content":"x"}]}',
+      400,
+      'invalid_type',
+      'stream',
+    ],
+    [
+      '{"model":"auto","max_tokens":-1,"messages":[{"role":"user","content":"x"}]}',
+      400,
+      'invalid_value',
+      'max_tokens',
+    ],
+    [
+      '{"model":"auto","temperature":"hot","messages":[{"role":"user","content":"x"}]}',
+      400,
+      'invalid_type',
+      'temperature',
+    ],
+    [
+      '{"model":"auto","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}',
+      400,
+      'invalid_value',
+      'tools[0]',
+    ],
     ['', 400, null, null],
   ])('rejects %s', (body, status, code, param) => {
     const e = errorOf(body);
@@ -73,7 +114,11 @@ describe('parseChatRequest', () => {
         model: 'auto',
         messages: [
           { role: 'user', content: 'weather?' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }],
+          },
           { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
         ],
       }),

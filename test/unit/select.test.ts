@@ -12,7 +12,12 @@ const req = (body: Record<string, unknown>) =>
 
 function fixedRouter(score: number, file = sampleFile(), clock?: () => number) {
   const health = new HealthRegistry(clock);
-  const router = new Router({ config: compile(file), health, classify: () => ({ score, reasons: ['test'] }), clock });
+  const router = new Router({
+    config: compile(file),
+    health,
+    classify: () => ({ score, reasons: ['test'] }),
+    clock,
+  });
   return { router, health };
 }
 
@@ -31,7 +36,12 @@ describe('selection', () => {
     const { router } = fixedRouter(0.1);
     const plan = router.plan(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }));
     expect(plan.tier).toBe('lightweight');
-    expect(plan.candidates.map((m) => m.id)).toEqual(['alpha/alpha-mini', 'beta/beta-small', 'alpha/alpha-large', 'beta/beta-big']);
+    expect(plan.candidates.map((m) => m.id)).toEqual([
+      'alpha/alpha-mini',
+      'beta/beta-small',
+      'alpha/alpha-large',
+      'beta/beta-big',
+    ]);
   });
 
   it('a high score goes straight to the flagship tier and does not escalate down', () => {
@@ -43,13 +53,26 @@ describe('selection', () => {
 
   it('filters by capability and context window', () => {
     const file = sampleFile();
-    file.providers[0]!.models[0] = model('alpha-mini', 'lightweight', 0.15, 0.6, { capabilities: ['streaming'], contextWindow: 2000 });
+    file.providers[0]!.models[0] = model('alpha-mini', 'lightweight', 0.15, 0.6, {
+      capabilities: ['streaming'],
+      contextWindow: 2000,
+    });
     const config = compile(file);
     const health = new HealthRegistry();
     const policy = config.virtualModels.get('auto')!;
-    const tools = selectCandidates(policy, 0, req({ tools: [{ type: 'function', function: { name: 'f' } }] }), health);
+    const tools = selectCandidates(
+      policy,
+      0,
+      req({ tools: [{ type: 'function', function: { name: 'f' } }] }),
+      health,
+    );
     expect(tools.candidates[0]!.id).toBe('beta/beta-small');
-    const long = selectCandidates(policy, 0, req({ messages: [{ role: 'user', content: 'x'.repeat(9000) }] }), health);
+    const long = selectCandidates(
+      policy,
+      0,
+      req({ messages: [{ role: 'user', content: 'x'.repeat(9000) }] }),
+      health,
+    );
     expect(long.candidates.map((m) => m.id)).not.toContain('alpha/alpha-mini');
   });
 
@@ -78,7 +101,8 @@ describe('selection', () => {
 
   it('skips models whose breaker is open and says 503 when nothing is left', () => {
     const file = sampleFile();
-    for (const p of file.providers) p.breaker = { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 60_000 };
+    for (const p of file.providers)
+      p.breaker = { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 60_000 };
     const { router, health } = fixedRouter(0.9, file);
     for (const id of ['alpha/alpha-large', 'beta/beta-big']) {
       health.begin(router.config.models.get(id)!)!.fail('http_5xx');
@@ -103,20 +127,28 @@ describe('selection', () => {
     const file = sampleFile();
     file.providers[1]!.models.push(model('alpha-mini', 'lightweight', 0.2, 0.8));
     let classified = 0;
-    const router = new Router({ config: compile(file), health: new HealthRegistry(), classify: () => (classified++, { score: 0, reasons: [] }) });
-    const plan = router.plan(JSON.stringify({ model: 'alpha-mini', messages: [{ role: 'user', content: 'x' }] }));
+    const router = new Router({
+      config: compile(file),
+      health: new HealthRegistry(),
+      classify: () => (classified++, { score: 0, reasons: [] }),
+    });
+    const plan = router.plan(
+      JSON.stringify({ model: 'alpha-mini', messages: [{ role: 'user', content: 'x' }] }),
+    );
     expect(classified).toBe(0);
     expect(plan.score).toBeUndefined();
     expect(plan.candidates.map((m) => m.id).sort()).toEqual(['alpha/alpha-mini', 'beta/alpha-mini']);
-    const byId = router.plan(JSON.stringify({ model: 'beta/beta-big', messages: [{ role: 'user', content: 'x' }] }));
+    const byId = router.plan(
+      JSON.stringify({ model: 'beta/beta-big', messages: [{ role: 'user', content: 'x' }] }),
+    );
     expect(byId.candidates.map((m) => m.id)).toEqual(['beta/beta-big']);
   });
 
   it('unknown model -> 404 model_not_found', () => {
     const { router } = fixedRouter(0);
-    expect(() => router.plan(JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }))).toThrow(
-      expect.objectContaining({ status: 404, code: 'model_not_found' }),
-    );
+    expect(() =>
+      router.plan(JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] })),
+    ).toThrow(expect.objectContaining({ status: 404, code: 'model_not_found' }));
   });
 });
 
@@ -140,12 +172,18 @@ describe('virtual keys', () => {
 
   it('enforces allowed models, rpm and budget', () => {
     const { router } = fixedRouter(0, file());
-    expect(() => router.plan(body('alpha-mini'), 'Bearer tf-team-a')).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => router.plan(body('alpha-mini'), 'Bearer tf-team-a')).toThrow(
+      expect.objectContaining({ status: 403 }),
+    );
     router.plan(body(), 'Bearer tf-team-a');
-    expect(() => router.plan(body(), 'Bearer tf-team-a')).toThrow(expect.objectContaining({ status: 429, code: 'rate_limit_exceeded' }));
+    expect(() => router.plan(body(), 'Bearer tf-team-a')).toThrow(
+      expect.objectContaining({ status: 429, code: 'rate_limit_exceeded' }),
+    );
     const plan = router.plan(body(), 'Bearer tf-team-b');
     router.limits.record(plan.virtualKey!, 100, 0.01);
-    expect(() => router.plan(body(), 'Bearer tf-team-b')).toThrow(expect.objectContaining({ status: 429, code: 'budget_exceeded' }));
+    expect(() => router.plan(body(), 'Bearer tf-team-b')).toThrow(
+      expect.objectContaining({ status: 429, code: 'budget_exceeded' }),
+    );
   });
 });
 

@@ -16,7 +16,7 @@ import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
 import { type MockServer, startAnthropicMock } from '../mocks/anthropic-mock.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 
 const KEY = 'sk-ant-api03-SECRETSECRET-0123456789';
 

@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- JSON fixtures are inspected loosely */
+ 
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import { parseChatRequest } from '../../src/core/parse.js';

@@ -12,7 +12,7 @@ import type { Translator } from '../../src/core/translators/types.js';
 import { scrubSecrets } from '../../src/core/translators/upstream-error.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 
 const KEY = 'sk-proj-TESTKEY1234567890abcdefXYZ';
 

@@ -36,7 +36,10 @@ export interface CompileOptions {
   /** Resolves a provider's credentials; called once per provider that declares any. */
   resolveCredentials: (provider: string, spec: CredentialsSpec) => ProviderCredentials;
   /** Resolves a virtual key's secret (file: the `key` field is used directly). */
-  resolveVirtualKey?: (name: string, spec: { secretRef?: { name: string; key: string } }) => Secret | undefined;
+  resolveVirtualKey?: (
+    name: string,
+    spec: { secretRef?: { name: string; key: string } },
+  ) => Secret | undefined;
   /** Base URL of the in-process demo provider, when the caller runs one. */
   demoBaseUrl?: string;
   /** The standard AWS environment, used by Bedrock providers that declare no credentials or region. */
@@ -101,9 +104,10 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     }
     const hasCredentials =
       p.type === 'demo' ||
-      (p.credentials || p.type === 'bedrock' ? credentialsPresent(p.type, credentials) : p.type === 'openai-compatible');
-    if (!hasCredentials)
-      warn(`${at}/credentials`, `provider '${p.name}' has no credentials; it is disabled`);
+      (p.credentials || p.type === 'bedrock'
+        ? credentialsPresent(p.type, credentials)
+        : p.type === 'openai-compatible');
+    if (!hasCredentials) warn(`${at}/credentials`, `provider '${p.name}' has no credentials; it is disabled`);
     const provider: CompiledProvider = {
       name: p.name,
       type: p.type,
@@ -120,7 +124,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     providers.set(p.name, provider);
     const names = new Set<string>();
     p.models.forEach((m, j) => {
-      if (names.has(m.name)) return err(`${at}/models/${j}/name`, `duplicate model '${m.name}' in provider '${p.name}'`);
+      if (names.has(m.name))
+        return err(`${at}/models/${j}/name`, `duplicate model '${m.name}' in provider '${p.name}'`);
       names.add(m.name);
       const model: CompiledModel = {
         id: `${p.name}/${m.name}`,
@@ -169,7 +174,10 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       }
       const maxScore = last ? 1 : (t.maxScore ?? 1);
       if (maxScore <= previousMax) {
-        err(`${at}/tiers/${j}/maxScore`, `maxScore must increase from tier to tier (${maxScore} after ${previousMax})`);
+        err(
+          `${at}/tiers/${j}/maxScore`,
+          `maxScore must increase from tier to tier (${maxScore} after ${previousMax})`,
+        );
       }
       previousMax = maxScore;
       let candidates: CompiledModel[];
@@ -177,14 +185,18 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         candidates = [];
         t.models.forEach((ref, k) => {
           const model = models.get(ref);
-          if (!model) return err(`${at}/tiers/${j}/models/${k}`, `unknown model '${ref}' (expected provider/model)`);
+          if (!model)
+            return err(`${at}/tiers/${j}/models/${k}`, `unknown model '${ref}' (expected provider/model)`);
           if (model.provider.enabled) candidates.push(model);
         });
       } else {
         candidates = [...enabledModels.values()].filter((m) => m.tier === t.name);
       }
       if (candidates.length === 0) {
-        warn(`${at}/tiers/${j}`, `tier '${t.name}' has no usable model (none configured, or their providers lack credentials)`);
+        warn(
+          `${at}/tiers/${j}`,
+          `tier '${t.name}' has no usable model (none configured, or their providers lack credentials)`,
+        );
       }
       tiers.push({ name: t.name, maxScore, candidates });
     });
@@ -203,7 +215,10 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     policies.set(pol.name, policy);
     pol.virtualModels.forEach((vm, k) => {
       if (virtualModels.has(vm)) {
-        err(`${at}/virtualModels/${k}`, `virtual model '${vm}' is already used by policy '${virtualModels.get(vm)!.name}'`);
+        err(
+          `${at}/virtualModels/${k}`,
+          `virtual model '${vm}' is already used by policy '${virtualModels.get(vm)!.name}'`,
+        );
       } else if (modelsByName.has(vm) || models.has(vm)) {
         err(`${at}/virtualModels/${k}`, `virtual model '${vm}' has the name of a configured model`);
       } else {

@@ -34,7 +34,12 @@ export interface CompiledModel {
   upstreamModel: string;
   tier: string;
   provider: CompiledProvider;
-  pricing: { inputPerMTok: number; outputPerMTok: number; cachedInputPerMTok: number; cacheWritePerMTok: number };
+  pricing: {
+    inputPerMTok: number;
+    outputPerMTok: number;
+    cachedInputPerMTok: number;
+    cacheWritePerMTok: number;
+  };
   contextWindow: number;
   maxOutputTokens: number;
   capabilities: ReadonlySet<Capability>;

@@ -14,7 +14,9 @@ export type OptionalSchema<T = unknown> = Schema<T> & { readonly [optionalMark]:
 export type Static<S> = S extends Schema<infer T> ? T : never;
 
 type Props = Record<string, Schema<unknown>>;
-type RequiredKeys<P extends Props> = { [K in keyof P]: P[K] extends { readonly [optionalMark]: true } ? never : K }[keyof P];
+type RequiredKeys<P extends Props> = {
+  [K in keyof P]: P[K] extends { readonly [optionalMark]: true } ? never : K;
+}[keyof P];
 type OptionalKeys<P extends Props> = Exclude<keyof P, RequiredKeys<P>>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 export type ObjectOf<P extends Props> = Simplify<
@@ -25,16 +27,21 @@ type Extra = Record<string, unknown>;
 const optionals = new WeakSet<object>();
 
 export const S = {
-  string: (description: string, extra: Extra = {}) => ({ type: 'string', description, ...extra }) as Schema<string>,
-  number: (description: string, extra: Extra = {}) => ({ type: 'number', description, ...extra }) as Schema<number>,
-  integer: (description: string, extra: Extra = {}) => ({ type: 'integer', description, ...extra }) as Schema<number>,
+  string: (description: string, extra: Extra = {}) =>
+    ({ type: 'string', description, ...extra }) as Schema<string>,
+  number: (description: string, extra: Extra = {}) =>
+    ({ type: 'number', description, ...extra }) as Schema<number>,
+  integer: (description: string, extra: Extra = {}) =>
+    ({ type: 'integer', description, ...extra }) as Schema<number>,
   boolean: (description: string) => ({ type: 'boolean', description }) as Schema<boolean>,
   enum: <const T extends readonly string[]>(values: T, description: string) =>
     ({ type: 'string', enum: [...values], description }) as Schema<T[number]>,
   array: <T>(items: Schema<T>, description: string, extra: Extra = {}) =>
     ({ type: 'array', items, description, ...extra }) as Schema<T[]>,
   stringMap: (description: string) =>
-    ({ type: 'object', additionalProperties: { type: 'string' }, description }) as Schema<Record<string, string>>,
+    ({ type: 'object', additionalProperties: { type: 'string' }, description }) as Schema<
+      Record<string, string>
+    >,
   /** Marks a property optional (it is left out of `required`). */
   optional: <T>(schema: Schema<T>): OptionalSchema<T> => {
     const copy = { ...schema };
@@ -85,14 +92,17 @@ function check(s: Json, v: unknown, path: string, out: SchemaIssue[]): void {
       const obj = v as Record<string, unknown>;
       const props = (s.properties ?? {}) as Record<string, Json>;
       for (const name of (s.required as string[] | undefined) ?? []) {
-        if (obj[name] === undefined) out.push({ path: `${path}/${name}`, message: `missing required field '${name}'` });
+        if (obj[name] === undefined)
+          out.push({ path: `${path}/${name}`, message: `missing required field '${name}'` });
       }
       for (const [k, val] of Object.entries(obj)) {
         if (val === undefined) continue;
         const ps = props[k];
         if (ps) check(ps, val, `${path}/${k}`, out);
-        else if (s.additionalProperties === false) out.push({ path: `${path}/${k}`, message: `unknown field '${k}'` });
-        else if (typeof s.additionalProperties === 'object') check(s.additionalProperties as Json, val, `${path}/${k}`, out);
+        else if (s.additionalProperties === false)
+          out.push({ path: `${path}/${k}`, message: `unknown field '${k}'` });
+        else if (typeof s.additionalProperties === 'object')
+          check(s.additionalProperties as Json, val, `${path}/${k}`, out);
       }
       return;
     }
@@ -102,7 +112,10 @@ function check(s: Json, v: unknown, path: string, out: SchemaIssue[]): void {
         return;
       }
       if (typeof s.minItems === 'number' && v.length < s.minItems) {
-        out.push({ path: at, message: `must have at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}` });
+        out.push({
+          path: at,
+          message: `must have at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}`,
+        });
       }
       if (s.uniqueItems && new Set(v.map((x) => JSON.stringify(x))).size !== v.length) {
         out.push({ path: at, message: 'items must be unique' });
@@ -118,7 +131,8 @@ function check(s: Json, v: unknown, path: string, out: SchemaIssue[]): void {
       if (Array.isArray(s.enum) && !s.enum.includes(v)) {
         out.push({ path: at, message: `must be one of ${s.enum.join(', ')} (got '${v}')` });
       }
-      if (typeof s.minLength === 'number' && v.length < s.minLength) out.push({ path: at, message: 'must not be empty' });
+      if (typeof s.minLength === 'number' && v.length < s.minLength)
+        out.push({ path: at, message: 'must not be empty' });
       if (typeof s.pattern === 'string' && !new RegExp(s.pattern).test(v)) {
         out.push({ path: at, message: `'${v}' does not match ${s.pattern}` });
       }
@@ -127,18 +141,24 @@ function check(s: Json, v: unknown, path: string, out: SchemaIssue[]): void {
     case 'number':
     case 'integer': {
       if (typeof v !== 'number' || !Number.isFinite(v) || (s.type === 'integer' && !Number.isInteger(v))) {
-        out.push({ path: at, message: `expected ${s.type === 'integer' ? 'an integer' : 'a number'}, got ${typeName(v)}${typeof v === 'number' ? ` ${v}` : ''}` });
+        out.push({
+          path: at,
+          message: `expected ${s.type === 'integer' ? 'an integer' : 'a number'}, got ${typeName(v)}${typeof v === 'number' ? ` ${v}` : ''}`,
+        });
         return;
       }
-      if (typeof s.minimum === 'number' && v < s.minimum) out.push({ path: at, message: `must be >= ${s.minimum}` });
-      if (typeof s.maximum === 'number' && v > s.maximum) out.push({ path: at, message: `must be <= ${s.maximum}` });
+      if (typeof s.minimum === 'number' && v < s.minimum)
+        out.push({ path: at, message: `must be >= ${s.minimum}` });
+      if (typeof s.maximum === 'number' && v > s.maximum)
+        out.push({ path: at, message: `must be <= ${s.maximum}` });
       if (typeof s.exclusiveMinimum === 'number' && v <= s.exclusiveMinimum) {
         out.push({ path: at, message: `must be > ${s.exclusiveMinimum}` });
       }
       return;
     }
     case 'boolean':
-      if (typeof v !== 'boolean') out.push({ path: at, message: `expected true or false, got ${typeName(v)}` });
+      if (typeof v !== 'boolean')
+        out.push({ path: at, message: `expected true or false, got ${typeName(v)}` });
       return;
   }
 }

@@ -38,9 +38,7 @@ export const SecretKeyRef = Obj(
 export const Credentials = Obj(
   {
     apiKey: Opt(
-      str(
-        'The API key itself. File config only; write it as ${ENV_VAR} so the key never sits in the file.',
-      ),
+      str('The API key itself. File config only; write it as ${ENV_VAR} so the key never sits in the file.'),
     ),
     apiKeyEnv: Opt(str('Name of an environment variable that holds the API key.')),
     secretRef: Opt(SecretKeyRef),
@@ -59,7 +57,9 @@ export const Pricing = Obj(
       num('USD per 1M input tokens read from the prompt cache. Defaults to the input price.', { minimum: 0 }),
     ),
     cacheWritePerMTok: Opt(
-      num('USD per 1M input tokens written to the prompt cache. Defaults to the input price.', { minimum: 0 }),
+      num('USD per 1M input tokens written to the prompt cache. Defaults to the input price.', {
+        minimum: 0,
+      }),
     ),
   },
   'List prices of the model, per million tokens.',
@@ -78,9 +78,13 @@ export const ModelSpec = Obj(
     contextWindow: int('Largest prompt plus output, in tokens.', { minimum: 1 }),
     maxOutputTokens: int('Largest output the model produces, in tokens.', { minimum: 1 }),
     capabilities: Opt(
-      S.array(StringEnum(CAPABILITIES, 'A capability.'), 'What the model supports beyond plain text chat. Default: tools, streaming.', {
-        uniqueItems: true,
-      }),
+      S.array(
+        StringEnum(CAPABILITIES, 'A capability.'),
+        'What the model supports beyond plain text chat. Default: tools, streaming.',
+        {
+          uniqueItems: true,
+        },
+      ),
     ),
   },
   'One model offered by the provider.',
@@ -89,11 +93,12 @@ export const ModelSpec = Obj(
 export const BreakerSpec = Obj(
   {
     errorThresholdPercentage: Opt(
-      num('Failure percentage within the rolling window that opens the breaker.', { minimum: 1, maximum: 100 }),
+      num('Failure percentage within the rolling window that opens the breaker.', {
+        minimum: 1,
+        maximum: 100,
+      }),
     ),
-    volumeThreshold: Opt(
-      int('Minimum attempts in the window before the breaker may open.', { minimum: 1 }),
-    ),
+    volumeThreshold: Opt(int('Minimum attempts in the window before the breaker may open.', { minimum: 1 })),
     resetTimeoutMs: Opt(
       int('How long an open breaker waits before letting one probe through (half-open).', { minimum: 100 }),
     ),
@@ -106,20 +111,23 @@ export const ProviderSpec = Obj(
   {
     type: StringEnum(PROVIDER_TYPES, 'Provider family; picks the wire-format translator.'),
     baseUrl: Opt(
-      str('Base URL of the API, e.g. https://api.openai.com/v1. Defaults to the public endpoint of the type.', {
-        pattern: '^https?://',
-      }),
+      str(
+        'Base URL of the API, e.g. https://api.openai.com/v1. Defaults to the public endpoint of the type.',
+        {
+          pattern: '^https?://',
+        },
+      ),
     ),
     credentials: Opt(Credentials),
-    headers: Opt(
-      S.stringMap('Extra headers sent to this provider on every request (not for secrets).'),
-    ),
+    headers: Opt(S.stringMap('Extra headers sent to this provider on every request (not for secrets).')),
     apiVersion: Opt(
       str(
         'Azure OpenAI: the api-version query parameter of the deployments API (default 2024-10-21), or "v1" for the v1 API (/openai/v1/chat/completions, deployment name sent as the model).',
       ),
     ),
-    region: Opt(str('Cloud region: AWS Bedrock (default: AWS_REGION of the TierFlow process, else us-east-1).')),
+    region: Opt(
+      str('Cloud region: AWS Bedrock (default: AWS_REGION of the TierFlow process, else us-east-1).'),
+    ),
     auth: Opt(
       StringEnum(
         ['apiKey', 'entra'] as const,
@@ -142,7 +150,10 @@ export const TierSpec = Obj(
       ),
     ),
     models: Opt(
-      S.array(str('A model as provider/model.', { pattern: '^[^/]+/.+$' }), 'Candidate models as provider/model. Default: every configured model of this tier.'),
+      S.array(
+        str('A model as provider/model.', { pattern: '^[^/]+/.+$' }),
+        'Candidate models as provider/model. Default: every configured model of this tier.',
+      ),
     ),
   },
   'One tier of a policy, from the cheapest to the most capable.',
@@ -152,7 +163,10 @@ export const ObjectiveSpec = Obj(
   {
     cost: Opt(num('Weight of price when ordering candidates of a tier.', { minimum: 0, maximum: 1 })),
     latency: Opt(
-      num('Weight of live latency (time to first token) when ordering candidates.', { minimum: 0, maximum: 1 }),
+      num('Weight of live latency (time to first token) when ordering candidates.', {
+        minimum: 0,
+        maximum: 1,
+      }),
     ),
   },
   'How candidates within a tier are ordered. Default cost 0.7, latency 0.3.',
@@ -160,7 +174,9 @@ export const ObjectiveSpec = Obj(
 
 export const FailoverSpec = Obj(
   {
-    maxAttempts: Opt(int('Most attempts per request, the first included. Default 3.', { minimum: 1, maximum: 10 })),
+    maxAttempts: Opt(
+      int('Most attempts per request, the first included. Default 3.', { minimum: 1, maximum: 10 }),
+    ),
     deadlineMs: Opt(
       int('Overall deadline for all attempts until the first byte reaches the client. Default 120000.', {
         minimum: 100,
@@ -176,9 +192,12 @@ export const FailoverSpec = Obj(
       ),
     ),
     maxRetryAfterMs: Opt(
-      int('Longest Retry-After the router waits before the next attempt; longer ones skip ahead. Default 2000.', {
-        minimum: 0,
-      }),
+      int(
+        'Longest Retry-After the router waits before the next attempt; longer ones skip ahead. Default 2000.',
+        {
+          minimum: 0,
+        },
+      ),
     ),
   },
   'Failover: when and how far to try other candidates after a connect error, reset, timeout, 429 or 5xx.',
@@ -186,8 +205,14 @@ export const FailoverSpec = Obj(
 
 export const RoutingPolicySpec = Obj(
   {
-    virtualModels: S.array(str('A virtual model name, e.g. auto.', { minLength: 1 }), 'Model names that select this policy, e.g. ["auto"].', { minItems: 1 }),
-    tiers: S.array(TierSpec, 'Tiers from the cheapest to the most capable; the score picks one.', { minItems: 1 }),
+    virtualModels: S.array(
+      str('A virtual model name, e.g. auto.', { minLength: 1 }),
+      'Model names that select this policy, e.g. ["auto"].',
+      { minItems: 1 },
+    ),
+    tiers: S.array(TierSpec, 'Tiers from the cheapest to the most capable; the score picks one.', {
+      minItems: 1,
+    }),
     flagshipShare: Opt(
       num(
         'Target share of requests sent to the last tier (e.g. 0.3). When set, the last threshold follows the running score distribution instead of maxScore.',
@@ -223,7 +248,10 @@ export const VirtualKeySpec = Obj(
     key: Opt(str('The virtual key itself (file config only; write it as ${ENV_VAR}).')),
     secretRef: Opt(SecretKeyRef),
     allowedModels: Opt(
-      S.array(str('A virtual model or provider/model.'), 'Models this key may use (virtual names or provider/model). Default: all.'),
+      S.array(
+        str('A virtual model or provider/model.'),
+        'Models this key may use (virtual names or provider/model). Default: all.',
+      ),
     ),
     budget: Opt(BudgetSpec),
     rpm: Opt(int('Requests per minute allowed.', { minimum: 1 })),
@@ -232,8 +260,14 @@ export const VirtualKeySpec = Obj(
   'A TierFlow key handed to an application: maps to allowed models, budgets and rate limits.',
 );
 
-const named = <P extends Record<string, Schema>>(spec: { properties: P; description?: unknown }, what: string) =>
-  S.object({ name: str(`Name of the ${what}.`, { pattern: NAME_PATTERN }), ...spec.properties }, String(spec.description ?? what));
+const named = <P extends Record<string, Schema>>(
+  spec: { properties: P; description?: unknown },
+  what: string,
+) =>
+  S.object(
+    { name: str(`Name of the ${what}.`, { pattern: NAME_PATTERN }), ...spec.properties },
+    String(spec.description ?? what),
+  );
 
 export const FileProvider = named(ProviderSpec, 'provider');
 export const FilePolicy = named(RoutingPolicySpec, 'policy');

@@ -37,7 +37,12 @@ export class HealthRegistry {
       e.breakerSettings = key;
     }
     if (!e) {
-      e = { breaker: this.#newBreaker(model), breakerSettings: key, latency: new ModelLatency(), coolDownUntil: 0 };
+      e = {
+        breaker: this.#newBreaker(model),
+        breakerSettings: key,
+        latency: new ModelLatency(),
+        coolDownUntil: 0,
+      };
       this.#entries.set(model.id, e);
     }
     return e;
