@@ -13,7 +13,7 @@ const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   process.stderr.write(
     `tierflow: Node.js ${process.versions.node} is too old; Node.js 24 LTS is required ` +
-      '(use `npm start` / `npx tierflow`, which run the project\'s own Node 24).\n',
+      "(use `npm start` / `npx tierflow`, which run the project's own Node 24).\n",
   );
   process.exit(1);
 }
