@@ -1,4 +1,236 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('tierflow sidecar: not implemented yet\n');
-  return 1;
+// tierflow sidecar: Envoy's external processor, running the same pipeline as the gateway.
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiError } from '../core/errors.js';
+import { HealthRegistry } from '../core/health/registry.js';
+import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
+import { Router } from '../core/router.js';
+import '../core/translators/register-all.js';
+import { ENVOY_CONFIG_DEFAULTS } from '../extproc/envoy-config.js';
+import { sidecarProcessor } from '../extproc/processor.js';
+import { ExtProcServer, startHealthServer } from '../extproc/server.js';
+import { SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
+import { createLogger } from '../observe/log.js';
+import { Metrics } from '../observe/metrics.js';
+import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
+import { UpstreamClient } from '../upstream/client.js';
+
+const HELP = `usage: tierflow sidecar [options]
+
+Runs Envoy's ext_proc server (envoy.service.ext_proc.v3.ExternalProcessor): Envoy asks it for
+every request and it routes, translates, fails over and accounts exactly like \`tierflow serve\`.
+Generate the matching Envoy bootstrap with \`tierflow envoy-config\`.
+
+options:
+  -c, --config FILE        config file with hot reload, or "kubernetes" to read the namespace's
+                           LLMProviders, RoutingPolicies and VirtualKeys (env TIERFLOW_CONFIG_SOURCE,
+                           then TIERFLOW_CONFIG; default ./tierflow.yaml)
+      --socket PATH        Unix socket for Envoy (env TIERFLOW_EXTPROC_SOCKET;
+                           default ${SOCKET_DIR}/${SOCKET_FILE}); "none" to listen on TCP only
+      --port PORT          also listen on TCP (ext_proc + health), on --host
+      --host HOST          address of the TCP listener (default 127.0.0.1: answers carry provider keys)
+      --health-port PORT   gRPC health only (grpc.health.v1) on 0.0.0.0, for kubelet probes
+                           (env TIERFLOW_HEALTH_PORT)
+      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on 0.0.0.0 (env TIERFLOW_METRICS_PORT)
+      --body-limit N       largest request body in bytes; must match Envoy's buffer limit (default ${DEFAULT_BODY_LIMIT})
+      --max-message-timeout-ms N
+                           Envoy's max_message_timeout (default ${ENVOY_CONFIG_DEFAULTS.maxMessageTimeoutMs})
+      --secrets-dir DIR    where <secret>/<key> files for secretRef credentials live
+  -h, --help
+
+On SIGTERM/SIGINT: health turns NOT_SERVING, open streams finish (up to TIERFLOW_SHUTDOWN_GRACE_MS,
+default 30000), then the process exits.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        socket: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'health-port': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'body-limit': { type: 'string' },
+        'max-message-timeout-ms': { type: 'string' },
+        'secrets-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`tierflow sidecar: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const fail = (msg: string) => {
+    process.stderr.write(`tierflow sidecar: ${msg}\n`);
+    return 2;
+  };
+  const intOpt = (
+    name: string,
+    v: string | undefined,
+    min: number,
+    max: number,
+  ): number | undefined | Error => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    return Number.isInteger(n) && n >= min && n <= max ? n : new Error(`invalid ${name} '${v}'`);
+  };
+  const port = intOpt('--port', values.port, 0, 65535);
+  const healthPort = intOpt(
+    '--health-port',
+    values['health-port'] ?? process.env.TIERFLOW_HEALTH_PORT,
+    0,
+    65535,
+  );
+  const metricsPort = intOpt(
+    '--metrics-port',
+    values['metrics-port'] ?? process.env.TIERFLOW_METRICS_PORT,
+    0,
+    65535,
+  );
+  const bodyLimit = intOpt('--body-limit', values['body-limit'], 1024, 2 ** 31) ?? DEFAULT_BODY_LIMIT;
+  const maxWait =
+    intOpt('--max-message-timeout-ms', values['max-message-timeout-ms'], 0, 3_600_000) ??
+    ENVOY_CONFIG_DEFAULTS.maxMessageTimeoutMs;
+  for (const v of [port, healthPort, metricsPort, bodyLimit, maxWait])
+    if (v instanceof Error) return fail(v.message);
+  const socketOpt = values.socket ?? process.env.TIERFLOW_EXTPROC_SOCKET ?? `${SOCKET_DIR}/${SOCKET_FILE}`;
+  const socketPath = socketOpt === 'none' ? undefined : socketOpt;
+  if (!socketPath && port === undefined) return fail('nothing to listen on: give --socket and/or --port');
+
+  const log = createLogger().child({ component: 'sidecar' });
+  const metrics = new Metrics();
+  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const sourceName =
+    values.config ?? process.env.TIERFLOW_CONFIG_SOURCE ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml';
+
+  let router: Router | undefined;
+  let closeSource: (() => Promise<void> | void) | undefined;
+  try {
+    if (sourceName === 'kubernetes') {
+      const { startKubernetesConfigSource } = await import('../k8s/config-source.js');
+      let first = true;
+      const source = await startKubernetesConfigSource({
+        onConfig: (config) => {
+          if (router) router.setConfig(config);
+          else router = new Router({ config, health, bodyLimit: bodyLimit as number });
+          if (!first) metrics.configReloads.inc({ result: 'applied' });
+          first = false;
+        },
+        registry: metrics.registry,
+        ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
+      });
+      closeSource = () => source.stop();
+    } else {
+      const file = resolve(sourceName);
+      const source = openFileConfig(
+        file,
+        { secretsDir: values['secrets-dir'] },
+        log,
+        (config) => {
+          router?.setConfig(config);
+          metrics.configReloads.inc({ result: 'applied' });
+        },
+        () => metrics.configReloads.inc({ result: 'rejected' }),
+      );
+      router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
+      closeSource = () => source.close();
+    }
+  } catch (err) {
+    if (err instanceof ConfigLoadError) {
+      process.stderr.write(`tierflow sidecar: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  if (!router) return fail('no configuration was loaded');
+
+  const client = new UpstreamClient();
+  const deps = { router, metrics, log, client };
+  const server = new ExtProcServer({
+    processor: sidecarProcessor(deps, {
+      bodyLimit: bodyLimit as number,
+      maxMessageTimeoutMs: maxWait as number,
+    }),
+    socketPath,
+    tcp: port === undefined ? undefined : { host: values.host ?? '127.0.0.1', port: port as number },
+    bodyLimit: bodyLimit as number,
+    onInternalError: (err) =>
+      log.error('ext_proc internal error', { error: err instanceof Error ? err.message : String(err) }),
+  });
+  let bound;
+  try {
+    bound = await server.start();
+  } catch (err) {
+    await closeSource?.();
+    return fail(`cannot listen: ${(err as Error).message}`);
+  }
+  const healthServer =
+    healthPort === undefined ? undefined : await startHealthServer(server.health, healthPort as number);
+  let draining = false;
+  const metricsServer =
+    metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics, metricsPort as number, () => !draining);
+  log.info('tierflow sidecar listening', {
+    socket: bound.socketPath,
+    tcpPort: bound.tcpPort,
+    healthPort: healthServer?.port,
+    metricsPort: metricsServer ? (metricsServer.address() as { port: number }).port : undefined,
+    revision: router.config.revision,
+    virtualModels: [...router.config.virtualModels.keys()],
+  });
+
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal, openStreams: server.activeStreams });
+      resolveStop();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  draining = true;
+  await server.shutdown(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 30_000));
+  await healthServer?.close();
+  metricsServer?.close();
+  await closeSource?.();
+  await client.close();
+  health.close();
+  return 0;
+}
+
+function startMetricsServer(metrics: Metrics, port: number, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => json(500, new ApiError(500, 'metrics unavailable', 'api_error').toBody()),
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
+    if (req.method === 'GET' && path === '/readyz')
+      return json(ready() ? 200 : 503, { status: ready() ? 'ready' : 'not ready' });
+    json(404, new ApiError(404, `Unknown path ${path}.`, 'invalid_request_error', 'unknown_url').toBody());
+  });
+  return new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolveListen(server));
+  });
 }

@@ -16,7 +16,8 @@ export function headersToRecord(map: HeaderMap | undefined): Record<string, stri
   if (!list) return out;
   for (const h of list) {
     const key = h.key.toLowerCase();
-    const value = h.raw_value !== undefined && h.raw_value.length > 0 ? h.raw_value.toString(ENC) : (h.value ?? '');
+    const value =
+      h.raw_value !== undefined && h.raw_value.length > 0 ? h.raw_value.toString(ENC) : (h.value ?? '');
     const prev = out[key];
     out[key] = prev === undefined || key === 'set-cookie' ? value : `${prev}, ${value}`;
   }
@@ -34,7 +35,10 @@ export function appendHeader(key: string, value: string): HeaderValueOption {
 }
 
 /** Builds a HeaderMutation; an empty result is still a mutation (clear_route_cache needs one). */
-export function headerMutation(set: Record<string, string> = {}, remove: Iterable<string> = []): HeaderMutation {
+export function headerMutation(
+  set: Record<string, string> = {},
+  remove: Iterable<string> = [],
+): HeaderMutation {
   const m: HeaderMutation = {};
   const s = Object.entries(set).map(([k, v]) => setHeader(k, v));
   if (s.length > 0) m.set_headers = s;
@@ -51,4 +55,10 @@ export function tierflowHeaderNames(headers: Record<string, string>): string[] {
 }
 
 /** Hop-by-hop and framing headers a translated response must not carry over. */
-export const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'content-encoding']);
+export const FRAMING_HEADERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'content-encoding',
+]);

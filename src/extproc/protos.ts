@@ -86,6 +86,8 @@ export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 let healthDef: protoLoader.PackageDefinition | undefined;
 
 export function healthService(): ServiceDefinition {
-  healthDef ??= protoLoader.fromJSON(HEALTH_DESCRIPTOR, { ...LOADER_OPTIONS });
+  healthDef ??= protoLoader.fromJSON(HEALTH_DESCRIPTOR as Parameters<typeof protoLoader.fromJSON>[0], {
+    ...LOADER_OPTIONS,
+  });
   return healthDef[HEALTH_SERVICE] as unknown as ServiceDefinition;
 }

@@ -5,7 +5,8 @@
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { EXT_PROC_SERVICE, HEALTH_SERVICE, extProcService, healthService } from './protos.js';
+import { fastExtProcService } from './codec.js';
+import { EXT_PROC_SERVICE, HEALTH_SERVICE, healthService } from './protos.js';
 import type { ImmediateResponse, ProcessingRequest, ProcessingResponse, RequestKind } from './types.js';
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
@@ -56,7 +57,10 @@ type Status = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' | 'UNKNOWN';
 /** grpc.health.v1.Health: Check and Watch over a small status table. */
 export class HealthService {
   readonly #status = new Map<string, Status>();
-  readonly #watchers = new Set<{ service: string; call: grpc.ServerWritableStream<{ service?: string }, { status: Status }> }>();
+  readonly #watchers = new Set<{
+    service: string;
+    call: grpc.ServerWritableStream<{ service?: string }, { status: Status }>;
+  }>();
 
   constructor(services: string[]) {
     for (const s of ['', ...services]) this.#status.set(s, 'SERVING');
@@ -64,7 +68,8 @@ export class HealthService {
 
   set(serving: boolean): void {
     for (const s of this.#status.keys()) this.#status.set(s, serving ? 'SERVING' : 'NOT_SERVING');
-    for (const w of this.#watchers) w.call.write({ status: this.#status.get(w.service) ?? 'SERVICE_UNKNOWN' });
+    for (const w of this.#watchers)
+      w.call.write({ status: this.#status.get(w.service) ?? 'SERVICE_UNKNOWN' });
   }
 
   status(service = ''): Status | undefined {
@@ -73,7 +78,10 @@ export class HealthService {
 
   implementation(): grpc.UntypedServiceImplementation {
     return {
-      Check: (call: grpc.ServerUnaryCall<{ service?: string }, { status: Status }>, cb: grpc.sendUnaryData<{ status: Status }>) => {
+      Check: (
+        call: grpc.ServerUnaryCall<{ service?: string }, { status: Status }>,
+        cb: grpc.sendUnaryData<{ status: Status }>,
+      ) => {
         const status = this.#status.get(call.request.service ?? '');
         if (status === undefined) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
         else cb(null, { status });
@@ -103,15 +111,23 @@ export function grpcServerOptions(bodyLimit: number): grpc.ServerOptions {
     // Envoy keeps one HTTP/2 connection with many streams; let it ping an idle connection.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    // Per-call channelz bookkeeping costs more than an ext_proc answer; nothing here reads it.
+    'grpc.enable_channelz': 0,
   };
 }
 
 /** The last-resort answer when a processor throws: a clear local 500, never a failed stream. */
-export function internalErrorResponse(message = 'TierFlow failed to process this request (internal error).'): ProcessingResponse {
+export function internalErrorResponse(
+  message = 'TierFlow failed to process this request (internal error).',
+): ProcessingResponse {
   const immediate: ImmediateResponse = {
     status: { code: 500 },
-    headers: { set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') } }] },
-    body: Buffer.from(JSON.stringify({ error: { message, type: 'api_error', param: null, code: 'tierflow_internal_error' } })),
+    headers: {
+      set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') } }],
+    },
+    body: Buffer.from(
+      JSON.stringify({ error: { message, type: 'api_error', param: null, code: 'tierflow_internal_error' } }),
+    ),
     details: 'tierflow_internal_error',
   };
   return { immediate_response: immediate };
@@ -126,6 +142,7 @@ export function driveStream(
   call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>,
   processor: StreamProcessor,
   onInternalError?: (err: unknown) => void,
+  onClosed?: () => void,
 ): void {
   let busy = false;
   let ended = false;
@@ -150,6 +167,7 @@ export function driveStream(
     } catch (err) {
       onInternalError?.(err);
     }
+    onClosed?.();
   };
 
   const write = (res: ProcessingResponse) => {
@@ -171,14 +189,16 @@ export function driveStream(
       }
       if (isPromise(res)) {
         busy = true;
-        res.then(write, (err: unknown) => {
-          onInternalError?.(err);
-          write(internalErrorResponse());
-        }).finally(() => {
-          busy = false;
-          next();
-          if (halfClosed && !busy && queue.length === 0) closeOk();
-        });
+        res
+          .then(write, (err: unknown) => {
+            onInternalError?.(err);
+            write(internalErrorResponse());
+          })
+          .finally(() => {
+            busy = false;
+            next();
+            if (halfClosed && !busy && queue.length === 0) closeOk();
+          });
       } else {
         write(res);
       }
@@ -197,7 +217,10 @@ export function driveStream(
   });
   call.on('end', () => {
     halfClosed = true;
-    if (!busy && queue.length === 0) closeOk();
+    // grpc-js signals a reset as 'end' followed by 'cancelled': let a cancel win.
+    setImmediate(() => {
+      if (!busy && queue.length === 0) closeOk();
+    });
   });
   call.on('cancelled', () => finish('cancelled'));
   call.on('error', () => finish('error'));
@@ -212,22 +235,14 @@ export class ExtProcServer {
   #bound: BoundAddresses = {};
 
   constructor(opts: ExtProcServerOptions) {
-    if (!opts.socketPath && !opts.tcp) throw new Error('ext_proc server needs a Unix socket path and/or a TCP port');
+    if (!opts.socketPath && !opts.tcp)
+      throw new Error('ext_proc server needs a Unix socket path and/or a TCP port');
     this.#opts = opts;
     this.#server = new grpc.Server(grpcServerOptions(opts.bodyLimit ?? DEFAULT_BODY_LIMIT));
-    this.#server.addService(extProcService(), {
+    this.#server.addService(fastExtProcService(), {
       Process: (call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) => {
         this.#active++;
-        let counted = true;
-        const done = () => {
-          if (counted) {
-            counted = false;
-            this.#active--;
-          }
-        };
-        call.on('close', done);
-        call.on('cancelled', done);
-        call.on('error', done);
+        const done = () => void this.#active--;
         let processor: StreamProcessor;
         try {
           processor = opts.processor();
@@ -235,7 +250,7 @@ export class ExtProcServer {
           opts.onInternalError?.(err);
           processor = { onMessage: () => internalErrorResponse(), onEnd: () => {} };
         }
-        driveStream(call, processor, opts.onInternalError);
+        driveStream(call, processor, opts.onInternalError, done);
       },
     });
     this.#server.addService(healthService(), this.health.implementation());
@@ -308,7 +323,9 @@ export async function startHealthServer(
   const server = new grpc.Server();
   server.addService(healthService(), health.implementation());
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
   );
   return {
     port: bound,

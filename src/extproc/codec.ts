@@ -1,0 +1,195 @@
+// The hot-path codec for Process messages. proto-loader (protos.ts) loads the service; its
+// default (de)serializers convert every message to and from plain objects field by field
+// (fromObject / toObject), which costs more than the protobuf work itself. Here the same protos
+// are loaded with protobufjs reflection (what proto-loader is built on) and used directly:
+//   decode: ProcessingRequest.decode -> message objects with snake_case fields, bytes as Buffers,
+//           the oneof name in `request` (exactly the shape types.ts describes)
+//   encode: enum names -> numbers in the few enum fields we write, then ProcessingResponse.encode
+//           on the plain answer object (no intermediate message objects)
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { EXT_PROC_PROTO, envoyProtoDirs, extProcService } from './protos.js';
+import type { PbStruct, PbValue, ProcessingRequest, ProcessingResponse } from './types.js';
+
+// google.protobuf.Struct written by hand: protobufjs encodes map fields through a writer fork per
+// entry, which made the dynamic metadata cost more than the rest of an answer. Two passes (sizes,
+// then bytes into one buffer). Wire format:
+//   Struct { map<string, Value> fields = 1 }   (each entry: key = 1, value = 2)
+//   Value  { null_value = 1 (varint); number_value = 2 (double); string_value = 3;
+//            bool_value = 4 (varint); struct_value = 5 }
+const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+const ldSize = (n: number) => 1 + varintSize(n) + n;
+
+function valueSize(v: PbValue): number {
+  if ('stringValue' in v) return ldSize(Buffer.byteLength(v.stringValue));
+  if ('numberValue' in v) return 9;
+  if ('structValue' in v) return ldSize(structSize(v.structValue));
+  return 2; // bool or null
+}
+
+function entrySize(key: string, v: PbValue): number {
+  return ldSize(Buffer.byteLength(key)) + ldSize(valueSize(v));
+}
+
+function structSize(s: PbStruct): number {
+  let n = 0;
+  for (const key in s.fields) n += ldSize(entrySize(key, s.fields[key]!));
+  return n;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n > 0x7f) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+function writeString(buf: Buffer, pos: number, tag: number, s: string): number {
+  buf[pos++] = tag;
+  pos = writeVarint(buf, pos, Buffer.byteLength(s));
+  return pos + buf.write(s, pos, 'utf8');
+}
+
+function writeValue(buf: Buffer, pos: number, v: PbValue): number {
+  if ('stringValue' in v) return writeString(buf, pos, 0x1a, v.stringValue);
+  if ('numberValue' in v) {
+    buf[pos++] = 0x11;
+    return buf.writeDoubleLE(v.numberValue, pos);
+  }
+  if ('boolValue' in v) {
+    buf[pos++] = 0x20;
+    buf[pos++] = v.boolValue ? 1 : 0;
+    return pos;
+  }
+  if ('structValue' in v) {
+    buf[pos++] = 0x2a;
+    pos = writeVarint(buf, pos, structSize(v.structValue));
+    return writeStruct(buf, pos, v.structValue);
+  }
+  buf[pos++] = 0x08; // null_value: NULL_VALUE
+  buf[pos++] = 0x00;
+  return pos;
+}
+
+function writeStruct(buf: Buffer, pos: number, s: PbStruct): number {
+  for (const key in s.fields) {
+    const v = s.fields[key]!;
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, entrySize(key, v));
+    pos = writeString(buf, pos, 0x0a, key);
+    buf[pos++] = 0x12;
+    pos = writeVarint(buf, pos, valueSize(v));
+    pos = writeValue(buf, pos, v);
+  }
+  return pos;
+}
+
+/** `head` (an encoded message) followed by field `fieldNumber` holding the Struct `s`. */
+export function appendStructField(head: Uint8Array, fieldNumber: number, s: PbStruct): Buffer {
+  const size = structSize(s);
+  const out = Buffer.allocUnsafe(head.length + ldSize(size));
+  out.set(head, 0);
+  let pos = head.length;
+  out[pos++] = (fieldNumber << 3) | 2;
+  pos = writeVarint(out, pos, size);
+  writeStruct(out, pos, s);
+  return out;
+}
+
+interface Codec {
+  decodeRequest(buf: Buffer): ProcessingRequest;
+  encodeResponse(res: ProcessingResponse): Buffer;
+  encodeRequest(req: ProcessingRequest): Buffer;
+  decodeResponse(buf: Buffer): ProcessingResponse;
+}
+
+let codec: Codec | undefined;
+
+export function extProcCodec(): Codec {
+  if (codec) return codec;
+  const dirs = envoyProtoDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    for (const d of dirs) {
+      const p = path.join(d, target);
+      if (existsSync(p)) return p;
+    }
+    return target; // google/protobuf/*: bundled with protobufjs
+  };
+  root.loadSync(EXT_PROC_PROTO, { keepCase: true });
+  root.resolveAll();
+  const Req = root.lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
+  const Res = root.lookupType('envoy.service.ext_proc.v3.ProcessingResponse');
+  const headerMode = root.lookupEnum(
+    'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode',
+  ).values;
+  const bodyMode = root.lookupEnum(
+    'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode',
+  ).values;
+  const status = root.lookupEnum('envoy.service.ext_proc.v3.CommonResponse.ResponseStatus').values;
+  const httpStatus = root.lookupEnum('envoy.type.v3.StatusCode').values;
+
+  const num = (values: Record<string, number>, v: unknown): unknown =>
+    typeof v === 'string' ? (values[v] ?? v) : v;
+  const MODE_FIELDS = [
+    ['request_header_mode', headerMode],
+    ['response_header_mode', headerMode],
+    ['request_body_mode', bodyMode],
+    ['response_body_mode', bodyMode],
+    ['request_trailer_mode', headerMode],
+    ['response_trailer_mode', headerMode],
+  ] as const;
+  const MEMBERS = ['request_headers', 'response_headers', 'request_body', 'response_body'] as const;
+
+  /** Enum names -> numbers, in place and idempotent (shared constant answers are fine). */
+  type Loose = { status?: unknown };
+  const normalize = (res: ProcessingResponse): ProcessingResponse => {
+    for (const m of MEMBERS) {
+      const common = res[m]?.response as Loose | undefined;
+      if (common && typeof common.status === 'string') common.status = num(status, common.status);
+    }
+    const mo = res.mode_override as Record<string, unknown> | undefined;
+    if (mo) for (const [f, values] of MODE_FIELDS) if (typeof mo[f] === 'string') mo[f] = num(values, mo[f]);
+    const imm = res.immediate_response as { status?: { code: unknown } } | undefined;
+    if (imm?.status && typeof imm.status.code === 'string')
+      imm.status.code = num(httpStatus, imm.status.code);
+    return res;
+  };
+
+  /** ProcessingResponse.dynamic_metadata is field 8: appended as raw bytes (fields may come in any order). */
+  const encodeResponse = (res: ProcessingResponse): Buffer => {
+    const md = res.dynamic_metadata;
+    if (!md) return Res.encode(normalize(res)).finish() as Buffer;
+    res.dynamic_metadata = undefined; // skipped by the encoder (null/undefined fields are not written)
+    const head = Res.encode(normalize(res)).finish();
+    res.dynamic_metadata = md;
+    return appendStructField(head, 8, md);
+  };
+
+  codec = {
+    decodeRequest: (buf) => Req.decode(buf) as unknown as ProcessingRequest,
+    encodeResponse,
+    encodeRequest: (req) => Req.encode(req).finish() as Buffer,
+    decodeResponse: (buf) => Res.decode(buf) as unknown as ProcessingResponse,
+  };
+  return codec;
+}
+
+/** The ExternalProcessor service as loaded by proto-loader, with the fast codec on the server side. */
+export function fastExtProcService(): ServiceDefinition {
+  const base = extProcService() as unknown as Record<string, Record<string, unknown>>;
+  const c = extProcCodec();
+  const out: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(base)) {
+    out[name] = {
+      ...def,
+      requestDeserialize: (b: Buffer) => c.decodeRequest(b),
+      responseSerialize: (r: ProcessingResponse) => c.encodeResponse(r),
+    };
+  }
+  return out as unknown as ServiceDefinition;
+}

@@ -1,0 +1,68 @@
+// Requests other than chat completions (embeddings, moderations, files, audio...): TierFlow does
+// not translate them, it sends them unchanged to an OpenAI-wire provider of the config, with that
+// provider's key. Which provider: the one offering the model the body names, else the first
+// OpenAI-wire model of the first policy (the `auto` policy's family), else any OpenAI-wire provider.
+import type { CompiledConfig, CompiledModel, CompiledProvider } from '../core/config/compiled.js';
+import type { HealthRegistry } from '../core/health/registry.js';
+
+/** Provider types that speak the OpenAI REST API under their base URL. */
+const OPENAI_WIRE = new Set(['openai', 'openai-compatible', 'demo']);
+const DEFAULT_BASE: Record<string, string> = { openai: 'https://api.openai.com/v1' };
+
+export interface PassthroughTarget {
+  provider: CompiledProvider;
+  /** The configured model the body named, when it named one. */
+  model?: CompiledModel;
+  url: URL;
+  headers: Record<string, string>;
+}
+
+/** `rest` is the path after the API version prefix, e.g. `/embeddings?x=1`. */
+export function passthroughTarget(
+  config: CompiledConfig,
+  health: HealthRegistry,
+  rest: string,
+  requestedModel: string | undefined,
+): PassthroughTarget | undefined {
+  let model: CompiledModel | undefined;
+  let provider: CompiledProvider | undefined;
+  if (requestedModel) {
+    const named =
+      config.models.get(requestedModel) ??
+      config.modelsByName.get(requestedModel)?.find((m) => health.available(m));
+    const first = named ?? config.modelsByName.get(requestedModel)?.[0];
+    if (first && OPENAI_WIRE.has(first.provider.type)) {
+      model = first;
+      provider = first.provider;
+    }
+  }
+  if (!provider) {
+    outer: for (const policy of config.policies.values()) {
+      for (const tier of policy.tiers) {
+        for (const m of tier.candidates) {
+          if (OPENAI_WIRE.has(m.provider.type) && m.provider.enabled) {
+            provider = m.provider;
+            break outer;
+          }
+        }
+      }
+    }
+  }
+  if (!provider) {
+    for (const p of config.providers.values()) {
+      if (p.enabled && OPENAI_WIRE.has(p.type)) {
+        provider = p;
+        break;
+      }
+    }
+  }
+  if (!provider) return undefined;
+  const base = provider.baseUrl || DEFAULT_BASE[provider.type];
+  if (!base) return undefined;
+  const url = new URL((base.endsWith('/') ? base.slice(0, -1) : base) + rest);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(provider.headers ?? {})) headers[k.toLowerCase()] = v;
+  const key = provider.credentials.apiKey;
+  if (key) headers.authorization = `Bearer ${key.reveal()}`;
+  return { provider, model, url, headers };
+}
