@@ -16,8 +16,6 @@ import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
 import { type MockServer, startAnthropicMock } from '../mocks/anthropic-mock.js';
 
- 
-
 const KEY = 'sk-ant-api03-SECRETSECRET-0123456789';
 
 function model(

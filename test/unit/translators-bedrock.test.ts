@@ -1,6 +1,6 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
- 
+
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import { parseChatRequest } from '../../src/core/parse.js';

@@ -1,4 +1,3 @@
- 
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import { parseChatRequest } from '../../src/core/parse.js';

@@ -12,8 +12,6 @@ import type { Translator } from '../../src/core/translators/types.js';
 import { scrubSecrets } from '../../src/core/translators/upstream-error.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 
- 
-
 const KEY = 'sk-proj-TESTKEY1234567890abcdefXYZ';
 
 function model(
