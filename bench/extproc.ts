@@ -293,9 +293,12 @@ async function startServer(kind: 'tierflow' | 'noop'): Promise<Server> {
   const child = fork(new URL('./extproc-server.mjs', import.meta.url).pathname, [kind, socket], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     // TF_PROF=dir writes a CPU profile of each server there.
-    execArgv: process.env.TF_PROF
-      ? ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${process.env.TF_PROF}`]
-      : ['--expose-gc'],
+    // Both servers run with the young-generation cap the product's launcher and image set.
+    execArgv: [
+      '--expose-gc',
+      '--max-semi-space-size=4',
+      ...(process.env.TF_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TF_PROF}`] : []),
+    ],
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());

@@ -120,6 +120,21 @@ export class Metrics {
     });
   }
 
+  readonly #perModel = new WeakMap<CompiledModel, ModelMetrics>();
+
+  /**
+   * The metric children of one model, resolved once: prom-client hashes the label set on every
+   * labelled call, which costs more than the update itself on the per-request path.
+   */
+  forModel(model: CompiledModel): ModelMetrics {
+    let m = this.#perModel.get(model);
+    if (!m) {
+      m = new ModelMetrics(this, model);
+      this.#perModel.set(model, m);
+    }
+    return m;
+  }
+
   setBreakerState(model: CompiledModel, state: BreakerState): void {
     this.breakerState.set(
       { provider: model.provider.name, model: model.name },
@@ -130,4 +145,60 @@ export class Metrics {
 
 export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
+}
+
+type CounterChild = ReturnType<Counter<string>['labels']>;
+type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+export class ModelMetrics {
+  readonly ttfb: HistogramChild;
+  readonly ttft: HistogramChild;
+  readonly duration: HistogramChild;
+  readonly cost: CounterChild;
+  readonly tokens: Record<'input' | 'output' | 'cached_input' | 'cache_write', CounterChild>;
+  readonly #attempts = new Map<AttemptOutcome, CounterChild>();
+  readonly #failovers = new Map<AttemptOutcome, CounterChild>();
+  readonly #requests = new Map<string, CounterChild>();
+  readonly #labels: { provider: string; model: string };
+
+  constructor(
+    private readonly metrics: Metrics,
+    model: CompiledModel,
+  ) {
+    const l = (this.#labels = { provider: model.provider.name, model: model.name });
+    this.ttfb = metrics.ttfbSeconds.labels(l);
+    this.ttft = metrics.ttftSeconds.labels(l);
+    this.duration = metrics.durationSeconds.labels({ ...l, tier: model.tier });
+    this.cost = metrics.costUsd.labels({ ...l, tier: model.tier });
+    this.tokens = {
+      input: metrics.tokens.labels({ ...l, kind: 'input' }),
+      output: metrics.tokens.labels({ ...l, kind: 'output' }),
+      cached_input: metrics.tokens.labels({ ...l, kind: 'cached_input' }),
+      cache_write: metrics.tokens.labels({ ...l, kind: 'cache_write' }),
+    };
+  }
+
+  attempt(outcome: AttemptOutcome): CounterChild {
+    let c = this.#attempts.get(outcome);
+    if (!c) this.#attempts.set(outcome, (c = this.metrics.attempts.labels({ ...this.#labels, outcome })));
+    return c;
+  }
+
+  failover(reason: AttemptOutcome): CounterChild {
+    let c = this.#failovers.get(reason);
+    if (!c) this.#failovers.set(reason, (c = this.metrics.failovers.labels({ ...this.#labels, reason })));
+    return c;
+  }
+
+  /** requests_total for a request this model served. */
+  request(mode: string, policy: string, tier: string, status: string): CounterChild {
+    const key = `${mode}|${policy}|${tier}|${status}`;
+    let c = this.#requests.get(key);
+    if (!c) {
+      const { provider, model } = this.#labels;
+      c = this.metrics.requests.labels({ mode, policy, tier, provider, model, status_class: status });
+      this.#requests.set(key, c);
+    }
+    return c;
+  }
 }

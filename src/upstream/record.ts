@@ -37,17 +37,13 @@ export function recordAttempt(
   record: AttemptRecord,
   willFailOver: boolean,
 ): void {
-  const labels = { provider: record.model.provider.name, model: record.model.name };
-  deps.metrics.attempts.inc({ ...labels, outcome: record.outcome });
+  const m = deps.metrics.forModel(record.model);
+  m.attempt(record.outcome).inc();
   if (tracker) {
-    if (tracker.firstByteAt !== undefined) {
-      deps.metrics.ttfbSeconds.observe(labels, (tracker.firstByteAt - tracker.startedAt) / 1000);
-    }
-    if (tracker.firstTokenAt !== undefined) {
-      deps.metrics.ttftSeconds.observe(labels, (tracker.firstTokenAt - tracker.startedAt) / 1000);
-    }
+    if (tracker.firstByteAt !== undefined) m.ttfb.observe((tracker.firstByteAt - tracker.startedAt) / 1000);
+    if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
   }
-  if (willFailOver) deps.metrics.failovers.inc({ ...labels, reason: record.outcome });
+  if (willFailOver) m.failover(record.outcome).inc();
 }
 
 export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
@@ -90,39 +86,30 @@ export function recordRequest(
   const { metrics } = deps;
   const served = outcome.served;
   const policyName = plan.policy?.name ?? 'none';
-  metrics.requests.inc({
-    mode: plan.policy ? 'auto' : 'explicit',
-    policy: policyName,
-    tier: plan.tier,
-    provider: served?.provider.name ?? 'none',
-    model: served?.name ?? 'none',
-    status_class: statusClass(outcome.status),
-  });
+  const mode = plan.policy ? 'auto' : 'explicit';
+  const status = statusClass(outcome.status);
   const elapsed = (deps.router.now() - plan.startedAt) / 1000;
-  if (served) {
-    metrics.durationSeconds.observe(
-      { provider: served.provider.name, model: served.name, tier: served.tier },
-      elapsed,
-    );
-  }
   const u = outcome.usage;
-  if (served && u) {
-    const l = { provider: served.provider.name, model: served.name };
-    metrics.tokens.inc({ ...l, kind: 'input' }, u.promptTokens);
-    metrics.tokens.inc({ ...l, kind: 'output' }, u.completionTokens);
-    if (u.cachedPromptTokens) metrics.tokens.inc({ ...l, kind: 'cached_input' }, u.cachedPromptTokens);
-    if (u.cacheWriteTokens) metrics.tokens.inc({ ...l, kind: 'cache_write' }, u.cacheWriteTokens);
-  }
   const cost = outcome.cost;
-  if (served && cost) {
-    metrics.costUsd.inc(
-      { provider: served.provider.name, model: served.name, tier: served.tier },
-      cost.costUsd,
-    );
-    if (plan.policy) {
-      metrics.flagshipCostUsd.inc({ policy: policyName }, cost.flagshipCostUsd);
-      const saved = cost.flagshipCostUsd - cost.costUsd;
-      if (saved > 0) metrics.savedUsd.inc({ policy: policyName }, saved);
+  if (!served) {
+    metrics.requests.inc({ mode, policy: policyName, tier: plan.tier, provider: 'none', model: 'none', status_class: status });
+  } else {
+    const m = metrics.forModel(served);
+    m.request(mode, policyName, plan.tier, status).inc();
+    m.duration.observe(elapsed);
+    if (u) {
+      m.tokens.input.inc(u.promptTokens);
+      m.tokens.output.inc(u.completionTokens);
+      if (u.cachedPromptTokens) m.tokens.cached_input.inc(u.cachedPromptTokens);
+      if (u.cacheWriteTokens) m.tokens.cache_write.inc(u.cacheWriteTokens);
+    }
+    if (cost) {
+      m.cost.inc(cost.costUsd);
+      if (plan.policy) {
+        metrics.flagshipCostUsd.inc({ policy: policyName }, cost.flagshipCostUsd);
+        const saved = cost.flagshipCostUsd - cost.costUsd;
+        if (saved > 0) metrics.savedUsd.inc({ policy: policyName }, saved);
+      }
     }
   }
   if (plan.virtualKey) {
