@@ -595,7 +595,7 @@ describe('OpenAI translator against the mock server', () => {
     expect(seen.path).toBe('/v1/chat/completions');
     expect(seen.headers.authorization).toBe(`Bearer ${KEY}`);
     expect(seen.body.model).toBe('gpt-4o-mini-2024-07-18');
-    expect(seen.body.max_tokens).toBe(50);
+    expect(seen.body.max_completion_tokens).toBe(50); // OpenAI: max_tokens is sent as max_completion_tokens
   });
 
   it('streams with the usage chunk hidden and usage extracted', async () => {
@@ -761,5 +761,31 @@ describe('mock server faults (shared by all provider mocks)', () => {
     } finally {
       await loose.close();
     }
+  });
+});
+
+describe('output limit field', () => {
+  it('OpenAI gets max_completion_tokens; OpenAI-compatible servers keep max_tokens', async () => {
+    const { translatorFor } = await import('../../src/core/translators/index.js');
+    const { parseChatRequest } = await import('../../src/core/parse.js');
+    const { compile, sampleFile } = await import('../helpers/config.js');
+    const file = sampleFile();
+    file.providers.push({ ...file.providers[0]!, name: 'local', type: 'openai-compatible' });
+    const config = compile(file);
+    const req = parseChatRequest(
+      JSON.stringify({ model: 'x', max_tokens: 77, messages: [{ role: 'user', content: 'hi' }] }),
+    );
+    const openaiBody = JSON.parse(
+      translatorFor('openai')(req, config.models.get('alpha/alpha-mini')!).buildRequest().body.toString(),
+    );
+    expect(openaiBody.max_completion_tokens).toBe(77);
+    expect(openaiBody).not.toHaveProperty('max_tokens');
+    const localBody = JSON.parse(
+      translatorFor('openai-compatible')(req, config.models.get('local/alpha-mini')!)
+        .buildRequest()
+        .body.toString(),
+    );
+    expect(localBody.max_tokens).toBe(77);
+    expect(localBody).not.toHaveProperty('max_completion_tokens');
   });
 });

@@ -45,7 +45,7 @@ export function azureUrl(model: CompiledModel): URL {
 export class AzureOpenAITranslator extends OpenAITranslator {
   constructor(request: ParsedRequest, model: CompiledModel) {
     // Azure honours stream_options.include_usage on every current GA api-version.
-    super(request, model, { injectIncludeUsage: true });
+    super(request, model, { injectIncludeUsage: true, maxCompletionTokens: true });
   }
 
   protected override url(): URL {

@@ -35,11 +35,16 @@ export interface OpenAITranslatorOptions {
   path?: string;
   /** Inject stream_options.include_usage=true into streaming requests. */
   injectIncludeUsage: boolean;
+  /**
+   * Send the output limit as max_completion_tokens: OpenAI deprecated max_tokens and its reasoning
+   * and GPT-6 models reject it. Other OpenAI-compatible servers often know only max_tokens.
+   */
+  maxCompletionTokens?: boolean;
 }
 
 /** Per provider type. openai-compatible injects too: vLLM, Ollama, llama.cpp and LiteLLM accept it. */
 export const OPENAI_FAMILY = {
-  openai: { defaultBaseUrl: 'https://api.openai.com/v1', injectIncludeUsage: true },
+  openai: { defaultBaseUrl: 'https://api.openai.com/v1', injectIncludeUsage: true, maxCompletionTokens: true },
   'openai-compatible': { injectIncludeUsage: true },
   demo: { injectIncludeUsage: true },
 } as const satisfies Record<string, OpenAITranslatorOptions>;
@@ -182,6 +187,10 @@ export class OpenAITranslator implements Translator {
   buildRequest(): UpstreamRequest {
     const src = this.request.body;
     const body: ChatCompletionRequest = { ...src, model: this.model.upstreamModel };
+    if (this.options.maxCompletionTokens && body.max_tokens != null) {
+      body.max_completion_tokens ??= body.max_tokens;
+      delete body.max_tokens;
+    }
     if (this.request.stream && this.options.injectIncludeUsage) {
       const so = isObj(src.stream_options) ? src.stream_options : {};
       body.stream_options = { ...so, include_usage: true };
