@@ -193,6 +193,30 @@ policies:
     expect(r.issues[0]).toMatchObject({ path: '/providers/0/models/0/tier', line: 9 });
   });
 
+  it('a Bedrock provider without a credentials block uses the standard AWS environment', () => {
+    const bedrock = (creds: string) => `providers:
+  - name: aws
+    type: bedrock
+${creds}    models:
+      - { name: nova, tier: lightweight, pricing: { inputPerMTok: 0.035, outputPerMTok: 0.14 }, contextWindow: 128000, maxOutputTokens: 10000 }
+policies:
+  - { name: default, virtualModels: [auto], tiers: [{ name: lightweight }] }
+`;
+    const env = { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'eu-west-1' };
+    const fromEnv = loadConfigText(bedrock(''), { env }).config!.providers.get('aws')!;
+    expect(fromEnv.enabled).toBe(true);
+    expect(fromEnv.region).toBe('eu-west-1');
+    expect(fromEnv.baseUrl).toBe('https://bedrock-runtime.eu-west-1.amazonaws.com');
+    expect(fromEnv.credentials.awsAccessKeyId!.reveal()).toBe('AKIAEXAMPLE');
+    // Declared credentials that are missing disable it, even with AWS keys in the environment.
+    const declared = loadConfigText(bedrock('    credentials: { apiKeyEnv: AWS_BEARER_TOKEN_BEDROCK }\n'), { env });
+    expect(declared.config!.providers.get('aws')!.enabled).toBe(false);
+    const withToken = loadConfigText(bedrock('    credentials: { apiKeyEnv: AWS_BEARER_TOKEN_BEDROCK }\n'), {
+      env: { AWS_BEARER_TOKEN_BEDROCK: 'bedrock-api-key' },
+    });
+    expect(withToken.config!.providers.get('aws')!).toMatchObject({ enabled: true, region: 'us-east-1' });
+  });
+
   it('reports YAML syntax errors with a line', () => {
     const r = loadConfigText('providers:\n  - name: [unclosed\n', {});
     expect(r.config).toBeUndefined();

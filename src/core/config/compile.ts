@@ -99,9 +99,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         warn(`${at}/credentials`, `credentials not available: ${(e as Error).message}`);
       }
     }
-    if (p.type === 'bedrock' && !credentialsPresent('bedrock', credentials) && options.aws) {
-      credentials = options.aws.credentials;
-    }
+    // A Bedrock provider that declares no credentials uses the standard AWS environment.
+    if (p.type === 'bedrock' && !p.credentials && options.aws) credentials = options.aws.credentials;
     const hasCredentials =
       p.type === 'demo' ||
       (p.credentials || p.type === 'bedrock'
