@@ -731,6 +731,13 @@ export class SidecarStream implements StreamProcessor {
           out = translator.onBody(chunk);
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
+          // A 2xx body that says the request itself was refused (a Gemini safety block): the
+          // client's 4xx, answered as is, like any other 4xx (no failover, no health penalty).
+          if (!isRetryableStatus(err.status)) {
+            this.#record!.outcome = 'client_error';
+            this.#tracker?.neutral();
+            return this.#clientErrorAnswer(chunk, 'response_body', err);
+          }
           // An unreadable success body is the provider's failure. Envoy still holds the response
           // headers (BUFFERED), so nothing reached the client: fail over like the gateway does.
           return this.#failover(502, this.#respHeaders, io, err);
@@ -750,10 +757,14 @@ export class SidecarStream implements StreamProcessor {
     }
   }
 
-  #clientErrorAnswer(body: Buffer, kind: 'response_body' | 'response_headers'): ProcessingResponse {
+  #clientErrorAnswer(
+    body: Buffer,
+    kind: 'response_body' | 'response_headers',
+    error?: ApiError,
+  ): ProcessingResponse {
     const translator = this.#translator!;
     const model = this.#record!.model;
-    const err = translator.onError(this.#respStatus, this.#respHeaders, body);
+    const err = error ?? translator.onError(this.#respStatus, this.#respHeaders, body);
     if (this.#tracker && this.#record) {
       recordAttempt(this.#deps, this.#tracker, this.#record, false);
       this.#tracker = undefined;

@@ -207,8 +207,14 @@ async function attempt(
       const body = await readBody(res.body, Infinity);
       out = translator.onBody(body);
     } catch (err) {
-      if (err instanceof ApiError) throw new AttemptFailure('http_5xx', err);
-      throw transportError(err, model.provider.name, signal);
+      if (!(err instanceof ApiError)) throw transportError(err, model.provider.name, signal);
+      if (isRetryableStatus(err.status)) throw new AttemptFailure('http_5xx', err);
+      // A 2xx body that says the request itself was refused (a Gemini safety block): the
+      // client's 4xx, answered as is, like any other 4xx (no failover, no health penalty).
+      committed();
+      tracker.neutral();
+      await sendError(sink, err, tierflowHeaders(plan, model, attemptNumber, 0));
+      return { status: err.status, outcome: 'client_error', error: err };
     }
     committed();
     if (translator.sawFirstToken) tracker.firstToken();

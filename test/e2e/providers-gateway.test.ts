@@ -364,6 +364,17 @@ describe('failover between families', () => {
     expect(text).toBe('streamed by bedrock');
   });
 
+  it("a Gemini safety block is the client's 400: no failover to Bedrock", async () => {
+    gemini.setResponse({ stop: 'BLOCKED:SAFETY' });
+    const err = (await openai.chat.completions
+      .create({ model: 'gem-first', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.code).toBe('content_filter');
+    expect(err.headers?.get('x-tierflow-attempts')).toBe('1');
+    expect(bedrock.requests).toHaveLength(0);
+  });
+
   it('Gemini 400 does not fail over', async () => {
     gemini.failNext({ kind: 'status', status: 400 });
     const err = await openai.chat.completions

@@ -561,6 +561,17 @@ describe('family-specific behaviour through the sidecar', () => {
     expect(bedrock.requests).toHaveLength(0);
   });
 
+  it("a Gemini safety block under a two-family policy is the client's 400: no failover", async () => {
+    gemini.setResponse({ stop: 'BLOCKED:SAFETY' });
+    const err = (await openai.chat.completions
+      .create({ model: 'gem-first', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.code).toBe('content_filter');
+    expect(err.headers?.get('x-tierflow-attempts')).toBe('1');
+    expect(bedrock.requests).toHaveLength(0);
+  });
+
   it('Gemini: finishReason SAFETY is finish_reason content_filter', async () => {
     gemini.setResponse({ content: 'partial', stop: 'SAFETY' });
     const r = await openai.chat.completions.create({
