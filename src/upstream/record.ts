@@ -92,7 +92,14 @@ export function recordRequest(
   const u = outcome.usage;
   const cost = outcome.cost;
   if (!served) {
-    metrics.requests.inc({ mode, policy: policyName, tier: plan.tier, provider: 'none', model: 'none', status_class: status });
+    metrics.requests.inc({
+      mode,
+      policy: policyName,
+      tier: plan.tier,
+      provider: 'none',
+      model: 'none',
+      status_class: status,
+    });
   } else {
     const m = metrics.forModel(served);
     m.request(mode, policyName, plan.tier, status).inc();

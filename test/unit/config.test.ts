@@ -202,14 +202,20 @@ ${creds}    models:
 policies:
   - { name: default, virtualModels: [auto], tiers: [{ name: lightweight }] }
 `;
-    const env = { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'eu-west-1' };
+    const env = {
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_REGION: 'eu-west-1',
+    };
     const fromEnv = loadConfigText(bedrock(''), { env }).config!.providers.get('aws')!;
     expect(fromEnv.enabled).toBe(true);
     expect(fromEnv.region).toBe('eu-west-1');
     expect(fromEnv.baseUrl).toBe('https://bedrock-runtime.eu-west-1.amazonaws.com');
     expect(fromEnv.credentials.awsAccessKeyId!.reveal()).toBe('AKIAEXAMPLE');
     // Declared credentials that are missing disable it, even with AWS keys in the environment.
-    const declared = loadConfigText(bedrock('    credentials: { apiKeyEnv: AWS_BEARER_TOKEN_BEDROCK }\n'), { env });
+    const declared = loadConfigText(bedrock('    credentials: { apiKeyEnv: AWS_BEARER_TOKEN_BEDROCK }\n'), {
+      env,
+    });
     expect(declared.config!.providers.get('aws')!.enabled).toBe(false);
     const withToken = loadConfigText(bedrock('    credentials: { apiKeyEnv: AWS_BEARER_TOKEN_BEDROCK }\n'), {
       env: { AWS_BEARER_TOKEN_BEDROCK: 'bedrock-api-key' },

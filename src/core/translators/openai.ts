@@ -44,7 +44,11 @@ export interface OpenAITranslatorOptions {
 
 /** Per provider type. openai-compatible injects too: vLLM, Ollama, llama.cpp and LiteLLM accept it. */
 export const OPENAI_FAMILY = {
-  openai: { defaultBaseUrl: 'https://api.openai.com/v1', injectIncludeUsage: true, maxCompletionTokens: true },
+  openai: {
+    defaultBaseUrl: 'https://api.openai.com/v1',
+    injectIncludeUsage: true,
+    maxCompletionTokens: true,
+  },
   'openai-compatible': { injectIncludeUsage: true },
   demo: { injectIncludeUsage: true },
 } as const satisfies Record<string, OpenAITranslatorOptions>;
