@@ -38,7 +38,7 @@ export interface RecordedRequest {
   path: string;
   headers: IncomingHttpHeaders;
   /** Parsed JSON body (undefined when empty or not JSON). */
-  body: any;  
+  body: any;
   raw: Buffer;
   /** Date.now() when the body was complete. */
   at: number;
