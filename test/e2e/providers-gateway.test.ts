@@ -3,28 +3,17 @@
 // SigV4 + binary event-stream), including failover between families.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/core/config/compile.js';
-import type { ProviderCredentials } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { Secret } from '../../src/core/secret.js';
 import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
-import { azureContentFilterFault, startAzureMock } from '../mocks/azure-mock.js';
-import { bedrockFault, startBedrockMock } from '../mocks/bedrock-mock.js';
+import { azureContentFilterFault } from '../mocks/azure-mock.js';
+import { bedrockFault } from '../mocks/bedrock-mock.js';
 import type { MockServer } from '../mocks/faults.js';
-import { startGeminiMock } from '../mocks/gemini-mock.js';
-
-const GEMINI_KEY = 'AIzaSy-e2e-gemini-key';
-const AZURE_KEY = 'azure-e2e-key-123456';
-const AWS = {
-  accessKeyId: 'AKIAE2ETESTKEY',
-  secretAccessKey: 'e2e/secret+access+key',
-  sessionToken: 'e2e-session-token',
-};
+import { AWS, AZURE_KEY, compileFamilies, GEMINI_KEY, startFamilyMocks } from '../helpers/families.js';
 
 let gemini: MockServer;
 let azure: MockServer;
@@ -33,100 +22,10 @@ let gateway: Gateway;
 let client: UpstreamClient;
 let openai: OpenAI;
 
-const pricing = (input: number, output: number) => ({ inputPerMTok: input, outputPerMTok: output });
-
 beforeAll(async () => {
-  [gemini, azure, bedrock] = await Promise.all([
-    startGeminiMock({ apiKey: GEMINI_KEY }),
-    startAzureMock({ apiKey: AZURE_KEY, deployments: ['prod-mini'] }),
-    startBedrockMock({ credentials: AWS, region: 'eu-west-1' }),
-  ]);
-  const file = {
-    providers: [
-      {
-        name: 'google',
-        type: 'gemini',
-        baseUrl: gemini.url,
-        credentials: { apiKeyEnv: 'GEMINI' },
-        models: [
-          {
-            name: 'gemini-flash',
-            upstreamModel: 'gemini-2.5-flash',
-            tier: 'lightweight',
-            pricing: pricing(0.3, 2.5),
-            contextWindow: 1048576,
-            maxOutputTokens: 65536,
-            capabilities: ['tools', 'vision', 'jsonSchema', 'streaming'],
-          },
-        ],
-      },
-      {
-        name: 'azure',
-        type: 'azure-openai',
-        baseUrl: azure.url,
-        apiVersion: '2024-10-21',
-        credentials: { apiKeyEnv: 'AZURE' },
-        models: [
-          {
-            name: 'gpt-4.1-mini',
-            upstreamModel: 'prod-mini',
-            tier: 'lightweight',
-            pricing: pricing(0.4, 1.6),
-            contextWindow: 1047576,
-            maxOutputTokens: 32768,
-          },
-        ],
-      },
-      {
-        name: 'aws',
-        type: 'bedrock',
-        baseUrl: bedrock.url,
-        region: 'eu-west-1',
-        credentials: {
-          awsAccessKeyIdRef: { name: 'aws', key: 'id' },
-          awsSecretAccessKeyRef: { name: 'aws', key: 'secret' },
-          awsSessionTokenRef: { name: 'aws', key: 'token' },
-        },
-        models: [
-          {
-            name: 'nova-lite',
-            upstreamModel: 'eu.amazon.nova-lite-v1:0',
-            tier: 'lightweight',
-            pricing: pricing(0.06, 0.24),
-            contextWindow: 300000,
-            maxOutputTokens: 10000,
-          },
-        ],
-      },
-    ],
-    policies: [
-      // Candidates in this order: gemini (primary), then bedrock.
-      {
-        name: 'gem-first',
-        virtualModels: ['gem-first'],
-        objective: { cost: 0, latency: 0 },
-        tiers: [{ name: 'lightweight', models: ['google/gemini-flash', 'aws/nova-lite'] }],
-      },
-    ],
-  };
-  const env: Record<string, string> = { GEMINI: GEMINI_KEY, AZURE: AZURE_KEY };
-  const secrets: Record<string, string> = {
-    'aws/id': AWS.accessKeyId,
-    'aws/secret': AWS.secretAccessKey,
-    'aws/token': AWS.sessionToken,
-  };
-  const compiled = compileConfig(file, {
-    resolveCredentials: (_p, spec): ProviderCredentials => {
-      const c: ProviderCredentials = {};
-      if (spec.apiKeyEnv) c.apiKey = new Secret(env[spec.apiKeyEnv]!);
-      if (spec.awsAccessKeyIdRef) c.awsAccessKeyId = new Secret(secrets['aws/id']!);
-      if (spec.awsSecretAccessKeyRef) c.awsSecretAccessKey = new Secret(secrets['aws/secret']!);
-      if (spec.awsSessionTokenRef) c.awsSessionToken = new Secret(secrets['aws/token']!);
-      return c;
-    },
-  });
-  if (!compiled.config) throw new Error(`config: ${JSON.stringify(compiled.issues)}`);
-  const router = new Router({ config: compiled.config, health: new HealthRegistry() });
+  ({ gemini, azure, bedrock } = await startFamilyMocks());
+  const config = compileFamilies({ gemini, azure, bedrock });
+  const router = new Router({ config, health: new HealthRegistry() });
   client = new UpstreamClient();
   gateway = createGateway({
     router,

@@ -6,11 +6,9 @@
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/core/config/compile.js';
-import type { CompiledConfig, ProviderCredentials } from '../../src/core/config/compiled.js';
+import type { CompiledConfig } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { Secret } from '../../src/core/secret.js';
 import '../../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
@@ -19,23 +17,21 @@ import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import type { AttemptDeps } from '../../src/upstream/attempts.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
-import { azureContentFilterFault, startAzureMock } from '../mocks/azure-mock.js';
-import { bedrockFault, startBedrockMock } from '../mocks/bedrock-mock.js';
+import { azureContentFilterFault } from '../mocks/azure-mock.js';
+import { bedrockFault } from '../mocks/bedrock-mock.js';
 import type { MockServer, RecordedRequest } from '../mocks/faults.js';
-import { startGeminiMock } from '../mocks/gemini-mock.js';
+import {
+  AWS,
+  AZURE_KEY,
+  compileFamilies,
+  GEMINI_KEY,
+  REGION,
+  startFamilyMocks,
+} from '../helpers/families.js';
 import { EnvoyHarness, harnessOptionsFromBootstrap } from './envoy-harness.js';
 import { tempSocket } from './helpers.js';
 
-const GEMINI_KEY = 'AIzaSy-sidecar-gemini-key';
-const AZURE_KEY = 'azure-sidecar-key-123456';
 const CLIENT_KEY = 'sk-client-dummy-never-upstream';
-const AWS = {
-  accessKeyId: 'AKIASIDECARTESTKEY',
-  secretAccessKey: 'sidecar/secret+access+key',
-  sessionToken: 'sidecar-session-token',
-};
-const REGION = 'eu-west-1';
-
 let gemini: MockServer;
 let azure: MockServer;
 let bedrock: MockServer;
@@ -71,109 +67,9 @@ function rechunk(c: Buffer): Buffer[] {
   return out;
 }
 
-const pricing = (input: number, output: number) => ({ inputPerMTok: input, outputPerMTok: output });
-
-function configFile() {
-  return {
-    providers: [
-      {
-        name: 'google',
-        type: 'gemini',
-        baseUrl: gemini.url,
-        credentials: { apiKeyEnv: 'GEMINI' },
-        models: [
-          {
-            name: 'gemini-flash',
-            upstreamModel: 'gemini-2.5-flash',
-            tier: 'lightweight',
-            pricing: pricing(0.3, 2.5),
-            contextWindow: 1048576,
-            maxOutputTokens: 65536,
-            capabilities: ['tools', 'vision', 'jsonSchema', 'streaming'],
-          },
-        ],
-      },
-      {
-        name: 'azure',
-        type: 'azure-openai',
-        baseUrl: azure.url,
-        apiVersion: '2024-10-21',
-        credentials: { apiKeyEnv: 'AZURE' },
-        models: [
-          {
-            name: 'gpt-4.1-mini',
-            upstreamModel: 'prod-mini',
-            tier: 'lightweight',
-            pricing: pricing(0.4, 1.6),
-            contextWindow: 1047576,
-            maxOutputTokens: 32768,
-          },
-        ],
-      },
-      {
-        name: 'aws',
-        type: 'bedrock',
-        baseUrl: bedrock.url,
-        region: REGION,
-        credentials: {
-          awsAccessKeyIdRef: { name: 'aws', key: 'id' },
-          awsSecretAccessKeyRef: { name: 'aws', key: 'secret' },
-          awsSessionTokenRef: { name: 'aws', key: 'token' },
-        },
-        models: [
-          {
-            name: 'nova-lite',
-            upstreamModel: 'eu.amazon.nova-lite-v1:0',
-            tier: 'lightweight',
-            pricing: pricing(0.06, 0.24),
-            contextWindow: 300000,
-            maxOutputTokens: 10000,
-          },
-        ],
-      },
-    ],
-    policies: [
-      // Candidates in list order (no cost/latency weighting): gemini first, then bedrock.
-      {
-        name: 'gem-first',
-        virtualModels: ['gem-first'],
-        objective: { cost: 0, latency: 0 },
-        tiers: [{ name: 'lightweight', models: ['google/gemini-flash', 'aws/nova-lite'] }],
-      },
-      // Bedrock first, then Azure.
-      {
-        name: 'aws-first',
-        virtualModels: ['aws-first'],
-        objective: { cost: 0, latency: 0 },
-        tiers: [{ name: 'lightweight', models: ['aws/nova-lite', 'azure/gpt-4.1-mini'] }],
-      },
-    ],
-  };
-}
-
-function compileProviders(): CompiledConfig {
-  const env: Record<string, string> = { GEMINI: GEMINI_KEY, AZURE: AZURE_KEY };
-  const r = compileConfig(configFile(), {
-    resolveCredentials: (_p, spec): ProviderCredentials => {
-      const c: ProviderCredentials = {};
-      if (spec.apiKeyEnv) c.apiKey = new Secret(env[spec.apiKeyEnv]!);
-      if (spec.awsAccessKeyIdRef) c.awsAccessKeyId = new Secret(AWS.accessKeyId);
-      if (spec.awsSecretAccessKeyRef) c.awsSecretAccessKey = new Secret(AWS.secretAccessKey);
-      if (spec.awsSessionTokenRef) c.awsSessionToken = new Secret(AWS.sessionToken);
-      return c;
-    },
-  });
-  if (!r.config) throw new Error(`config: ${JSON.stringify(r.issues)}`);
-  return r.config;
-}
-
 beforeAll(async () => {
-  [gemini, azure, bedrock] = await Promise.all([
-    startGeminiMock({ apiKey: GEMINI_KEY }),
-    startAzureMock({ apiKey: AZURE_KEY, deployments: ['prod-mini'] }),
-    startBedrockMock({ credentials: AWS, region: REGION }),
-  ]);
-  compiled = compileProviders();
+  ({ gemini, azure, bedrock } = await startFamilyMocks());
+  compiled = compileFamilies({ gemini, azure, bedrock });
   metrics = new Metrics({ defaultMetrics: false });
   router = new Router({ config: compiled, health: new HealthRegistry() });
   upstream = new UpstreamClient();
