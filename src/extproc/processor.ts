@@ -348,7 +348,8 @@ export class SidecarStream implements StreamProcessor {
     metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
     this.#plan = plan;
 
-    for (let i = 0; i < plan.candidates.length; i++) {
+    let refused: ApiError | undefined;
+    for (let i = 0; i < plan.candidates.length && this.#attempts.length < plan.maxAttempts; i++) {
       const model = plan.candidates[i]!;
       const tracker = router.health.begin(model);
       if (!tracker) continue; // breaker open (or half-open probe taken) since the plan was made
@@ -357,18 +358,24 @@ export class SidecarStream implements StreamProcessor {
       try {
         up = translator.buildRequest();
       } catch (err) {
-        tracker.neutral();
-        if (err instanceof ApiError) {
-          this.#done = true;
-          const outcome: RequestOutcome = {
-            status: err.status,
-            attempts: [{ model, outcome: 'client_error', status: err.status }],
-            error: err,
-          };
-          recordRequest(this.#deps, plan, outcome, this.#requestId);
-          return errorResponse(err, tierflowHeaders(plan, model, 1, 0));
+        if (!(err instanceof ApiError)) {
+          tracker.neutral();
+          throw err;
         }
-        throw err;
+        // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:
+        // nothing was sent, so the next candidate may serve it (the gateway does the same).
+        const misconfigured = isRetryableStatus(err.status);
+        const record: AttemptRecord = {
+          model,
+          outcome: misconfigured ? 'connect_error' : 'client_error',
+          status: err.status,
+        };
+        if (misconfigured) tracker.fail('connect_error');
+        else tracker.neutral();
+        this.#attempts.push(record);
+        recordAttempt(this.#deps, tracker, record, false);
+        refused = err;
+        continue;
       }
       this.#candidateIndex = i;
       this.#translator = translator;
@@ -377,8 +384,13 @@ export class SidecarStream implements StreamProcessor {
       this.#attempts.push(this.#record);
       return this.#rewrite(up.url, up.headers, up.body, model, true, KEEP_REQUEST);
     }
-    // Every candidate's breaker refused: the same answer runAttempts gives.
     this.#done = true;
+    if (refused) {
+      const outcome: RequestOutcome = { status: refused.status, attempts: this.#attempts, error: refused };
+      recordRequest(this.#deps, plan, outcome, this.#requestId);
+      return errorResponse(refused, tierflowHeaders(plan, undefined, this.#attempts.length, undefined));
+    }
+    // Every candidate's breaker refused: the same answer runAttempts gives.
     const err = new ApiError(
       503,
       'No provider is available for this request right now (circuit breakers open).',

@@ -8,7 +8,7 @@ import type { AttemptTracker } from '../core/health/registry.js';
 import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
 import type { RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
-import type { Translator } from '../core/translators/types.js';
+import type { Translator, UpstreamRequest } from '../core/translators/types.js';
 import type { AttemptOutcome } from '../observe/metrics.js';
 import { type TransportFailure, transportFailure, type UpstreamClient } from './client.js';
 import {
@@ -87,6 +87,25 @@ export async function runAttempts(
     if (!tracker) continue; // breaker opened (or cooling down) since the plan was made
 
     const translator = translatorFor(model.provider.type)(plan.request, model);
+    const record: AttemptRecord = { model, outcome: 'success' };
+    attempts.push(record);
+    let upstream: UpstreamRequest;
+    try {
+      upstream = translator.buildRequest();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:
+      // nothing was sent, so the next candidate may still serve it. Only a misconfiguration
+      // counts against the provider's health.
+      const misconfigured = isRetryableStatus(err.status);
+      record.outcome = misconfigured ? 'connect_error' : 'client_error';
+      record.status = err.status;
+      if (misconfigured) tracker.fail('connect_error');
+      else tracker.neutral();
+      recordAttempt(deps, tracker, record, false);
+      lastError = err;
+      continue;
+    }
     // One controller per attempt, aborted by the deadline or by the client going away
     // (cheaper than AbortSignal.any, which keeps its sources alive until GC).
     const abort = new AbortController();
@@ -94,11 +113,17 @@ export async function runAttempts(
     const onClientGone = () => abort.abort(sink.signal!.reason);
     sink.signal?.addEventListener('abort', onClientGone, { once: true });
     const signal = abort.signal;
-    const record: AttemptRecord = { model, outcome: 'success' };
-    attempts.push(record);
     try {
-      const served = await attempt(plan, deps, translator, tracker, sink, signal, attempts.length, () =>
-        clearTimeout(timer),
+      const served = await attempt(
+        plan,
+        deps,
+        translator,
+        upstream,
+        tracker,
+        sink,
+        signal,
+        attempts.length,
+        () => clearTimeout(timer),
       ).finally(() => sink.signal?.removeEventListener('abort', onClientGone));
       record.status = served.status;
       record.outcome = served.outcome;
@@ -162,6 +187,7 @@ async function attempt(
   plan: RoutePlan,
   deps: AttemptDeps,
   translator: Translator,
+  req: UpstreamRequest,
   tracker: AttemptTracker,
   sink: ResponseSink,
   signal: AbortSignal,
@@ -169,7 +195,6 @@ async function attempt(
   committed: () => void,
 ): Promise<Served> {
   const model = translator.model;
-  const req = translator.buildRequest();
   let res: Dispatcher.ResponseData;
   try {
     res = await deps.client.send(req, {

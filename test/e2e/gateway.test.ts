@@ -275,6 +275,28 @@ describe('failover', () => {
     expect(an.requests).toHaveLength(0);
   });
 
+  it("a request the provider's translator refuses is the client's 400, not a 500", async () => {
+    const err = (await sdk.chat.completions
+      .create({ model: 'an-small', n: 2, messages: user('two answers please') })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.message).toMatch(/\bn\b/);
+    expect(an.requests).toHaveLength(0);
+  });
+
+  it('a candidate whose translator refuses the request is skipped for the next one', async () => {
+    const cfg = config();
+    cfg.providers[0]!.models.push(model('an-small', 'lightweight', 5, 20)); // dearer: ranked second
+    await restart(cfg);
+    const { response } = await sdk.chat.completions
+      .create({ model: 'an-small', n: 2, messages: user('two answers please') })
+      .withResponse();
+    expect(response.headers.get('x-tierflow-provider')).toBe('oa');
+    expect(response.headers.get('x-tierflow-attempts')).toBe('2');
+    expect(an.requests).toHaveLength(0);
+    await restart(config());
+  });
+
   it('when every candidate fails, the last error is returned with its status', async () => {
     oa.failNext({ kind: 'status', status: 500, times: 5 });
     an.failNext({ kind: 'status', status: 529, times: 5 });

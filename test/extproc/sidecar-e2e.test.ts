@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import type { AttemptDeps } from '../../src/upstream/attempts.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
-import { compile, sampleFile } from '../helpers/config.js';
+import { compile, model, sampleFile } from '../helpers/config.js';
 import { startAnthropicMock } from '../mocks/anthropic-mock.js';
 import type { MockServer } from '../mocks/faults.js';
 import { startOpenAIMock } from '../mocks/openai-mock.js';
@@ -295,6 +295,25 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(err.error).toMatchObject({ message: expect.any(String), type: expect.any(String) });
     expect(beta.requests.length - before).toBe(1);
     expect(err.headers?.get('x-tierflow-provider')).toBe('beta');
+  });
+
+  it("a request a provider's translator refuses goes to the next candidate, or is the client's 400", async () => {
+    // beta-small (Anthropic) alone: Anthropic has no `n`, so the answer is a 400, never a 500.
+    const err = (await client.chat.completions
+      .create({ model: 'beta-small', n: 2, messages: hello })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(beta.requests).toHaveLength(0);
+    // The same model offered by the OpenAI provider too (dearer, so second): it serves.
+    const file = sampleFile({ alpha: alpha.url, beta: beta.url });
+    file.providers[0]!.models.push(model('beta-small', 'lightweight', 5, 20));
+    router.setConfig(compile(file));
+    const { response } = await client.chat.completions
+      .create({ model: 'beta-small', n: 2, messages: hello })
+      .withResponse();
+    expect(response.headers.get('x-tierflow-provider')).toBe('alpha');
+    expect(response.headers.get('x-tierflow-attempts')).toBe('2');
+    expect(beta.requests).toHaveLength(0);
   });
 
   it('ends a stream that breaks mid-way with an error event, never switching provider after bytes went out', async () => {
