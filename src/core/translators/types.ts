@@ -29,7 +29,11 @@ export type UpstreamHeaders = Record<string, string | string[] | undefined>;
 
 export interface Translator {
   readonly model: CompiledModel;
-  /** The provider request for this attempt. Called once. */
+  /**
+   * The provider request for this attempt. Called once. Throws an ApiError when this provider
+   * cannot take the request (4xx, e.g. a parameter it lacks) or is misconfigured (5xx); the data
+   * planes then move on to the next candidate.
+   */
   buildRequest(): UpstreamRequest;
   /** Upstream answered with status < 400: what the client will see. */
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart;
@@ -39,7 +43,11 @@ export interface Translator {
    * end=true flushes whatever is left (the chunk may be empty) and must emit `data: [DONE]`.
    */
   onStreamChunk(chunk: Buffer, end: boolean): Buffer;
-  /** The whole upstream body of a non-streaming response; returns the OpenAI chat.completion JSON. */
+  /**
+   * The whole upstream body of a non-streaming response; returns the OpenAI chat.completion JSON.
+   * Throws an ApiError for a body that refuses the request (4xx, e.g. a Gemini safety block: the
+   * client's error, no failover) or cannot be read (5xx: failover).
+   */
   onBody(body: Buffer): Buffer;
   /** Upstream status >= 400 (or a provider error event): an OpenAI-style error with a fitting status. */
   onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError;
