@@ -25,5 +25,5 @@ COPY bin ./bin
 # Numeric non-root user (the image's "node" user), so Kubernetes runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 8080 9901
-ENTRYPOINT ["node", "--max-semi-space-size=4", "bin/tierflow.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--single-threaded-gc", "bin/tierflow.js"]
 CMD ["serve", "--host", "0.0.0.0"]

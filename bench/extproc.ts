@@ -293,10 +293,11 @@ async function startServer(kind: 'tierflow' | 'noop'): Promise<Server> {
   const child = fork(new URL('./extproc-server.mjs', import.meta.url).pathname, [kind, socket], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     // TF_PROF=dir writes a CPU profile of each server there.
-    // Both servers run with the young-generation cap the product's launcher and image set.
+    // Both servers run with the V8 flags the product's launcher and image set.
     execArgv: [
       '--expose-gc',
       '--max-semi-space-size=4',
+      '--single-threaded-gc',
       ...(process.env.TF_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TF_PROF}`] : []),
     ],
   });

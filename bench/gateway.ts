@@ -58,7 +58,9 @@ const gatewayChild = spawn(
   node,
   [
     // The flags bin/tierflow.js sets in its shebang (spawning node directly skips the shebang).
-    ...(process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean),
+    ...(process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc')
+      .split(' ')
+      .filter(Boolean),
     'bin/tierflow.js',
     'serve',
     '--config',
