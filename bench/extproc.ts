@@ -407,7 +407,13 @@ async function memory(s: Server, n: number) {
   await gc(s); // what the open streams hold, not the garbage their set-up left behind
   const loaded = await s.stats();
   for (const c of calls) c.close(http2.constants.NGHTTP2_CANCEL);
-  return { idleMb: idle.rssMb, loadedMb: loaded.rssMb, streams: loaded.streams };
+  return {
+    idleMb: idle.rssMb,
+    loadedMb: loaded.rssMb,
+    heapIdleMb: idle.heapMb,
+    heapLoadedMb: loaded.heapMb,
+    streams: loaded.streams,
+  };
 }
 
 // --- run ---------------------------------------------------------------------------------------
@@ -561,6 +567,14 @@ if (want('memory')) {
     fmt(mem.tierflow!.loadedMb, 1),
     '',
     'TierFlow <= 120 MB',
+  );
+  // Live JS heap after gc(): what the streams really hold, whatever the allocator keeps as RSS.
+  row(
+    `JS heap used idle -> ${mem.tierflow!.streams} streams (MB)`,
+    `${fmt(mem.noop!.heapIdleMb, 1)} -> ${fmt(mem.noop!.heapLoadedMb, 1)}`,
+    `${fmt(mem.tierflow!.heapIdleMb, 1)} -> ${fmt(mem.tierflow!.heapLoadedMb, 1)}`,
+    '',
+    '',
   );
 }
 row('RSS after the whole run (MB)', fmt(endRss.noop!, 1), fmt(endRss.tierflow!, 1), '', '');
