@@ -32,6 +32,7 @@ import {
   costOf,
   type RequestOutcome,
   recordAttempt,
+  planRequest,
   recordRequest,
 } from '../upstream/record.js';
 import { BufferSink } from './buffer-sink.js';
@@ -322,30 +323,12 @@ export class SidecarStream implements StreamProcessor {
 
   /** parse -> authenticate -> policy -> classify -> select (Router.plan), then the first attempt's rewrite. */
   #decide(body: Buffer): ProcessingResponse {
-    const { router, metrics, log } = this.#deps;
-    const t0 = performance.now();
-    let plan: RoutePlan;
-    try {
-      plan = router.plan(body, this.#authorization);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      metrics.requests.inc({
-        mode: 'rejected',
-        policy: 'none',
-        tier: 'none',
-        provider: 'none',
-        model: 'none',
-        status_class: `${Math.floor(err.status / 100)}xx`,
-      });
-      log.info('request rejected', {
-        requestId: this.#requestId,
-        status: err.status,
-        error: err.code ?? err.type,
-      });
+    const { router } = this.#deps;
+    const plan = planRequest(this.#deps, body, this.#authorization, this.#requestId);
+    if (plan instanceof ApiError) {
       this.#done = true;
-      return errorResponse(err);
+      return errorResponse(plan);
     }
-    metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
     this.#plan = plan;
 
     let refused: ApiError | undefined;

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError } from '../core/errors.js';
-import type { Router, RoutePlan } from '../core/router.js';
+import type { Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type AttemptDeps, runAttempts } from '../upstream/attempts.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { recordRequest } from '../upstream/record.js';
+import { planRequest, recordRequest } from '../upstream/record.js';
 import { HttpSink } from './http-sink.js';
 import { listModels } from './models.js';
 
@@ -110,24 +110,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const t0 = performance.now();
-    let plan: RoutePlan;
-    try {
-      plan = router.plan(body, header(req, 'authorization'));
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      metrics.requests.inc({
-        mode: 'rejected',
-        policy: 'none',
-        tier: 'none',
-        provider: 'none',
-        model: 'none',
-        status_class: `${Math.floor(err.status / 100)}xx`,
-      });
-      log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
-      return error(res, err);
-    }
-    metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+    const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
+    if (plan instanceof ApiError) return error(res, plan);
     const sink = new HttpSink(res, {});
     const outcome = await runAttempts(plan, deps, sink);
     recordRequest(deps, plan, outcome, requestId);

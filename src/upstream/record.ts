@@ -2,7 +2,7 @@
 // same way from both data planes.
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
-import type { ApiError } from '../core/errors.js';
+import { ApiError } from '../core/errors.js';
 import type { AttemptTracker, FailureKind } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
@@ -28,6 +28,36 @@ export interface DataPlaneDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
+}
+
+/**
+ * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
+ * limits) is counted and logged here and comes back as the ApiError to answer with.
+ */
+export function planRequest(
+  deps: DataPlaneDeps,
+  body: Buffer,
+  authorization: string | undefined,
+  requestId: string,
+): RoutePlan | ApiError {
+  const t0 = performance.now();
+  try {
+    const plan = deps.router.plan(body, authorization);
+    deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+    return plan;
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    deps.metrics.requests.inc({
+      mode: 'rejected',
+      policy: 'none',
+      tier: 'none',
+      provider: 'none',
+      model: 'none',
+      status_class: statusClass(err.status),
+    });
+    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+    return err;
+  }
 }
 
 /** One attempt finished: health, metrics. */
