@@ -166,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
     onInternalError: (err) =>
       log.error('ext_proc internal error', { error: err instanceof Error ? err.message : String(err) }),
   });
+  metrics.trackOpenStreams(() => server.activeStreams);
   let bound;
   try {
     bound = await server.start();

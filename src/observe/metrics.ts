@@ -135,6 +135,18 @@ export class Metrics {
     return m;
   }
 
+  /** Sidecar: open ext_proc streams (one per HTTP request in flight through Envoy), read on scrape. */
+  trackOpenStreams(read: () => number): void {
+    new Gauge({
+      name: 'tierflow_extproc_open_streams',
+      help: 'Open ext_proc Process streams: HTTP requests in flight through Envoy.',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
   setBreakerState(model: CompiledModel, state: BreakerState): void {
     this.breakerState.set(
       { provider: model.provider.name, model: model.name },
