@@ -15,6 +15,7 @@ import '../../src/core/translators/register-all.js';
 import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
 import { type MockServer, startAnthropicMock } from '../mocks/anthropic-mock.js';
+import { compiledModel, sendThrough } from '../helpers/translator.js';
 
 const KEY = 'sk-ant-api03-SECRETSECRET-0123456789';
 
@@ -22,36 +23,25 @@ function model(
   over: Partial<CompiledProvider> = {},
   opts: { caps?: Capability[]; maxOut?: number; ctx?: number } = {},
 ): CompiledModel {
-  const provider: CompiledProvider = {
-    name: 'claude',
-    type: 'anthropic',
-    baseUrl: 'https://anthropic.example.test/v1',
-    credentials: { apiKey: new Secret(KEY) },
-    headers: {},
-    breaker: {
-      errorThresholdPercentage: 50,
-      volumeThreshold: 5,
-      resetTimeoutMs: 30000,
-      rollingWindowMs: 60000,
+  return compiledModel(
+    {
+      name: 'claude',
+      type: 'anthropic',
+      baseUrl: 'https://anthropic.example.test/v1',
+      credentials: { apiKey: new Secret(KEY) },
+      ...over,
     },
-    models: [],
-    enabled: true,
-    auth: 'apiKey',
-    ...over,
-  };
-  const m: CompiledModel = {
-    id: 'claude/sonnet',
-    name: 'sonnet',
-    upstreamModel: 'claude-sonnet-4-5',
-    tier: 'flagship',
-    provider,
-    pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
-    contextWindow: opts.ctx ?? 200000,
-    maxOutputTokens: opts.maxOut ?? 64000,
-    capabilities: new Set(opts.caps ?? ['tools', 'vision', 'streaming']),
-  };
-  provider.models.push(m);
-  return m;
+    {
+      id: 'claude/sonnet',
+      name: 'sonnet',
+      upstreamModel: 'claude-sonnet-4-5',
+      tier: 'flagship',
+      pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
+      contextWindow: opts.ctx ?? 200000,
+      maxOutputTokens: opts.maxOut ?? 64000,
+      capabilities: opts.caps ?? ['tools', 'vision', 'streaming'],
+    },
+  );
 }
 
 const req = (body: Record<string, unknown>) =>
@@ -825,25 +815,7 @@ describe('Anthropic translator against the mock server', () => {
   });
   beforeEach(() => mock.reset());
 
-  async function send(t: Translator): Promise<{ status: number; out: string; error?: ApiError }> {
-    const r = t.buildRequest();
-    const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body });
-    const headers = Object.fromEntries(res.headers);
-    if (res.status >= 400)
-      return {
-        status: res.status,
-        out: '',
-        error: t.onError(res.status, headers, Buffer.from(await res.arrayBuffer())),
-      };
-    const start = t.onResponseHeaders(res.status, headers);
-    if (!start.streaming)
-      return { status: res.status, out: t.onBody(Buffer.from(await res.arrayBuffer())).toString() };
-    const parts: Buffer[] = [];
-    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>)
-      parts.push(t.onStreamChunk(Buffer.from(c), false));
-    parts.push(t.onStreamChunk(Buffer.alloc(0), true));
-    return { status: res.status, out: Buffer.concat(parts).toString() };
-  }
+  const send = sendThrough;
   const m = () => model({ baseUrl: mock.url });
 
   const conversation = {

@@ -8,41 +8,31 @@ import {
 } from '../../src/core/translators/azure-openai.js';
 import { translatorFor } from '../../src/core/translators/index.js';
 import { parseSse } from '../../src/core/translators/sse.js';
+import { compiledModel } from '../helpers/translator.js';
 
 const KEY = 'azure-key-0123456789abcdef';
 
-function model(over: Partial<CompiledProvider> & { auth?: 'apiKey' | 'entra' } = {}): CompiledModel {
-  const provider: CompiledProvider = {
-    name: 'azure',
-    type: 'azure-openai',
-    baseUrl: 'https://my-resource.openai.azure.com',
-    credentials: { apiKey: new Secret(KEY) },
-    headers: {},
-    apiVersion: '2025-04-01-preview',
-    breaker: {
-      errorThresholdPercentage: 50,
-      volumeThreshold: 5,
-      resetTimeoutMs: 30000,
-      rollingWindowMs: 60000,
+function model(over: Partial<CompiledProvider> = {}): CompiledModel {
+  return compiledModel(
+    {
+      name: 'azure',
+      type: 'azure-openai',
+      baseUrl: 'https://my-resource.openai.azure.com',
+      credentials: { apiKey: new Secret(KEY) },
+      apiVersion: '2025-04-01-preview',
+      ...over,
     },
-    models: [],
-    enabled: true,
-    auth: 'apiKey',
-    ...over,
-  };
-  const m: CompiledModel = {
-    id: 'azure/gpt-4.1-mini',
-    name: 'gpt-4.1-mini',
-    upstreamModel: 'prod-gpt41-mini',
-    tier: 'lightweight',
-    provider,
-    pricing: { inputPerMTok: 0.4, outputPerMTok: 1.6, cachedInputPerMTok: 0.1, cacheWritePerMTok: 0.4 },
-    contextWindow: 1047576,
-    maxOutputTokens: 32768,
-    capabilities: new Set(['tools', 'vision', 'jsonSchema', 'streaming']),
-  };
-  provider.models.push(m);
-  return m;
+    {
+      id: 'azure/gpt-4.1-mini',
+      name: 'gpt-4.1-mini',
+      upstreamModel: 'prod-gpt41-mini',
+      tier: 'lightweight',
+      pricing: { inputPerMTok: 0.4, outputPerMTok: 1.6, cachedInputPerMTok: 0.1, cacheWritePerMTok: 0.4 },
+      contextWindow: 1047576,
+      maxOutputTokens: 32768,
+      capabilities: ['tools', 'vision', 'jsonSchema', 'streaming'],
+    },
+  );
 }
 
 const req = (body: Record<string, unknown>) =>

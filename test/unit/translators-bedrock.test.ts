@@ -14,6 +14,7 @@ import {
 import { encodeEventStreamMessage } from '../../src/core/translators/eventstream.js';
 import { translatorFor } from '../../src/core/translators/index.js';
 import { parseSse } from '../../src/core/translators/sse.js';
+import { compiledModel } from '../helpers/translator.js';
 
 const KEY_ID = 'AKIDEXAMPLE';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -23,37 +24,26 @@ function model(
   over: Partial<CompiledProvider> = {},
   upstreamModel = 'anthropic.claude-sonnet-4-5-20250929-v1:0',
 ): CompiledModel {
-  const provider: CompiledProvider = {
-    name: 'aws',
-    type: 'bedrock',
-    baseUrl: '',
-    region: 'us-west-2',
-    credentials: { awsAccessKeyId: new Secret(KEY_ID), awsSecretAccessKey: new Secret(SECRET) },
-    headers: {},
-    breaker: {
-      errorThresholdPercentage: 50,
-      volumeThreshold: 5,
-      resetTimeoutMs: 30000,
-      rollingWindowMs: 60000,
+  return compiledModel(
+    {
+      name: 'aws',
+      type: 'bedrock',
+      baseUrl: '',
+      region: 'us-west-2',
+      credentials: { awsAccessKeyId: new Secret(KEY_ID), awsSecretAccessKey: new Secret(SECRET) },
+      ...over,
     },
-    models: [],
-    enabled: true,
-    auth: 'apiKey',
-    ...over,
-  };
-  const m: CompiledModel = {
-    id: 'aws/claude',
-    name: 'claude-sonnet-bedrock',
-    upstreamModel,
-    tier: 'flagship',
-    provider,
-    pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
-    contextWindow: 200000,
-    maxOutputTokens: 64000,
-    capabilities: new Set(['tools', 'vision', 'streaming']),
-  };
-  provider.models.push(m);
-  return m;
+    {
+      id: 'aws/claude',
+      name: 'claude-sonnet-bedrock',
+      upstreamModel,
+      tier: 'flagship',
+      pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
+      contextWindow: 200000,
+      maxOutputTokens: 64000,
+      capabilities: ['tools', 'vision', 'streaming'],
+    },
+  );
 }
 
 const req = (body: Record<string, unknown>) =>

@@ -11,40 +11,24 @@ import {
 } from '../../src/core/translators/gemini.js';
 import { translatorFor } from '../../src/core/translators/index.js';
 import { parseSse } from '../../src/core/translators/sse.js';
+import { compiledModel } from '../helpers/translator.js';
 
 const KEY = 'AIzaSyTEST-gemini-key-0123456789';
 
 function model(over: Partial<CompiledProvider> = {}, upstreamModel = 'gemini-2.5-flash'): CompiledModel {
-  const provider: CompiledProvider = {
-    name: 'google',
-    type: 'gemini',
-    baseUrl: '',
-    credentials: { apiKey: new Secret(KEY) },
-    headers: {},
-    breaker: {
-      errorThresholdPercentage: 50,
-      volumeThreshold: 5,
-      resetTimeoutMs: 30000,
-      rollingWindowMs: 60000,
+  return compiledModel(
+    { name: 'google', type: 'gemini', baseUrl: '', credentials: { apiKey: new Secret(KEY) }, ...over },
+    {
+      id: 'google/flash',
+      name: 'gemini-flash',
+      upstreamModel,
+      tier: 'lightweight',
+      pricing: { inputPerMTok: 0.3, outputPerMTok: 2.5, cachedInputPerMTok: 0.03, cacheWritePerMTok: 0.3 },
+      contextWindow: 1048576,
+      maxOutputTokens: 65536,
+      capabilities: ['tools', 'vision', 'jsonSchema', 'streaming'],
     },
-    models: [],
-    enabled: true,
-    auth: 'apiKey',
-    ...over,
-  };
-  const m: CompiledModel = {
-    id: 'google/flash',
-    name: 'gemini-flash',
-    upstreamModel,
-    tier: 'lightweight',
-    provider,
-    pricing: { inputPerMTok: 0.3, outputPerMTok: 2.5, cachedInputPerMTok: 0.03, cacheWritePerMTok: 0.3 },
-    contextWindow: 1048576,
-    maxOutputTokens: 65536,
-    capabilities: new Set(['tools', 'vision', 'jsonSchema', 'streaming']),
-  };
-  provider.models.push(m);
-  return m;
+  );
 }
 
 const req = (body: Record<string, unknown>) =>

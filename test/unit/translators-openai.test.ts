@@ -11,6 +11,7 @@ import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
 import { scrubSecrets } from '../../src/core/translators/upstream-error.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
+import { compiledModel, sendThrough } from '../helpers/translator.js';
 
 const KEY = 'sk-proj-TESTKEY1234567890abcdefXYZ';
 
@@ -18,36 +19,23 @@ function model(
   over: Partial<CompiledProvider> = {},
   upstreamModel = 'gpt-4o-mini-2024-07-18',
 ): CompiledModel {
-  const provider: CompiledProvider = {
+  const provider = {
     name: 'oai',
-    type: 'openai',
+    type: 'openai' as const,
     baseUrl: 'https://api.example.test/v1',
     credentials: { apiKey: new Secret(KEY) },
-    headers: {},
-    breaker: {
-      errorThresholdPercentage: 50,
-      volumeThreshold: 5,
-      resetTimeoutMs: 30000,
-      rollingWindowMs: 60000,
-    },
-    models: [],
-    enabled: true,
-    auth: 'apiKey',
     ...over,
   };
-  const m: CompiledModel = {
+  return compiledModel(provider, {
     id: `${provider.name}/mini`,
     name: 'mini',
     upstreamModel,
     tier: 'lightweight',
-    provider,
     pricing: { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075, cacheWritePerMTok: 0.15 },
     contextWindow: 128000,
     maxOutputTokens: 16384,
-    capabilities: new Set(['tools', 'vision', 'jsonSchema', 'streaming']),
-  };
-  provider.models.push(m);
-  return m;
+    capabilities: ['tools', 'vision', 'jsonSchema', 'streaming'],
+  });
 }
 
 const req = (body: Record<string, unknown>) =>
@@ -557,25 +545,7 @@ describe('OpenAI translator against the mock server', () => {
   });
   beforeEach(() => mock.reset());
 
-  async function send(t: Translator): Promise<{ status: number; out: string; error?: ApiError }> {
-    const r = t.buildRequest();
-    const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body });
-    const headers = Object.fromEntries(res.headers);
-    if (res.status >= 400)
-      return {
-        status: res.status,
-        out: '',
-        error: t.onError(res.status, headers, Buffer.from(await res.arrayBuffer())),
-      };
-    const start = t.onResponseHeaders(res.status, headers);
-    if (!start.streaming)
-      return { status: res.status, out: t.onBody(Buffer.from(await res.arrayBuffer())).toString() };
-    const parts: Buffer[] = [];
-    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>)
-      parts.push(t.onStreamChunk(Buffer.from(c), false));
-    parts.push(t.onStreamChunk(Buffer.alloc(0), true));
-    return { status: res.status, out: Buffer.concat(parts).toString() };
-  }
+  const send = sendThrough;
 
   const mockModel = () => model({ baseUrl: mock.url });
 
