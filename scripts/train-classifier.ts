@@ -7,6 +7,7 @@
 //   --aux FILE        optional extra difficulty signal, JSONL {id, prompt, mean_score_7models}
 //                     (default ../shared/data/routing/arc-difficulty.jsonl if present)
 //   --no-aux          do not use the aux file
+//   --no-vocabulary   leave the learned vocabulary out (the vocabulary_difficulty feature is 0)
 //   --out FILE        model file to write (default src/core/classifier/model.json)
 //   --folds K         k of the k-fold out-of-fold evaluation (default 5; 0 skips it)
 //   --oof FILE        write the k-fold out-of-fold scores as JSONL {id, score}
@@ -70,7 +71,8 @@ registerHooks({
     }
   },
 });
-const { extractFeatures, FEATURE_NAMES, NUM_FEATURES } = await import('../src/core/classifier/features.js');
+const { extractFeatures, FEATURE_NAMES, NUM_FEATURES, MAX_VOCABULARY, setVocabulary } =
+  await import('../src/core/classifier/features.js');
 type Feature = (typeof FEATURE_NAMES)[number];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -186,6 +188,10 @@ const LEVEL_KAPPA = 0.5;
 interface Row {
   id: string;
   group: string;
+  /** The request, to recompute the vocabulary feature under another vocabulary. */
+  req: { model: string; messages: unknown[] };
+  /** Vocabulary words of the task (lower-case, as in the model's vocabulary), each once. */
+  words: string[];
   x: Float64Array;
   t: number;
   w: number;
@@ -230,11 +236,13 @@ function loadLabelled(path: string, target: string): Row[] {
     if (!Array.isArray(r.messages) || !Number.isFinite(strong) || !Number.isFinite(weak)) {
       fail(`${path}: row ${k + 1} needs messages, strong_score and weak_score`);
     }
-    const x = extractFeatures({ model: 'auto', messages: r.messages as never });
+    const req = { model: 'auto', messages: r.messages as unknown[] };
     return {
       id: String(r.id ?? k),
       group: String(r.source ?? 'default'),
-      x: Float64Array.from(x),
+      req,
+      words: taskWords(req),
+      x: Float64Array.from(extractFeatures(req as never)),
       t: targetOf(r, strong, weak, target),
       w: 1,
       strong,
@@ -276,10 +284,137 @@ function loadAux(path: string, labelled: Array<Record<string, unknown>>, weight:
     const mean = Number(r.mean_score_7models);
     if (typeof r.prompt !== 'string' || !Number.isFinite(mean)) continue;
     if (seen.has(questionKey(r.prompt))) continue;
-    const x = extractFeatures({ model: 'auto', messages: [{ role: 'user', content: r.prompt }] });
-    rows.push({ id: String(r.id), group: 'aux', x: Float64Array.from(x), t: 1 - mean, w: weight });
+    const req = { model: 'auto', messages: [{ role: 'user', content: r.prompt }] };
+    rows.push({
+      id: String(r.id),
+      group: 'aux',
+      req,
+      words: taskWords(req),
+      x: Float64Array.from(extractFeatures(req as never)),
+      t: 1 - mean,
+      w: weight,
+    });
   }
   return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vocabulary: a learned word -> difficulty table (the `vocabulary_difficulty` feature).
+//
+// For each word stem, the weighted mean of the rows' targets *centred within their source* (so a
+// word learns what separates hard from easy requests inside a benchmark, not which benchmark it
+// belongs to), shrunk towards 0 by VOCAB_SHRINK pseudo-rows. Only stems used by at least
+// VOCAB_MIN_ROWS different training prompts get a weight, so no single prompt is recorded; the
+// weight is emitted for every surface form of the stem seen in the training texts (the hot path
+// looks words up as they are written, without stemming). Leaving one source out, the vocabulary
+// learned on the others still improves the held-out source (see the LOSO figures): the words carry
+// difficulty across kinds of task (quantities, rates, extremes, exceptions...).
+//
+// The feature is stacked: its value for a training row always comes from a vocabulary fitted
+// without that row (VOCAB_FOLDS-fold cross-fitting), so the regression weighs it as it will
+// behave on new requests.
+
+const VOCAB_SHRINK = 20;
+const VOCAB_MIN_ROWS = 5;
+const VOCAB_MIN_WEIGHT = 0.002;
+const VOCAB_FOLDS = 5;
+const VI = FEATURE_NAMES.indexOf('vocabulary_difficulty');
+if (VI < 0) throw new Error('features.ts has no vocabulary_difficulty feature');
+
+/** The task's vocabulary words, each once: what the scanner hashes, restricted to plain words. */
+function taskWords(req: { messages: unknown[] }): string[] {
+  const task = { message: -1, start: 0, examples: 0 };
+  extractFeatures(req as never, undefined, task);
+  const msg = req.messages[task.message] as { content?: unknown } | undefined;
+  const text =
+    typeof msg?.content === 'string'
+      ? msg.content
+      : Array.isArray(msg?.content)
+        ? (msg.content as Array<{ text?: unknown }>)
+            .map((p) => (typeof p.text === 'string' ? p.text : ''))
+            .join('\n')
+        : '';
+  const words =
+    text
+      .slice(task.start)
+      .toLowerCase()
+      .replace(/\u2019/g, "'")
+      .match(/[a-z]+(?:'[a-z]+)?/g) ?? [];
+  return [...new Set(words.filter((w) => w.length >= 3))];
+}
+
+/** Crude suffix stripping: only groups inflections of a word for the statistics. */
+function stemOf(w: string): string {
+  for (const suffix of ['ing', 'ed', 'es', 's']) {
+    if (w.endsWith(suffix) && !w.endsWith('ss') && w.length - suffix.length >= 3)
+      return w.slice(0, -suffix.length);
+  }
+  return w;
+}
+
+function buildVocabulary(rows: Row[]): Record<string, number> {
+  const groupMean = new Map<string, { s: number; w: number }>();
+  for (const r of rows) {
+    const g = groupMean.get(r.group) ?? { s: 0, w: 0 };
+    g.s += r.w * r.t;
+    g.w += r.w;
+    groupMean.set(r.group, g);
+  }
+  const stats = new Map<string, { s: number; w: number; rows: number; forms: Set<string> }>();
+  for (const r of rows) {
+    const g = groupMean.get(r.group)!;
+    const centred = r.t - g.s / g.w;
+    const stems = new Map<string, string[]>();
+    for (const word of r.words) {
+      const stem = stemOf(word);
+      stems.set(stem, [...(stems.get(stem) ?? []), word]);
+    }
+    for (const [stem, forms] of stems) {
+      let e = stats.get(stem);
+      if (!e) stats.set(stem, (e = { s: 0, w: 0, rows: 0, forms: new Set() }));
+      e.s += r.w * centred;
+      e.w += r.w;
+      e.rows++;
+      for (const f of forms) e.forms.add(f);
+    }
+  }
+  const entries: Array<[string, number]> = [];
+  for (const e of stats.values()) {
+    if (e.rows < VOCAB_MIN_ROWS) continue;
+    const weight = round(e.s / (e.w + VOCAB_SHRINK), 3);
+    if (Math.abs(weight) < VOCAB_MIN_WEIGHT) continue;
+    for (const f of e.forms) entries.push([f, weight]);
+  }
+  entries.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]) || (a[0] < b[0] ? -1 : 1));
+  return Object.fromEntries(entries.slice(0, MAX_VOCABULARY).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+}
+
+function setVocabularyFeature(rows: Row[], vocabulary: Record<string, number>): void {
+  setVocabulary(vocabulary);
+  const x = new Float64Array(NUM_FEATURES);
+  for (const r of rows) r.x[VI] = extractFeatures(r.req as never, x)[VI]!;
+}
+
+/**
+ * Vocabulary feature for a training set and its held-out rows: cross-fitted values on `train`,
+ * values from a vocabulary fitted on all of `train` on `test`. Returns that vocabulary.
+ */
+function prepareVocabulary(train: Row[], test: Row[]): Record<string, number> {
+  if (!useVocabulary) {
+    setVocabularyFeature([...train, ...test], {});
+    return {};
+  }
+  const fold = (r: Row): number =>
+    createHash('sha256').update(`vocabulary:${r.id}`).digest().readUInt32BE(0) % VOCAB_FOLDS;
+  for (let f = 0; f < VOCAB_FOLDS; f++) {
+    setVocabularyFeature(
+      train.filter((r) => fold(r) === f),
+      buildVocabulary(train.filter((r) => fold(r) !== f)),
+    );
+  }
+  const vocabulary = buildVocabulary(train);
+  setVocabularyFeature(test, vocabulary);
+  return vocabulary;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,6 +742,7 @@ const { values: opt } = parseArgs({
     data: { type: 'string', default: resolve(root, '../shared/data/routing/dev.jsonl') },
     aux: { type: 'string', default: resolve(root, '../shared/data/routing/arc-difficulty.jsonl') },
     'no-aux': { type: 'boolean', default: false },
+    'no-vocabulary': { type: 'boolean', default: false },
     out: { type: 'string', default: resolve(root, 'src/core/classifier/model.json') },
     folds: { type: 'string', default: '5' },
     oof: { type: 'string' },
@@ -651,6 +787,7 @@ if (opt.balance) {
   for (const r of labelled) count.set(r.group, (count.get(r.group) ?? 0) + 1);
   for (const r of labelled) r.w = labelled.length / count.size / count.get(r.group)!;
 }
+const useVocabulary = !opt['no-vocabulary'];
 const useAux = !opt['no-aux'] && existsSync(resolve(opt.aux)) && auxWeight > 0;
 const aux = useAux ? loadAux(resolve(opt.aux), rawLabelled, auxWeight) : [];
 log(`labelled rows: ${labelled.length}; aux rows: ${aux.length}${useAux ? '' : ' (no aux)'}`);
@@ -660,9 +797,11 @@ function outOfFold(foldSeed: number): Map<string, number> {
   const folds = assignFolds(labelled, k, foldSeed);
   const scores = new Map<string, number>();
   for (let f = 0; f < k; f++) {
-    const train = labelled.filter((r) => folds.get(r.id) !== f);
-    const m = fit([...train, ...aux], lambda);
-    for (const r of labelled) if (folds.get(r.id) === f) scores.set(r.id, predict(m, r.x));
+    const train = [...labelled.filter((r) => folds.get(r.id) !== f), ...aux];
+    const test = labelled.filter((r) => folds.get(r.id) === f);
+    prepareVocabulary(train, test);
+    const m = fit(train, lambda);
+    for (const r of test) scores.set(r.id, predict(m, r.x));
   }
   return scores;
 }
@@ -701,14 +840,18 @@ const sources = [...new Set(labelled.map((r) => r.group))].sort();
 if (sources.length >= 2) {
   const scores = new Map<string, number>();
   for (const src of sources) {
-    const m = fit([...labelled.filter((r) => r.group !== src), ...aux], lambda);
-    for (const r of labelled) if (r.group === src) scores.set(r.id, predict(m, r.x));
+    const train = [...labelled.filter((r) => r.group !== src), ...aux];
+    const test = labelled.filter((r) => r.group === src);
+    prepareVocabulary(train, test);
+    const m = fit(train, lambda);
+    for (const r of test) scores.set(r.id, predict(m, r.x));
   }
   losoReport = report(labelled, scores);
   log(formatReport('leave-one-source-out:', losoReport));
   if (opt.loso) writeScores(resolve(opt.loso), labelled, scores);
 }
 
+const vocabulary = prepareVocabulary([...labelled, ...aux], []);
 const final = fit([...labelled, ...aux], lambda);
 // Calibration of the output scale: the logit z is mapped to score = sigmoid((z - center) / scale),
 // center = median and scale = (p90 - p10) / (2 ln 4) of the logits of the labelled rows, each
@@ -756,10 +899,10 @@ const summarise = (rep?: Record<string, Metrics>) =>
 
 const model = {
   name: 'tierflow-complexity',
-  format: 1,
-  version: '1.0.0',
+  format: 2,
+  version: '2.0.0',
   description:
-    'Logistic regression over request features (src/core/classifier/features.ts): z = intercept + sum(weights[i] * x[i]); score = 1 / (1 + exp(-(z - calibration.center) / calibration.scale)). The contribution of a feature (reasons, explain) is weights[i] * (x[i] - reference[i]). Written by scripts/train-classifier.ts; do not edit by hand.',
+    'Logistic regression over request features (src/core/classifier/features.ts): z = intercept + sum(weights[i] * x[i]); score = 1 / (1 + exp(-(z - calibration.center) / calibration.scale)). The contribution of a feature (reasons, explain) is weights[i] * (x[i] - reference[i]). The vocabulary_difficulty feature is the sum of vocabulary[word] over the words of the task divided by the square root of its word count. Written by scripts/train-classifier.ts; do not edit by hand.',
   features: [...FEATURE_NAMES],
   weights: final.weights.map((w) => round(w)),
   intercept: round(final.intercept),
@@ -782,7 +925,16 @@ const model = {
     folds: k,
     seed,
     leaveOneSourceOut: summarise(losoReport),
+    vocabulary: useVocabulary
+      ? {
+          shrink: VOCAB_SHRINK,
+          minRows: VOCAB_MIN_ROWS,
+          minWeight: VOCAB_MIN_WEIGHT,
+          words: Object.keys(vocabulary).length,
+        }
+      : 'off',
   },
+  vocabulary,
 };
 const outPath = resolve(opt.out);
 // Formatted like the rest of the repository (prettier, the repository's settings wherever the

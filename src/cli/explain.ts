@@ -147,6 +147,10 @@ function formatText(d: ClassificationDetail, decision: Decision, top: number): s
     );
   }
   if (shown.length === 0) lines.push('  (no feature moved the score)');
+  if (d.vocabulary.length > 0) {
+    const words = d.vocabulary.map((v) => `${v.word} ${v.weight >= 0 ? '+' : ''}${v.weight.toFixed(3)}`);
+    lines.push(`words     (learned vocabulary_difficulty weights) ${words.join(', ')}`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -1,11 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   extractFeatures,
   FEATURE_NAMES,
   type FeatureName,
   keywordCategories,
+  MAX_VOCABULARY,
   NUM_FEATURES,
+  setVocabulary,
   type TaskInfo,
+  vocabularyWeight,
 } from '../../src/core/classifier/features.js';
 import type { ChatCompletionRequest, ChatMessage } from '../../src/core/openai.js';
 
@@ -307,5 +310,51 @@ describe('worked solutions over several lines', () => {
     expect(task.examples).toBe(2);
     expect(f.numbers).toBe(0);
     expect(f.arithmetic).toBe(0);
+  });
+});
+
+describe('learned vocabulary', () => {
+  afterEach(() => setVocabulary({}));
+
+  it('adds the weights of the words of the task, over the square root of its word count', () => {
+    const before = features(user('What is the average speed of the cart?'));
+    expect(before.vocabulary_difficulty).toBe(0);
+    setVocabulary({ average: 0.1, speed: 0.05, cart: -0.02 });
+    const x = features(user('What is the AVERAGE speed of the cart? Average, I said.'));
+    expect(x.vocabulary_difficulty).toBeCloseTo((0.1 + 0.05 - 0.02 + 0.1) / Math.sqrt(11), 6);
+    // words only match as written: another inflection is another entry
+    expect(features(user('speeds')).vocabulary_difficulty).toBe(0);
+    // keywords keep their categories when they also have a vocabulary weight
+    setVocabulary({ prove: 0.2 });
+    const k = features(user('prove it'));
+    expect(k.vocabulary_difficulty).toBeCloseTo(0.2 / Math.sqrt(2), 6);
+    expect(keywordCategories('prove')).toContain('proof');
+    expect(count(k.proof_demand)).toBe(1);
+  });
+
+  it('counts only the task, not the worked examples before it', () => {
+    setVocabulary({ volcano: 0.3 });
+    const shot = 'Is a volcano hot?\nA) yes\nB) no\nAnswer:\nA\n\n';
+    const withExamples = features(user(`${shot}${shot}Is ice cold?\nA) yes\nB) no\nAnswer:`));
+    expect(withExamples.worked_examples).toBeGreaterThan(0);
+    expect(withExamples.vocabulary_difficulty).toBe(0);
+  });
+
+  it('replaces the previous vocabulary and rejects malformed entries', () => {
+    setVocabulary({ alpha: 0.5 });
+    expect(vocabularyWeight('alpha')).toBeCloseTo(0.5, 6);
+    setVocabulary({ beta: -0.25 });
+    expect(vocabularyWeight('alpha')).toBe(0);
+    expect(vocabularyWeight('beta')).toBeCloseTo(-0.25, 6);
+    expect(() => setVocabulary({ 'Two words': 0.1 })).toThrow(/not a lower-case word/);
+    expect(() => setVocabulary({ fine: Number.NaN })).toThrow(/must be a number/);
+    expect(() => setVocabulary({ huge: 3 })).toThrow(/must be a number/);
+    const tooMany = Object.fromEntries(
+      Array.from({ length: MAX_VOCABULARY + 1 }, (_, i) => [
+        `w${i.toString(26).replace(/\d/g, (d) => 'qrstuvwxyz'[+d]!)}`,
+        0.01,
+      ]),
+    );
+    expect(() => setVocabulary(tooMany)).toThrow(/at most/);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_VOCABULARY } from '../../src/core/classifier/features.js';
 import {
   classify,
   explainClassification,
@@ -120,6 +121,20 @@ describe('classify', () => {
 });
 
 describe('explainClassification', () => {
+  it("lists the task's words that carry a learned weight, as the model file has them", () => {
+    const vocabulary = model.vocabulary as Record<string, number>;
+    const known = Object.keys(vocabulary)
+      .sort((a, b) => Math.abs(vocabulary[b]!) - Math.abs(vocabulary[a]!))
+      .slice(0, 5);
+    const d = explainClassification(user(`${known.join(' ')} zzzunknownword`));
+    expect(d.vocabulary.map((v) => v.word).sort()).toEqual([...known].sort());
+    for (const v of d.vocabulary) expect(v.weight).toBeCloseTo(vocabulary[v.word]!, 5);
+    // The feature is the sum of the word weights over the square root of the word count.
+    const sum = known.reduce((a, w) => a + vocabulary[w]!, 0);
+    const f = d.features.find((x) => x.name === 'vocabulary_difficulty')!;
+    expect(f.value).toBeCloseTo(sum / Math.sqrt(known.length + 1), 5);
+  });
+
   it('gives the same score as classify, and contributions that add up to the logit', () => {
     for (const p of PROMPTS) {
       const r = user(p);
@@ -149,6 +164,18 @@ describe('model.json', () => {
     expect(model.calibration.scale).toBeGreaterThan(0);
     expect(model.training.outOfFold).toBeDefined();
     expect(model.training.leaveOneSourceOut).toBeDefined();
-    expect(JSON.stringify(model).length).toBeLessThan(20_000);
+    expect(JSON.stringify(model).length).toBeLessThan(150_000);
+  });
+
+  it('has a vocabulary of plain words, each learned from several prompts', () => {
+    const words = Object.entries(model.vocabulary);
+    expect(words.length).toBeGreaterThan(100);
+    expect(words.length).toBeLessThanOrEqual(MAX_VOCABULARY);
+    for (const [word, weight] of words) {
+      expect(word).toMatch(/^[a-z]+(?:'[a-z]+)?$/);
+      expect(Math.abs(weight)).toBeLessThan(1);
+    }
+    expect(model.training.vocabulary).toMatchObject({ minRows: expect.any(Number) as number });
+    expect((model.training.vocabulary as { minRows: number }).minRows).toBeGreaterThanOrEqual(5);
   });
 });

@@ -29,6 +29,7 @@ interface ModelFile {
   intercept: number;
   calibration: { center: number; scale: number };
   training: { rows: Record<string, number>; outOfFold?: Record<string, { APGR: number }> };
+  vocabulary: Record<string, number>;
 }
 
 describe('scripts/train-classifier.ts on a tiny fixture', () => {
@@ -53,7 +54,7 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const m = JSON.parse(readFileSync(out, 'utf8')) as ModelFile;
-    expect(m.format).toBe(1);
+    expect(m.format).toBe(2);
     expect(m.features).toEqual([...FEATURE_NAMES]);
     expect(m.weights).toHaveLength(FEATURE_NAMES.length);
     expect(
@@ -64,6 +65,21 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     // The fixture plants one signal: word problems with many quantities are the hard ones.
     expect(m.weights[FEATURE_NAMES.indexOf('numbers')]!).toBeGreaterThan(0);
     expect(m.training.outOfFold!.macro!.APGR).toBeGreaterThan(0.7);
+    // The vocabulary learns the same signal from the words: word-problem wording is hard, the
+    // one-word trivia questions are easy; every inflection seen is listed.
+    expect(m.vocabulary.many).toBeGreaterThan(0);
+    expect(m.vocabulary.friends).toBe(m.vocabulary.friend);
+    expect(m.vocabulary.usually).toBeLessThan(0);
+    expect(m.weights[FEATURE_NAMES.indexOf('vocabulary_difficulty')]!).toBeGreaterThan(0);
+  });
+
+  it('--no-vocabulary leaves the vocabulary empty', () => {
+    const plain = join(tmp, 'plain.json');
+    expect(
+      train(['--data', fixture, '--no-aux', '--no-vocabulary', '--out', plain, '--folds', '2']).status,
+    ).toBe(0);
+    const m = JSON.parse(readFileSync(plain, 'utf8')) as ModelFile;
+    expect(m.vocabulary).toEqual({});
   });
 
   it('writes one out-of-fold and one leave-one-source-out score per labelled row', () => {
@@ -86,7 +102,7 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     expect(train(['--data', fixture, '--no-aux', '--out', again, '--folds', '2']).status).toBe(0);
     expect(train(['--data', fixture, '--no-aux', '--out', out, '--folds', '2', '--check']).status).toBe(0);
     expect(readFileSync(again, 'utf8')).toBe(readFileSync(out, 'utf8'));
-    writeFileSync(again, readFileSync(out, 'utf8').replace('"version": "1.0.0"', '"version": "0.0.0"'));
+    writeFileSync(again, readFileSync(out, 'utf8').replace('"version": "2.0.0"', '"version": "0.0.0"'));
     expect(train(['--data', fixture, '--no-aux', '--out', again, '--folds', '2', '--check']).status).toBe(1);
   });
 

@@ -71,6 +71,7 @@ export const FEATURE_NAMES = [
   'pronouns', // he, she, they, it... (who-refers-to-whom load)
   'quoted_text', // log1p(quote characters): passages or strings to work on
   'non_latin_share', // share of characters in non-Latin scripts
+  'vocabulary_difficulty', // sum of the learned difficulty of the task's words / sqrt(words) (see setVocabulary)
   // context around the task
   'worked_examples', // log1p(solved examples before the task: few-shot block or short assistant answers)
   'context_length', // log1p(characters outside the task: few-shot block, system prompt, earlier turns)
@@ -326,11 +327,13 @@ const PHRASES: Array<[number, string]> = [
 
 // ---------------------------------------------------------------------------------------------
 // Open-addressing hash table: FNV-1a hash of the lower-cased word -> category bits.
-const TABLE_BITS = 13;
+const TABLE_BITS = 14;
 const TABLE_SIZE = 1 << TABLE_BITS;
 const TABLE_MASK = TABLE_SIZE - 1;
 // One slot = 4 int32 (16 bytes, one cache line holds four): [key (0 = empty), category bits |
-// K_HEAD | K_MULTICAT, counter of the first category (C_DUMMY for none), unused].
+// K_HEAD | K_MULTICAT, counter of the first category (C_DUMMY for none), vocabulary weight in
+// units of 1 / VOCAB_SCALE]. Keywords and the learned vocabulary share the table, so the scanner
+// finds both with one probe.
 const table = new Int32Array(TABLE_SIZE * 4);
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
@@ -377,16 +380,18 @@ function tableGet(h: number): number {
   return table[tableFind(h) * 4 + 1]!;
 }
 
-/** Words exactly as the tokenizer produces them: lower-case letters, digits, '_', inner '.', '+', '#', "'". */
-for (const [bits, list] of WORDS) {
-  for (const w of list.split(/\s+/)) if (w) tableAdd(hashWord(w), bits);
-}
-for (const [bits, list] of PHRASES) {
-  for (const phrase of list.split('|')) {
-    const [a, b] = phrase.split(' ') as [string, string];
-    const ha = hashWord(a);
-    tableAdd(ha, K_HEAD);
-    tableAdd(bigramKey(ha, hashWord(b)), bits);
+/** Add the keyword lists (words exactly as the tokenizer produces them: lower-case letters, digits, '_', inner '.', '+', '#', "'"). */
+function addKeywords(): void {
+  for (const [bits, list] of WORDS) {
+    for (const w of list.split(/\s+/)) if (w) tableAdd(hashWord(w), bits);
+  }
+  for (const [bits, list] of PHRASES) {
+    for (const phrase of list.split('|')) {
+      const [a, b] = phrase.split(' ') as [string, string];
+      const ha = hashWord(a);
+      tableAdd(ha, K_HEAD);
+      tableAdd(bigramKey(ha, hashWord(b)), bits);
+    }
   }
 }
 
@@ -415,6 +420,7 @@ const C_ARITH = 10;
 const C_FORMAL = 11;
 const C_CODESYN = 12;
 const C_PROPER = 13;
+const C_VOCAB = 14; // sum of the vocabulary weights of the words, in units of 1 / VOCAB_SCALE
 const C_QUOTES = 15;
 const C_NONLATIN = 16;
 const C_MORPH = 17;
@@ -458,16 +464,64 @@ const CATEGORY_NAMES: Array<[number, string]> = [
 ];
 const cat = (bit: number): number => C_CAT0 + (31 - Math.clz32(bit));
 
-// Finish the keyword table: first category's counter per slot, and the multi-category flag.
-for (let i = 0; i < TABLE_SIZE; i++) {
-  table[i * 4 + 2] = C_DUMMY;
-  if (table[i * 4] === 0) continue;
-  const cats = table[i * 4 + 1]! & CATEGORY_MASK;
-  if (cats === 0) continue;
-  const first = cats & -cats;
-  table[i * 4 + 2] = cat(first);
-  if (cats !== first) table[i * 4 + 1] = table[i * 4 + 1]! | K_MULTICAT;
+/** Finish the keyword table: first category's counter per slot, and the multi-category flag. */
+function finishKeywords(): void {
+  for (let i = 0; i < TABLE_SIZE; i++) {
+    table[i * 4 + 2] = C_DUMMY;
+    if (table[i * 4] === 0) continue;
+    const cats = table[i * 4 + 1]! & CATEGORY_MASK;
+    if (cats === 0) continue;
+    const first = cats & -cats;
+    table[i * 4 + 2] = cat(first);
+    if (cats !== first) table[i * 4 + 1] = table[i * 4 + 1]! | K_MULTICAT;
+  }
 }
+
+/** Fixed-point scale of the vocabulary weights stored in the table. */
+const VOCAB_SCALE = 1 << 20;
+/** Most vocabulary entries the table takes (keeps its load factor under one half). */
+export const MAX_VOCABULARY = TABLE_SIZE / 2 - 2048;
+/** A vocabulary word: lower-case ASCII letters, optionally one inner apostrophe ("don't"). */
+const VOCABULARY_WORD = /^[a-z]+(?:'[a-z]+)?$/;
+
+/**
+ * Install the learned vocabulary: lower-case word -> difficulty weight (how much harder than
+ * usual, for LLMs, requests using that word were in the training data). The classifier's model
+ * installs its vocabulary at load; the training script installs one per cross-validation fold.
+ * Replaces any previous vocabulary. Throws on a malformed entry.
+ */
+export function setVocabulary(vocabulary: Readonly<Record<string, number>>): void {
+  const entries = Object.entries(vocabulary);
+  if (entries.length > MAX_VOCABULARY) {
+    throw new Error(`vocabulary has ${entries.length} words; at most ${MAX_VOCABULARY} fit`);
+  }
+  for (const [word, weight] of entries) {
+    if (!VOCABULARY_WORD.test(word))
+      throw new Error(`vocabulary word ${JSON.stringify(word)} is not a lower-case word`);
+    if (!Number.isFinite(weight) || Math.abs(weight) >= 1) {
+      throw new Error(`vocabulary weight of ${JSON.stringify(word)} must be a number in (-1, 1)`);
+    }
+  }
+  table.fill(0);
+  addKeywords();
+  finishKeywords();
+  for (const [word, weight] of entries) {
+    const h = hashWord(word);
+    const i = tableFind(h);
+    if (table[i * 4] === 0) {
+      table[i * 4] = h;
+      table[i * 4 + 2] = C_DUMMY;
+    }
+    table[i * 4 + 3] = Math.round(weight * VOCAB_SCALE);
+  }
+}
+
+/** The installed vocabulary weight of one lower-case word (0 when it has none). */
+export function vocabularyWeight(word: string): number {
+  return table[tableFind(hashWord(word)) * 4 + 3]! / VOCAB_SCALE;
+}
+
+setVocabulary({});
 
 /** Add one to the counter of every category bit in `v`. */
 function countCategories(acc: Float64Array, v: number): void {
@@ -694,6 +748,7 @@ function scan(t: string, from: number, to: number): void {
       const k0 = table[s0 * 4]!;
       if (k0 !== h && k0 !== 0) s0 = tableFind(h);
       acc[table[s0 * 4 + 2]!]! += 1;
+      acc[C_VOCAB]! += table[s0 * 4 + 3]!;
       const v = table[s0 * 4 + 1]!;
       if (prevHead) {
         const pv = tableGet(bigramKey(prevHash, h));
@@ -1110,6 +1165,7 @@ export function extractFeatures(
   out[F.pronouns] = lc(K_PRONOUN);
   out[F.quoted_text] = lg(C_QUOTES);
   out[F.non_latin_share] = acc[C_NONLATIN]! / Math.max(1, acc[C_NONLATIN]! + acc[C_LETTERS]!);
+  out[F.vocabulary_difficulty] = words > 0 ? acc[C_VOCAB]! / VOCAB_SCALE / Math.sqrt(words) : 0;
 
   out[F.worked_examples] = Math.log1p(examples);
   out[F.context_length] = Math.log1p(contextChars + segStart);

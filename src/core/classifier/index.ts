@@ -10,7 +10,14 @@
 // ("hi", "rewrite this email") lands well below that mix; multi-step math, proofs and code
 // writing above it. Thresholds (tier maxScore) and the flagship-share target move along it.
 import type { ChatCompletionRequest } from '../openai.js';
-import { extractFeatures, FEATURE_NAMES, NUM_FEATURES, type TaskInfo } from './features.js';
+import {
+  extractFeatures,
+  FEATURE_NAMES,
+  NUM_FEATURES,
+  setVocabulary,
+  vocabularyWeight,
+  type TaskInfo,
+} from './features.js';
 import model from './model.json' with { type: 'json' };
 
 export { FEATURE_NAMES } from './features.js';
@@ -39,6 +46,8 @@ export interface ClassificationDetail extends Classification {
   features: FeatureContribution[];
   /** Where the task (the text that was analysed) is: message index, offset, worked examples. */
   task: TaskInfo & { excerpt: string };
+  /** The task's words that have a learned vocabulary weight, largest |weight| first (at most 12). */
+  vocabulary: Array<{ word: string; weight: number }>;
   model: { name: string; version: string };
 }
 
@@ -51,6 +60,8 @@ interface ModelFile {
   intercept: number;
   calibration: { center: number; scale: number };
   reference: number[];
+  /** Learned word -> difficulty weights (the vocabulary_difficulty feature). */
+  vocabulary: Record<string, number>;
 }
 
 /** Number of reasons reported by classify(). */
@@ -65,7 +76,7 @@ function loadModel(m: ModelFile): {
   center: number;
   scale: number;
 } {
-  if (m.format !== 1) throw new Error(`classifier model: unsupported format ${String(m.format)}`);
+  if (m.format !== 2) throw new Error(`classifier model: unsupported format ${String(m.format)}`);
   const names = m.features;
   if (names.length !== NUM_FEATURES || names.some((n, i) => n !== FEATURE_NAMES[i])) {
     throw new Error(
@@ -78,6 +89,14 @@ function loadModel(m: ModelFile): {
   const all = [...m.weights, ...m.reference, m.intercept, m.calibration.center, m.calibration.scale];
   if (!all.every(Number.isFinite) || !(m.calibration.scale > 0)) {
     throw new Error('classifier model: non-finite weights or calibration');
+  }
+  if (!m.vocabulary || typeof m.vocabulary !== 'object') {
+    throw new Error('classifier model: vocabulary must be an object of word -> weight');
+  }
+  try {
+    setVocabulary(m.vocabulary);
+  } catch (err) {
+    throw new Error(`classifier model: ${(err as Error).message}`, { cause: err });
   }
   return {
     weights: Float64Array.from(m.weights),
@@ -176,5 +195,30 @@ export function explainClassification(req: ChatCompletionRequest): Classificatio
         : '';
   const body = text.slice(task.start).trim();
   const excerpt = body.length > 240 ? `${body.slice(0, 160)} … ${body.slice(-60)}` : body;
-  return { score, reasons, logit: z, features, task: { ...task, excerpt }, model: MODEL_INFO };
+  return {
+    score,
+    reasons,
+    logit: z,
+    features,
+    task: { ...task, excerpt },
+    vocabulary: vocabularyOf(body),
+    model: MODEL_INFO,
+  };
+}
+
+const MAX_VOCABULARY_SHOWN = 12;
+
+/** The words of `text` that carry a vocabulary weight, each once, largest |weight| first. */
+function vocabularyOf(text: string): Array<{ word: string; weight: number }> {
+  const words = new Set(
+    text
+      .toLowerCase()
+      .replace(/\u2019/g, "'")
+      .match(/[a-z]+(?:'[a-z]+)?/g) ?? [],
+  );
+  return [...words]
+    .map((word) => ({ word, weight: vocabularyWeight(word) }))
+    .filter((v) => v.weight !== 0)
+    .sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || a.word.localeCompare(b.word))
+    .slice(0, MAX_VOCABULARY_SHOWN);
 }
