@@ -6,7 +6,9 @@
 //   describe the question that must be answered, not the demonstrations.
 // - One forward pass over the task text: a hand-written tokenizer (no regexes) hashes each
 //   lower-cased word (FNV-1a) and looks it up in an open-addressing table of keyword categories;
-//   a few two-word phrases ("at least", "how many") are found through a bigram key.
+//   a few two-word phrases ("at least", "how many") are found through a bigram key. The same
+//   table slot carries the word's learned vocabulary weight (setVocabulary), so the
+//   `vocabulary_difficulty` feature costs one more load per word.
 // - Messages over 4 KB are scanned as a 1 KB head plus a 3 KB tail window (SCAN_*): the task of
 //   a few-shot prompt sits at the end, and the skipped middle is only searched for worked examples
 //   with a native substring search; count features are scaled up to the task's full length. The
