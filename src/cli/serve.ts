@@ -12,6 +12,7 @@ import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../upstream/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
+import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 
 const HELP = `usage: tierflow serve [options]
 
@@ -24,6 +25,7 @@ options:
       --host HOST       address to bind (env HOST; default 127.0.0.1)
       --body-limit N    largest request body in bytes (default 33554432)
       --secrets-dir DIR where <secret>/<key> files for secretRef credentials live
+${SHARED_LIMITS_HELP}
   -h, --help
 `;
 
@@ -36,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'body-limit': { type: 'string' },
       'secrets-dir': { type: 'string' },
+      redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,6 +57,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) {
     process.stderr.write(`tierflow serve: invalid --body-limit '${values['body-limit']}'\n`);
+    return 2;
+  }
+  let sharedSettings;
+  try {
+    sharedSettings = sharedLimitsSettings(values.redis);
+  } catch (err) {
+    process.stderr.write(`tierflow serve: ${(err as Error).message}\n`);
     return 2;
   }
 
@@ -85,6 +95,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const router = new Router({ config: source.initial, health, bodyLimit });
   live.router = router;
+  const shared = sharedSettings
+    ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
+    : undefined;
 
   const client = new UpstreamClient();
   const gateway = createGateway({ router, metrics, log, client });
@@ -94,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`tierflow serve: cannot listen on ${host}:${port}: ${(err as Error).message}\n`);
     source.close();
+    await shared?.close();
     await demo?.close();
     return 1;
   }
@@ -124,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   source.close();
   await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
+  await shared?.close();
   await client.close();
   health.close();
   await demo?.close();

@@ -14,6 +14,7 @@ import { SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
+import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 import { UpstreamClient } from '../upstream/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
@@ -37,6 +38,7 @@ options:
       --max-message-timeout-ms N
                            Envoy's max_message_timeout (default ${ENVOY_CONFIG_DEFAULTS.maxMessageTimeoutMs})
       --secrets-dir DIR    where <secret>/<key> files for secretRef credentials live
+${SHARED_LIMITS_HELP}
   -h, --help
 
 On SIGTERM/SIGINT: health turns NOT_SERVING, open streams finish (up to TIERFLOW_SHUTDOWN_GRACE_MS,
@@ -58,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
         'body-limit': { type: 'string' },
         'max-message-timeout-ms': { type: 'string' },
         'secrets-dir': { type: 'string' },
+        redis: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -105,6 +108,12 @@ export async function run(argv: string[]): Promise<number> {
   const socketOpt = values.socket ?? process.env.TIERFLOW_EXTPROC_SOCKET ?? `${SOCKET_DIR}/${SOCKET_FILE}`;
   const socketPath = socketOpt === 'none' ? undefined : socketOpt;
   if (!socketPath && port === undefined) return fail('nothing to listen on: give --socket and/or --port');
+  let sharedSettings;
+  try {
+    sharedSettings = sharedLimitsSettings(values.redis);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
 
   const log = createLogger().child({ component: 'sidecar' });
   const metrics = new Metrics();
@@ -152,6 +161,9 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (!router) return fail('no configuration was loaded');
+  const shared = sharedSettings
+    ? await startSharedLimits(sharedSettings, { router: () => router, metrics, log })
+    : undefined;
 
   const client = new UpstreamClient();
   const deps = { router, metrics, log, client };
@@ -172,6 +184,7 @@ export async function run(argv: string[]): Promise<number> {
     bound = await server.start();
   } catch (err) {
     await closeSource?.();
+    await shared?.close();
     return fail(`cannot listen: ${(err as Error).message}`);
   }
   const healthServer =
@@ -203,6 +216,7 @@ export async function run(argv: string[]): Promise<number> {
   await healthServer?.close();
   metricsServer?.close();
   await closeSource?.();
+  await shared?.close();
   await client.close();
   health.close();
   return 0;

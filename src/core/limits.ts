@@ -1,9 +1,33 @@
-// Per virtual key: requests and tokens per minute, and spend per budget period. In-memory,
-// local to this process (each replica enforces its own share).
+// Per virtual key: requests and tokens per minute, and spend per budget period.
+//
+// Enforcement is always local and synchronous (no I/O on the request path). When several
+// replicas must agree, a shared store (src/state/redis-sync.ts) periodically takes what this
+// process counted since the last sync (takePending), adds it to the shared totals and hands the
+// new totals back (applyShared). A key's usage is then "shared totals + what this process
+// counted since": replicas can overshoot a limit by at most what they admit in one sync interval,
+// and when the store is unreachable every replica keeps enforcing with what it knows.
 import type { CompiledVirtualKey } from './config/compiled.js';
 import { ApiError } from './errors.js';
 
-interface KeyState {
+export type BudgetPeriod = 'day' | 'month';
+
+/** Usage of one key counted by this process and not yet acknowledged by the shared store. */
+export interface PendingUsage {
+  /** sha256 hex of the virtual key (never the key itself). */
+  keyHash: string;
+  /** Epoch minute the requests and tokens belong to; -1 when only spend is carried. */
+  minute: number;
+  requests: number;
+  tokens: number;
+  /** Budget period the spend belongs to: "2026-11" (month) or "2026-11-25" (day). */
+  period: string;
+  periodKind: BudgetPeriod;
+  spentUsd: number;
+}
+
+/** Totals over all replicas for one key's minute and period, as the shared store returned them. */
+export interface SharedUsage {
+  keyHash: string;
   minute: number;
   requests: number;
   tokens: number;
@@ -11,36 +35,97 @@ interface KeyState {
   spentUsd: number;
 }
 
+interface Counts {
+  requests: number;
+  tokens: number;
+  spentUsd: number;
+}
+
+interface KeyState {
+  keyHash: string;
+  minute: number;
+  period: string;
+  periodKind: BudgetPeriod;
+  /** Totals of all replicas at the last sync (this process's flushed usage included). */
+  shared: Counts;
+  /** Taken by the sync under way (at most one at a time). */
+  inFlight: Counts;
+  /** Counted here since the last takePending. */
+  local: Counts;
+  lastUsed: number;
+}
+
+const zero = (): Counts => ({ requests: 0, tokens: 0, spentUsd: 0 });
+const isZero = (c: Counts): boolean => c.requests === 0 && c.tokens === 0 && c.spentUsd === 0;
+
+/** Keys used within this long are synced even when this process has nothing to add. */
+const ACTIVE_MS = 2 * 60_000;
+
 export class KeyLimits {
   readonly #state = new Map<string, KeyState>();
+  /** Spend of an earlier budget period still to be added to the shared store. */
+  #carry: PendingUsage[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  #get(key: CompiledVirtualKey): KeyState {
-    const t = this.now();
-    const minute = Math.floor(t / 60_000);
-    const period = periodOf(t, key.budget?.period ?? 'month');
+  #get(key: CompiledVirtualKey, t: number): KeyState {
+    const periodKind = key.budget?.period ?? 'month';
     let s = this.#state.get(key.keyHash);
     if (!s) {
-      s = { minute, requests: 0, tokens: 0, period, spentUsd: 0 };
+      s = {
+        keyHash: key.keyHash,
+        minute: Math.floor(t / 60_000),
+        period: periodOf(t, periodKind),
+        periodKind,
+        shared: zero(),
+        inFlight: zero(),
+        local: zero(),
+        lastUsed: t,
+      };
       this.#state.set(key.keyHash, s);
     }
+    this.#roll(s, t, periodKind);
+    return s;
+  }
+
+  /** Start a new minute / budget period when the clock has moved on. */
+  #roll(s: KeyState, t: number, periodKind: BudgetPeriod): void {
+    const minute = Math.floor(t / 60_000);
     if (s.minute !== minute) {
       s.minute = minute;
-      s.requests = 0;
-      s.tokens = 0;
+      for (const c of [s.shared, s.inFlight, s.local]) {
+        c.requests = 0;
+        c.tokens = 0;
+      }
     }
-    if (s.period !== period) {
+    const period = periodOf(t, periodKind);
+    if (s.period !== period || s.periodKind !== periodKind) {
+      // the old period's spend not yet shared is still owed to the store
+      if (s.local.spentUsd !== 0) {
+        this.#carry.push({
+          keyHash: s.keyHash,
+          minute: -1,
+          requests: 0,
+          tokens: 0,
+          period: s.period,
+          periodKind: s.periodKind,
+          spentUsd: s.local.spentUsd,
+        });
+      }
       s.period = period;
-      s.spentUsd = 0;
+      s.periodKind = periodKind;
+      s.shared.spentUsd = 0;
+      s.inFlight.spentUsd = 0;
+      s.local.spentUsd = 0;
     }
-    return s;
   }
 
   /** Admits one request or throws a 429. */
   admit(key: CompiledVirtualKey): void {
-    const s = this.#get(key);
-    if (key.budget && s.spentUsd >= key.budget.usd) {
+    const t = this.now();
+    const s = this.#get(key, t);
+    s.lastUsed = t;
+    if (key.budget && spent(s) >= key.budget.usd) {
       throw new ApiError(
         429,
         `Budget of virtual key '${key.name}' is used up for this ${key.budget.period} (${key.budget.usd} USD).`,
@@ -48,7 +133,7 @@ export class KeyLimits {
         'budget_exceeded',
       );
     }
-    if (key.rpm !== undefined && s.requests >= key.rpm) {
+    if (key.rpm !== undefined && s.shared.requests + s.inFlight.requests + s.local.requests >= key.rpm) {
       throw new ApiError(
         429,
         `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`,
@@ -56,7 +141,7 @@ export class KeyLimits {
         'rate_limit_exceeded',
       );
     }
-    if (key.tpm !== undefined && s.tokens >= key.tpm) {
+    if (key.tpm !== undefined && s.shared.tokens + s.inFlight.tokens + s.local.tokens >= key.tpm) {
       throw new ApiError(
         429,
         `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`,
@@ -64,21 +149,98 @@ export class KeyLimits {
         'rate_limit_exceeded',
       );
     }
-    s.requests++;
+    s.local.requests++;
   }
 
   record(key: CompiledVirtualKey, tokens: number, costUsd: number): void {
-    const s = this.#get(key);
-    s.tokens += tokens;
-    s.spentUsd += costUsd;
+    const s = this.#get(key, this.now());
+    s.local.tokens += tokens;
+    s.local.spentUsd += costUsd;
   }
 
+  /** Spend of the key in its current budget period, as far as this process knows. */
   spentUsd(key: CompiledVirtualKey): number {
-    return this.#get(key).spentUsd;
+    return spent(this.#get(key, this.now()));
+  }
+
+  /**
+   * For the shared store: what this process counted since the last call, per key, moved to
+   * "in flight" until applyShared or restorePending answers (one sync at a time). Includes
+   * recently used keys with nothing to add (to read the other replicas' usage) and every key of
+   * `prime` (the configured keys, so a fresh replica starts from the shared totals).
+   */
+  takePending(prime: Iterable<CompiledVirtualKey> = []): PendingUsage[] {
+    const t = this.now();
+    const primed = new Set<string>();
+    for (const key of prime) {
+      this.#get(key, t);
+      primed.add(key.keyHash);
+    }
+    for (const s of this.#state.values()) this.#roll(s, t, s.periodKind);
+    const out = this.#carry;
+    this.#carry = [];
+    for (const s of this.#state.values()) {
+      if (isZero(s.local) && t - s.lastUsed > ACTIVE_MS && !primed.has(s.keyHash)) continue;
+      out.push({
+        keyHash: s.keyHash,
+        minute: s.minute,
+        requests: s.local.requests,
+        tokens: s.local.tokens,
+        period: s.period,
+        periodKind: s.periodKind,
+        spentUsd: s.local.spentUsd,
+      });
+      s.inFlight = s.local;
+      s.local = zero();
+    }
+    return out;
+  }
+
+  /** The shared store added `pending` (from takePending) and answered with these totals. */
+  applyShared(pending: readonly PendingUsage[], totals: readonly SharedUsage[]): void {
+    pending.forEach((p, i) => {
+      const s = this.#state.get(p.keyHash);
+      const total = totals[i];
+      if (!s || !total || p.minute < 0) return;
+      if (s.minute === p.minute) {
+        s.shared.requests = total.requests;
+        s.shared.tokens = total.tokens;
+        s.inFlight.requests = 0;
+        s.inFlight.tokens = 0;
+      }
+      if (s.period === p.period && s.periodKind === p.periodKind) {
+        s.shared.spentUsd = total.spentUsd;
+        s.inFlight.spentUsd = 0;
+      }
+    });
+  }
+
+  /** The shared store could not take `pending`: count it here again so the next sync retries. */
+  restorePending(pending: readonly PendingUsage[]): void {
+    for (const p of pending) {
+      const s = this.#state.get(p.keyHash);
+      const current = s !== undefined && p.minute >= 0;
+      if (current && s.minute === p.minute) {
+        s.local.requests += p.requests;
+        s.local.tokens += p.tokens;
+        s.inFlight.requests = 0;
+        s.inFlight.tokens = 0;
+      }
+      if (current && s.period === p.period && s.periodKind === p.periodKind) {
+        s.local.spentUsd += p.spentUsd;
+        s.inFlight.spentUsd = 0;
+      } else if (p.spentUsd !== 0) {
+        this.#carry.push(p.minute < 0 ? p : { ...p, minute: -1, requests: 0, tokens: 0 });
+      }
+    }
   }
 }
 
-function periodOf(epochMs: number, period: 'day' | 'month'): string {
+function spent(s: KeyState): number {
+  return s.shared.spentUsd + s.inFlight.spentUsd + s.local.spentUsd;
+}
+
+export function periodOf(epochMs: number, period: BudgetPeriod): string {
   const iso = new Date(epochMs).toISOString();
   return period === 'day' ? iso.slice(0, 10) : iso.slice(0, 7);
 }

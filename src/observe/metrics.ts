@@ -33,6 +33,25 @@ export class Metrics {
   readonly breakerState: Gauge<'provider' | 'model'>;
   readonly configReloads: Counter<'result'>;
 
+  #sharedState: { up: Gauge<never>; syncErrors: Counter<never> } | undefined;
+
+  /** Metrics of the shared (Redis) limit store, registered only when one is configured. */
+  sharedState(): { up: Gauge<never>; syncErrors: Counter<never> } {
+    this.#sharedState ??= {
+      up: new Gauge({
+        name: 'tierflow_shared_state_up',
+        help: '1 while the shared store for virtual-key limits (Redis) is reachable, else 0.',
+        registers: [this.registry],
+      }),
+      syncErrors: new Counter({
+        name: 'tierflow_shared_state_sync_errors_total',
+        help: 'Syncs with the shared store that failed (the usage is kept and retried).',
+        registers: [this.registry],
+      }),
+    };
+    return this.#sharedState;
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false)

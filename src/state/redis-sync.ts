@@ -1,0 +1,220 @@
+// Shared virtual-key limits through Redis: every replica (gateway or sidecar) adds what it
+// counted to per-key totals in Redis and reads back what all replicas counted, on a timer.
+// The request path never waits for Redis (see src/core/limits.ts for the accounting model).
+//
+// Redis layout, per virtual key (identified by a prefix of its sha256, never the key itself):
+//   <prefix>rl:<key>:<epoch minute>   hash {r: requests, t: tokens}, expires after 2 minutes
+//   <prefix>spend:<key>:<period>      integer nano-USD spent in the budget period ("2026-11",
+//                                     "2026-11-25"), expires a few days after the period ends
+// One pipelined round trip per sync; INCRBY answers with the new totals.
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { CompiledVirtualKey } from '../core/config/compiled.js';
+import type { KeyLimits, PendingUsage, SharedUsage } from '../core/limits.js';
+import type { Logger } from '../observe/log.js';
+
+export interface RedisSyncOptions {
+  /** redis:// or rediss:// URL. A password in it is used, never logged. */
+  url: string;
+  /** Password when it is not in the URL (for example from a mounted Secret). */
+  password?: string;
+  /** Prefix of every key TierFlow writes (default "tierflow:"). */
+  keyPrefix?: string;
+  /** How often to sync (default 500 ms): the bound on how stale another replica's usage is. */
+  intervalMs?: number;
+  /** The virtual keys configured now: synced once when Redis is (re)reached. */
+  configuredKeys: () => Iterable<CompiledVirtualKey>;
+  log: Logger;
+  /** Called with true/false when Redis becomes reachable/unreachable. */
+  onState?: (up: boolean) => void;
+  /** Called after each failed sync. */
+  onError?: () => void;
+}
+
+export const DEFAULT_SYNC_INTERVAL_MS = 500;
+const NANO = 1e9;
+const MINUTE_TTL_MS = 120_000;
+const DAY_S = 86_400;
+
+/** "redis://user:secret@host:6379/0" -> "redis://user:***@host:6379/0", for logs and errors. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable Redis URL)';
+  }
+}
+
+/** Seconds a period's spend is kept: its length plus a margin for late syncs and reports. */
+function spendTtlSeconds(kind: 'day' | 'month'): number {
+  return kind === 'day' ? 3 * DAY_S : 35 * DAY_S;
+}
+
+export class RedisLimitSync {
+  readonly #limits: KeyLimits;
+  readonly #options: RedisSyncOptions;
+  readonly #prefix: string;
+  #redis: RedisClient | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #up = false;
+  /** The configured keys have been read since Redis was last (re)reached. */
+  #primed = false;
+  /** The current outage has been logged. */
+  #reportedDown = false;
+  #closed = false;
+
+  constructor(limits: KeyLimits, options: RedisSyncOptions) {
+    this.#limits = limits;
+    this.#options = options;
+    this.#prefix = options.keyPrefix ?? 'tierflow:';
+  }
+
+  /** Connects (without waiting for Redis to be up) and starts the timer. */
+  async start(): Promise<void> {
+    const { Redis } = await import('ioredis');
+    const o = this.#options;
+    const opts: RedisOptions = {
+      // Commands fail at once while disconnected: the usage goes back to the local counters
+      // and the next sync retries, instead of piling up in a client-side queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2_000,
+      commandTimeout: 2_000,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
+      lazyConnect: true,
+    };
+    if (o.password !== undefined) opts.password = o.password;
+    const redis = new Redis(o.url, opts);
+    this.#redis = redis;
+    redis.on('ready', () => this.#setUp(true));
+    redis.on('end', () => this.#setUp(false));
+    redis.on('error', (err: Error) => {
+      // ioredis repeats this on every reconnect attempt: report the transition only.
+      if (this.#up || !this.#reportedDown) {
+        this.#reportedDown = true;
+        this.#options.log.warn('redis_unreachable', {
+          url: redactRedisUrl(o.url),
+          error: this.#scrub(err.message),
+        });
+      }
+      this.#setUp(false);
+    });
+    redis.connect().catch(() => {
+      /* reported through 'error'; ioredis keeps reconnecting */
+    });
+    this.#timer = setInterval(() => void this.sync(), o.intervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  #setUp(up: boolean): void {
+    if (up === this.#up) return;
+    this.#up = up;
+    if (up) {
+      this.#reportedDown = false;
+      this.#primed = false;
+      this.#options.log.info('redis_connected', { url: redactRedisUrl(this.#options.url) });
+      void this.sync();
+    }
+    this.#options.onState?.(up);
+  }
+
+  /** Error texts never carry the password, whatever the client put in them. */
+  #scrub(message: string): string {
+    let out = message;
+    let urlPassword = '';
+    try {
+      urlPassword = decodeURIComponent(new URL(this.#options.url).password);
+    } catch {
+      /* no password to hide */
+    }
+    for (const secret of [this.#options.password, urlPassword]) {
+      if (secret) out = out.replaceAll(secret, '***');
+    }
+    return out;
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** One sync now (or wait for the one under way). Never throws. */
+  sync(): Promise<void> {
+    this.#running ??= this.#syncOnce().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #syncOnce(): Promise<void> {
+    const redis = this.#redis;
+    if (!redis || !this.#up) return;
+    const prime = this.#primed ? [] : [...this.#options.configuredKeys()];
+    const pending = this.#limits.takePending(prime);
+    if (pending.length === 0) {
+      this.#primed = true;
+      return;
+    }
+    try {
+      const totals = await this.#exchange(redis, pending);
+      this.#limits.applyShared(pending, totals);
+      this.#primed = true;
+    } catch (err) {
+      this.#limits.restorePending(pending);
+      this.#options.onError?.();
+      this.#options.log.warn('redis_sync_failed', {
+        error: this.#scrub((err as Error).message),
+        keys: pending.length,
+      });
+    }
+  }
+
+  async #exchange(redis: RedisClient, pending: readonly PendingUsage[]): Promise<SharedUsage[]> {
+    const p = redis.pipeline();
+    const spendNano = pending.map((u) => Math.round(u.spentUsd * NANO));
+    pending.forEach((u, i) => {
+      const key = u.keyHash.slice(0, 32);
+      if (u.minute >= 0) {
+        const rl = `${this.#prefix}rl:${key}:${u.minute}`;
+        p.hincrby(rl, 'r', u.requests);
+        p.hincrby(rl, 't', u.tokens);
+        p.pexpire(rl, MINUTE_TTL_MS);
+      }
+      const spend = `${this.#prefix}spend:${key}:${u.period}`;
+      p.incrby(spend, spendNano[i]!);
+      p.expire(spend, spendTtlSeconds(u.periodKind));
+    });
+    const replies = await p.exec();
+    if (!replies) throw new Error('Redis pipeline was discarded');
+    let k = 0;
+    const next = (): number => {
+      const [err, value] = replies[k++]!;
+      if (err) throw err;
+      return Number(value);
+    };
+    return pending.map((u) => {
+      let requests = 0;
+      let tokens = 0;
+      if (u.minute >= 0) {
+        requests = next();
+        tokens = next();
+        next();
+      }
+      const spentUsd = next() / NANO;
+      next();
+      return { keyHash: u.keyHash, minute: u.minute, requests, tokens, period: u.period, spentUsd };
+    });
+  }
+
+  /** Stops the timer, hands what is still counted locally to Redis, and disconnects. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+    await this.sync();
+    const redis = this.#redis;
+    if (!redis) return;
+    if (this.#up) await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
+  }
+}

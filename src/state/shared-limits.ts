@@ -1,0 +1,71 @@
+// Process-level wiring of shared virtual-key limits: reads the settings (flag or environment),
+// starts the Redis sync on the router's limits and reports its state as metrics.
+import type { Router } from '../core/router.js';
+import type { Logger } from '../observe/log.js';
+import type { Metrics } from '../observe/metrics.js';
+import { DEFAULT_SYNC_INTERVAL_MS, RedisLimitSync, redactRedisUrl } from './redis-sync.js';
+
+export const SHARED_LIMITS_HELP = `      --redis URL       share virtual-key budgets and rate limits with other replicas through
+                        Redis (env TIERFLOW_REDIS_URL; redis:// or rediss://). Password: in the
+                        URL or env TIERFLOW_REDIS_PASSWORD. Sync interval: env
+                        TIERFLOW_REDIS_SYNC_MS (default ${DEFAULT_SYNC_INTERVAL_MS}); key prefix: env
+                        TIERFLOW_REDIS_PREFIX (default tierflow:)`;
+
+export interface SharedLimitsSettings {
+  url: string;
+  password?: string;
+  intervalMs: number;
+  keyPrefix: string;
+}
+
+/** Settings from the --redis flag and the environment; undefined when not configured. Throws on bad values. */
+export function sharedLimitsSettings(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): SharedLimitsSettings | undefined {
+  const url = flag ?? env.TIERFLOW_REDIS_URL;
+  if (!url) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error('--redis is not a URL (expected redis://host:6379 or rediss://host:6380)');
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    // the value is not echoed: whatever it is, it may hold a password
+    throw new Error(`--redis must start with redis:// or rediss:// (got ${parsed.protocol}//...)`);
+  }
+  const intervalMs = Number(env.TIERFLOW_REDIS_SYNC_MS ?? DEFAULT_SYNC_INTERVAL_MS);
+  if (!Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 60_000) {
+    throw new Error('TIERFLOW_REDIS_SYNC_MS must be an integer between 10 and 60000');
+  }
+  const settings: SharedLimitsSettings = {
+    url,
+    intervalMs,
+    keyPrefix: env.TIERFLOW_REDIS_PREFIX ?? 'tierflow:',
+  };
+  if (env.TIERFLOW_REDIS_PASSWORD) settings.password = env.TIERFLOW_REDIS_PASSWORD;
+  return settings;
+}
+
+export async function startSharedLimits(
+  settings: SharedLimitsSettings,
+  deps: { router: () => Router | undefined; metrics: Metrics; log: Logger },
+): Promise<RedisLimitSync | undefined> {
+  const router = deps.router();
+  if (!router) return undefined;
+  const gauges = deps.metrics.sharedState();
+  const sync = new RedisLimitSync(router.limits, {
+    ...settings,
+    configuredKeys: () => deps.router()?.config.virtualKeys.values() ?? [],
+    log: deps.log,
+    onState: (up) => gauges.up.set(up ? 1 : 0),
+    onError: () => gauges.syncErrors.inc(),
+  });
+  await sync.start();
+  deps.log.info('sharing virtual-key limits through Redis', {
+    url: redactRedisUrl(settings.url),
+    intervalMs: settings.intervalMs,
+  });
+  return sync;
+}

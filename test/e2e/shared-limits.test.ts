@@ -1,0 +1,117 @@
+// Two `tierflow serve --redis` processes (the built CLI) behind one virtual key share its
+// requests-per-minute limit through a real Redis server; the official SDK sees the 429.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { model } from '../helpers/config.js';
+import { findRedisServer, RedisServer } from '../helpers/redis.js';
+import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
+
+const bin = findRedisServer();
+const VIRTUAL_KEY = 'tf-shared-team-key-0123456789';
+const SYNC_MS = 50;
+
+interface Gateway {
+  child: ChildProcess;
+  baseURL: string;
+  output: () => string;
+}
+
+async function startGateway(configFile: string, redisUrl: string): Promise<Gateway> {
+  const child = spawn(
+    process.execPath,
+    ['bin/tierflow.js', 'serve', '--port', '0', '--config', configFile, '--redis', redisUrl],
+    {
+      env: { ...process.env, TIERFLOW_LOG_LEVEL: 'info', TIERFLOW_REDIS_SYNC_MS: String(SYNC_MS) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const baseURL = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output += line + '\n';
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'tierflow gateway listening') resolve(entry.url!);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+  });
+  return { child, baseURL, output: () => output };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis', () => {
+  let redis: RedisServer;
+  let mock: MockServer;
+  const gateways: Gateway[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start(bin!);
+    mock = await startOpenAIMock({ apiKey: 'sk-upstream' });
+    const dir = mkdtempSync(join(tmpdir(), 'tierflow-shared-'));
+    const configFile = join(dir, 'tierflow.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        providers: [
+          {
+            name: 'alpha',
+            type: 'openai',
+            baseUrl: mock.url,
+            credentials: { apiKey: 'sk-upstream' },
+            models: [model('alpha-mini', 'lightweight', 0.15, 0.6)],
+          },
+        ],
+        policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
+        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, rpm: 3 }],
+      }),
+    );
+    gateways.push(await startGateway(configFile, redis.url), await startGateway(configFile, redis.url));
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const g of gateways) if (g.child.exitCode === null) g.child.kill('SIGKILL');
+    await mock?.close();
+    await redis?.stop();
+  });
+
+  it('lets three requests through in all and answers the fourth with 429 on either gateway', async () => {
+    // a fixed one-minute window: do not start right before it turns over
+    const second = new Date().getUTCSeconds();
+    if (second > 45) await sleep((61 - second) * 1000);
+    const [a, b] = gateways.map(
+      (g) => new OpenAI({ baseURL: g.baseURL, apiKey: VIRTUAL_KEY, maxRetries: 0 }),
+    );
+    const ask = (sdk: OpenAI) =>
+      sdk.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hello' }] });
+    await ask(a!);
+    await ask(a!);
+    await sleep(SYNC_MS * 6);
+    await ask(b!);
+    await sleep(SYNC_MS * 6);
+    for (const sdk of [a!, b!]) {
+      const err = await ask(sdk).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('rate_limit_exceeded');
+    }
+    expect(mock.requests.length).toBe(3);
+  }, 90_000);
+
+  it('reports Redis as up in its metrics, and never logs the virtual key', async () => {
+    const res = await fetch(gateways[0]!.baseURL.replace(/\/v1$/, '/metrics'));
+    expect(await res.text()).toMatch(/^tierflow_shared_state_up 1$/m);
+    for (const g of gateways) {
+      expect(g.output()).toContain('sharing virtual-key limits through Redis');
+      expect(g.output()).not.toContain(VIRTUAL_KEY);
+    }
+  });
+});

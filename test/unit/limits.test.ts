@@ -1,0 +1,175 @@
+// KeyLimits: local enforcement, and the shared-store protocol (takePending / applyShared /
+// restorePending) played against an in-memory store with the same add-and-return-totals
+// semantics as the Redis sync.
+import { describe, expect, it } from 'vitest';
+import type { CompiledVirtualKey } from '../../src/core/config/compiled.js';
+import { KeyLimits, type PendingUsage, type SharedUsage } from '../../src/core/limits.js';
+
+const key = (over: Partial<CompiledVirtualKey> = {}): CompiledVirtualKey => ({
+  name: 'team-a',
+  keyHash: 'a'.repeat(64),
+  ...over,
+});
+
+/** What Redis does for one sync: add each delta, answer with the new totals. */
+class Store {
+  readonly minutes = new Map<string, { requests: number; tokens: number }>();
+  readonly spend = new Map<string, number>();
+  down = false;
+
+  exchange(pending: readonly PendingUsage[]): SharedUsage[] {
+    if (this.down) throw new Error('down');
+    return pending.map((p) => {
+      let requests = 0;
+      let tokens = 0;
+      if (p.minute >= 0) {
+        const m = this.minutes.get(`${p.keyHash}:${p.minute}`) ?? { requests: 0, tokens: 0 };
+        m.requests += p.requests;
+        m.tokens += p.tokens;
+        this.minutes.set(`${p.keyHash}:${p.minute}`, m);
+        ({ requests, tokens } = m);
+      }
+      const s = (this.spend.get(`${p.keyHash}:${p.period}`) ?? 0) + p.spentUsd;
+      this.spend.set(`${p.keyHash}:${p.period}`, s);
+      return { keyHash: p.keyHash, minute: p.minute, requests, tokens, period: p.period, spentUsd: s };
+    });
+  }
+
+  sync(limits: KeyLimits, prime: CompiledVirtualKey[] = []): void {
+    const pending = limits.takePending(prime);
+    try {
+      limits.applyShared(pending, this.exchange(pending));
+    } catch {
+      limits.restorePending(pending);
+    }
+  }
+}
+
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 5);
+
+function admits(limits: KeyLimits, k: CompiledVirtualKey): boolean {
+  try {
+    limits.admit(k);
+    return true;
+  } catch (err) {
+    return !(err as { status?: number }).status;
+  }
+}
+
+describe('KeyLimits, one process', () => {
+  it('enforces rpm within a minute and starts afresh the next minute', () => {
+    let now = T0;
+    const limits = new KeyLimits(() => now);
+    const k = key({ rpm: 2 });
+    expect(admits(limits, k)).toBe(true);
+    expect(admits(limits, k)).toBe(true);
+    expect(() => limits.admit(k)).toThrow(
+      expect.objectContaining({ status: 429, code: 'rate_limit_exceeded' }),
+    );
+    now += 60_000;
+    expect(admits(limits, k)).toBe(true);
+  });
+
+  it('enforces tpm and the budget of the period', () => {
+    let now = T0;
+    const limits = new KeyLimits(() => now);
+    const k = key({ tpm: 100, budget: { usd: 1, period: 'day' } });
+    limits.admit(k);
+    limits.record(k, 100, 0.4);
+    expect(() => limits.admit(k)).toThrow(expect.objectContaining({ code: 'rate_limit_exceeded' }));
+    now += 60_000;
+    limits.admit(k);
+    limits.record(k, 10, 0.7);
+    expect(limits.spentUsd(k)).toBeCloseTo(1.1, 9);
+    expect(() => limits.admit(k)).toThrow(expect.objectContaining({ status: 429, code: 'budget_exceeded' }));
+    now += 24 * 3600_000; // next day: a new budget period
+    expect(limits.spentUsd(k)).toBe(0);
+    expect(admits(limits, k)).toBe(true);
+  });
+});
+
+describe('KeyLimits shared through a store', () => {
+  it('two replicas share one rpm once they have synced', () => {
+    const now = T0;
+    const store = new Store();
+    const a = new KeyLimits(() => now);
+    const b = new KeyLimits(() => now);
+    const k = key({ rpm: 5 });
+    for (let i = 0; i < 3; i++) a.admit(k);
+    for (let i = 0; i < 2; i++) b.admit(k);
+    store.sync(a);
+    store.sync(b);
+    store.sync(a);
+    expect(store.minutes.get(`${k.keyHash}:${Math.floor(now / 60_000)}`)).toEqual({ requests: 5, tokens: 0 });
+    expect(admits(a, k)).toBe(false);
+    expect(admits(b, k)).toBe(false);
+  });
+
+  it('a budget spent on one replica stops the other, and a fresh replica starts from the totals', () => {
+    const now = T0;
+    const store = new Store();
+    const a = new KeyLimits(() => now);
+    const k = key({ budget: { usd: 2, period: 'month' } });
+    a.admit(k);
+    a.record(k, 1000, 2.5);
+    store.sync(a);
+    const fresh = new KeyLimits(() => now);
+    store.sync(fresh, [k]); // primed with the configured keys on its first sync
+    expect(fresh.spentUsd(k)).toBeCloseTo(2.5, 9);
+    expect(() => fresh.admit(k)).toThrow(expect.objectContaining({ code: 'budget_exceeded' }));
+  });
+
+  it('keeps counting locally while the store is down and loses nothing when it is back', () => {
+    const now = T0;
+    const store = new Store();
+    const a = new KeyLimits(() => now);
+    const k = key({ rpm: 100, budget: { usd: 100, period: 'month' } });
+    a.admit(k);
+    a.record(k, 10, 0.5);
+    store.down = true;
+    store.sync(a);
+    a.admit(k);
+    a.record(k, 20, 0.25);
+    store.sync(a);
+    expect(a.spentUsd(k)).toBeCloseTo(0.75, 9);
+    store.down = false;
+    store.sync(a);
+    expect(store.minutes.get(`${k.keyHash}:${Math.floor(now / 60_000)}`)).toEqual({
+      requests: 2,
+      tokens: 30,
+    });
+    expect(store.spend.get(`${k.keyHash}:2026-11`)).toBeCloseTo(0.75, 9);
+    expect(a.spentUsd(k)).toBeCloseTo(0.75, 9);
+    // and nothing is counted twice afterwards
+    store.sync(a);
+    expect(store.spend.get(`${k.keyHash}:2026-11`)).toBeCloseTo(0.75, 9);
+  });
+
+  it('a period that ends before its spend reached the store still pays it to the old period', () => {
+    let now = Date.UTC(2026, 10, 30, 23, 59, 50);
+    const store = new Store();
+    const a = new KeyLimits(() => now);
+    const k = key({ budget: { usd: 1, period: 'month' } });
+    a.admit(k);
+    a.record(k, 10, 0.9);
+    store.down = true;
+    store.sync(a);
+    now += 20_000; // December
+    store.down = false;
+    store.sync(a);
+    expect(store.spend.get(`${k.keyHash}:2026-11`)).toBeCloseTo(0.9, 9);
+    expect(a.spentUsd(k)).toBe(0);
+    expect(admits(a, k)).toBe(true);
+  });
+
+  it('reads other replicas for recently used keys only, unless primed', () => {
+    let now = T0;
+    const a = new KeyLimits(() => now);
+    const k = key();
+    a.admit(k);
+    expect(a.takePending().map((p) => p.keyHash)).toEqual([k.keyHash]);
+    now += 5 * 60_000;
+    expect(a.takePending()).toEqual([]);
+    expect(a.takePending([k])).toHaveLength(1);
+  });
+});
