@@ -43,6 +43,11 @@ const NON_DEFAULT = {
     credentialsSecret: '',
     env: [{ name: 'TIERFLOW_LOG_LEVEL', value: 'debug' }],
     namespaces: ['team-a', 'team-b'],
+    sharedLimits: {
+      redisUrl: 'rediss://redis.tierflow.svc:6380/0',
+      passwordSecret: { name: 'tierflow-redis', key: 'redis-password' },
+      syncIntervalMs: 250,
+    },
   },
   envoy: { healthPort: 16021, image: { repository: 'mirror.example.com/envoy', tag: 'v1.36.2' } },
   metrics: { serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prometheus' } } },
@@ -190,6 +195,7 @@ describe('Helm chart', () => {
       { webhook: { failurePolicy: 'Maybe' } },
       { sidecar: { runAsUser: 0 } },
       { envoy: { healthPort: 10000 } },
+      { sidecar: { sharedLimits: { redisUrl: 'memcached://cache:11211' } } },
     ]) {
       const r = helm(['template', 'tf', CHART, '--values', valuesFile(bad)]);
       expect(r.status).not.toBe(0);
@@ -254,7 +260,18 @@ describe('Helm chart', () => {
     const customCfg = parse(find(custom, 'ConfigMap', '-injector').data['injector.yaml']);
     expect(customCfg.tierflowImage).toBe('registry.example.com/tierflow:1.2.3');
     expect(customCfg.envoyImage).toBe('mirror.example.com/envoy:v1.36.2');
-    expect(customCfg.tierflowEnv).toEqual([{ name: 'TIERFLOW_LOG_LEVEL', value: 'debug' }]);
+    expect(customCfg.tierflowEnv).toEqual([
+      { name: 'TIERFLOW_LOG_LEVEL', value: 'debug' },
+      { name: 'TIERFLOW_REDIS_URL', value: 'rediss://redis.tierflow.svc:6380/0' },
+      { name: 'TIERFLOW_REDIS_SYNC_MS', value: '250' },
+      {
+        name: 'TIERFLOW_REDIS_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'tierflow-redis', key: 'redis-password' } },
+      },
+    ]);
+    // without a Redis URL, nothing about Redis reaches the sidecar
+    const defaultCfg = parse(find(defaults, 'ConfigMap', '-injector').data['injector.yaml']);
+    expect(JSON.stringify(defaultCfg.tierflowEnv ?? [])).not.toMatch(/REDIS/);
   });
 
   it('runs the controller locked down, with probes, and rolls it when the injector config changes', () => {
