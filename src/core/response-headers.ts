@@ -20,6 +20,7 @@ export function tierflowHeaders(
   if (plan?.score !== undefined) h['x-tierflow-score'] = plan.score.toFixed(4);
   else if (plan) h['x-tierflow-score'] = 'explicit';
   if (plan?.policy) h['x-tierflow-policy'] = plan.policy.name;
+  if (plan?.conversation?.applied) h['x-tierflow-sticky'] = plan.conversation.applied;
   if (costUsd !== undefined) h[COST_HEADER] = costUsd.toFixed(8);
   return h;
 }

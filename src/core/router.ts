@@ -10,6 +10,7 @@ import { KeyLimits } from './limits.js';
 import type { ChatCompletionRequest } from './openai.js';
 import { DEFAULT_BODY_LIMIT, type ParsedRequest, parseChatRequest } from './parse.js';
 import { selectCandidates, selectExplicit, tierIndexForScore } from './select.js';
+import { conversationKey, StickyConversations } from './stickiness.js';
 
 export interface RoutePlan {
   request: ParsedRequest;
@@ -29,6 +30,14 @@ export interface RoutePlan {
   maxAttempts: number;
   firstByteTimeoutMs: number;
   maxRetryAfterMs: number;
+  /** Set when the policy has conversation stickiness (see Router.remember). */
+  conversation?: {
+    key: string;
+    /** The tier an earlier turn was served by, when this request continues a known conversation. */
+    tierIndex?: number;
+    /** How stickiness changed the decision: 'tier' (raised the tier), 'model' (chose the model). */
+    applied?: 'tier' | 'model';
+  };
 }
 
 /** Keeps a policy's last threshold at the quantile that yields its target flagship share. */
@@ -62,6 +71,7 @@ export class Router {
   readonly #classify: (req: ChatCompletionRequest) => Classification;
   readonly #shareThreshold: (policy: CompiledPolicy) => ShareThreshold;
   #thresholds = new Map<string, ShareThreshold>();
+  readonly #sticky = new StickyConversations();
   readonly #clock: () => number;
   readonly bodyLimit: number;
 
@@ -120,9 +130,24 @@ export class Router {
         policy.flagshipShare !== undefined
           ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
           : undefined;
-      const tierIndex = tierIndexForScore(policy, c.score, share?.threshold());
+      let tierIndex = tierIndexForScore(policy, c.score, share?.threshold());
       share?.observe(c.score);
+      const conversation = policy.stickiness
+        ? this.#conversation(policy, request.body, virtualKey, startedAt)
+        : undefined;
+      const earlier = conversation?.tierIndex;
+      if (earlier !== undefined && earlier > tierIndex) {
+        tierIndex = Math.min(earlier, policy.tiers.length - 1);
+        conversation!.applied = 'tier';
+      }
       const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
+      if (conversation?.modelId !== undefined) {
+        const k = candidates.findIndex((m) => m.id === conversation.modelId);
+        if (k > 0) {
+          candidates.unshift(...candidates.splice(k, 1));
+          conversation.applied = 'model';
+        }
+      }
       const f = policy.failover;
       return {
         request,
@@ -137,6 +162,15 @@ export class Router {
         maxAttempts: f.maxAttempts,
         firstByteTimeoutMs: f.firstByteTimeoutMs,
         maxRetryAfterMs: f.maxRetryAfterMs,
+        ...(conversation
+          ? {
+              conversation: {
+                key: conversation.key,
+                ...(earlier !== undefined ? { tierIndex: earlier } : {}),
+                ...(conversation.applied ? { applied: conversation.applied } : {}),
+              },
+            }
+          : {}),
       };
     }
 
@@ -170,6 +204,42 @@ export class Router {
 
   now(): number {
     return this.#clock();
+  }
+
+  /** The conversation a request belongs to, and what an earlier turn of it was served by. */
+  #conversation(
+    policy: CompiledPolicy,
+    body: ChatCompletionRequest,
+    virtualKey: CompiledVirtualKey | undefined,
+    now: number,
+  ): { key: string; tierIndex?: number; modelId?: string; applied?: 'tier' | 'model' } | undefined {
+    const key = conversationKey(body, `${virtualKey?.keyHash ?? '-'}\u0000${policy.name}`);
+    if (key === undefined) return undefined;
+    // Only a request that continues a conversation (it carries an earlier answer) reads it.
+    const continues = body.messages.some((m) => m?.role === 'assistant');
+    const entry = continues ? this.#sticky.get(key, now) : undefined;
+    if (!entry) return { key };
+    return {
+      key,
+      tierIndex: entry.tierIndex,
+      ...(policy.stickiness!.mode === 'model' ? { modelId: entry.modelId } : {}),
+    };
+  }
+
+  /**
+   * A request of a sticky policy was served by `served`: remember the conversation's tier (never
+   * lower than an earlier turn's) and model for its next turns.
+   */
+  remember(plan: RoutePlan, served: CompiledModel): void {
+    const sticky = plan.policy?.stickiness;
+    if (!sticky || !plan.conversation) return;
+    const tierIndex = plan.policy!.tiers.findIndex((t) => t.name === served.tier);
+    if (tierIndex < 0) return;
+    this.#sticky.set(plan.conversation.key, {
+      tierIndex: Math.max(tierIndex, plan.conversation.tierIndex ?? 0),
+      modelId: served.id,
+      expiresAt: this.#clock() + sticky.ttlMs,
+    });
   }
 }
 

@@ -149,6 +149,7 @@ export function recordRequest(
       }
     }
   }
+  if (served && outcome.status < 400) deps.router.remember(plan, served);
   if (plan.virtualKey) {
     deps.router.limits.record(
       plan.virtualKey,
@@ -173,5 +174,6 @@ export function recordRequest(
     stream: plan.request.stream,
     error: outcome.error?.code ?? undefined,
     key: plan.virtualKey?.name,
+    sticky: plan.conversation?.applied,
   });
 }

@@ -211,6 +211,10 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       latencySloMs: pol.latencySloMs,
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
     };
+    const stickyMode = pol.stickiness ? (pol.stickiness.mode ?? 'tier') : 'off';
+    if (stickyMode !== 'off') {
+      policy.stickiness = { mode: stickyMode, ttlMs: (pol.stickiness?.ttlSeconds ?? 3600) * 1000 };
+    }
     policies.set(pol.name, policy);
     pol.virtualModels.forEach((vm, k) => {
       if (virtualModels.has(vm)) {

@@ -60,6 +60,8 @@ export interface CompiledPolicy {
   objective: { cost: number; latency: number };
   latencySloMs?: number;
   failover: Required<FailoverSpec>;
+  /** Conversation stickiness; undefined when off. */
+  stickiness?: { mode: 'tier' | 'model'; ttlMs: number };
 }
 
 export interface CompiledVirtualKey {

@@ -203,6 +203,24 @@ export const FailoverSpec = Obj(
   'Failover: when and how far to try other candidates after a connect error, reset, timeout, 429 or 5xx.',
 );
 
+export const StickinessSpec = Obj(
+  {
+    mode: Opt(
+      StringEnum(
+        ['off', 'tier', 'model'] as const,
+        'off: every turn is routed on its own. tier (the default): a later turn never goes to a cheaper tier than an earlier turn of the conversation was served by. model: also the same model as the previous turn while it is healthy and able to serve the request (keeps provider prompt caches warm).',
+      ),
+    ),
+    ttlSeconds: Opt(
+      int('How long a conversation is remembered after its last turn. Default 3600.', {
+        minimum: 1,
+        maximum: 604_800,
+      }),
+    ),
+  },
+  'Conversation stickiness. A conversation is recognised by the prompt_cache_key of the request or, without one, by its system prompt and first user message (per virtual key). The first turn is always routed by its own score.',
+);
+
 export const RoutingPolicySpec = Obj(
   {
     virtualModels: S.array(
@@ -226,6 +244,7 @@ export const RoutingPolicySpec = Obj(
       }),
     ),
     failover: Opt(FailoverSpec),
+    stickiness: Opt(StickinessSpec),
   },
   'Routing policy: virtual model names mapped to tiers by complexity score, with candidates and failover rules.',
 );
