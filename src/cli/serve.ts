@@ -95,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const router = new Router({ config: source.initial, health, bodyLimit });
   live.router = router;
+  metrics.trackVirtualKeys(() => live.router?.keyUsage() ?? []);
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
     : undefined;

@@ -179,6 +179,7 @@ export async function run(argv: string[]): Promise<number> {
       log.error('ext_proc internal error', { error: err instanceof Error ? err.message : String(err) }),
   });
   metrics.trackOpenStreams(() => server.activeStreams);
+  metrics.trackVirtualKeys(() => router?.keyUsage() ?? []);
   let bound;
   try {
     bound = await server.start();

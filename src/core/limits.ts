@@ -163,6 +163,16 @@ export class KeyLimits {
     return spent(this.#get(key, this.now()));
   }
 
+  /** Usage of the key in the current minute and budget period, as far as this process knows. */
+  usage(key: CompiledVirtualKey): { requests: number; tokens: number; spentUsd: number } {
+    const s = this.#get(key, this.now());
+    return {
+      requests: s.shared.requests + s.inFlight.requests + s.local.requests,
+      tokens: s.shared.tokens + s.inFlight.tokens + s.local.tokens,
+      spentUsd: spent(s),
+    };
+  }
+
   /**
    * For the shared store: what this process counted since the last call, per key, moved to
    * "in flight" until applyShared or restorePending answers (one sync at a time). Includes

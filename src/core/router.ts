@@ -206,6 +206,21 @@ export class Router {
     return this.#clock();
   }
 
+  /** Usage of every configured virtual key (by name): for metrics. */
+  keyUsage(): Array<{
+    name: string;
+    budgetUsd?: number;
+    requests: number;
+    tokens: number;
+    spentUsd: number;
+  }> {
+    return [...this.#config.virtualKeys.values()].map((k) => ({
+      name: k.name,
+      ...(k.budget ? { budgetUsd: k.budget.usd } : {}),
+      ...this.limits.usage(k),
+    }));
+  }
+
   /** The conversation a request belongs to, and what an earlier turn of it was served by. */
   #conversation(
     policy: CompiledPolicy,

@@ -17,6 +17,14 @@ export type AttemptOutcome =
   | 'reset'
   | 'stream_error';
 
+export interface VirtualKeyUsage {
+  name: string;
+  spentUsd: number;
+  budgetUsd?: number;
+  requests: number;
+  tokens: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'mode' | 'policy' | 'tier' | 'provider' | 'model' | 'status_class'>;
@@ -164,6 +172,43 @@ export class Metrics {
         this.set(read());
       },
     });
+  }
+
+  /**
+   * Per configured virtual key (label: its name, never the key): spend in the current budget
+   * period, the budget, and requests and tokens in the current minute, read at scrape time. With
+   * shared limits these are the totals of all replicas as of the last sync.
+   */
+  trackVirtualKeys(read: () => Iterable<VirtualKeyUsage>): void {
+    const fields = [
+      [
+        'tierflow_virtual_key_spend_usd',
+        'Spend of a virtual key in its current budget period (USD).',
+        'spentUsd',
+      ],
+      ['tierflow_virtual_key_budget_usd', 'Budget of a virtual key per period (USD).', 'budgetUsd'],
+      [
+        'tierflow_virtual_key_minute_requests',
+        'Requests of a virtual key in the current minute.',
+        'requests',
+      ],
+      ['tierflow_virtual_key_minute_tokens', 'Tokens of a virtual key in the current minute.', 'tokens'],
+    ] as const;
+    for (const [name, help, field] of fields) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['key'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const u of read()) {
+            const v = u[field];
+            if (v !== undefined) this.set({ key: u.name }, v);
+          }
+        },
+      });
+    }
   }
 
   setBreakerState(model: CompiledModel, state: BreakerState): void {

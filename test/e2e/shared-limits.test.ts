@@ -69,7 +69,7 @@ describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis',
           },
         ],
         policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
-        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, rpm: 3 }],
+        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, rpm: 3, budget: { usd: 100, period: 'month' } }],
       }),
     );
     gateways.push(await startGateway(configFile, redis.url), await startGateway(configFile, redis.url));
@@ -108,7 +108,12 @@ describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis',
 
   it('reports Redis as up in its metrics, and never logs the virtual key', async () => {
     const res = await fetch(gateways[0]!.baseURL.replace(/\/v1$/, '/metrics'));
-    expect(await res.text()).toMatch(/^tierflow_shared_state_up 1$/m);
+    const text = await res.text();
+    expect(text).toMatch(/^tierflow_shared_state_up 1$/m);
+    // per-key usage is labelled by the key's name
+    expect(text).toMatch(/^tierflow_virtual_key_budget_usd\{key="team"\} 100$/m);
+    const spend = /^tierflow_virtual_key_spend_usd\{key="team"\} (\S+)$/m.exec(text);
+    expect(Number(spend?.[1])).toBeGreaterThan(0);
     for (const g of gateways) {
       expect(g.output()).toContain('sharing virtual-key limits through Redis');
       expect(g.output()).not.toContain(VIRTUAL_KEY);
