@@ -124,55 +124,7 @@ export class Router {
     }
     if (virtualKey) this.limits.admit(virtualKey);
 
-    if (policy) {
-      const c = this.#classify(request.body);
-      const share =
-        policy.flagshipShare !== undefined
-          ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
-          : undefined;
-      let tierIndex = tierIndexForScore(policy, c.score, share?.threshold());
-      share?.observe(c.score);
-      const conversation = policy.stickiness
-        ? this.#conversation(policy, request.body, virtualKey, startedAt)
-        : undefined;
-      const earlier = conversation?.tierIndex;
-      if (earlier !== undefined && earlier > tierIndex) {
-        tierIndex = Math.min(earlier, policy.tiers.length - 1);
-        conversation!.applied = 'tier';
-      }
-      const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
-      if (conversation?.modelId !== undefined) {
-        const k = candidates.findIndex((m) => m.id === conversation.modelId);
-        if (k > 0) {
-          candidates.unshift(...candidates.splice(k, 1));
-          conversation.applied = 'model';
-        }
-      }
-      const f = policy.failover;
-      return {
-        request,
-        policy,
-        score: c.score,
-        reasons: c.reasons,
-        tier: policy.tiers[tierIndex]!.name,
-        candidates,
-        virtualKey,
-        startedAt,
-        deadlineAt: startedAt + f.deadlineMs,
-        maxAttempts: f.maxAttempts,
-        firstByteTimeoutMs: f.firstByteTimeoutMs,
-        maxRetryAfterMs: f.maxRetryAfterMs,
-        ...(conversation
-          ? {
-              conversation: {
-                key: conversation.key,
-                ...(earlier !== undefined ? { tierIndex: earlier } : {}),
-                ...(conversation.applied ? { applied: conversation.applied } : {}),
-              },
-            }
-          : {}),
-      };
-    }
+    if (policy) return this.#planForPolicy(policy, request, virtualKey, startedAt);
 
     const byId = config.models.get(request.model);
     const named = byId ? [byId] : config.modelsByName.get(request.model);
@@ -202,6 +154,50 @@ export class Router {
     };
   }
 
+  #planForPolicy(
+    policy: CompiledPolicy,
+    request: ParsedRequest,
+    virtualKey: CompiledVirtualKey | undefined,
+    startedAt: number,
+  ): RoutePlan {
+    const c = this.#classify(request.body);
+    const share =
+      policy.flagshipShare !== undefined
+        ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
+        : undefined;
+    const scoredTier = tierIndexForScore(policy, c.score, share?.threshold());
+    share?.observe(c.score);
+    const earlier = policy.stickiness ? this.#recall(policy, request.body, virtualKey, startedAt) : undefined;
+    const tierIndex = Math.max(scoredTier, Math.min(earlier?.tierIndex ?? 0, policy.tiers.length - 1));
+    const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
+    const pinned = earlier?.modelId !== undefined && moveToFront(candidates, earlier.modelId);
+    const applied = pinned ? 'model' : tierIndex > scoredTier ? 'tier' : undefined;
+    const f = policy.failover;
+    return {
+      request,
+      policy,
+      score: c.score,
+      reasons: c.reasons,
+      tier: policy.tiers[tierIndex]!.name,
+      candidates,
+      virtualKey,
+      startedAt,
+      deadlineAt: startedAt + f.deadlineMs,
+      maxAttempts: f.maxAttempts,
+      firstByteTimeoutMs: f.firstByteTimeoutMs,
+      maxRetryAfterMs: f.maxRetryAfterMs,
+      ...(earlier
+        ? {
+            conversation: {
+              key: earlier.key,
+              ...(earlier.tierIndex !== undefined ? { tierIndex: earlier.tierIndex } : {}),
+              ...(applied ? { applied } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+
   now(): number {
     return this.#clock();
   }
@@ -222,23 +218,21 @@ export class Router {
   }
 
   /** The conversation a request belongs to, and what an earlier turn of it was served by. */
-  #conversation(
+  #recall(
     policy: CompiledPolicy,
     body: ChatCompletionRequest,
     virtualKey: CompiledVirtualKey | undefined,
     now: number,
-  ): { key: string; tierIndex?: number; modelId?: string; applied?: 'tier' | 'model' } | undefined {
+  ): { key: string; tierIndex?: number; modelId?: string } | undefined {
     const key = conversationKey(body, `${virtualKey?.keyHash ?? '-'}\u0000${policy.name}`);
     if (key === undefined) return undefined;
     // Only a request that continues a conversation (it carries an earlier answer) reads it.
     const continues = body.messages.some((m) => m?.role === 'assistant');
     const entry = continues ? this.#sticky.get(key, now) : undefined;
     if (!entry) return { key };
-    return {
-      key,
-      tierIndex: entry.tierIndex,
-      ...(policy.stickiness!.mode === 'model' ? { modelId: entry.modelId } : {}),
-    };
+    return policy.stickiness!.mode === 'model'
+      ? { key, tierIndex: entry.tierIndex, modelId: entry.modelId }
+      : { key, tierIndex: entry.tierIndex };
   }
 
   /**
@@ -256,6 +250,14 @@ export class Router {
       expiresAt: this.#clock() + sticky.ttlMs,
     });
   }
+}
+
+/** Moves the model `id` to the front of `candidates`; false when it is not among them. */
+function moveToFront(candidates: CompiledModel[], id: string): boolean {
+  const k = candidates.findIndex((m) => m.id === id);
+  if (k < 0) return false;
+  if (k > 0) candidates.unshift(...candidates.splice(k, 1));
+  return true;
 }
 
 function defaultShareThreshold(policy: CompiledPolicy): ShareThreshold {
