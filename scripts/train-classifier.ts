@@ -97,7 +97,7 @@ const PRIORS: Partial<Record<Feature, number>> = {
   quantity_terms: 0.1,
   // reasoning
   reasoning_terms: 0.3,
-  proof_demand: 0.3,
+  proof_demand: 0.6,
   step_terms: 0.05,
   // code
   code_request: 0.8,

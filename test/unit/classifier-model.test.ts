@@ -93,6 +93,50 @@ describe('classify', () => {
     for (const [hard, easy] of pairs) expect(score(hard), `${hard} > ${easy}`).toBeGreaterThan(score(easy));
   });
 
+  // Kinds of traffic the development set does not contain (knowledge questions across subjects,
+  // math word problems, open chat): written for this test, one clearly harder than the other.
+  it('orders requests of kinds the training data lacks sensibly', () => {
+    const mc = (q: string, options: string[]) =>
+      `${q}\n${options.map((o, i) => `${'ABCD'[i]}. ${o}`).join('\n')}\nAnswer:`;
+    const pairs: Array<[hard: string, easy: string]> = [
+      [
+        'A store sells notebooks for $3 each and pens for $1.50 each. Maria buys 4 notebooks and 6 pens, then uses a coupon for 15% off the total. How much does she pay?',
+        'Tom has 5 apples and buys 3 more. How many apples does he have?',
+      ],
+      [
+        mc(
+          'In a first-order reaction the half-life is 20 minutes. What fraction of the reactant remains after one hour?',
+          ['1/2', '1/4', '1/8', '1/16'],
+        ),
+        mc('At what temperature in Celsius does water freeze?', ['0', '10', '50', '100']),
+      ],
+      [
+        mc(
+          "Under the Uniform Commercial Code, a merchant's firm offer is irrevocable without consideration for at most",
+          ['30 days', '3 months', '6 months', '1 year'],
+        ),
+        mc('Which animal says "moo"?', ['Cow', 'Dog', 'Cat', 'Duck']),
+      ],
+      [
+        'If f(x) = 4x^3 - 9x - 14, find the value of x such that f(x) = 0, to two decimal places.',
+        'Pretend you are a pirate and greet me.',
+      ],
+      [
+        'Alice is taller than Bob. Bob is taller than Carol. Dave is shorter than Carol but taller than Eve. Who is the second shortest? Explain step by step.',
+        'Translate "good morning" into Spanish.',
+      ],
+      [
+        'Write a Python function for the longest increasing subsequence in O(n log n) time.',
+        'Suggest three names for a coffee shop.',
+      ],
+    ];
+    for (const [hard, easy] of pairs) expect(score(hard), `${hard} > ${easy}`).toBeGreaterThan(score(easy));
+    // A bare proof request reaches the flagship tier of the shipped policy (lightweight <= 0.5).
+    expect(score('Prove that every bounded monotone sequence of real numbers converges.')).toBeGreaterThan(
+      0.5,
+    );
+  });
+
   it('moves the right way when a demand is added to the same request', () => {
     const base = 'A farmer has 12 cows and buys 7 more. How many cows does he have?';
     const more =
