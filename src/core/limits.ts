@@ -3,9 +3,9 @@
 // Enforcement is always local and synchronous (no I/O on the request path). When several
 // replicas must agree, a shared store (src/state/redis-sync.ts) periodically takes what this
 // process counted since the last sync (takePending), adds it to the shared totals and hands the
-// new totals back (applyShared). A key's usage is then "shared totals + what this process
-// counted since": replicas can overshoot a limit by at most what they admit in one sync interval,
-// and when the store is unreachable every replica keeps enforcing with what it knows.
+// new totals back (settle). A key's usage is then "shared totals + what this process counted
+// since": replicas can overshoot a limit by at most what they admit in one sync interval, and
+// when the store is unreachable every replica keeps enforcing with what it knows.
 import type { CompiledVirtualKey } from './config/compiled.js';
 import { ApiError } from './errors.js';
 
@@ -25,14 +25,16 @@ export interface PendingUsage {
   spentUsd: number;
 }
 
-/** Totals over all replicas for one key's minute and period, as the shared store returned them. */
-export interface SharedUsage {
-  keyHash: string;
-  minute: number;
-  requests: number;
-  tokens: number;
-  period: string;
-  spentUsd: number;
+/**
+ * What the shared store answered for one PendingUsage: the new totals over all replicas of the
+ * parts it took. A part left undefined was not taken (the store failed): it is counted locally
+ * again and offered at the next sync.
+ */
+export interface SharedTotals {
+  /** Requests and tokens of the minute (both or neither). */
+  minute?: { requests: number; tokens: number };
+  /** Spend of the budget period. */
+  spentUsd?: number;
 }
 
 interface Counts {
@@ -175,7 +177,7 @@ export class KeyLimits {
 
   /**
    * For the shared store: what this process counted since the last call, per key, moved to
-   * "in flight" until applyShared or restorePending answers (one sync at a time). Includes
+   * "in flight" until settle answers (one sync at a time). Includes
    * recently used keys with nothing to add (to read the other replicas' usage) and every key of
    * `prime` (the configured keys, so a fresh replica starts from the shared totals).
    */
@@ -206,43 +208,40 @@ export class KeyLimits {
     return out;
   }
 
-  /** The shared store added `pending` (from takePending) and answered with these totals. */
-  applyShared(pending: readonly PendingUsage[], totals: readonly SharedUsage[]): void {
+  /**
+   * The shared store's answer to `pending` (from takePending), entry by entry: totals for the
+   * parts it took; the rest is counted here again for the next sync. A missing answer (the store
+   * was unreachable) gives every part back.
+   */
+  settle(pending: readonly PendingUsage[], answers: ReadonlyArray<SharedTotals | undefined> = []): void {
     pending.forEach((p, i) => {
-      const s = this.#state.get(p.keyHash);
-      const total = totals[i];
-      if (!s || !total || p.minute < 0) return;
-      if (s.minute === p.minute) {
-        s.shared.requests = total.requests;
-        s.shared.tokens = total.tokens;
-        s.inFlight.requests = 0;
-        s.inFlight.tokens = 0;
-      }
-      if (s.period === p.period && s.periodKind === p.periodKind) {
-        s.shared.spentUsd = total.spentUsd;
-        s.inFlight.spentUsd = 0;
-      }
-    });
-  }
-
-  /** The shared store could not take `pending`: count it here again so the next sync retries. */
-  restorePending(pending: readonly PendingUsage[]): void {
-    for (const p of pending) {
+      const answer = answers[i];
       const s = this.#state.get(p.keyHash);
       const current = s !== undefined && p.minute >= 0;
       if (current && s.minute === p.minute) {
-        s.local.requests += p.requests;
-        s.local.tokens += p.tokens;
         s.inFlight.requests = 0;
         s.inFlight.tokens = 0;
+        if (answer?.minute) {
+          s.shared.requests = answer.minute.requests;
+          s.shared.tokens = answer.minute.tokens;
+        } else {
+          s.local.requests += p.requests;
+          s.local.tokens += p.tokens;
+        }
       }
-      if (current && s.period === p.period && s.periodKind === p.periodKind) {
+      if (answer?.spentUsd !== undefined) {
+        if (current && s.period === p.period && s.periodKind === p.periodKind) {
+          s.shared.spentUsd = answer.spentUsd;
+          s.inFlight.spentUsd = 0;
+        }
+      } else if (current && s.period === p.period && s.periodKind === p.periodKind) {
         s.local.spentUsd += p.spentUsd;
         s.inFlight.spentUsd = 0;
       } else if (p.spentUsd !== 0) {
+        // an earlier period's spend (or one that ended meanwhile) is still owed to the store
         this.#carry.push(p.minute < 0 ? p : { ...p, minute: -1, requests: 0, tokens: 0 });
       }
-    }
+    });
   }
 }
 

@@ -9,7 +9,7 @@
 // One pipelined round trip per sync; INCRBY answers with the new totals.
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { CompiledVirtualKey } from '../core/config/compiled.js';
-import type { KeyLimits, PendingUsage, SharedUsage } from '../core/limits.js';
+import type { KeyLimits, PendingUsage, SharedTotals } from '../core/limits.js';
 import type { Logger } from '../observe/log.js';
 
 export interface RedisSyncOptions {
@@ -44,6 +44,11 @@ export function redactRedisUrl(url: string): string {
   } catch {
     return '(unparseable Redis URL)';
   }
+}
+
+/** Redis took every part of this usage. */
+function complete(u: PendingUsage, answer: SharedTotals | undefined): boolean {
+  return answer?.spentUsd !== undefined && (u.minute < 0 || answer.minute !== undefined);
 }
 
 /** Seconds a period's spend is kept: its length plus a margin for late syncs and reports. */
@@ -154,24 +159,36 @@ export class RedisLimitSync {
       this.#primed = true;
       return;
     }
+    let answers: Array<SharedTotals | undefined> = [];
     try {
-      const totals = await this.#exchange(redis, pending);
-      this.#limits.applyShared(pending, totals);
-      this.#primed = true;
+      answers = await this.#exchange(redis, pending);
     } catch (err) {
-      this.#limits.restorePending(pending);
-      this.#options.onError?.();
-      this.#options.log.warn('redis_sync_failed', {
-        error: this.#scrub((err as Error).message),
-        keys: pending.length,
-      });
+      this.#failed(err as Error, pending.length);
     }
+    this.#limits.settle(pending, answers);
+    if (answers.length === 0) return;
+    this.#primed = true;
+    const refused = pending.filter((u, i) => !complete(u, answers[i])).length;
+    if (refused > 0) this.#failed(new Error('Redis refused part of the sync'), refused);
   }
 
-  async #exchange(redis: RedisClient, pending: readonly PendingUsage[]): Promise<SharedUsage[]> {
+  #failed(err: Error, keys: number): void {
+    this.#options.onError?.();
+    this.#options.log.warn('redis_sync_failed', { error: this.#scrub(err.message), keys });
+  }
+
+  /**
+   * One pipelined round trip. Each entry's parts are answered on their own: Redis pipelines are
+   * not transactions, so a part that failed (say a key of the wrong type) must not make the parts
+   * that were applied be sent again. A lost reply (timeout) gives everything back to the next sync:
+   * usage is counted at least once, never dropped.
+   */
+  async #exchange(
+    redis: RedisClient,
+    pending: readonly PendingUsage[],
+  ): Promise<Array<SharedTotals | undefined>> {
     const p = redis.pipeline();
-    const spendNano = pending.map((u) => Math.round(u.spentUsd * NANO));
-    pending.forEach((u, i) => {
+    pending.forEach((u) => {
       const key = u.keyHash.slice(0, 32);
       if (u.minute >= 0) {
         const rl = `${this.#prefix}rl:${key}:${u.minute}`;
@@ -180,28 +197,28 @@ export class RedisLimitSync {
         p.pexpire(rl, MINUTE_TTL_MS);
       }
       const spend = `${this.#prefix}spend:${key}:${u.period}`;
-      p.incrby(spend, spendNano[i]!);
+      p.incrby(spend, Math.round(u.spentUsd * NANO));
       p.expire(spend, spendTtlSeconds(u.periodKind));
     });
     const replies = await p.exec();
     if (!replies) throw new Error('Redis pipeline was discarded');
     let k = 0;
-    const next = (): number => {
-      const [err, value] = replies[k++]!;
-      if (err) throw err;
-      return Number(value);
+    const next = (): number | undefined => {
+      const [err, value] = replies[k++] ?? [new Error('missing reply')];
+      return err ? undefined : Number(value);
     };
     return pending.map((u) => {
-      let requests = 0;
-      let tokens = 0;
+      const out: SharedTotals = {};
       if (u.minute >= 0) {
-        requests = next();
-        tokens = next();
+        const requests = next();
+        const tokens = next();
         next();
+        if (requests !== undefined && tokens !== undefined) out.minute = { requests, tokens };
       }
-      const spentUsd = next() / NANO;
+      const spent = next();
       next();
-      return { keyHash: u.keyHash, minute: u.minute, requests, tokens, period: u.period, spentUsd };
+      if (spent !== undefined) out.spentUsd = spent / NANO;
+      return out;
     });
   }
 

@@ -158,6 +158,13 @@ describe.skipIf(!bin)('shared limits through Redis', () => {
       await probe.del(spendKey);
       await a.sync.sync();
       expect(Number(await probe.get(spendKey))).toBe(0.5e9);
+      // the request count Redis did take the first time is not added again
+      let requests = 0;
+      for (const minuteKey of await probe.keys(`test:rl:${'4'.repeat(32)}:*`)) {
+        requests += Number(await probe.hget(minuteKey, 'r'));
+      }
+      expect(requests).toBe(1);
+      expect(a.errors()).toBe(1);
     } finally {
       probe.disconnect();
     }

@@ -1,9 +1,9 @@
-// KeyLimits: local enforcement, and the shared-store protocol (takePending / applyShared /
-// restorePending) played against an in-memory store with the same add-and-return-totals
-// semantics as the Redis sync.
+// KeyLimits: local enforcement, and the shared-store protocol (takePending / settle) played
+// against an in-memory store with the same add-and-return-totals semantics as the Redis sync,
+// including a store that takes only part of a sync.
 import { describe, expect, it } from 'vitest';
 import type { CompiledVirtualKey } from '../../src/core/config/compiled.js';
-import { KeyLimits, type PendingUsage, type SharedUsage } from '../../src/core/limits.js';
+import { KeyLimits, type PendingUsage, type SharedTotals } from '../../src/core/limits.js';
 
 const key = (over: Partial<CompiledVirtualKey> = {}): CompiledVirtualKey => ({
   name: 'team-a',
@@ -17,31 +17,38 @@ class Store {
   readonly spend = new Map<string, number>();
   down = false;
 
-  exchange(pending: readonly PendingUsage[]): SharedUsage[] {
+  /** Spend of these keys is refused (like a Redis key of the wrong type); the rest is taken. */
+  readonly refuseSpend = new Set<string>();
+
+  exchange(pending: readonly PendingUsage[]): SharedTotals[] {
     if (this.down) throw new Error('down');
     return pending.map((p) => {
-      let requests = 0;
-      let tokens = 0;
+      const out: SharedTotals = {};
       if (p.minute >= 0) {
         const m = this.minutes.get(`${p.keyHash}:${p.minute}`) ?? { requests: 0, tokens: 0 };
         m.requests += p.requests;
         m.tokens += p.tokens;
         this.minutes.set(`${p.keyHash}:${p.minute}`, m);
-        ({ requests, tokens } = m);
+        out.minute = { ...m };
       }
-      const s = (this.spend.get(`${p.keyHash}:${p.period}`) ?? 0) + p.spentUsd;
-      this.spend.set(`${p.keyHash}:${p.period}`, s);
-      return { keyHash: p.keyHash, minute: p.minute, requests, tokens, period: p.period, spentUsd: s };
+      if (!this.refuseSpend.has(p.keyHash)) {
+        const s = (this.spend.get(`${p.keyHash}:${p.period}`) ?? 0) + p.spentUsd;
+        this.spend.set(`${p.keyHash}:${p.period}`, s);
+        out.spentUsd = s;
+      }
+      return out;
     });
   }
 
   sync(limits: KeyLimits, prime: CompiledVirtualKey[] = []): void {
     const pending = limits.takePending(prime);
+    let answers: SharedTotals[] = [];
     try {
-      limits.applyShared(pending, this.exchange(pending));
+      answers = this.exchange(pending);
     } catch {
-      limits.restorePending(pending);
+      /* unreachable: everything goes back */
     }
+    limits.settle(pending, answers);
   }
 }
 
@@ -143,6 +150,26 @@ describe('KeyLimits shared through a store', () => {
     // and nothing is counted twice afterwards
     store.sync(a);
     expect(store.spend.get(`${k.keyHash}:2026-11`)).toBeCloseTo(0.75, 9);
+  });
+
+  it('a part the store refused is offered again alone; the parts it took are not sent twice', () => {
+    const now = T0;
+    const store = new Store();
+    const a = new KeyLimits(() => now);
+    const k = key({ rpm: 100, budget: { usd: 100, period: 'month' } });
+    a.admit(k);
+    a.record(k, 10, 0.5);
+    store.refuseSpend.add(k.keyHash);
+    store.sync(a);
+    expect(a.spentUsd(k)).toBeCloseTo(0.5, 9);
+    store.refuseSpend.clear();
+    store.sync(a);
+    expect(store.minutes.get(`${k.keyHash}:${Math.floor(now / 60_000)}`)).toEqual({
+      requests: 1,
+      tokens: 10,
+    });
+    expect(store.spend.get(`${k.keyHash}:2026-11`)).toBeCloseTo(0.5, 9);
+    expect(a.usage(k)).toEqual({ requests: 1, tokens: 10, spentUsd: 0.5 });
   });
 
   it('a period that ends before its spend reached the store still pays it to the old period', () => {
