@@ -10,7 +10,7 @@ import '../core/translators/register-all.js';
 import { ENVOY_CONFIG_DEFAULTS } from '../extproc/envoy-config.js';
 import { sidecarProcessor } from '../extproc/processor.js';
 import { ExtProcServer, startHealthServer } from '../extproc/server.js';
-import { SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
+import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
@@ -113,6 +113,11 @@ export async function run(argv: string[]): Promise<number> {
     sharedSettings = sharedLimitsSettings(values.redis);
   } catch (err) {
     return fail((err as Error).message);
+  }
+  // VirtualKeys are namespaced: sidecars of different namespaces keep separate counters.
+  const namespace = process.env[ENV_NAMESPACE];
+  if (sharedSettings && namespace && !process.env.TIERFLOW_REDIS_PREFIX) {
+    sharedSettings.keyPrefix = `tierflow:${namespace}:`;
   }
 
   const log = createLogger().child({ component: 'sidecar' });

@@ -9,7 +9,8 @@ export const SHARED_LIMITS_HELP = `      --redis URL       share virtual-key bud
                         Redis (env TIERFLOW_REDIS_URL; redis:// or rediss://). Password: in the
                         URL or env TIERFLOW_REDIS_PASSWORD. Sync interval: env
                         TIERFLOW_REDIS_SYNC_MS (default ${DEFAULT_SYNC_INTERVAL_MS}); key prefix: env
-                        TIERFLOW_REDIS_PREFIX (default tierflow:)`;
+                        TIERFLOW_REDIS_PREFIX (default tierflow:, in an injected sidecar
+                        tierflow:<namespace>:)`;
 
 export interface SharedLimitsSettings {
   url: string;
