@@ -418,3 +418,33 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(server.activeStreams).toBe(0);
   }, 60_000);
 });
+
+describe('sidecar conversation stickiness', () => {
+  it('keeps the short follow-up of a flagship conversation on the flagship tier', async () => {
+    const file = sampleFile({ alpha: alpha.url, beta: beta.url });
+    file.policies[0]!.stickiness = { mode: 'tier' };
+    router = new Router({
+      config: compile(file),
+      health: new HealthRegistry(),
+      // the score of the newest message only, as for a real short follow-up
+      classify: (req) => ({
+        score: JSON.stringify(req.messages[req.messages.length - 1]).includes('[hard]') ? 0.9 : 0.1,
+        reasons: ['test'],
+      }),
+    });
+    deps.router = router;
+    const history: OpenAI.ChatCompletionMessageParam[] = [
+      { role: 'user', content: 'Prove that there are infinitely many primes. [hard]' },
+    ];
+    const first = await client.chat.completions.create({ model: 'auto', messages: history }).withResponse();
+    expect(first.response.headers.get('x-tierflow-tier')).toBe('flagship');
+    history.push(
+      { role: 'assistant', content: first.data.choices[0]!.message.content ?? '' },
+      { role: 'user', content: 'Shorter please.' },
+    );
+    const second = await client.chat.completions.create({ model: 'auto', messages: history }).withResponse();
+    expect(second.response.headers.get('x-tierflow-tier')).toBe('flagship');
+    expect(second.response.headers.get('x-tierflow-sticky')).toBe('tier');
+    expect(alpha.lastRequest!.body).toMatchObject({ model: 'alpha-large' });
+  });
+});
