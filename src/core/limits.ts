@@ -82,7 +82,7 @@ export class KeyLimits {
         shared: zero(),
         inFlight: zero(),
         local: zero(),
-        lastUsed: t,
+        lastUsed: Number.NEGATIVE_INFINITY, // reading a key (metrics) does not make it active
       };
       this.#state.set(key.keyHash, s);
     }

@@ -31,6 +31,12 @@ export interface RedisSyncOptions {
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 500;
+/**
+ * Keys this replica has not used lately are read this often (and at every (re)connect), so
+ * their metrics and first admissions start from recent totals while Redis sees few commands:
+ * each sync carries only the keys used in the last two minutes.
+ */
+const PRIME_INTERVAL_MS = 30_000;
 const NANO = 1e9;
 const MINUTE_TTL_MS = 120_000;
 const DAY_S = 86_400;
@@ -64,8 +70,8 @@ export class RedisLimitSync {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #up = false;
-  /** The configured keys have been read since Redis was last (re)reached. */
-  #primed = false;
+  /** When every configured key was last read (not only the recently used ones); -Infinity: never since Redis was reached. */
+  #primedAt = Number.NEGATIVE_INFINITY;
   /** The current outage has been logged. */
   #reportedDown = false;
   #closed = false;
@@ -118,7 +124,7 @@ export class RedisLimitSync {
     this.#up = up;
     if (up) {
       this.#reportedDown = false;
-      this.#primed = false;
+      this.#primedAt = Number.NEGATIVE_INFINITY;
       this.#options.log.info('redis_connected', { url: redactRedisUrl(this.#options.url) });
       void this.sync();
     }
@@ -153,10 +159,11 @@ export class RedisLimitSync {
   async #syncOnce(): Promise<void> {
     const redis = this.#redis;
     if (!redis || !this.#up) return;
-    const prime = this.#primed ? [] : [...this.#options.configuredKeys()];
-    const pending = this.#limits.takePending(prime);
+    const now = Date.now();
+    const priming = now - this.#primedAt >= PRIME_INTERVAL_MS;
+    const pending = this.#limits.takePending(priming ? this.#options.configuredKeys() : []);
     if (pending.length === 0) {
-      this.#primed = true;
+      if (priming) this.#primedAt = now;
       return;
     }
     let answers: Array<SharedTotals | undefined> = [];
@@ -167,7 +174,7 @@ export class RedisLimitSync {
     }
     this.#limits.settle(pending, answers);
     if (answers.length === 0) return;
-    this.#primed = true;
+    if (priming) this.#primedAt = now;
     const refused = pending.filter((u, i) => !complete(u, answers[i])).length;
     if (refused > 0) this.#failed(new Error('Redis refused part of the sync'), refused);
   }

@@ -198,5 +198,9 @@ describe('KeyLimits shared through a store', () => {
     now += 5 * 60_000;
     expect(a.takePending()).toEqual([]);
     expect(a.takePending([k])).toHaveLength(1);
+    // reading a key's usage (metrics) does not make it a key to sync
+    const other = key({ keyHash: 'b'.repeat(64) });
+    expect(a.usage(other)).toEqual({ requests: 0, tokens: 0, spentUsd: 0 });
+    expect(a.takePending().map((p) => p.keyHash)).not.toContain(other.keyHash);
   });
 });
