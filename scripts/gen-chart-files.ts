@@ -1,23 +1,10 @@
 // Writes charts/tierflow/files/envoy.yaml from the Envoy bootstrap template of `tierflow envoy-config`
 // (src/extproc/envoy-config.ts via src/k8s/chart-files.ts).
 // Run: node_modules/.bin/node scripts/gen-chart-files.ts   (`--check` only compares)
-import { registerHooks } from 'node:module';
+import './run-from-source.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-// src/ imports its siblings as `./x.js` (NodeNext); run from source, those are `./x.ts`.
-registerHooks({
-  resolve(specifier, context, next) {
-    try {
-      return next(specifier, context);
-    } catch (err) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js'))
-        return next(`${specifier.slice(0, -3)}.ts`, context);
-      throw err;
-    }
-  },
-});
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { renderChartEnvoyTemplate } = await import('../src/k8s/chart-files.js');

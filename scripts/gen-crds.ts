@@ -1,23 +1,10 @@
 // Writes the CRDs generated from the one config schema:
 //   crds/tierflow.dev_<plural>.yaml and charts/tierflow/crds/tierflow.dev_<plural>.yaml
 // Run: node_modules/.bin/node scripts/gen-crds.ts   (Node 24 strips the types; `--check` only compares)
-import { registerHooks } from 'node:module';
+import './run-from-source.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-// src/ imports its siblings as `./x.js` (NodeNext); run from source, those are `./x.ts`.
-registerHooks({
-  resolve(specifier, context, next) {
-    try {
-      return next(specifier, context);
-    } catch (err) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js'))
-        return next(`${specifier.slice(0, -3)}.ts`, context);
-      throw err;
-    }
-  },
-});
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { CRD_KEYS, crdFileName, renderCrdYaml } = await import('../src/k8s/crds.js');

@@ -52,25 +52,13 @@
 // - Aux rows (ARC questions with the mean accuracy of 7 small models): soft target 1 - mean
 //   accuracy, own intercept, reduced weight. Questions that also occur in --data are dropped from
 //   the aux set so the out-of-fold figures stay honest.
-import { registerHooks } from 'node:module';
+import './run-from-source.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-// src/ imports its siblings as `./x.js` (NodeNext); run from source, those are `./x.ts`.
-registerHooks({
-  resolve(specifier, context, next) {
-    try {
-      return next(specifier, context);
-    } catch (err) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js'))
-        return next(`${specifier.slice(0, -3)}.ts`, context);
-      throw err;
-    }
-  },
-});
 const { extractFeatures, FEATURE_NAMES, NUM_FEATURES, MAX_VOCABULARY, setVocabulary } =
   await import('../src/core/classifier/features.js');
 type Feature = (typeof FEATURE_NAMES)[number];
