@@ -5,6 +5,7 @@ import type { CompiledModel } from '../core/config/compiled.js';
 import type { BreakerState } from '../core/health/breaker.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
+const SCORE_BUCKETS = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2)));
 const DECISION_BUCKETS = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3];
 
 export type AttemptOutcome =
@@ -31,6 +32,8 @@ export class Metrics {
   readonly attempts: Counter<'provider' | 'model' | 'outcome'>;
   readonly failovers: Counter<'provider' | 'model' | 'reason'>;
   readonly decisionSeconds: Histogram<never>;
+  readonly complexityScore: Histogram<'policy'>;
+  readonly stickyRoutes: Counter<'policy' | 'applied'>;
   readonly ttfbSeconds: Histogram<'provider' | 'model'>;
   readonly ttftSeconds: Histogram<'provider' | 'model'>;
   readonly durationSeconds: Histogram<'provider' | 'model' | 'tier'>;
@@ -86,6 +89,19 @@ export class Metrics {
       name: 'tierflow_decision_seconds',
       help: 'Time to parse, classify and select (the routing decision).',
       buckets: DECISION_BUCKETS,
+      registers,
+    });
+    this.complexityScore = new Histogram({
+      name: 'tierflow_complexity_score',
+      help: 'Complexity scores of auto requests, by policy: the quantile of the share you want on the flagship is the maxScore to set (docs/routing.md).',
+      labelNames: ['policy'],
+      buckets: SCORE_BUCKETS,
+      registers,
+    });
+    this.stickyRoutes = new Counter({
+      name: 'tierflow_sticky_routes_total',
+      help: "Auto requests whose route conversation stickiness changed: applied=tier (raised to an earlier turn's tier) or model (the last turn's model first).",
+      labelNames: ['policy', 'applied'],
       registers,
     });
     this.ttfbSeconds = new Histogram({
@@ -148,6 +164,18 @@ export class Metrics {
   }
 
   readonly #perModel = new WeakMap<CompiledModel, ModelMetrics>();
+
+  /** The score histogram of one policy, resolved once (as forModel, for the per-request path). */
+  scoreOf(policy: string): { observe(score: number): void } {
+    let h = this.#scoreByPolicy.get(policy);
+    if (!h) {
+      h = this.complexityScore.labels(policy);
+      this.#scoreByPolicy.set(policy, h);
+    }
+    return h;
+  }
+
+  readonly #scoreByPolicy = new Map<string, { observe(score: number): void }>();
 
   /**
    * The metric children of one model, resolved once: prom-client hashes the label set on every

@@ -44,6 +44,11 @@ export function planRequest(
   try {
     const plan = deps.router.plan(body, authorization);
     deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+    if (plan.policy && plan.score !== undefined) {
+      deps.metrics.scoreOf(plan.policy.name).observe(plan.score);
+      const applied = plan.conversation?.applied;
+      if (applied) deps.metrics.stickyRoutes.inc({ policy: plan.policy.name, applied });
+    }
     return plan;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;

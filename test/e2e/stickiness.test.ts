@@ -82,6 +82,12 @@ describe('conversation stickiness', () => {
       { role: 'user', content: 'Shorter please.' },
     ]);
     expect(other.tier).toBe('lightweight');
+
+    // the metrics say how often stickiness changed a route, and where scores fall
+    const text = await gw.metrics.registry.metrics();
+    expect(text).toMatch(/^tierflow_sticky_routes_total\{policy="chat",applied="tier"\} 1$/m);
+    expect(text).toMatch(/^tierflow_complexity_score_count\{policy="chat"\} 3$/m);
+    expect(text).toMatch(/^tierflow_complexity_score_bucket\{le="0.1",policy="chat"\} 2$/m);
   });
 
   it('does nothing once the policy turns it off (hot reload)', async () => {
