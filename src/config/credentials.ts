@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ProviderCredentials } from '../core/config/compiled.js';
 import type { CredentialsSpec } from '../core/config/schema.js';
 import { Secret } from '../core/secret.js';
+import { entraSettings, type EntraTokens } from './entra.js';
 
 export const DEFAULT_SECRETS_DIR = '/var/run/tierflow/secrets';
 
@@ -12,6 +13,11 @@ export interface CredentialSources {
   env: Record<string, string | undefined>;
   /** Directory holding <secret-name>/<key> files. */
   secretsDir?: string;
+  /**
+   * Where Entra tokens come from (shared across reloads). Without it, a provider with
+   * `credentials.entra` gets an empty credential and nothing is fetched (validate, explain).
+   */
+  entraTokens?: EntraTokens;
 }
 
 export function resolveCredentials(sources: CredentialSources) {
@@ -43,6 +49,11 @@ export function resolveCredentials(sources: CredentialSources) {
       : (fromEnv(spec.apiKeyEnv) ?? readRef(spec.secretRef));
     const creds: ProviderCredentials = {};
     if (apiKey) creds.apiKey = apiKey;
+    if (spec.entra) {
+      const clientSecret = fromEnv(spec.entra.clientSecretEnv) ?? readRef(spec.entra.clientSecretRef);
+      const settings = entraSettings(spec.entra, sources.env, clientSecret);
+      creds.apiKey = sources.entraTokens ? sources.entraTokens.get(settings) : new Secret('');
+    }
     const id = readRef(spec.awsAccessKeyIdRef);
     const secret = readRef(spec.awsSecretAccessKeyRef);
     const token = readRef(spec.awsSessionTokenRef);

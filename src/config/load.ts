@@ -63,7 +63,11 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
     }
   }
   const result = compileConfig(data, {
-    resolveCredentials: resolveCredentials({ env, secretsDir: options.secretsDir }),
+    resolveCredentials: resolveCredentials({
+      env,
+      secretsDir: options.secretsDir,
+      ...(options.entraTokens ? { entraTokens: options.entraTokens } : {}),
+    }),
     resolveVirtualKey: (_name, spec) => {
       const ref = spec.secretRef;
       if (!ref) return undefined;

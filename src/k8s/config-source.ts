@@ -12,6 +12,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CompileOptions } from '../core/config/compile.js';
 import type { CompiledConfig } from '../core/config/compiled.js';
 import { ResourceInformer, type BackoffOptions } from './informers.js';
+import { EntraTokens } from '../config/entra.js';
 import { errorText, jsonLogger, type Logger } from './log.js';
 import {
   buildNamespaceConfig,
@@ -62,6 +63,8 @@ export class KubernetesConfigSource {
   readonly #informers: ResourceInformer[];
   readonly #lastGood = new LastGoodStore();
   readonly #log: Logger;
+  /** Entra tokens of the namespace's providers, kept across rebuilds. */
+  readonly #entraTokens: EntraTokens;
   readonly #secretsDir: string;
   #timer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
@@ -77,6 +80,7 @@ export class KubernetesConfigSource {
   constructor(options: KubernetesConfigSourceOptions) {
     this.#options = options;
     this.#log = options.log ?? jsonLogger('k8s-config');
+    this.#entraTokens = new EntraTokens(this.#log);
     this.namespace = options.namespace ?? defaultNamespace();
     this.#secretsDir = options.secretsDir ?? process.env[ENV_SECRETS_DIR] ?? SECRETS_DIR;
     const kc = options.kubeConfig ?? defaultKubeConfig();
@@ -149,7 +153,7 @@ export class KubernetesConfigSource {
     const build = buildNamespaceConfig(objects as NamespaceObjects, {
       lastGood: this.#lastGood,
       ...(this.#policies() ? { policies: this.#policies()! } : {}),
-      compile: { ...this.#options.compile, ...mountedSecretResolvers(this.#secretsDir) },
+      compile: { ...this.#options.compile, ...mountedSecretResolvers(this.#secretsDir, this.#entraTokens) },
     });
     this.#fingerprint = secretsFingerprint(this.#secretsDir, this.#secretNames(objects as NamespaceObjects));
     this.#lastBuild = build;

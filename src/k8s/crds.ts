@@ -57,7 +57,7 @@ const MAP_BY_NAME = { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-ke
 
 export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
   providers: {
-    omit: ['credentials.apiKey', 'credentials.apiKeyEnv'],
+    omit: ['credentials.apiKey', 'credentials.apiKeyEnv', 'credentials.entra.clientSecretEnv'],
     patch: {
       baseUrl: { maxLength: 2048 },
       headers: { maxProperties: 32 },
@@ -80,17 +80,23 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
           reason: 'FieldValueRequired',
         },
         {
-          rule: "!has(self.credentials) || (self.type == 'bedrock' ? has(self.credentials.awsAccessKeyIdRef) : has(self.credentials.secretRef))",
+          rule: "!has(self.credentials) || (self.type == 'bedrock' ? has(self.credentials.awsAccessKeyIdRef) : has(self.credentials.secretRef) || (self.type == 'azure-openai' && has(self.credentials.entra)))",
           message:
-            'bedrock takes awsAccessKeyIdRef and awsSecretAccessKeyRef; every other type takes secretRef',
+            'bedrock takes awsAccessKeyIdRef and awsSecretAccessKeyRef; azure-openai takes secretRef or entra; every other type takes secretRef',
           fieldPath: '.credentials',
+        },
+        {
+          rule: "!has(self.credentials) || !has(self.credentials.entra) || (has(self.auth) && self.auth == 'entra')",
+          message: 'credentials.entra needs auth: entra',
+          fieldPath: '.auth',
+          reason: 'FieldValueRequired',
         },
       ],
       credentials: [
         {
-          rule: 'has(self.secretRef) != has(self.awsAccessKeyIdRef)',
+          rule: '[has(self.secretRef), has(self.awsAccessKeyIdRef), has(self.entra)].filter(x, x).size() == 1',
           message:
-            'set exactly one credential source: secretRef, or awsAccessKeyIdRef with awsSecretAccessKeyRef',
+            'set exactly one credential source: secretRef, entra, or awsAccessKeyIdRef with awsSecretAccessKeyRef',
         },
         {
           rule: 'has(self.awsAccessKeyIdRef) == has(self.awsSecretAccessKeyRef)',

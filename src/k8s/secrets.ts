@@ -8,6 +8,7 @@ import type { CompileOptions } from '../core/config/compile.js';
 import type { ProviderCredentials } from '../core/config/compiled.js';
 import type { CredentialsSpec } from '../core/config/schema.js';
 import { Secret } from '../core/secret.js';
+import { entraSettings, type EntraTokens } from '../config/entra.js';
 
 export interface SecretKeyRef {
   name: string;
@@ -42,11 +43,20 @@ export function readSecretRef(dir: string, ref: SecretKeyRef): Secret {
 /** Compile callbacks that resolve secret references from the mounted Secrets. */
 export function mountedSecretResolvers(
   dir: string,
+  entraTokens?: EntraTokens,
+  env: Record<string, string | undefined> = process.env,
 ): Pick<CompileOptions, 'resolveCredentials' | 'resolveVirtualKey'> {
   return {
     resolveCredentials: (_provider: string, spec: CredentialsSpec): ProviderCredentials => {
       const out: ProviderCredentials = {};
       if (spec.secretRef) out.apiKey = readSecretRef(dir, spec.secretRef);
+      if (spec.entra) {
+        const clientSecret = spec.entra.clientSecretRef
+          ? readSecretRef(dir, spec.entra.clientSecretRef)
+          : undefined;
+        const settings = entraSettings(spec.entra, env, clientSecret);
+        out.apiKey = entraTokens ? entraTokens.get(settings) : new Secret('');
+      }
       if (spec.awsAccessKeyIdRef) out.awsAccessKeyId = readSecretRef(dir, spec.awsAccessKeyIdRef);
       if (spec.awsSecretAccessKeyRef) out.awsSecretAccessKey = readSecretRef(dir, spec.awsSecretAccessKeyRef);
       if (spec.awsSessionTokenRef) out.awsSessionToken = readSecretRef(dir, spec.awsSessionTokenRef);
@@ -62,11 +72,18 @@ export function referencedSecretNames(specs: readonly unknown[]): string[] {
   const visit = (v: unknown) => {
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, unknown>;
-    for (const field of ['secretRef', 'awsAccessKeyIdRef', 'awsSecretAccessKeyRef', 'awsSessionTokenRef']) {
+    for (const field of [
+      'secretRef',
+      'awsAccessKeyIdRef',
+      'awsSecretAccessKeyRef',
+      'awsSessionTokenRef',
+      'clientSecretRef',
+    ]) {
       const ref = o[field] as { name?: unknown } | undefined;
       if (ref && typeof ref.name === 'string' && ref.name) names.add(ref.name);
     }
     if (o.credentials) visit(o.credentials);
+    if (o.entra) visit(o.entra);
   };
   specs.forEach(visit);
   return [...names].sort();

@@ -1,5 +1,6 @@
 // A Router fed from a YAML file with hot reload: the last good config keeps serving.
 import type { CompiledConfig } from '../core/config/compiled.js';
+import { EntraTokens } from '../config/entra.js';
 import { formatIssue, type LoadOptions, loadConfigFile, type LocatedIssue } from '../config/load.js';
 import { type ConfigWatcher, watchFile } from '../config/watch.js';
 import type { Logger } from '../observe/log.js';
@@ -31,6 +32,8 @@ export function openFileConfig(
   apply: (config: CompiledConfig) => void,
   onRejected?: () => void,
 ): FileConfigSource {
+  // One Entra token per identity for the life of the process: a reload does not fetch anew.
+  options = { ...options, entraTokens: options.entraTokens ?? new EntraTokens(log) };
   const first = loadConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);

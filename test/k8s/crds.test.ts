@@ -220,8 +220,11 @@ describe('generated CRDs', () => {
       'awsAccessKeyIdRef',
       'awsSecretAccessKeyRef',
       'awsSessionTokenRef',
+      'entra',
       'secretRef',
     ]);
+    expect(provider.entra.properties).not.toHaveProperty('clientSecretEnv');
+    expect(provider.entra.properties).toHaveProperty('clientSecretRef');
     expect(crdSchema('virtualKeys').properties.spec.properties).not.toHaveProperty('key');
   });
 
@@ -381,6 +384,41 @@ describe('generated CRDs', () => {
         return v;
       },
       'set exactly one of keyHash and secretRef',
+    ],
+    [
+      'entra credentials on a provider that is not azure-openai',
+      'providers',
+      () => {
+        const p = provider();
+        p.spec.credentials = { entra: { tenantId: 't', clientId: 'c' } };
+        return p;
+      },
+      'azure-openai takes secretRef or entra',
+    ],
+    [
+      'entra credentials without auth: entra',
+      'providers',
+      () => {
+        const p = provider();
+        p.spec.type = 'azure-openai';
+        p.spec.baseUrl = 'https://r.openai.azure.com';
+        p.spec.credentials = { entra: { tenantId: 't', clientId: 'c' } };
+        return p;
+      },
+      'credentials.entra needs auth: entra',
+    ],
+    [
+      'entra and secretRef together',
+      'providers',
+      () => {
+        const p = provider();
+        p.spec.type = 'azure-openai';
+        p.spec.baseUrl = 'https://r.openai.azure.com';
+        p.spec.auth = 'entra';
+        p.spec.credentials = { secretRef: { name: 's', key: 'k' }, entra: { tenantId: 't', clientId: 'c' } };
+        return p;
+      },
+      'set exactly one credential source',
     ],
     [
       'a name too long for references',

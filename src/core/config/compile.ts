@@ -91,6 +91,12 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     const region = p.region ?? (p.type === 'bedrock' ? (options.aws?.region ?? 'us-east-1') : undefined);
     const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(p.type, region);
     if (!baseUrl) return err(`${at}/baseUrl`, `baseUrl is required for provider type ${p.type}`);
+    if (p.credentials?.entra && (p.type !== 'azure-openai' || p.auth !== 'entra')) {
+      return err(
+        `${at}/credentials/entra`,
+        'credentials.entra is for azure-openai providers with auth: entra',
+      );
+    }
     let credentials: ProviderCredentials = {};
     if (p.credentials) {
       try {

@@ -35,6 +35,29 @@ export const SecretKeyRef = Obj(
   'Reference to one key of a Kubernetes Secret. The sidecar reads it from the Secret mounted into the tierflow container only.',
 );
 
+export const EntraSpec = Obj(
+  {
+    tenantId: Opt(str('Directory (tenant) id. Default: environment variable AZURE_TENANT_ID.')),
+    clientId: Opt(
+      str('Application (client) id, or the user-assigned identity client id. Default: AZURE_CLIENT_ID.'),
+    ),
+    federatedTokenFile: Opt(
+      str(
+        'Workload identity: a file holding a token from a trusted issuer (e.g. the projected Kubernetes service-account token), exchanged for an Entra token. Default: AZURE_FEDERATED_TOKEN_FILE. Used when no client secret is given.',
+      ),
+    ),
+    clientSecretRef: Opt(SecretKeyRef),
+    clientSecretEnv: Opt(str('Environment variable holding the client secret (file config).')),
+    authorityHost: Opt(
+      str('Entra authority. Default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com.', {
+        pattern: '^https?://',
+      }),
+    ),
+    scope: Opt(str('Token scope. Default: https://cognitiveservices.azure.com/.default.')),
+  },
+  'Microsoft Entra ID: TierFlow obtains and refreshes the access token itself (OAuth 2.0 client credentials with a federated workload-identity token or a client secret). For azure-openai providers with auth: entra.',
+);
+
 export const Credentials = Obj(
   {
     apiKey: Opt(
@@ -45,6 +68,7 @@ export const Credentials = Obj(
     awsAccessKeyIdRef: Opt(SecretKeyRef),
     awsSecretAccessKeyRef: Opt(SecretKeyRef),
     awsSessionTokenRef: Opt(SecretKeyRef),
+    entra: Opt(EntraSpec),
   },
   'Where the provider credentials come from. Keys never come from, or go back to, the client.',
 );
@@ -131,7 +155,7 @@ export const ProviderSpec = Obj(
     auth: Opt(
       StringEnum(
         ['apiKey', 'entra'] as const,
-        'Azure OpenAI: how the credential is sent. apiKey (default): the api-key header. entra: the credential is a Microsoft Entra ID access token (scope https://cognitiveservices.azure.com/.default), sent as a bearer token; keep the Secret refreshed.',
+        'Azure OpenAI: how the credential is sent. apiKey (default): the api-key header. entra: a Microsoft Entra ID access token sent as a bearer token, either obtained and refreshed by TierFlow (credentials.entra) or given as the credential (keep that Secret refreshed).',
       ),
     ),
     breaker: Opt(BreakerSpec),
@@ -306,6 +330,7 @@ export type ProviderSpec = Static<typeof ProviderSpec>;
 export type ModelSpec = Static<typeof ModelSpec>;
 export type PricingSpec = Static<typeof Pricing>;
 export type CredentialsSpec = Static<typeof Credentials>;
+export type EntraSpec = Static<typeof EntraSpec>;
 export type BreakerSpec = Static<typeof BreakerSpec>;
 export type RoutingPolicySpec = Static<typeof RoutingPolicySpec>;
 export type TierSpec = Static<typeof TierSpec>;

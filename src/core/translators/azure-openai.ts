@@ -63,7 +63,18 @@ export class AzureOpenAITranslator extends OpenAITranslator {
         'provider_misconfigured',
       );
     }
-    return p.auth === 'entra' ? { authorization: `Bearer ${key.reveal()}` } : { 'api-key': key.reveal() };
+    const value = key.reveal();
+    if (!value) {
+      // An Entra token TierFlow fetches itself has not arrived yet (or expired and cannot be
+      // renewed): nothing is sent, and the next candidate may serve the request.
+      throw new ApiError(
+        503,
+        `Provider '${p.name}' (azure-openai) has no Microsoft Entra token yet.`,
+        'api_error',
+        'credentials_unavailable',
+      );
+    }
+    return p.auth === 'entra' ? { authorization: `Bearer ${value}` } : { 'api-key': value };
   }
 }
 
