@@ -20,7 +20,6 @@ import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
-import type { ChatCompletionRequest } from '../core/openai.js';
 import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
@@ -35,6 +34,7 @@ import {
   recordAttempt,
   planRequest,
   recordRequest,
+  releaseMessages,
 } from '../upstream/record.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
@@ -564,8 +564,6 @@ export class SidecarStream implements StreamProcessor {
     if (start.streaming) {
       this.#respMode = 'stream';
       const estimate = (plan.request.promptTokens * model.pricing.inputPerMTok) / 1e6;
-      // Past this answer nothing can fail over, so the request's messages are no longer needed:
-      // let them go while the stream (often long) is open.
       releaseMessages(plan);
       return {
         response_headers: {
@@ -852,12 +850,6 @@ export class SidecarStream implements StreamProcessor {
     }
     return { fields: { [this.#ns]: { structValue: { fields } } } };
   }
-}
-
-const RELEASED: ChatCompletionRequest['messages'] = [];
-
-function releaseMessages(plan: RoutePlan): void {
-  plan.request.body.messages = RELEASED;
 }
 
 function bodyModel(body: Buffer): string | undefined {

@@ -19,7 +19,7 @@ import {
   outcomeOfStatus,
   type RequestOutcome,
 } from './record.js';
-import { recordAttempt } from './record.js';
+import { recordAttempt, releaseMessages } from './record.js';
 
 /** Where the response goes: an HTTP response (gateway) or a buffer (ext_proc immediate_response). */
 export interface ResponseSink {
@@ -261,6 +261,7 @@ async function attempt(
   const commit = () => {
     isCommitted = true;
     committed();
+    releaseMessages(plan);
     const estimate = (plan.request.promptTokens * model.pricing.inputPerMTok) / 1e6;
     sink.start(start.status, { ...start.headers, ...tierflowHeaders(plan, model, attemptNumber, estimate) });
   };

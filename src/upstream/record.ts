@@ -4,7 +4,7 @@ import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 import type { AttemptTracker, FailureKind } from '../core/health/registry.js';
-import type { Usage } from '../core/openai.js';
+import type { ChatCompletionRequest, Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import { type AttemptOutcome, type Metrics, statusClass } from '../observe/metrics.js';
@@ -63,6 +63,17 @@ export function planRequest(
     deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
     return err;
   }
+}
+
+const RELEASED: ChatCompletionRequest['messages'] = [];
+
+/**
+ * A streamed response has reached the client, so nothing can fail over any more: the request's
+ * messages (often the largest object of a request, kept for rebuilding it for another
+ * candidate) can go while the stream stays open. Nothing reads them after this point.
+ */
+export function releaseMessages(plan: RoutePlan): void {
+  plan.request.body.messages = RELEASED;
 }
 
 /** One attempt finished: health, metrics. */
