@@ -1,4 +1,5 @@
-// Per virtual key: requests and tokens per minute, and spend per budget period.
+// Per virtual key: requests and tokens per minute (a sliding window: the current minute plus the
+// previous one, weighted by its overlap with the last 60 s), and spend per budget period.
 //
 // Enforcement is always local and synchronous (no I/O on the request path). When several
 // replicas must agree, a shared store (src/state/redis-sync.ts) periodically takes what this
@@ -54,6 +55,8 @@ interface KeyState {
   inFlight: Counts;
   /** Counted here since the last takePending. */
   local: Counts;
+  /** Requests and tokens of the minute before `minute`, as known when it ended. */
+  previous: { requests: number; tokens: number };
   lastUsed: number;
 }
 
@@ -82,6 +85,7 @@ export class KeyLimits {
         shared: zero(),
         inFlight: zero(),
         local: zero(),
+        previous: { requests: 0, tokens: 0 },
         lastUsed: Number.NEGATIVE_INFINITY, // reading a key (metrics) does not make it active
       };
       this.#state.set(key.keyHash, s);
@@ -94,6 +98,10 @@ export class KeyLimits {
   #roll(s: KeyState, t: number, periodKind: BudgetPeriod): void {
     const minute = Math.floor(t / 60_000);
     if (s.minute !== minute) {
+      // the minute that just ended weighs on the next one (sliding window); older ones do not
+      const adjacent = minute === s.minute + 1;
+      s.previous.requests = adjacent ? s.shared.requests + s.inFlight.requests + s.local.requests : 0;
+      s.previous.tokens = adjacent ? s.shared.tokens + s.inFlight.tokens + s.local.tokens : 0;
       s.minute = minute;
       for (const c of [s.shared, s.inFlight, s.local]) {
         c.requests = 0;
@@ -135,7 +143,13 @@ export class KeyLimits {
         'budget_exceeded',
       );
     }
-    if (key.rpm !== undefined && s.shared.requests + s.inFlight.requests + s.local.requests >= key.rpm) {
+    // Sliding window: this minute's count plus the last minute's, weighted by how much of the
+    // 60 s ending now it still covers (so a burst at a minute's end is not followed by another).
+    const carry = 1 - (t - s.minute * 60_000) / 60_000;
+    if (
+      key.rpm !== undefined &&
+      s.shared.requests + s.inFlight.requests + s.local.requests + carry * s.previous.requests >= key.rpm
+    ) {
       throw new ApiError(
         429,
         `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`,
@@ -143,7 +157,10 @@ export class KeyLimits {
         'rate_limit_exceeded',
       );
     }
-    if (key.tpm !== undefined && s.shared.tokens + s.inFlight.tokens + s.local.tokens >= key.tpm) {
+    if (
+      key.tpm !== undefined &&
+      s.shared.tokens + s.inFlight.tokens + s.local.tokens + carry * s.previous.tokens >= key.tpm
+    ) {
       throw new ApiError(
         429,
         `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`,

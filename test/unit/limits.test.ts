@@ -77,6 +77,26 @@ describe('KeyLimits, one process', () => {
     expect(admits(limits, k)).toBe(true);
   });
 
+  it('slides: the last minute weighs on the next by its overlap with the last 60 s', () => {
+    let now = Date.UTC(2026, 10, 25, 12, 0, 50);
+    const limits = new KeyLimits(() => now);
+    const k = key({ rpm: 10, tpm: 1000 });
+    for (let i = 0; i < 10; i++) limits.admit(k);
+    limits.record(k, 900, 0);
+    // 12:01:05: a fixed window would allow 10 at once; here 10 x 55/60 = 9.2 still count
+    now = Date.UTC(2026, 10, 25, 12, 1, 5);
+    expect(admits(limits, k)).toBe(true);
+    expect(admits(limits, k)).toBe(false);
+    // 12:01:30: half of the last minute counts (5), plus the 1 admitted at 12:01:05
+    now = Date.UTC(2026, 10, 25, 12, 1, 30);
+    let admitted = 0;
+    while (admits(limits, k)) admitted++;
+    expect(admitted).toBe(4);
+    // two minutes on, nothing of 12:00 is left
+    now = Date.UTC(2026, 10, 25, 12, 3, 0);
+    for (let i = 0; i < 10; i++) expect(admits(limits, k)).toBe(true);
+  });
+
   it('enforces tpm and the budget of the period', () => {
     let now = T0;
     const limits = new KeyLimits(() => now);

@@ -297,8 +297,12 @@ export const VirtualKeySpec = Obj(
       ),
     ),
     budget: Opt(BudgetSpec),
-    rpm: Opt(int('Requests per minute allowed.', { minimum: 1 })),
-    tpm: Opt(int('Tokens per minute allowed.', { minimum: 1 })),
+    rpm: Opt(
+      int('Requests per minute allowed (a sliding minute: the previous minute counts by its overlap).', {
+        minimum: 1,
+      }),
+    ),
+    tpm: Opt(int('Tokens per minute allowed (a sliding minute, like rpm).', { minimum: 1 })),
   },
   'A TierFlow key handed to an application: maps to allowed models, budgets and rate limits.',
 );
