@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -119,4 +120,71 @@ describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis',
       expect(g.output()).not.toContain(VIRTUAL_KEY);
     }
   });
+});
+
+describe.skipIf(!bin)('tierflow sidecar --redis', () => {
+  it('shares limits under a per-namespace key prefix and reports Redis in its metrics', async () => {
+    const redis = await RedisServer.start(bin!);
+    const dir = mkdtempSync(join(tmpdir(), 'tierflow-sidecar-redis-'));
+    const configFile = join(dir, 'tierflow.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        providers: [
+          {
+            name: 'alpha',
+            type: 'openai',
+            baseUrl: 'http://127.0.0.1:9/v1',
+            credentials: { apiKey: 'sk-unused' },
+            models: [model('alpha-mini', 'lightweight', 0.15, 0.6)],
+          },
+        ],
+        policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
+        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, budget: { usd: 5, period: 'month' } }],
+      }),
+    );
+    const child = spawn(
+      process.execPath,
+      ['bin/tierflow.js', 'sidecar', '--socket', 'none', '--port', '0', '--metrics-port', '0'],
+      {
+        env: {
+          ...process.env,
+          TIERFLOW_CONFIG: configFile,
+          TIERFLOW_NAMESPACE: 'team-a',
+          TIERFLOW_REDIS_URL: redis.url,
+          TIERFLOW_LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    const probe = new Redis(redis.url);
+    try {
+      const metricsPort = await new Promise<number>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          output += line + '\n';
+          const entry = JSON.parse(line) as { msg?: string; metricsPort?: number };
+          if (entry.msg === 'tierflow sidecar listening') resolve(entry.metricsPort!);
+        });
+        child.once('exit', (code) => reject(new Error(`sidecar exited with ${code}: ${output}`)));
+      });
+      // on connecting, the sidecar reads every configured key: the keys appear under its namespace
+      let keys: string[] = [];
+      for (let i = 0; i < 100 && keys.length === 0; i++) {
+        await sleep(50);
+        keys = await probe.keys('tierflow:*');
+      }
+      expect(keys.length).toBeGreaterThan(0);
+      for (const k of keys) expect(k.startsWith('tierflow:team-a:')).toBe(true);
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(text).toMatch(/^tierflow_shared_state_up 1$/m);
+      expect(text).toMatch(/^tierflow_virtual_key_budget_usd\{key="team"\} 5$/m);
+      expect(output).toContain('sharing virtual-key limits through Redis');
+    } finally {
+      probe.disconnect();
+      child.kill('SIGKILL');
+      await redis.stop();
+    }
+  }, 30_000);
 });
