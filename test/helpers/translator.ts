@@ -32,6 +32,7 @@ export function compiledModel(provider: ProviderFixture, model: ModelFixture): C
     models: [],
     enabled: true,
     auth: 'apiKey',
+    promptCaching: 'auto',
     ...provider,
   };
   const m: CompiledModel = { ...model, provider: p, capabilities: new Set(model.capabilities) };

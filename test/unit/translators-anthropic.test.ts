@@ -122,6 +122,74 @@ describe('Anthropic translator: request mapping', () => {
     expect(b.system).toEqual([{ type: 'text', text: 'Big context', cache_control: { type: 'ephemeral' } }]);
   });
 
+  describe('automatic prompt-cache breakpoints (promptCaching: auto, the default)', () => {
+    const LONG = 'Policy clause. '.repeat(400); // 6,000 characters, about 1,500 tokens
+    const ephemeral = { type: 'ephemeral' };
+
+    it('marks a long system prompt, and nothing else in a single-turn request', () => {
+      const b = build({
+        messages: [
+          { role: 'system', content: LONG },
+          { role: 'user', content: 'Summarize clause 3.' },
+        ],
+      });
+      expect(b.system).toEqual([{ type: 'text', text: LONG, cache_control: ephemeral }]);
+      expect(b.messages).toEqual([{ role: 'user', content: 'Summarize clause 3.' }]);
+    });
+
+    it('marks the newest block of a long conversation under way, so the next turn reads it from the cache', () => {
+      const b = build({
+        messages: [
+          { role: 'user', content: LONG },
+          { role: 'assistant', content: 'Noted.' },
+          { role: 'user', content: 'Now list the exceptions.' },
+        ],
+      });
+      expect(b.system).toBeUndefined();
+      expect(b.messages[2]).toEqual({
+        role: 'user',
+        content: [{ type: 'text', text: 'Now list the exceptions.', cache_control: ephemeral }],
+      });
+      expect(b.messages[0]).toEqual({ role: 'user', content: LONG });
+    });
+
+    it('adds nothing to short prompts, to a client that marked its own, or with promptCaching: off', () => {
+      const short = build({
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello' },
+          { role: 'user', content: 'Bye' },
+        ],
+      });
+      expect(JSON.stringify(short)).not.toContain('cache_control');
+      const own = build({
+        messages: [
+          {
+            role: 'system',
+            content: [{ type: 'text', text: LONG, cache_control: { type: 'ephemeral', ttl: '1h' } }],
+          },
+          { role: 'user', content: LONG },
+          { role: 'assistant', content: 'ok' },
+          { role: 'user', content: 'more' },
+        ],
+      });
+      expect(JSON.stringify(own).match(/cache_control/g)).toHaveLength(1);
+      const off = build(
+        {
+          messages: [
+            { role: 'system', content: LONG },
+            { role: 'user', content: LONG },
+            { role: 'assistant', content: 'ok' },
+            { role: 'user', content: 'more' },
+          ],
+        },
+        model({ promptCaching: 'off' }),
+      );
+      expect(JSON.stringify(off)).not.toContain('cache_control');
+    });
+  });
+
   it('keeps a multi-turn conversation and merges consecutive same-role turns', () => {
     const b = build({
       messages: [

@@ -122,6 +122,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       apiVersion: p.apiVersion,
       region,
       auth: p.auth ?? 'apiKey',
+      promptCaching: p.promptCaching ?? 'auto',
       breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
       models: [],
       enabled: hasCredentials,

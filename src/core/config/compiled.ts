@@ -21,6 +21,8 @@ export interface CompiledProvider {
   region?: string;
   /** Azure OpenAI: send the key as `api-key`, or as an Entra ID bearer token. */
   auth: 'apiKey' | 'entra';
+  /** Anthropic: add prompt-cache breakpoints when the client set none. */
+  promptCaching: 'auto' | 'off';
   breaker: Required<BreakerSpec>;
   models: CompiledModel[];
   /** False when its credentials are missing (or it is the demo provider while a real one is usable). */

@@ -158,6 +158,12 @@ export const ProviderSpec = Obj(
         'Azure OpenAI: how the credential is sent. apiKey (default): the api-key header. entra: a Microsoft Entra ID access token sent as a bearer token, either obtained and refreshed by TierFlow (credentials.entra) or given as the credential (keep that Secret refreshed).',
       ),
     ),
+    promptCaching: Opt(
+      StringEnum(
+        ['auto', 'off'] as const,
+        'Anthropic: auto (default) marks a long system prompt, and the conversation so far once a conversation is under way, as cacheable (cache_control) when the client marked nothing, so repeated prefixes are billed at the cache-read price as on providers that cache by themselves. off sends only what the client marked.',
+      ),
+    ),
     breaker: Opt(BreakerSpec),
     models: S.array(ModelSpec, 'Models offered by this provider.', { minItems: 1 }),
   },

@@ -196,6 +196,38 @@ function systemText(blocks: Block[]): string {
   return blocks.map((b) => b.text as string).join('\n\n');
 }
 
+/** Below this many characters (about 1,000 tokens, the smallest prefix Anthropic caches) a breakpoint is pointless. */
+export const MIN_CACHED_CHARS = 4096;
+const EPHEMERAL = { type: 'ephemeral' } as const;
+
+/**
+ * Prompt caching as OpenAI-SDK clients get it elsewhere (OpenAI and Gemini cache long prefixes by
+ * themselves; Anthropic caches only up to marked breakpoints). When the client marked nothing:
+ * - a long system prompt is marked (tools come before it, so they are cached with it);
+ * - a conversation under way (it has an assistant turn) is marked at its newest block, so the next
+ *   turn reads everything up to here from the cache and pays the write price only on what is new.
+ * A single-turn request is not marked beyond its system prompt: a one-off prompt would only pay
+ * the write premium.
+ */
+function addCacheBreakpoints(system: Block[], messages: AnthropicMessage[]): void {
+  const blocks = [...system, ...messages.flatMap((m) => m.content)];
+  if (blocks.some((b) => b.cache_control !== undefined)) return;
+  const chars = (bs: Block[]) =>
+    bs.reduce((n, b) => n + (typeof b.text === 'string' ? b.text.length : 256), 0);
+  const systemChars = chars(system);
+  if (system.length > 0 && systemChars >= MIN_CACHED_CHARS)
+    system[system.length - 1]!.cache_control = EPHEMERAL;
+  const underWay = messages.some((m) => m.role === 'assistant');
+  const lastBlock = messages[messages.length - 1]?.content.at(-1);
+  if (
+    underWay &&
+    lastBlock !== undefined &&
+    systemChars + chars(blocks.slice(system.length)) >= MIN_CACHED_CHARS
+  ) {
+    lastBlock.cache_control = EPHEMERAL;
+  }
+}
+
 /** OpenAI chat request -> Anthropic Messages request body. Throws ApiError (400) on what cannot be mapped. */
 export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel): Json {
   const src = request.body;
@@ -285,6 +317,8 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
       );
     messages.push({ role: 'user', content: system.splice(0, system.length) });
   }
+
+  if (model.provider.promptCaching === 'auto') addCacheBreakpoints(system, messages);
 
   const out: Json = { model: model.upstreamModel, max_tokens: maxTokens(request, model) };
   if (system.length > 0)
