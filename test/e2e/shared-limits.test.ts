@@ -47,6 +47,28 @@ async function startGateway(configFile: string, redisUrl: string): Promise<Gatew
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A config file: one OpenAI-wire provider at `baseUrl`, the `auto` policy, and the virtual key. */
+function writeConfig(baseUrl: string, limits: Record<string, unknown>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tierflow-shared-')), 'tierflow.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      providers: [
+        {
+          name: 'alpha',
+          type: 'openai',
+          baseUrl,
+          credentials: { apiKey: 'sk-upstream' },
+          models: [model('alpha-mini', 'lightweight', 0.15, 0.6)],
+        },
+      ],
+      policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
+      virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, ...limits }],
+    }),
+  );
+  return file;
+}
+
 describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis', () => {
   let redis: RedisServer;
   let mock: MockServer;
@@ -55,24 +77,7 @@ describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis',
   beforeAll(async () => {
     redis = await RedisServer.start(bin!);
     mock = await startOpenAIMock({ apiKey: 'sk-upstream' });
-    const dir = mkdtempSync(join(tmpdir(), 'tierflow-shared-'));
-    const configFile = join(dir, 'tierflow.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        providers: [
-          {
-            name: 'alpha',
-            type: 'openai',
-            baseUrl: mock.url,
-            credentials: { apiKey: 'sk-upstream' },
-            models: [model('alpha-mini', 'lightweight', 0.15, 0.6)],
-          },
-        ],
-        policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
-        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, rpm: 3, budget: { usd: 100, period: 'month' } }],
-      }),
-    );
+    const configFile = writeConfig(mock.url, { rpm: 3, budget: { usd: 100, period: 'month' } });
     gateways.push(await startGateway(configFile, redis.url), await startGateway(configFile, redis.url));
   }, 30_000);
 
@@ -125,24 +130,7 @@ describe.skipIf(!bin)('virtual-key limits shared by two gateways through Redis',
 describe.skipIf(!bin)('tierflow sidecar --redis', () => {
   it('shares limits under a per-namespace key prefix and reports Redis in its metrics', async () => {
     const redis = await RedisServer.start(bin!);
-    const dir = mkdtempSync(join(tmpdir(), 'tierflow-sidecar-redis-'));
-    const configFile = join(dir, 'tierflow.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        providers: [
-          {
-            name: 'alpha',
-            type: 'openai',
-            baseUrl: 'http://127.0.0.1:9/v1',
-            credentials: { apiKey: 'sk-unused' },
-            models: [model('alpha-mini', 'lightweight', 0.15, 0.6)],
-          },
-        ],
-        policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
-        virtualKeys: [{ name: 'team', key: VIRTUAL_KEY, budget: { usd: 5, period: 'month' } }],
-      }),
-    );
+    const configFile = writeConfig('http://127.0.0.1:9/v1', { budget: { usd: 5, period: 'month' } });
     const child = spawn(
       process.execPath,
       ['bin/tierflow.js', 'sidecar', '--socket', 'none', '--port', '0', '--metrics-port', '0'],
