@@ -36,7 +36,7 @@ import type { CompiledModel } from '../config/compiled.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatMessage, ContentPart, FinishReason, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
-import { clientResponseStart, isJsonAnswerToStream } from './common.js';
+import { clientResponseStart, isJsonAnswerToStream, StreamHoldBack } from './common.js';
 import { registerTranslator } from './index.js';
 import { completionToSse, joinUrl, providerHeaders, usageToOpenAI } from './openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
@@ -467,8 +467,7 @@ export class AnthropicTranslator implements Translator {
   #finish: FinishReason | undefined;
   #finishSent = false;
   #done = false;
-  #held = '';
-  #released = false;
+  readonly #hold = new StreamHoldBack();
   #jsonParts: Buffer[] | undefined;
 
   constructor(
@@ -577,21 +576,14 @@ export class AnthropicTranslator implements Translator {
         this.#done = true;
       }
     }
-    let text = this.#out;
+    const text = this.#out;
     this.#out = '';
-    if (!this.#released) {
-      // Hold the role chunk of message_start until a token, the finish, an error or the end, so
-      // that a stream failing right after message_start (overloaded) can still fail over.
-      if (this.sawFirstToken || this.#finishSent || this.#done || this.streamError || end) {
-        this.#released = true;
-        text = this.#held + text;
-        this.#held = '';
-      } else {
-        this.#held += text;
-        return EMPTY_BUFFER;
-      }
-    }
-    return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
+    // The role chunk of message_start waits for a token, the finish, an error or the end, so a
+    // stream failing right after message_start (overloaded) can still fail over.
+    return this.#hold.pass(
+      text,
+      this.sawFirstToken || this.#finishSent || this.#done || this.streamError !== undefined || end,
+    );
   }
 
   #chunk(delta: string, finish: string | null): string {

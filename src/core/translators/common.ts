@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiError } from '../errors.js';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
-import { SSE_DONE_TEXT, sseData } from './sse.js';
+import { EMPTY_BUFFER, SSE_DONE_TEXT, sseData } from './sse.js';
 import type { ClientResponseStart, UpstreamHeaders } from './types.js';
 
 export const randomId = (prefix: string, bytes = 12): string =>
@@ -229,4 +229,32 @@ export function isJsonAnswerToStream(stream: boolean, headers: UpstreamHeaders):
   if (typeof ct !== 'string') return false;
   const type = ct.toLowerCase();
   return !type.includes('text/event-stream') && type.includes('json');
+}
+
+/**
+ * Holds a translated stream's opening output (role-only chunks) back until the caller says it may
+ * go: a stream that fails before its first token then has sent nothing and can still fail over.
+ */
+export class StreamHoldBack {
+  #held = '';
+  #released = false;
+
+  /** Characters held so far. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Passes `text` on (after what was held) once `release` is true; until then holds it. */
+  pass(text: string, release: boolean): Buffer {
+    if (!this.#released) {
+      if (!release) {
+        this.#held += text;
+        return EMPTY_BUFFER;
+      }
+      this.#released = true;
+      text = this.#held + text;
+      this.#held = '';
+    }
+    return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
+  }
 }

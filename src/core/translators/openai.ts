@@ -22,7 +22,7 @@ import type { CompiledModel } from '../config/compiled.js';
 import { ApiError } from '../errors.js';
 import type { ChatCompletionRequest, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
-import { clientResponseStart, isJsonAnswerToStream } from './common.js';
+import { clientResponseStart, isJsonAnswerToStream, StreamHoldBack } from './common.js';
 import { registerTranslator } from './index.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
@@ -176,8 +176,7 @@ export class OpenAITranslator implements Translator {
   #out = '';
   #sawDone = false;
   #sawFinish = false;
-  #held = '';
-  #released = false;
+  readonly #hold = new StreamHoldBack();
   #ended = false;
   /** Streaming request answered with JSON: collect it, convert at the end. */
   #jsonParts: Buffer[] | undefined;
@@ -255,28 +254,18 @@ export class OpenAITranslator implements Translator {
       parser.end();
       this.#finish();
     }
-    let text = this.#out;
+    const text = this.#out;
     this.#out = '';
-    if (!this.#released) {
-      // Hold the opening (role-only) chunks until a token, the finish, an error or the end: a
-      // stream that fails before its first token then leaves nothing sent and can fail over.
-      if (
-        this.sawFirstToken ||
+    // Released at a token, the finish, an error or the end (or when too much is held).
+    return this.#hold.pass(
+      text,
+      this.sawFirstToken ||
         this.#sawFinish ||
         this.#sawDone ||
-        this.streamError ||
+        this.streamError !== undefined ||
         end ||
-        this.#held.length + text.length > HOLD_LIMIT
-      ) {
-        this.#released = true;
-        text = this.#held + text;
-        this.#held = '';
-      } else {
-        this.#held += text;
-        return EMPTY_BUFFER;
-      }
-    }
-    return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
+        this.#hold.held + text.length > HOLD_LIMIT,
+    );
   }
 
   #onEvent(data: string): void {
