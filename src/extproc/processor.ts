@@ -15,6 +15,7 @@
 // Nothing here selects, translates or retries on its own: Router, translators, HealthRegistry
 // and runAttempts are the same code the gateway runs. All state lives in this closure: Envoy may
 // repeat x-request-id across requests, so nothing is keyed by a client header.
+import { promptCostEstimateUsd } from '../core/accounting.js';
 import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
@@ -563,7 +564,7 @@ export class SidecarStream implements StreamProcessor {
     }
     if (start.streaming) {
       this.#respMode = 'stream';
-      const estimate = (plan.request.promptTokens * model.pricing.inputPerMTok) / 1e6;
+      const estimate = promptCostEstimateUsd(plan.request.promptTokens, model);
       releaseMessages(plan);
       return {
         response_headers: {

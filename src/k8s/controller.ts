@@ -1,7 +1,7 @@
 // `tierflow controller`: watches the TierFlow objects of every namespace, compiles each namespace
 // with the code the sidecars use and writes the result into status (leader only), serves the
 // mutating admission webhook (every replica), and exposes health and metrics.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -15,6 +15,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompileOptions } from '../core/config/compile.js';
 import { Secret } from '../core/secret.js';
 import type { InjectorConfig } from './inject.js';
+import { fileStamp } from './injector-config.js';
 import { ResourceInformer, type BackoffOptions } from './informers.js';
 import { LeaderElector } from './leader.js';
 import { errorText, silentLogger, type Logger } from './log.js';
@@ -358,10 +359,10 @@ export class Controller {
         { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' },
         listener,
       );
-      this.#certStamp = stamp(certFile, keyFile);
+      this.#certStamp = fileStamp(certFile, keyFile);
       // cert-manager (or a chart upgrade) rotates the mounted Secret: swap the context in place.
       this.#certTimer = setInterval(() => {
-        const now = stamp(certFile, keyFile);
+        const now = fileStamp(certFile, keyFile);
         if (now === this.#certStamp) return;
         try {
           server.setSecureContext({
@@ -402,19 +403,6 @@ export class Controller {
       res.writeHead(404).end();
     }
   }
-}
-
-function stamp(...files: string[]): string {
-  return files
-    .map((f) => {
-      try {
-        const s = statSync(f);
-        return `${s.mtimeMs}:${s.size}`;
-      } catch {
-        return '-';
-      }
-    })
-    .join('|');
 }
 
 export { collectDefaultMetrics };

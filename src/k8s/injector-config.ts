@@ -43,24 +43,27 @@ export function parseInjectorFile(
 /** A getter that returns the current injector config, re-reading the files when they change. */
 export function injectorConfigLoader(path: string): () => InjectorConfig {
   let cached: { stamp: string; config: InjectorConfig } | undefined;
-  const stampOf = (files: string[]) =>
-    files
-      .map((f) => {
-        try {
-          const s = statSync(f);
-          return `${s.mtimeMs}:${s.size}`;
-        } catch {
-          return '-';
-        }
-      })
-      .join('|');
   let bootstrap = '';
   return () => {
-    const stamp = stampOf([path, ...(bootstrap ? [bootstrap] : [])]);
+    const stamp = fileStamp(path, ...(bootstrap ? [bootstrap] : []));
     if (cached && cached.stamp === stamp) return cached.config;
     const parsed = parseInjectorFile(readFileSync(path, 'utf8'), dirname(path));
     bootstrap = parsed.bootstrapPath;
-    cached = { stamp: stampOf([path, bootstrap]), config: parsed.config };
+    cached = { stamp: fileStamp(path, bootstrap), config: parsed.config };
     return parsed.config;
   };
+}
+
+/** Cheap change detection for mounted files: modification time and size of each ("-" if missing). */
+export function fileStamp(...files: string[]): string {
+  return files
+    .map((f) => {
+      try {
+        const s = statSync(f);
+        return `${s.mtimeMs}:${s.size}`;
+      } catch {
+        return '-';
+      }
+    })
+    .join('|');
 }

@@ -1,6 +1,7 @@
 // send + failover: tries the plan's candidates in order until one answers, switching only
 // while nothing has reached the client. Used by the gateway for every request and by the
 // ext_proc sidecar for reactive failover (with a buffering sink).
+import { promptCostEstimateUsd } from '../core/accounting.js';
 import type { Dispatcher } from 'undici';
 import { ApiError } from '../core/errors.js';
 import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
@@ -262,7 +263,7 @@ async function attempt(
     isCommitted = true;
     committed();
     releaseMessages(plan);
-    const estimate = (plan.request.promptTokens * model.pricing.inputPerMTok) / 1e6;
+    const estimate = promptCostEstimateUsd(plan.request.promptTokens, model);
     sink.start(start.status, { ...start.headers, ...tierflowHeaders(plan, model, attemptNumber, estimate) });
   };
   try {
