@@ -7,7 +7,8 @@ import type { Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
-import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
+import { RequestAttempts } from '../pipeline/engine.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { recordRequest } from '../pipeline/record.js';
@@ -103,8 +104,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
     if (plan instanceof ApiError) return error(res, plan);
-    const sink = new HttpSink(res, {});
-    const outcome = await runAttempts(plan, deps, sink);
+    const outcome = await runAttempts(
+      new RequestAttempts(plan, deps, requestId),
+      options.client,
+      new HttpSink(res, {}),
+    );
     recordRequest(deps, plan, outcome, requestId);
   }
 

@@ -3,18 +3,11 @@
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
-import type { AttemptOutcome } from '../core/failover.js';
-import type { AttemptTracker } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
+import type { AttemptRecord } from './engine.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
-
-export interface AttemptRecord {
-  model: CompiledModel;
-  outcome: AttemptOutcome;
-  status?: number;
-}
 
 export interface RequestOutcome {
   status: number;
@@ -29,22 +22,6 @@ export interface DataPlaneDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
-}
-
-/** One attempt finished: health, metrics. */
-export function recordAttempt(
-  deps: DataPlaneDeps,
-  tracker: AttemptTracker | undefined,
-  record: AttemptRecord,
-  willFailOver: boolean,
-): void {
-  const m = deps.metrics.forModel(record.model);
-  m.attempt(record.outcome).inc();
-  if (tracker) {
-    if (tracker.firstByteAt !== undefined) m.ttfb.observe((tracker.firstByteAt - tracker.startedAt) / 1000);
-    if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
-  }
-  if (willFailOver) m.failover(record.outcome).inc();
 }
 
 /** Cost of the served attempt (if usage is known). */
@@ -105,6 +82,7 @@ export function recordRequest(
       plan.virtualKey,
       (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0),
       cost?.costUsd ?? 0,
+      plan.reservedUsd,
     );
   }
   deps.log.info('request', {
@@ -116,7 +94,9 @@ export function recordRequest(
     tier: plan.tier,
     provider: served?.provider.name,
     model: served?.name,
-    attempts: outcome.attempts.map((a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}`),
+    attempts: outcome.attempts.map(
+      (a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}${a.cause ? ` (${a.cause})` : ''}`,
+    ),
     promptTokens: u?.promptTokens,
     completionTokens: u?.completionTokens,
     costUsd: cost?.costUsd,
