@@ -8,7 +8,7 @@ import '../core/translators/register-all.js';
 import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
 import { createGateway } from '../gateway/server.js';
 import { createLogger } from '../observe/log.js';
-import { Metrics } from '../observe/metrics.js';
+import { healthEvents, Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
@@ -68,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const metrics = new Metrics();
-  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const health = new HealthRegistry(undefined, healthEvents(metrics));
   let demo: DemoProvider | undefined;
   if (mentionsDemo(file)) demo = await startDemoProvider();
 

@@ -10,7 +10,7 @@ import { sidecarProcessor } from '../extproc/processor.js';
 import { ExtProcServer, startHealthServer } from '../extproc/server.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
-import { Metrics } from '../observe/metrics.js';
+import { healthEvents, Metrics } from '../observe/metrics.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
@@ -121,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger().child({ component: 'sidecar' });
   const metrics = new Metrics();
-  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const health = new HealthRegistry(undefined, healthEvents(metrics));
   const sourceName =
     values.config ?? process.env.TIERFLOW_CONFIG_SOURCE ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml';
 

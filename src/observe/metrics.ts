@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CompiledModel } from '../core/config/compiled.js';
 import type { AttemptOutcome } from '../core/failover.js';
 import type { BreakerState } from '../core/health/breaker.js';
+import type { HealthEvents } from '../core/health/registry.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
 const SCORE_BUCKETS = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2)));
@@ -33,6 +34,7 @@ export class Metrics {
   readonly flagshipCostUsd: Counter<'policy'>;
   readonly savedUsd: Counter<'policy'>;
   readonly breakerState: Gauge<'provider' | 'model'>;
+  readonly credentialsRejected: Gauge<'provider'>;
   readonly configReloads: Counter<'result'>;
 
   #sharedState: { up: Gauge<never>; syncErrors: Counter<never> } | undefined;
@@ -146,6 +148,12 @@ export class Metrics {
       labelNames: ['provider', 'model'],
       registers,
     });
+    this.credentialsRejected = new Gauge({
+      name: 'tierflow_provider_credentials_rejected',
+      help: "1 while a provider is out of rotation because it refused TierFlow's credentials (401/403): fix its credentials.",
+      labelNames: ['provider'],
+      registers,
+    });
     this.configReloads = new Counter({
       name: 'tierflow_config_reloads_total',
       help: 'Configuration reloads, by result (applied, rejected).',
@@ -236,6 +244,15 @@ export class Metrics {
       state === 'closed' ? 0 : state === 'half-open' ? 1 : 2,
     );
   }
+}
+
+/** Health events as metrics: breaker states and providers refusing TierFlow's credentials. */
+export function healthEvents(metrics: Metrics): HealthEvents {
+  return {
+    breakerState: (m, s) => metrics.setBreakerState(m, s),
+    credentialsRejected: (provider, rejected) =>
+      metrics.credentialsRejected.set({ provider }, rejected ? 1 : 0),
+  };
 }
 
 export function statusClass(status: number): string {
