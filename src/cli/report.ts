@@ -89,7 +89,9 @@ async function get(url: string): Promise<string> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}`);
+    throw new Error(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}`, {
+      cause: err,
+    });
   }
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
   return res.text();
