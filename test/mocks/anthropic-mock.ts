@@ -90,7 +90,9 @@ function invalid(message: string): [number, unknown] {
 /** Claude version of a model id (claude-opus-4-6 -> 4.6, claude-3-5-sonnet -> 3.5), or undefined. */
 export function claudeModelVersion(model: string): number | undefined {
   const m =
-    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(model);
+    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(
+      model,
+    );
   if (!m) return undefined;
   return Number(m[1] ?? m[3]) + Number(m[2] ?? m[4] ?? 0) / 10;
 }
@@ -113,7 +115,18 @@ const STRICT_KEYWORDS = new Set([
   'format',
   'minItems',
 ]);
-const STRING_FORMATS = ['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'uri', 'ipv4', 'ipv6', 'uuid'];
+const STRING_FORMATS = [
+  'date-time',
+  'time',
+  'date',
+  'duration',
+  'email',
+  'hostname',
+  'uri',
+  'ipv4',
+  'ipv6',
+  'uuid',
+];
 
 /** The first structured-outputs schema rule `schema` breaks (path and reason), or undefined. */
 function schemaProblem(schema: unknown, path: string): string | undefined {
@@ -137,7 +150,8 @@ function schemaProblem(schema: unknown, path: string): string | undefined {
       for (const [k, v] of Object.entries(s[key] as object)) children.push([`${path}.${key}.${k}`, v]);
   if (s.items !== undefined) children.push([`${path}.items`, s.items]);
   for (const key of ['anyOf', 'allOf'])
-    if (Array.isArray(s[key])) (s[key] as unknown[]).forEach((v, i) => children.push([`${path}.${key}.${i}`, v]));
+    if (Array.isArray(s[key]))
+      (s[key] as unknown[]).forEach((v, i) => children.push([`${path}.${key}.${i}`, v]));
   for (const [p, v] of children) {
     const problem = schemaProblem(v, p);
     if (problem) return problem;
@@ -155,9 +169,13 @@ function validateSampling(b: Record<string, unknown>): [number, unknown] | undef
   }
   if (v !== undefined && v > 4.6) {
     if (b.temperature !== undefined && b.temperature !== 1)
-      return invalid(`temperature: ${String(b.model)} does not support setting temperature; only 1.0 is accepted.`);
+      return invalid(
+        `temperature: ${String(b.model)} does not support setting temperature; only 1.0 is accepted.`,
+      );
     if (b.top_p !== undefined && (typeof b.top_p !== 'number' || b.top_p < 0.99))
-      return invalid(`top_p: ${String(b.model)} does not support setting top_p; only values >= 0.99 are accepted.`);
+      return invalid(
+        `top_p: ${String(b.model)} does not support setting top_p; only values >= 0.99 are accepted.`,
+      );
     if (b.top_k !== undefined) return invalid(`top_k: ${String(b.model)} does not support top_k.`);
   }
   if ((v === undefined || v >= 4.1) && b.temperature !== undefined && b.top_p !== undefined) {
@@ -165,7 +183,8 @@ function validateSampling(b: Record<string, unknown>): [number, unknown] | undef
   }
   const oc = b.output_config as { format?: { type?: unknown; schema?: unknown } } | undefined;
   if (oc?.format !== undefined) {
-    if (oc.format.type !== 'json_schema') return invalid('output_config.format.type: Input should be json_schema');
+    if (oc.format.type !== 'json_schema')
+      return invalid('output_config.format.type: Input should be json_schema');
     const problem = schemaProblem(oc.format.schema, 'output_config.format.schema');
     if (problem) return invalid(problem);
   }

@@ -108,7 +108,9 @@ type Block = Record<string, unknown>;
 /** Claude version in a Bedrock model id (us.anthropic.claude-sonnet-4-5-2025...-v1:0 -> 4.5). */
 function claudeVersion(modelId: string): number | undefined {
   const m =
-    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(modelId);
+    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(
+      modelId,
+    );
   if (!m) return undefined;
   return Number(m[1] ?? m[3]) + Number(m[2] ?? m[4] ?? 0) / 10;
 }
@@ -171,7 +173,8 @@ function validateConverse(b: Record<string, unknown>): string | undefined {
           return `messages.${i}.content.${j}.document.format: invalid`;
         if (typeof d.name !== 'string' || !/^[A-Za-z0-9\-()[\]]+( [A-Za-z0-9\-()[\]]+)*$/.test(d.name))
           return `messages.${i}.content.${j}.document.name: The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets.`;
-        if (typeof d.source?.bytes !== 'string') return `messages.${i}.content.${j}.document.source.bytes: required`;
+        if (typeof d.source?.bytes !== 'string')
+          return `messages.${i}.content.${j}.document.source.bytes: required`;
       }
       if ('toolUse' in blk) {
         usesTools = true;

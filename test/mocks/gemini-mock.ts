@@ -144,15 +144,22 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
           return invalid(
             `contents[${i}].parts[${j}].function_response.id: ${id === undefined ? 'missing' : `'${String(id)}' does not match`} the id of a function call of the previous turn.`,
           );
-        if (answered.includes(id)) return invalid(`contents[${i}].parts[${j}]: function call ${id} answered twice.`);
+        if (answered.includes(id))
+          return invalid(`contents[${i}].parts[${j}]: function call ${id} answered twice.`);
         answered.push(id);
       }
       if (p.fileData) {
         const fd = p.fileData as Part;
         if (typeof fd.fileUri !== 'string')
           return invalid(`* GenerateContentRequest.contents[${i}].parts[${j}].file_data.file_uri: required`);
-        if (/^https?:/.test(fd.fileUri) && !fd.fileUri.includes('generativelanguage.googleapis.com') && typeof fd.mimeType !== 'string')
-          return invalid(`* GenerateContentRequest.contents[${i}].parts[${j}].file_data.mime_type: mime_type is required for file URIs`);
+        if (
+          /^https?:/.test(fd.fileUri) &&
+          !fd.fileUri.includes('generativelanguage.googleapis.com') &&
+          typeof fd.mimeType !== 'string'
+        )
+          return invalid(
+            `* GenerateContentRequest.contents[${i}].parts[${j}].file_data.mime_type: mime_type is required for file URIs`,
+          );
       }
       const fields = DATA_FIELDS.filter((f) => p[f] !== undefined);
       if (fields.length !== 1)
@@ -254,7 +261,9 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
           `Invalid JSON payload received. Unknown name "${k}" at 'generation_config': Cannot find field.`,
         );
     if (typeof gc.temperature === 'number' && (gc.temperature < 0 || gc.temperature > 2))
-      return invalid(`* GenerateContentRequest.generation_config.temperature: must be in the range [0.0, 2.0]`);
+      return invalid(
+        `* GenerateContentRequest.generation_config.temperature: must be in the range [0.0, 2.0]`,
+      );
     if (typeof gc.topP === 'number' && (gc.topP < 0 || gc.topP > 1))
       return invalid(`* GenerateContentRequest.generation_config.top_p: must be in the range [0.0, 1.0]`);
     if (gc.responseJsonSchema !== undefined && gc.responseMimeType !== 'application/json')

@@ -44,7 +44,8 @@ export function openAIRuleViolation(b: Body, model: string): OpenAIError | undef
   for (const [field, min, max, dflt] of RANGES) {
     const v = b[field];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number') return invalid(`Invalid type for '${field}': expected a decimal.`, field, 'invalid_type');
+    if (typeof v !== 'number')
+      return invalid(`Invalid type for '${field}': expected a decimal.`, field, 'invalid_type');
     if (v > max)
       return invalid(
         `Invalid '${field}': decimal above maximum value. Expected a value <= ${max}, but got ${v} instead.`,
@@ -108,7 +109,11 @@ export function openAIRuleViolation(b: Body, model: string): OpenAIError | undef
       for (const [k, tc] of (m.tool_calls as Body[]).entries()) {
         const id = tc?.id;
         if (typeof id !== 'string')
-          return invalid(`Missing required parameter: 'messages[${i}].tool_calls[${k}].id'.`, `messages[${i}].tool_calls[${k}].id`, 'missing_required_parameter');
+          return invalid(
+            `Missing required parameter: 'messages[${i}].tool_calls[${k}].id'.`,
+            `messages[${i}].tool_calls[${k}].id`,
+            'missing_required_parameter',
+          );
         if (id.length > TOOL_CALL_ID_MAX)
           return invalid(
             `Invalid 'messages[${i}].tool_calls[${k}].id': string too long. Expected a string with maximum length ${TOOL_CALL_ID_MAX}, but got a string with length ${id.length} instead.`,

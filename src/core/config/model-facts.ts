@@ -174,7 +174,11 @@ function geminiFacts(ids: readonly string[]): ModelFacts {
  * The documented facts of a model, from its provider type and model family. The family is read
  * from the upstream id and the model name (an Azure deployment name often says nothing).
  */
-export function defaultModelFacts(type: ProviderType, upstreamModel: string, name = upstreamModel): ModelFacts {
+export function defaultModelFacts(
+  type: ProviderType,
+  upstreamModel: string,
+  name = upstreamModel,
+): ModelFacts {
   const ids = name === upstreamModel ? [upstreamModel] : [upstreamModel, name];
   switch (type) {
     case 'anthropic':

@@ -118,24 +118,36 @@ export const ModelFactsSpec = Obj(
     frequencyPenalty: Opt(ParamFactSpec('frequency_penalty')),
     presencePenalty: Opt(ParamFactSpec('presence_penalty')),
     temperatureWithTopP: Opt(
-      S.boolean('False when temperature and top_p are rejected together: temperature is kept, top_p dropped.'),
+      S.boolean(
+        'False when temperature and top_p are rejected together: temperature is kept, top_p dropped.',
+      ),
     ),
     developerRole: Opt(S.boolean('The developer role is accepted; otherwise it is sent as system.')),
     systemRole: Opt(
-      S.boolean('The system role is accepted; otherwise system messages are sent as developer (or user) text.'),
+      S.boolean(
+        'The system role is accepted; otherwise system messages are sent as developer (or user) text.',
+      ),
     ),
     toolCallIdMaxLength: Opt(
-      int('Longest tool-call id accepted; longer ids (and ids outside [A-Za-z0-9_-]) are shortened consistently.', {
-        minimum: 16,
-      }),
+      int(
+        'Longest tool-call id accepted; longer ids (and ids outside [A-Za-z0-9_-]) are shortened consistently.',
+        {
+          minimum: 16,
+        },
+      ),
     ),
     toolCallIdEcho: Opt(
-      S.boolean('The provider mints tool-call ids and wants them back on the call and its result (Gemini 3).'),
+      S.boolean(
+        'The provider mints tool-call ids and wants them back on the call and its result (Gemini 3).',
+      ),
     ),
     minApiVersion: Opt(
-      str('Azure OpenAI: oldest api-version serving the model; a provider apiVersion older than this is raised to it.', {
-        pattern: '^(v1|\\d{4}-\\d{2}-\\d{2}(-preview)?)$',
-      }),
+      str(
+        'Azure OpenAI: oldest api-version serving the model; a provider apiVersion older than this is raised to it.',
+        {
+          pattern: '^(v1|\\d{4}-\\d{2}-\\d{2}(-preview)?)$',
+        },
+      ),
     ),
   },
   'What the model accepts on the wire, so any request routed to it is adapted (parameters dropped, clamped or mapped) instead of refused. Fields left out come from the documented defaults of the provider type and model family.',

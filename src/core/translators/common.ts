@@ -320,7 +320,11 @@ export interface Sampling {
  * model refuses dropped, top_p dropped where it may not come with temperature. `top_k` is not an
  * OpenAI field, but OpenAI-compatible clients send it for servers that take it.
  */
-export function adaptSampling(body: ChatCompletionRequest, facts: ModelFacts, adjusted: Adjustments): Sampling {
+export function adaptSampling(
+  body: ChatCompletionRequest,
+  facts: ModelFacts,
+  adjusted: Adjustments,
+): Sampling {
   const b = body as ChatCompletionRequest & { top_k?: unknown };
   const out: Sampling = {
     temperature: adaptParam(b.temperature, facts.temperature, 'temperature', adjusted),

@@ -288,7 +288,12 @@ export function isFailedFinish(reason: string | undefined): boolean {
   return reason !== undefined && reason !== 'STOP' && reason !== 'MAX_TOKENS' && !FILTERED.has(reason);
 }
 
-const failedFinishError = (model: CompiledModel, reason: string, message: string | undefined, midStream = false) =>
+const failedFinishError = (
+  model: CompiledModel,
+  reason: string,
+  message: string | undefined,
+  midStream = false,
+) =>
   upstreamError(model, 502, {
     message: `the model produced no answer (finishReason ${reason}${message ? `: ${message}` : ''})`,
     providerType: reason,
