@@ -10,7 +10,7 @@ import { sidecarProcessor } from '../extproc/processor.js';
 import { ExtProcServer, startHealthServer } from '../extproc/server.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
-import { healthEvents, Metrics } from '../observe/metrics.js';
+import { Metrics } from '../observe/metrics.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
@@ -121,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger().child({ component: 'sidecar' });
   const metrics = new Metrics();
-  const health = new HealthRegistry(undefined, healthEvents(metrics));
+  const health = new HealthRegistry(undefined, metrics.healthEvents());
   const sourceName =
     values.config ?? process.env.TIERFLOW_CONFIG_SOURCE ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml';
 
@@ -135,7 +135,7 @@ export async function run(argv: string[]): Promise<number> {
         onConfig: (config) => {
           if (router) router.setConfig(config);
           else router = new Router({ config, health, bodyLimit: bodyLimit as number });
-          if (!first) metrics.configReloads.inc({ result: 'applied' });
+          if (!first) metrics.configReloaded('applied');
           first = false;
         },
         registry: metrics.registry,
@@ -150,9 +150,9 @@ export async function run(argv: string[]): Promise<number> {
         log,
         (config) => {
           router?.setConfig(config);
-          metrics.configReloads.inc({ result: 'applied' });
+          metrics.configReloaded('applied');
         },
-        () => metrics.configReloads.inc({ result: 'rejected' }),
+        () => metrics.configReloaded('rejected'),
       );
       router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
       closeSource = () => source.close();
@@ -184,6 +184,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   metrics.trackOpenStreams(() => server.activeStreams);
   metrics.trackVirtualKeys(() => router?.keyUsage() ?? []);
+  metrics.trackRouting(() => router);
   let bound;
   try {
     bound = await server.start();

@@ -30,6 +30,8 @@ export interface AttemptRecord {
   status?: number;
   /** Why it failed: errno and host, or status and the provider's error code. For logs and the final error. */
   cause?: string;
+  /** What the translator changed so the model would accept the request (Translator.adjusted). */
+  adjusted?: readonly string[];
 }
 
 export class RequestAttempts {
@@ -85,7 +87,9 @@ export class RequestAttempts {
       let translator: Translator | undefined;
       try {
         translator = translatorFor(model.provider.type)(plan.request, model);
-        return new Attempt(this, translator, tracker, record, translator.buildRequest());
+        const request = translator.buildRequest();
+        if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
+        return new Attempt(this, translator, tracker, record, request);
       } catch (err) {
         if (!(err instanceof ApiError)) {
           // A bug, not the provider's fault: the breaker's slot is given back before it surfaces.

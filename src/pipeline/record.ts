@@ -97,6 +97,7 @@ export function recordRequest(
     attempts: outcome.attempts.map(
       (a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}${a.cause ? ` (${a.cause})` : ''}`,
     ),
+    adjusted: served ? outcome.attempts.findLast((a) => a.model === served)?.adjusted : undefined,
     promptTokens: u?.promptTokens,
     completionTokens: u?.completionTokens,
     costUsd: cost?.costUsd,

@@ -10,7 +10,7 @@ import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { healthEvents, Metrics } from '../../src/observe/metrics.js';
+import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { compile } from '../helpers/config.js';
 import { failoverConfig, KEY_A, KEY_B } from '../helpers/failover.js';
@@ -41,7 +41,7 @@ beforeAll(async () => {
   metrics = new Metrics({ defaultMetrics: false });
   router = new Router({
     config: compile(failoverConfig({ a: a.url, b: b.url })),
-    health: new HealthRegistry(undefined, healthEvents(metrics)),
+    health: new HealthRegistry(undefined, metrics.healthEvents()),
   });
   upstream = new UpstreamClient();
   const socketPath = tempSocket();

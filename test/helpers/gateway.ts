@@ -11,7 +11,7 @@ import { Router } from '../../src/core/router.js';
 import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger, type Logger } from '../../src/observe/log.js';
-import { healthEvents, Metrics } from '../../src/observe/metrics.js';
+import { Metrics } from '../../src/observe/metrics.js';
 import { openFileConfig } from '../../src/runtime/file-config.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 
@@ -38,13 +38,14 @@ export async function startTestGateway(
   const writeConfig = (c: unknown) => writeFileSync(configFile, typeof c === 'string' ? c : stringify(c));
   writeConfig(config);
   const metrics = new Metrics({ defaultMetrics: false });
-  const health = new HealthRegistry(undefined, healthEvents(metrics));
+  const health = new HealthRegistry(undefined, metrics.healthEvents());
   const live: { router?: Router } = {};
   const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) =>
     live.router?.setConfig(c),
   );
   const router = new Router({ config: source.initial, health, classify: options.classify });
   live.router = router;
+  metrics.trackRouting(() => live.router);
   const client = new UpstreamClient();
   const gateway: Gateway = createGateway({ router, metrics, log: options.log ?? silentLogger, client });
   const addr = await gateway.listen(0, '127.0.0.1');

@@ -27,6 +27,8 @@ export interface HealthEvents {
   breakerState?(model: CompiledModel, state: BreakerState): void;
   /** A provider refused TierFlow's credentials (true) or is back in rotation (false). */
   credentialsRejected?(provider: string, rejected: boolean): void;
+  /** A successful attempt's output rate: tokens per second from its first token (or byte) to its end. */
+  outputTokenRate?(model: CompiledModel, tokensPerSecond: number): void;
 }
 
 /** How long a provider that refused TierFlow's credentials stays out of rotation before one probe. */
@@ -90,7 +92,7 @@ export class HealthRegistry {
     const e = this.#entry(model);
     if (e.coolDownUntil > this.clock()) return undefined;
     const settle = e.breaker.begin();
-    return settle && new AttemptTracker(e.latency, settle, this.clock);
+    return settle && new AttemptTracker(e.latency, settle, this.clock, model, this.events);
   }
 
   /** The provider asked us (Retry-After) not to call this model before `ms` from now. */
@@ -158,6 +160,8 @@ export class AttemptTracker {
     private readonly latency: ModelLatency,
     private readonly settle: AttemptSettle,
     private readonly clock: Clock,
+    private readonly model?: CompiledModel,
+    private readonly events?: HealthEvents,
   ) {
     this.startedAt = clock();
   }
@@ -182,7 +186,9 @@ export class AttemptTracker {
     this.latency.totalMs.add(end - this.startedAt);
     const from = this.firstTokenAt ?? this.firstByteAt;
     if (outputTokens && from !== undefined && end - from > 0) {
-      this.latency.tokensPerSecond.add((outputTokens * 1000) / (end - from));
+      const rate = (outputTokens * 1000) / (end - from);
+      this.latency.tokensPerSecond.add(rate);
+      if (this.model) this.events?.outputTokenRate?.(this.model, rate);
     }
     this.settle.succeed();
   }
