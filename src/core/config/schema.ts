@@ -298,6 +298,7 @@ export const FailoverSpec = Obj(
       S.array(
         int('An HTTP status.', { minimum: 400, maximum: 599 }),
         'Provider statuses that fail over like a 5xx besides 429 and 5xx (e.g. [408, 409]). Default none.',
+        { maxItems: 50 },
       ),
     ),
     rateLimitRetries: Opt(
