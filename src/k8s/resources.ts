@@ -63,13 +63,14 @@ export const ANNOTATION_POLICY = 'tierflow.dev/policy';
 export const ANNOTATION_SECRETS = 'tierflow.dev/secrets';
 /** Set by the webhook on pods it injected; its value is the injector version. */
 export const ANNOTATION_STATUS = 'tierflow.dev/injected';
+/** Pod label set by the webhook on pods it injected ("true"): the chart's PodMonitor selects it. */
+export const LABEL_INJECTED = 'tierflow.dev/injected';
 /** Namespace label: `enabled` injects every pod of the namespace unless the pod opts out. */
 export const NAMESPACE_LABEL_INJECT = 'tierflow.dev/inject';
 
 // Layout inside an injected pod.
 export const SECRETS_DIR = '/var/run/tierflow/secrets';
-export const SOCKET_DIR = '/var/run/tierflow/sock';
-export const SOCKET_FILE = 'extproc.sock';
+export { SOCKET_DIR, SOCKET_FILE } from '../extproc/socket-path.js';
 export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Environment of the tierflow sidecar container set by the webhook. */
