@@ -229,6 +229,13 @@ describe('sidecar injection webhook', () => {
       expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
       expect(c.startupProbe && c.readinessProbe && c.livenessProbe).toBeTruthy();
     }
+    // One shared primary group: Envoy may connect to the tierflow socket (mode 0660).
+    expect(tierflow.securityContext.runAsGroup).toBe(envoy.securityContext.runAsGroup);
+    expect(tierflow.securityContext.runAsUser).not.toBe(envoy.securityContext.runAsUser);
+    // Liveness and startup ask about the process; readiness about a loaded configuration.
+    expect(tierflow.startupProbe.grpc.service).toBeUndefined();
+    expect(tierflow.readinessProbe.grpc.service).toBe('envoy.service.ext_proc.v3.ExternalProcessor');
+    expect(envoy.imagePullPolicy).toBe('IfNotPresent');
     expect(tierflow.image).toBe('ghcr.io/tierflow/tierflow:0.1.0');
     expect(tierflow.startupProbe.grpc.port).toBe(15120);
     expect(tierflow.args).toEqual([
@@ -252,6 +259,31 @@ describe('sidecar injection webhook', () => {
       address: '127.0.0.1',
       port_value: 10000,
     });
+    // Envoy's admin API is on a 0600 socket in a volume only Envoy mounts, not on the pod's 127.0.0.1.
+    expect(bootstrap.admin.address).toEqual({ pipe: { path: '/tmp/envoy-admin.sock', mode: 0o600 } });
+    const envoyTmp = envoy.volumeMounts.find((m: Pod) => m.mountPath === '/tmp').name;
+    expect(
+      [...spec.initContainers, ...spec.containers]
+        .filter((c: Pod) => (c.volumeMounts ?? []).some((m: Pod) => m.name === envoyTmp))
+        .map((c: Pod) => c.name),
+    ).toEqual([ENVOY_CONTAINER]);
+    // The probe listener (pod IP, dual-stack) forwards GET /ready and the stats, nothing else.
+    const healthListener = bootstrap.static_resources.listeners.find(
+      (l: Pod) => l.name === 'tierflow_health',
+    );
+    expect(healthListener.address.socket_address).toEqual({
+      address: '::',
+      port_value: 15121,
+      ipv4_compat: true,
+    });
+    const routes =
+      healthListener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes.filter((r: Pod) => r.route).map((r: Pod) => r.match.path)).toEqual([
+      '/ready',
+      '/stats',
+      '/stats/prometheus',
+    ]);
+    expect(JSON.stringify(bootstrap)).not.toMatch(/port_value":9901/);
 
     // The shared socket volume is mounted in both sidecars, and in no app container.
     const socketMount = (c: Pod) =>
@@ -269,6 +301,8 @@ describe('sidecar injection webhook', () => {
     ]);
     for (const v of secretVolumes) {
       expect(v.secret.optional).toBe(true);
+      // Root-owned files (no pod fsGroup): the tierflow UID reads them as "other".
+      expect(v.secret.defaultMode).toBe(0o444);
       expect(v.name).toBe(secretVolumeName(v.secret.secretName));
       const users = [...spec.initContainers, ...spec.containers].filter((c: Pod) =>
         (c.volumeMounts ?? []).some((m: Pod) => m.name === v.name),
