@@ -1,8 +1,6 @@
 // tierflow sidecar: Envoy's external processor, running the same pipeline as the gateway.
-import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ApiError } from '../core/errors.js';
 import { HealthRegistry } from '../core/health/registry.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { Router } from '../core/router.js';
@@ -19,9 +17,10 @@ import { unconfiguredProcessor } from '../extproc/unconfigured.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
-import { UpstreamClient } from '../upstream/client.js';
+import { UpstreamClient } from '../pipeline/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
 
@@ -229,12 +228,12 @@ export async function run(argv: string[]): Promise<number> {
   const metricsServer =
     metricsPort === undefined
       ? undefined
-      : await startMetricsServer(metrics, metricsPort as number, () =>
-          draining
-            ? { ready: false, status: 'draining' }
-            : router
-              ? { ready: true, status: 'ready' }
-              : { ready: false, status: 'not configured', reason: reason() },
+      : await startOpsServer(
+          {
+            registry: metrics.registry,
+            ready: () => (draining ? 'shutting down' : router ? true : `not configured: ${reason()}`),
+          },
+          metricsPort as number,
         );
   log.info('tierflow sidecar listening', {
     socket: bound.socketPath,
@@ -290,41 +289,4 @@ export async function run(argv: string[]): Promise<number> {
   await client.close();
   health.close();
   return 0;
-}
-
-interface Readiness {
-  ready: boolean;
-  status: string;
-  reason?: string;
-}
-
-function startMetricsServer(metrics: Metrics, port: number, readiness: () => Readiness): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        () => json(500, new ApiError(500, 'metrics unavailable', 'api_error').toBody()),
-      );
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
-    if (req.method === 'GET' && path === '/readyz') {
-      const { ready, ...body } = readiness();
-      return json(ready ? 200 : 503, body);
-    }
-    json(404, new ApiError(404, `Unknown path ${path}.`, 'invalid_request_error', 'unknown_url').toBody());
-  });
-  return new Promise((resolveListen, reject) => {
-    server.once('error', reject);
-    // No host: Node listens on "::" (IPv6 and IPv4) where the host has IPv6, else on 0.0.0.0.
-    server.listen(port, () => resolveListen(server));
-  });
 }

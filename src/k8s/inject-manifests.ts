@@ -7,7 +7,13 @@ import { injectPod, type InjectorConfig, type PatchOp } from './inject.js';
 import { RESOURCES } from './resources.js';
 import { referencedSecretNames } from './secrets.js';
 
-type Obj = Record<string, any>;
+type Obj = Record<string, unknown>;
+interface Meta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+}
+const meta = (o: Obj): Meta => (o.metadata ?? {}) as Meta;
 
 /** Where the pod template of each workload kind is (Pods are their own template). */
 const TEMPLATE_PATHS: Record<string, string[]> = {
@@ -27,18 +33,18 @@ export function applyPatch(target: Obj, patch: readonly PatchOp[]): void {
   for (const op of patch) {
     const keys = op.path.split('/').slice(1).map(unescape);
     const last = keys.pop()!;
-    let parent: any = target;
+    let parent: unknown = target;
     for (const k of keys) {
-      parent = parent?.[Array.isArray(parent) ? Number(k) : k];
-      if (parent === undefined) throw new Error(`patch path ${op.path} does not exist`);
+      parent = Array.isArray(parent) ? parent[Number(k)] : (parent as Obj | undefined)?.[k];
+      if (parent === undefined || parent === null) throw new Error(`patch path ${op.path} does not exist`);
     }
     if (Array.isArray(parent)) {
       const i = last === '-' ? parent.length : Number(last);
       if (op.op === 'add') parent.splice(i, 0, op.value);
       else if (op.op === 'replace') parent[i] = op.value;
       else parent.splice(i, 1);
-    } else if (op.op === 'remove') delete parent[last];
-    else parent[last] = op.value;
+    } else if (op.op === 'remove') delete (parent as Obj)[last];
+    else (parent as Obj)[last] = op.value;
   }
 }
 
@@ -47,8 +53,8 @@ export function secretsByNamespace(objects: readonly Obj[], defaultNamespace: st
   const kinds = new Set(RESOURCES.filter((r) => r.key !== 'policies').map((r) => r.kind));
   const specs = new Map<string, unknown[]>();
   for (const o of objects) {
-    if (!o || !kinds.has(o.kind)) continue;
-    const ns = o.metadata?.namespace ?? defaultNamespace;
+    if (!o || !kinds.has(String(o.kind))) continue;
+    const ns = meta(o).namespace ?? defaultNamespace;
     specs.set(ns, [...(specs.get(ns) ?? []), o.spec]);
   }
   return new Map([...specs].map(([ns, s]) => [ns, referencedSecretNames(s)]));
@@ -77,12 +83,12 @@ export function injectObject(object: unknown, options: InjectManifestsOptions): 
   const kind = String(o.kind ?? '');
   const path = kind === 'Pod' ? [] : TEMPLATE_PATHS[kind];
   if (!path) return { object: o, warnings: [] };
-  const name = `${kind}/${o.metadata?.name ?? o.metadata?.generateName ?? '?'}`;
-  let holder: Obj = o;
-  for (const k of path) holder = holder?.[k];
+  const name = `${kind}/${meta(o).name ?? meta(o).generateName ?? '?'}`;
+  let holder: Obj | undefined = o;
+  for (const k of path) holder = holder?.[k] as Obj | undefined;
   if (!holder || typeof holder !== 'object')
     return { object: o, note: `${name}: no pod template`, warnings: [] };
-  const namespace = o.metadata?.namespace ?? options.namespace;
+  const namespace = meta(o).namespace ?? options.namespace;
   // The patch's paths are relative to a pod: /metadata/... and /spec/...
   const pod: Obj = { metadata: holder.metadata, spec: holder.spec };
   const result = injectPod(pod as V1Pod, options.config, {

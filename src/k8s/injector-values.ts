@@ -12,7 +12,7 @@ import type { InjectorConfig, PullPolicy } from './inject.js';
 /** The chart shipped with this package (charts/tierflow next to src/ and dist/). */
 export const CHART_DIR = join(import.meta.dirname, '..', '..', 'charts', 'tierflow');
 
-type Values = Record<string, any>;
+type Values = Record<string, unknown>;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -23,7 +23,10 @@ export function mergeValues(base: Values, over: Values): Values {
   const out: Values = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === null) delete out[k];
-    else out[k] = isObject(v) && isObject(base[k]) ? mergeValues(base[k] as Values, v as Values) : v;
+    else {
+      const b = base[k];
+      out[k] = isObject(v) && isObject(b) ? mergeValues(b, v) : v;
+    }
   }
   return out;
 }
@@ -46,9 +49,10 @@ export function loadChartValues(
 const int = (v: unknown) => Math.trunc(Number(v));
 
 export function injectorConfigFromValues(values: Values, appVersion: string): InjectorConfig {
-  const sidecar = values.sidecar as Values;
-  const envoy = values.envoy as Values;
-  const image = values.image as Values;
+  const map = (v: unknown): Values => (isObject(v) ? v : {});
+  const sidecar = map(values.sidecar);
+  const envoy = map(values.envoy);
+  const image = map(values.image);
   for (const [name, v] of [
     ['sidecar.runAsUser', sidecar.runAsUser],
     ['envoy.runAsUser', envoy.runAsUser],
@@ -65,15 +69,15 @@ export function injectorConfigFromValues(values: Values, appVersion: string): In
     ...((sidecar.extraArgs as string[] | undefined) ?? []),
   ];
   const env: V1EnvVar[] = [...((sidecar.env as V1EnvVar[] | undefined) ?? [])];
-  const shared = sidecar.sharedLimits as Values | undefined;
-  if (shared?.redisUrl) {
+  const shared = map(sidecar.sharedLimits);
+  if (shared.redisUrl) {
     const url = String(shared.redisUrl);
     if (!url.startsWith('redis://') && !url.startsWith('rediss://'))
       throw new Error('sidecar.sharedLimits.redisUrl must be a redis:// or rediss:// URL');
     env.push({ name: 'TIERFLOW_REDIS_URL', value: url });
     env.push({ name: 'TIERFLOW_REDIS_SYNC_MS', value: String(int(shared.syncIntervalMs)) });
-    const pw = shared.passwordSecret as Values | undefined;
-    if (pw?.name)
+    const pw = map(shared.passwordSecret);
+    if (pw.name)
       env.push({
         name: 'TIERFLOW_REDIS_PASSWORD',
         valueFrom: { secretKeyRef: { name: String(pw.name), key: String(pw.key) } },
@@ -86,10 +90,10 @@ export function injectorConfigFromValues(values: Values, appVersion: string): In
     failOpen: Boolean(sidecar.failOpen),
     bufferLimitBytes: int(sidecar.bufferLimitBytes),
   });
-  const envoyImage = envoy.image as Values;
+  const envoyImage = map(envoy.image);
   return {
-    tierflowImage: `${image.repository}:${image.tag || appVersion}`,
-    envoyImage: `${envoyImage.repository}:${envoyImage.tag}`,
+    tierflowImage: `${String(image.repository)}:${String(image.tag || appVersion)}`,
+    envoyImage: `${String(envoyImage.repository)}:${String(envoyImage.tag)}`,
     imagePullPolicy: image.pullPolicy as PullPolicy,
     envoyImagePullPolicy: envoyImage.pullPolicy as PullPolicy,
     envoyBootstrap: stringify(bootstrap, { lineWidth: 0, version: '1.1' }),
