@@ -28,6 +28,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
+  ANNOTATION_BASE_URL,
   ANNOTATION_INJECT,
   ANNOTATION_POLICY,
   ANNOTATION_SECRETS,
@@ -345,12 +346,27 @@ export function injectPod(pod: V1Pod, cfg: InjectorConfig, ctx: InjectionContext
     return { injected: false, skipped: 'partially injected', patch: [], warnings };
   }
 
-  // OPENAI_BASE_URL on every app container that does not set it.
+  // OPENAI_BASE_URL on every app container that does not set it. An `env` entry overrides the same
+  // variable from `envFrom`, whose ConfigMaps and Secrets the webhook cannot read: containers with
+  // envFrom keep theirs unless the pod asks for ours.
   const url = baseUrl(cfg);
+  const baseUrlMode = annotations[ANNOTATION_BASE_URL]?.trim().toLowerCase();
+  if (baseUrlMode && baseUrlMode !== 'set' && baseUrlMode !== 'skip')
+    warnings.push(`tierflow: ${ANNOTATION_BASE_URL} must be "set" or "skip", got '${baseUrlMode}'; ignored`);
   spec.containers.forEach((c, i) => {
-    if (c.name === TIERFLOW_CONTAINER || c.name === ENVOY_CONTAINER) return;
+    if (c.name === TIERFLOW_CONTAINER || c.name === ENVOY_CONTAINER || baseUrlMode === 'skip') return;
     const env = c.env ?? [];
     if (env.some((e) => e.name === 'OPENAI_BASE_URL')) return;
+    if (c.envFrom?.length && baseUrlMode !== 'set') {
+      warnings.push(
+        `tierflow: container '${c.name}' uses envFrom, so OPENAI_BASE_URL is not set on it (an env entry would override one from envFrom); annotate ${ANNOTATION_BASE_URL}: "set" to route it through TierFlow (${url})`,
+      );
+      return;
+    }
+    if (c.envFrom?.length)
+      warnings.push(
+        `tierflow: container '${c.name}' uses envFrom; OPENAI_BASE_URL=${url} overrides any OPENAI_BASE_URL it brings`,
+      );
     const value: V1EnvVar = { name: 'OPENAI_BASE_URL', value: url };
     if (!c.env) patch.push({ op: 'add', path: `/spec/containers/${i}/env`, value: [value] });
     else patch.push({ op: 'add', path: `/spec/containers/${i}/env/-`, value });

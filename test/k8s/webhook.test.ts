@@ -110,6 +110,9 @@ describe('sidecar injection webhook', () => {
           method: 'POST',
           ca,
           servername: SERVICE_HOST,
+          // A connection per request: a kept-alive one may be closed by the server's idle timeout
+          // just as a slow test reuses it (ECONNRESET under load).
+          agent: false,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
         },
         (res) => {
@@ -408,6 +411,35 @@ describe('sidecar injection webhook', () => {
     expect(app.metadata.annotations['prometheus.io/path']).toBeUndefined();
     expect(selected(app)).toBe(true);
     expect(response.warnings?.join('\n')).toMatch(/prometheus\.io annotations are its own.*PodMonitor/);
+  });
+
+  it('leaves OPENAI_BASE_URL from envFrom alone unless the pod asks, and says so', async () => {
+    const pod = appPod({ 'tierflow.dev/inject': 'true' });
+    pod.spec.containers[0].envFrom = [{ configMapRef: { name: 'chat-config' } }];
+    const { pod: out, response } = await admit(pod);
+    // env would override envFrom: the container with envFrom keeps what it brings.
+    expect(out.spec.containers[0].env.map((e: Pod) => e.name)).toEqual(['LOG_LEVEL']);
+    expect(out.spec.containers[1].env).toEqual([
+      { name: 'OPENAI_BASE_URL', value: 'http://127.0.0.1:10000/v1' },
+    ]);
+    expect(response.warnings.join('\n')).toMatch(
+      /'chat' uses envFrom.*tierflow\.dev\/openai-base-url: "set"/,
+    );
+
+    const forced = appPod({ 'tierflow.dev/inject': 'true', 'tierflow.dev/openai-base-url': 'set' });
+    forced.spec.containers[0].envFrom = [{ configMapRef: { name: 'chat-config' } }];
+    const { pod: outForced } = await admit(forced);
+    expect(outForced.spec.containers[0].env).toContainEqual({
+      name: 'OPENAI_BASE_URL',
+      value: 'http://127.0.0.1:10000/v1',
+    });
+
+    const skipped = await admit(
+      appPod({ 'tierflow.dev/inject': 'true', 'tierflow.dev/openai-base-url': 'skip' }),
+    );
+    for (const c of skipped.pod.spec.containers)
+      expect((c.env ?? []).some((e: Pod) => e.name === 'OPENAI_BASE_URL')).toBe(false);
+    expect(skipped.pod.spec.initContainers[0].name).toBe(TIERFLOW_CONTAINER);
   });
 
   it('passes the chosen policies and extra Secrets from the annotations', async () => {

@@ -257,6 +257,7 @@ describe.skipIf(Boolean(unavailable))(
       } catch (err) {
         throw new Error(
           `${(err as Error).message}\n--- tierflow log:\n${pod.tierflow.output().slice(-3000)}`,
+          { cause: err },
         );
       }
       expect(data.choices[0]!.message.content).toBe('echo: Say hi');
