@@ -422,7 +422,7 @@ describe('sidecar injection webhook', () => {
     expect(out.spec.containers[1].env).toEqual([
       { name: 'OPENAI_BASE_URL', value: 'http://127.0.0.1:10000/v1' },
     ]);
-    expect(response.warnings.join('\n')).toMatch(
+    expect((response.warnings ?? []).join('\n')).toMatch(
       /'chat' uses envFrom.*tierflow\.dev\/openai-base-url: "set"/,
     );
 
