@@ -11,6 +11,7 @@ import { ExtProcServer, startHealthServer } from '../extproc/server.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
@@ -170,7 +171,8 @@ export async function run(argv: string[]): Promise<number> {
     : undefined;
 
   const client = new UpstreamClient();
-  const deps = { router, metrics, log, client };
+  const tracer = await tracerFromEnv(process.env, log);
+  const deps = { router, metrics, log, client, tracer };
   const server = new ExtProcServer({
     processor: sidecarProcessor(deps, {
       bodyLimit: bodyLimit as number,
@@ -227,6 +229,7 @@ export async function run(argv: string[]): Promise<number> {
   await closeSource?.();
   await shared?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   return 0;
 }
