@@ -26,7 +26,8 @@ import { authenticate, type RoutePlan } from '../core/router.js';
 import { listModels } from '../pipeline/models.js';
 import { type Attempt, RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
-import { costOf, type RequestOutcome, recordRequest } from '../pipeline/record.js';
+import { costOf, type RequestOutcome, recordRequest, traceRejected } from '../pipeline/record.js';
+import type { RequestTrace } from '../observe/tracing.js';
 import { planRequest, releaseMessages } from '../pipeline/plan.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
@@ -195,6 +196,8 @@ export class SidecarStream implements StreamProcessor {
   #reqHeaders: Record<string, string> = {};
   #requestId = '';
   #authorization: string | undefined;
+  /** Only with OpenTelemetry export on. */
+  #trace: RequestTrace | undefined;
 
   #plan: RoutePlan | undefined;
   #run: RequestAttempts | undefined;
@@ -275,6 +278,8 @@ export class SidecarStream implements StreamProcessor {
     this.#reqHeaders = h;
     this.#requestId = h['x-request-id'] || randomUUID();
     this.#authorization = h.authorization;
+    // Tracing off: the arguments are not even evaluated.
+    this.#trace = this.#deps.tracer?.start(h.traceparent, this.#deps.router.now());
     const method = h[':method'] ?? 'GET';
     const { kind, rest, error } = classifyPath(method, h[':path'] ?? '/');
     this.#kind = kind;
@@ -330,10 +335,12 @@ export class SidecarStream implements StreamProcessor {
     const plan = planRequest(this.#deps, body, this.#authorization, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
+      traceRejected(this.#deps, this.#trace, plan);
       return errorResponse(plan);
     }
     this.#plan = plan;
-    const run = new RequestAttempts(plan, this.#deps, this.#requestId);
+    if (this.#trace) this.#trace.decidedAt = this.#deps.router.now();
+    const run = new RequestAttempts(plan, this.#deps, this.#requestId, this.#trace);
     this.#run = run;
     const attempt = run.next();
     if (!attempt) {
@@ -345,6 +352,7 @@ export class SidecarStream implements StreamProcessor {
         plan,
         { status: err.status, attempts: run.attempts, error: err },
         this.#requestId,
+        this.#trace,
       );
       return errorResponse(err, tierflowHeaders(plan, undefined, run.attempts.length, undefined));
     }
@@ -763,7 +771,7 @@ export class SidecarStream implements StreamProcessor {
   #finish(outcome: RequestOutcome): void {
     if (this.#done) return;
     this.#done = true;
-    if (this.#plan) recordRequest(this.#deps, this.#plan, outcome, this.#requestId);
+    if (this.#plan) recordRequest(this.#deps, this.#plan, outcome, this.#requestId, this.#trace);
   }
 
   #finalMetadata(outcome: RequestOutcome): PbStruct {

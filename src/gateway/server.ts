@@ -11,7 +11,8 @@ import { RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
-import { recordRequest } from '../pipeline/record.js';
+import { recordRequest, traceRejected } from '../pipeline/record.js';
+import type { Tracer } from '../observe/tracing.js';
 import { HttpSink } from './http-sink.js';
 import { listModels } from '../pipeline/models.js';
 
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   client: UpstreamClient;
   /** Reported by /readyz; false while no config has loaded. */
   ready?: () => boolean;
+  /** OpenTelemetry export (only when configured). */
+  tracer?: Tracer;
 }
 
 export interface Gateway {
@@ -92,6 +95,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    // Tracing off: the arguments are not even evaluated.
+    const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
     let body: Buffer;
     try {
       body = await readBody(req, router.bodyLimit);
@@ -103,13 +108,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       return; // client went away while sending
     }
     const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
-    if (plan instanceof ApiError) return error(res, plan);
+    if (plan instanceof ApiError) {
+      traceRejected(deps, trace, plan);
+      return error(res, plan);
+    }
+    if (trace) trace.decidedAt = deps.router.now();
     const outcome = await runAttempts(
-      new RequestAttempts(plan, deps, requestId),
+      new RequestAttempts(plan, deps, requestId, trace),
       options.client,
       new HttpSink(res, {}),
     );
-    recordRequest(deps, plan, outcome, requestId);
+    recordRequest(deps, plan, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {

@@ -21,6 +21,7 @@ import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
 import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/translators/types.js';
+import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';
 
@@ -32,6 +33,9 @@ export interface AttemptRecord {
   cause?: string;
   /** What the translator changed so the model would accept the request (Translator.adjusted). */
   adjusted?: readonly string[];
+  /** With tracing: the span id sent to the provider, and the attempt's clock readings. */
+  spanId?: string;
+  timing?: AttemptTiming;
 }
 
 export class RequestAttempts {
@@ -49,6 +53,8 @@ export class RequestAttempts {
     readonly plan: RoutePlan,
     readonly deps: DataPlaneDeps,
     readonly requestId: string,
+    /** The request's trace (tracing on): each attempt carries a child span to the provider. */
+    readonly trace?: RequestTrace,
   ) {
     this.#tried = new Uint8Array(plan.candidates.length);
   }
@@ -89,6 +95,11 @@ export class RequestAttempts {
         translator = translatorFor(model.provider.type)(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
+        if (this.trace && deps.tracer) {
+          const child = deps.tracer.attempt(this.trace);
+          request.headers.traceparent = child.traceparent;
+          record.spanId = child.spanId;
+        }
         return new Attempt(this, translator, tracker, record, request);
       } catch (err) {
         if (!(err instanceof ApiError)) {
@@ -182,6 +193,14 @@ export class RequestAttempts {
     if (tracker.firstByteAt !== undefined) m.ttfb.observe((tracker.firstByteAt - tracker.startedAt) / 1000);
     if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
     if (willFailOver) m.failover(record.outcome).inc();
+    if (this.deps.tracer) {
+      record.timing = {
+        start: tracker.startedAt,
+        firstByte: tracker.firstByteAt,
+        firstToken: tracker.firstTokenAt,
+        end: this.deps.router.now(),
+      };
+    }
   }
 }
 

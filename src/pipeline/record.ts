@@ -3,11 +3,14 @@
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
+import type { AttemptOutcome } from '../core/failover.js';
+import type { AttemptTracker } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { AttemptRecord } from './engine.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
+import type { AttemptTiming, RequestTrace, Tracer } from '../observe/tracing.js';
 
 export interface RequestOutcome {
   status: number;
@@ -22,6 +25,8 @@ export interface DataPlaneDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
+  /** Only when OpenTelemetry export is configured. */
+  tracer?: Tracer;
 }
 
 /** Cost of the served attempt (if usage is known). */
@@ -39,6 +44,7 @@ export function recordRequest(
   plan: RoutePlan,
   outcome: RequestOutcome,
   requestId: string,
+  trace?: RequestTrace,
 ): void {
   const { metrics } = deps;
   const served = outcome.served;
@@ -107,4 +113,11 @@ export function recordRequest(
     key: plan.virtualKey?.name,
     sticky: plan.conversation?.applied,
   });
+  if (trace) deps.tracer?.end(trace, { plan, ...outcome, endedAt: deps.router.now() });
+}
+
+/** A request the router rejected (no plan): its trace ends with the error. */
+export function traceRejected(deps: DataPlaneDeps, trace: RequestTrace | undefined, error: ApiError): void {
+  if (trace)
+    deps.tracer?.end(trace, { status: error.status, attempts: [], error, endedAt: deps.router.now() });
 }
