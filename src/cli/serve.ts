@@ -1,5 +1,5 @@
 // tierflow serve: the standalone OpenAI-compatible gateway.
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { HealthRegistry } from '../core/health/registry.js';
@@ -12,6 +12,7 @@ import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
+import { DEFAULT_FLUSH_MS, SpendFile } from '../state/spend-file.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 
 const HELP = `usage: tierflow serve [options]
@@ -25,6 +26,9 @@ options:
       --host HOST       address to bind (env HOST; default 127.0.0.1)
       --body-limit N    largest request body in bytes (default 33554432)
       --secrets-dir DIR where <secret>/<key> files for secretRef credentials live
+      --state-file FILE where virtual-key spend is kept across restarts when --redis is not
+                        given (env TIERFLOW_STATE_FILE; default tierflow-state.json next to
+                        the config file; "none": keep spend in memory only)
 ${SHARED_LIMITS_HELP}
   -h, --help
 `;
@@ -38,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'body-limit': { type: 'string' },
       'secrets-dir': { type: 'string' },
+      'state-file': { type: 'string' },
       redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,6 +62,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) {
     process.stderr.write(`tierflow serve: invalid --body-limit '${values['body-limit']}'\n`);
+    return 2;
+  }
+  const flushMs = Number(process.env.TIERFLOW_STATE_FLUSH_MS ?? DEFAULT_FLUSH_MS);
+  if (!Number.isInteger(flushMs) || flushMs < 10 || flushMs > 600_000) {
+    process.stderr.write(
+      'tierflow serve: TIERFLOW_STATE_FLUSH_MS must be an integer between 10 and 600000\n',
+    );
     return 2;
   }
   let sharedSettings;
@@ -99,6 +111,23 @@ export async function run(argv: string[]): Promise<number> {
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
     : undefined;
+  // Without Redis, spend lives in this process: a state file carries it across restarts.
+  const stateFile =
+    values['state-file'] ?? process.env.TIERFLOW_STATE_FILE ?? join(dirname(file), STATE_FILE);
+  const spendFile =
+    shared || stateFile === 'none'
+      ? undefined
+      : new SpendFile(
+          resolve(stateFile),
+          router.limits,
+          log,
+          Number(process.env.TIERFLOW_STATE_FLUSH_MS ?? DEFAULT_FLUSH_MS),
+        );
+  if (spendFile) {
+    const restored = await spendFile.load();
+    if (restored > 0) log.info('virtual-key spend restored', { path: spendFile.path, keys: restored });
+    spendFile.start();
+  }
 
   const client = new UpstreamClient();
   const gateway = createGateway({ router, metrics, log, client });
@@ -140,11 +169,15 @@ export async function run(argv: string[]): Promise<number> {
   source.close();
   await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
   await shared?.close();
+  await spendFile?.close();
   await client.close();
   health.close();
   await demo?.close();
   return 0;
 }
+
+/** Default spend state file, beside the config file. */
+const STATE_FILE = 'tierflow-state.json';
 
 function mentionsDemo(file: string): boolean {
   try {

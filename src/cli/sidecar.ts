@@ -13,7 +13,12 @@ import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
-import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
+import {
+  SHARED_LIMITS_HELP,
+  sharedLimitsSettings,
+  startSharedLimits,
+  warnOnUnsharedBudgets,
+} from '../state/shared-limits.js';
 import { UpstreamClient } from '../pipeline/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
@@ -120,6 +125,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const log = createLogger().child({ component: 'sidecar' });
+  const checkBudgets = sharedSettings ? () => undefined : warnOnUnsharedBudgets(log);
   const metrics = new Metrics();
   const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
   const sourceName =
@@ -135,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
         onConfig: (config) => {
           if (router) router.setConfig(config);
           else router = new Router({ config, health, bodyLimit: bodyLimit as number });
+          checkBudgets(config);
           if (!first) metrics.configReloads.inc({ result: 'applied' });
           first = false;
         },
@@ -150,11 +157,13 @@ export async function run(argv: string[]): Promise<number> {
         log,
         (config) => {
           router?.setConfig(config);
+          checkBudgets(config);
           metrics.configReloads.inc({ result: 'applied' });
         },
         () => metrics.configReloads.inc({ result: 'rejected' }),
       );
       router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
+      checkBudgets(source.initial);
       closeSource = () => source.close();
     }
   } catch (err) {
