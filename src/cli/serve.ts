@@ -7,6 +7,7 @@ import { Router } from '../core/router.js';
 import '../core/translators/register-all.js';
 import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
 import { createGateway } from '../gateway/server.js';
+import { startupNotice } from '../gateway/startup-notice.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
@@ -149,15 +150,13 @@ export async function run(argv: string[]): Promise<number> {
     config: file,
     revision: source.initial.revision,
     providers: providers.filter((p) => p.enabled).map((p) => p.name),
+    disabled: providers
+      .filter((p) => !p.enabled)
+      .map((p) => ({ provider: p.name, reason: p.disabledReason })),
     virtualModels: [...source.initial.virtualModels.keys()],
   });
-  if (providers.every((p) => !p.enabled || p.type === 'demo')) {
-    process.stderr.write(
-      `\nTierFlow is running in DEMO mode: no provider has an API key, so answers come from a local demo provider.\n` +
-        `Add keys with e.g. \`export OPENAI_API_KEY=sk-...\` (or ANTHROPIC_API_KEY, GEMINI_API_KEY; see ${file}) and restart.\n` +
-        `Try it: curl ${url}/chat/completions -H 'content-type: application/json' -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
-    );
-  }
+  const notice = startupNotice(source.initial, { configFile: file, url, demoRunning: demo !== undefined });
+  if (notice) process.stderr.write(notice);
 
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {

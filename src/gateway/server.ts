@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CompiledConfig } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 import { authenticate, type Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
@@ -63,8 +64,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
   const ops: OpsEndpoints = {
     registry: metrics.registry,
-    ready: () =>
-      draining ? 'shutting down' : (options.ready?.() ?? true) ? true : 'no configuration loaded',
+    ready: () => {
+      if (draining) return 'shutting down';
+      if (options.ready?.() === false) return 'no configuration loaded';
+      return router.config.models.size > 0 ? true : noUsableProvider(router.config);
+    },
   };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
@@ -176,6 +180,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       await closed;
     },
   };
+}
+
+/** Why nothing can be served: every provider and why it is disabled. */
+export function noUsableProvider(config: CompiledConfig): string {
+  const providers = [...config.providers.values()];
+  if (providers.length === 0) return 'no provider is configured';
+  return (
+    'no provider can serve a model: ' +
+    providers.map((p) => `${p.name} (${p.disabledReason ?? 'no models'})`).join(', ')
+  );
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
