@@ -10,6 +10,7 @@ import { createGateway } from '../gateway/server.js';
 import { startupNotice } from '../gateway/startup-notice.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
@@ -132,7 +133,8 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const client = new UpstreamClient();
-  const gateway = createGateway({ router, metrics, log, client });
+  const tracer = await tracerFromEnv(process.env, log);
+  const gateway = createGateway({ router, metrics, log, client, tracer });
   let address;
   try {
     address = await gateway.listen(port, host);
@@ -171,6 +173,7 @@ export async function run(argv: string[]): Promise<number> {
   await shared?.close();
   await spendFile?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   await demo?.close();
   return 0;
