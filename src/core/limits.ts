@@ -212,7 +212,7 @@ export class KeyLimits {
     if (key.budget) {
       out.budget = {
         limitUsd: key.budget.usd,
-        remainingUsd: Math.max(0, key.budget.usd - spent(s) - s.reservedUsd),
+        remainingUsd: Math.max(0, key.budget.usd - spent(s)),
         resetMs: nextPeriodStart(t, key.budget.period) - t,
       };
     }
