@@ -273,15 +273,6 @@ export class Router {
   }
 }
 
-/** Output tokens assumed when the request sets no limit, for the budget reservation. */
-const TYPICAL_OUTPUT_TOKENS = 400;
-
-/** What the request is expected to cost on `model` (prompt, plus its max_tokens or a typical answer). */
-function expectedCostUsd(request: ParsedRequest, model: CompiledModel): number {
-  const out = request.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
-  return (request.promptTokens * model.pricing.inputPerMTok + out * model.pricing.outputPerMTok) / 1e6;
-}
-
 /** What the client may ask for instead of an unknown model. */
 function modelHint(config: CompiledConfig): string {
   const virtual = [...config.virtualModels.keys()];
@@ -289,6 +280,15 @@ function modelHint(config: CompiledConfig): string {
     return `Use ${virtual.map((v) => `'${v}'`).join(' or ')}, or one of GET /v1/models.`;
   if (config.models.size > 0) return 'Use one of GET /v1/models.';
   return 'No provider is usable: check the provider credentials in the TierFlow configuration.';
+}
+
+/** Output tokens assumed when the request sets no limit, for the budget reservation. */
+const TYPICAL_OUTPUT_TOKENS = 400;
+
+/** What the request is expected to cost on `model` (prompt, plus its max_tokens or a typical answer). */
+function expectedCostUsd(request: ParsedRequest, model: CompiledModel): number {
+  const out = request.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
+  return (request.promptTokens * model.pricing.inputPerMTok + out * model.pricing.outputPerMTok) / 1e6;
 }
 
 /** Moves the model `id` to the front of `candidates`; false when it is not among them. */
