@@ -100,8 +100,8 @@ export class Router {
     const next = new Map<string, ShareThreshold>();
     for (const p of this.#config.policies.values()) {
       if (p.flagshipShare === undefined) continue;
-      // Keep the running distribution across reloads while the target is unchanged.
-      const key = `${p.name}@${p.flagshipShare}`;
+      // Keep the running distribution across reloads while the target and classifier are unchanged.
+      const key = shareKey(p);
       next.set(key, this.#thresholds.get(key) ?? this.#shareThreshold(p));
     }
     this.#thresholds = next;
@@ -160,11 +160,8 @@ export class Router {
     virtualKey: CompiledVirtualKey | undefined,
     startedAt: number,
   ): RoutePlan {
-    const c = this.#classify(request.body);
-    const share =
-      policy.flagshipShare !== undefined
-        ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
-        : undefined;
+    const c = policy.classifier ? policy.classifier.classify(request.body) : this.#classify(request.body);
+    const share = policy.flagshipShare !== undefined ? this.#thresholds.get(shareKey(policy)) : undefined;
     const scoredTier = tierIndexForScore(policy, c.score, share?.threshold());
     share?.observe(c.score);
     const earlier = policy.stickiness ? this.#recall(policy, request.body, virtualKey, startedAt) : undefined;
@@ -255,6 +252,8 @@ export class Router {
     });
   }
 }
+
+const shareKey = (p: CompiledPolicy): string => `${p.name}@${p.flagshipShare}@${p.classifier?.id ?? ''}`;
 
 /** Moves the model `id` to the front of `candidates`; false when it is not among them. */
 function moveToFront(candidates: CompiledModel[], id: string): boolean {

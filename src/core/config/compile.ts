@@ -1,6 +1,7 @@
 // validate + compile: a FileConfig-shaped object -> CompiledConfig, or the issues that stop it.
 // Pure: credentials are resolved by a callback supplied by the caller (file/env or Kubernetes).
 import { createHash } from 'node:crypto';
+import type { Classifier } from '../classifier/index.js';
 import type { Secret } from '../secret.js';
 import type {
   CompiledConfig,
@@ -13,6 +14,7 @@ import type {
 } from './compiled.js';
 import {
   type Capability,
+  type ClassifierSpec,
   type CredentialsSpec,
   FileConfig,
   type FileConfig as FileConfigType,
@@ -45,6 +47,11 @@ export interface CompileOptions {
   demoBaseUrl?: string;
   /** The standard AWS environment, used by Bedrock providers that declare no credentials or region. */
   aws?: { credentials: ProviderCredentials; region?: string };
+  /**
+   * Loads a policy's classifier (classifier.modelFile); throws an Error saying what is wrong.
+   * Without it, a policy that names a model file is an error.
+   */
+  resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier;
 }
 
 export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
@@ -220,6 +227,17 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       latencySloMs: pol.latencySloMs,
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
     };
+    if (pol.classifier) {
+      if (!options.resolveClassifier) {
+        err(`${at}/classifier`, 'classifier.modelFile is only supported in the standalone file config');
+      } else {
+        try {
+          policy.classifier = options.resolveClassifier(pol.name, pol.classifier);
+        } catch (e) {
+          err(`${at}/classifier/modelFile`, (e as Error).message);
+        }
+      }
+    }
     const stickyMode = pol.stickiness ? (pol.stickiness.mode ?? 'tier') : 'off';
     if (stickyMode !== 'off') {
       policy.stickiness = { mode: stickyMode, ttlMs: (pol.stickiness?.ttlSeconds ?? 3600) * 1000 };

@@ -1,5 +1,6 @@
 // The compiled, immutable form of a configuration, built once per config change and swapped
 // atomically. Everything the per-request path needs is precomputed here.
+import type { Classifier } from '../classifier/index.js';
 import type { Secret } from '../secret.js';
 import type { ModelFacts } from './model-facts.js';
 import type { BreakerSpec, Capability, FailoverSpec, ProviderType } from './schema.js';
@@ -67,6 +68,8 @@ export interface CompiledPolicy {
   failover: Required<FailoverSpec>;
   /** Conversation stickiness; undefined when off. */
   stickiness?: { mode: 'tier' | 'model'; ttlMs: number };
+  /** The policy's own classifier (classifier.modelFile); undefined: the shipped model. */
+  classifier?: Classifier;
 }
 
 export interface CompiledVirtualKey {

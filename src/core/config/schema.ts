@@ -316,6 +316,16 @@ export const StickinessSpec = Obj(
   'Conversation stickiness. A conversation is recognised by the prompt_cache_key of the request or, without one, by its system prompt and first user message (per virtual key). The first turn is always routed by its own score.',
 );
 
+export const ClassifierSpec = Obj(
+  {
+    modelFile: str(
+      'A router written by `tierflow train` (JSON), instead of the shipped model. Standalone config: a path, relative to the config file; the file is watched and a change reloads it.',
+      { minLength: 1 },
+    ),
+  },
+  'The classifier that scores requests for this policy (default: the model shipped with TierFlow).',
+);
+
 export const RoutingPolicySpec = Obj(
   {
     virtualModels: S.array(
@@ -340,6 +350,7 @@ export const RoutingPolicySpec = Obj(
     ),
     failover: Opt(FailoverSpec),
     stickiness: Opt(StickinessSpec),
+    classifier: Opt(ClassifierSpec),
   },
   'Routing policy: virtual model names mapped to tiers by complexity score, with candidates and failover rules.',
 );
@@ -410,6 +421,7 @@ export type BreakerSpec = Static<typeof BreakerSpec>;
 export type RoutingPolicySpec = Static<typeof RoutingPolicySpec>;
 export type TierSpec = Static<typeof TierSpec>;
 export type FailoverSpec = Static<typeof FailoverSpec>;
+export type ClassifierSpec = Static<typeof ClassifierSpec>;
 export type VirtualKeySpec = Static<typeof VirtualKeySpec>;
 export type FileConfig = Static<typeof FileConfig>;
 export type FileProvider = Static<typeof FileProvider>;
