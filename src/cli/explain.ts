@@ -92,6 +92,12 @@ export async function describeDecision(
     tier: policy.tiers[tierIndex]!.name,
     thresholds,
   };
+  if (policy.spendTarget) {
+    const t = policy.spendTarget;
+    const n = policy.tiers.length;
+    const low = n > 2 ? policy.tiers[n - 3]!.maxScore : 0;
+    decision.note = `policy targets $${t.usd} per ${t.period}: the running server moves the last threshold between ${low} and ${policy.tiers[n - 2]!.maxScore} to meet it (target vs projection: tierflow_policy_spend_target_usd / _projected_usd); the configured maxScore is used here`;
+  }
   if (policy.flagshipShare !== undefined) {
     decision.note = `policy targets ${policy.flagshipShare * 100}% flagship calls: the running server moves the last threshold with the score distribution; the configured maxScore is used here`;
   }

@@ -218,11 +218,20 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     if (pol.flagshipShare !== undefined && pol.tiers.length < 2) {
       err(`${at}/flagshipShare`, 'flagshipShare needs at least two tiers');
     }
+    if (pol.spendTarget !== undefined) {
+      if (pol.tiers.length < 2) err(`${at}/spendTarget`, 'spendTarget needs at least two tiers');
+      if (pol.flagshipShare !== undefined) {
+        err(`${at}/spendTarget`, 'set either spendTarget or flagshipShare, not both');
+      }
+    }
     const policy: CompiledPolicy = {
       name: pol.name,
       virtualModels: pol.virtualModels,
       tiers,
       flagshipShare: pol.flagshipShare,
+      ...(pol.spendTarget
+        ? { spendTarget: { usd: pol.spendTarget.usd, period: pol.spendTarget.period } }
+        : {}),
       objective: { cost: pol.objective?.cost ?? 0.7, latency: pol.objective?.latency ?? 0.3 },
       latencySloMs: pol.latencySloMs,
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },

@@ -63,6 +63,8 @@ export interface CompiledPolicy {
   virtualModels: string[];
   tiers: CompiledTier[];
   flagshipShare?: number;
+  /** Spend-targeted routing (spendTarget); the threshold's upper bound is the tier's maxScore. */
+  spendTarget?: { usd: number; period: 'hour' | 'day' | 'month' };
   objective: { cost: number; latency: number };
   latencySloMs?: number;
   failover: Required<FailoverSpec>;

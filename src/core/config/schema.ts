@@ -316,6 +316,14 @@ export const StickinessSpec = Obj(
   'Conversation stickiness. A conversation is recognised by the prompt_cache_key of the request or, without one, by its system prompt and first user message (per virtual key). The first turn is always routed by its own score.',
 );
 
+export const SpendTargetSpec = Obj(
+  {
+    usd: num('What the policy should spend per period (USD).', { minimum: 0 }),
+    period: StringEnum(['hour', 'day', 'month'] as const, 'The period (UTC).'),
+  },
+  "Spend-targeted routing: the threshold of the tier below the flagship moves (never above its maxScore, never below the previous tier's) so that the period's projected spend meets the target. Instead of flagshipShare.",
+);
+
 export const ClassifierSpec = Obj(
   {
     modelFile: str(
@@ -342,6 +350,7 @@ export const RoutingPolicySpec = Obj(
         { exclusiveMinimum: 0, maximum: 1 },
       ),
     ),
+    spendTarget: Opt(SpendTargetSpec),
     objective: Opt(ObjectiveSpec),
     latencySloMs: Opt(
       int('Skip candidates whose p95 time to first token exceeds this, while another candidate meets it.', {
@@ -422,6 +431,7 @@ export type RoutingPolicySpec = Static<typeof RoutingPolicySpec>;
 export type TierSpec = Static<typeof TierSpec>;
 export type FailoverSpec = Static<typeof FailoverSpec>;
 export type ClassifierSpec = Static<typeof ClassifierSpec>;
+export type SpendTargetSpec = Static<typeof SpendTargetSpec>;
 export type VirtualKeySpec = Static<typeof VirtualKeySpec>;
 export type FileConfig = Static<typeof FileConfig>;
 export type FileProvider = Static<typeof FileProvider>;
