@@ -223,7 +223,7 @@ export async function run(argv: string[]): Promise<number> {
   let explicit: Classifier | undefined;
   if (values.router !== undefined) {
     try {
-      const { readClassifierFile } = await import('../config/load.js');
+      const { readClassifierFile } = await import('../config/classifier-file.js');
       explicit = readClassifierFile(resolve(values.router));
     } catch (err) {
       process.stderr.write(`tierflow explain: ${(err as Error).message}\n`);

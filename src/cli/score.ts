@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Classifier, SHIPPED } from '../core/classifier/index.js';
-import { readClassifierFile } from '../config/load.js';
+import { readClassifierFile } from '../config/classifier-file.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
 
 const USAGE = `usage: tierflow score [--reasons] [--model ROUTER.json] < requests.jsonl > scores.jsonl

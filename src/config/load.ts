@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { type Classifier, loadClassifier } from '../core/classifier/index.js';
+import { readClassifierFile } from './classifier-file.js';
 import { type CompileResult, type ConfigIssue, compileConfig } from '../core/config/compile.js';
+
 import { Secret } from '../core/secret.js';
 import { type CredentialSources, resolveCredentials } from './credentials.js';
 import { interpolateEnv, type MissingVariable } from './interpolate.js';
@@ -38,29 +39,6 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadRes
     };
   }
   return loadConfigText(text, { baseDir: dirname(resolve(path)), ...options });
-}
-
-/** Reads and validates a router file written by `tierflow train`. */
-export function readClassifierFile(path: string): Classifier {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      cause: e,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path} is not JSON: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return loadClassifier(json);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
-  }
 }
 
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
