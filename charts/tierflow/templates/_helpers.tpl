@@ -67,7 +67,7 @@ app.kubernetes.io/part-of: tierflow
   values:
     - kube-system
     - kube-node-lease
-    - {{ .Release.Namespace }}
+    - {{ .Release.Namespace | quote }}
 {{- with .Values.webhook.namespaceSelectorExpressions }}
 {{ toYaml . }}
 {{- end }}

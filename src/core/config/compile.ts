@@ -18,7 +18,7 @@ import {
   type FileConfig as FileConfigType,
   type ProviderType,
 } from './schema.js';
-import { validate } from './json-schema.js';
+import { offValue, validate } from './json-schema.js';
 import { resolveModelFacts } from './model-facts.js';
 
 export interface ConfigIssue {
@@ -123,7 +123,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       apiVersion: p.apiVersion,
       region,
       auth: p.auth ?? 'apiKey',
-      promptCaching: p.promptCaching ?? 'auto',
+      promptCaching: offValue(p.promptCaching) ?? 'auto',
       breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
       models: [],
       enabled: hasCredentials,
@@ -220,7 +220,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       latencySloMs: pol.latencySloMs,
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
     };
-    const stickyMode = pol.stickiness ? (pol.stickiness.mode ?? 'tier') : 'off';
+    const stickyMode = pol.stickiness ? (offValue(pol.stickiness.mode) ?? 'tier') : 'off';
     if (stickyMode !== 'off') {
       policy.stickiness = { mode: stickyMode, ttlMs: (pol.stickiness?.ttlSeconds ?? 3600) * 1000 };
     }

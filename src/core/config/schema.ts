@@ -224,7 +224,7 @@ export const ProviderSpec = Obj(
       ),
     ),
     promptCaching: Opt(
-      StringEnum(
+      S.offEnum(
         ['auto', 'off'] as const,
         'Anthropic: auto (default) marks a long system prompt, and the conversation so far once a conversation is under way, as cacheable (cache_control) when the client marked nothing, so repeated prefixes are billed at the cache-read price as on providers that cache by themselves. off sends only what the client marked.',
       ),
@@ -301,7 +301,7 @@ export const FailoverSpec = Obj(
 export const StickinessSpec = Obj(
   {
     mode: Opt(
-      StringEnum(
+      S.offEnum(
         ['off', 'tier', 'model'] as const,
         'off: every turn is routed on its own. tier (the default): a later turn never goes to a cheaper tier than an earlier turn of the conversation was served by. model: also the same model as the previous turn while it is healthy and able to serve the request (keeps provider prompt caches warm).',
       ),
