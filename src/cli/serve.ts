@@ -9,6 +9,7 @@ import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.j
 import { createGateway } from '../gateway/server.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
@@ -102,7 +103,8 @@ export async function run(argv: string[]): Promise<number> {
     : undefined;
 
   const client = new UpstreamClient();
-  const gateway = createGateway({ router, metrics, log, client });
+  const tracer = await tracerFromEnv(process.env, log);
+  const gateway = createGateway({ router, metrics, log, client, tracer });
   let address;
   try {
     address = await gateway.listen(port, host);
@@ -142,6 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
   await shared?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   await demo?.close();
   return 0;

@@ -17,6 +17,7 @@ import { unconfiguredProcessor } from '../extproc/unconfigured.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
@@ -193,6 +194,7 @@ export async function run(argv: string[]): Promise<number> {
   // the sidecar still listens and stays live, so the pod starts; requests get an OpenAI-style 503
   // saying why, and readiness (the ext_proc health service) reports NOT_SERVING.
   const client = new UpstreamClient();
+  const tracer = await tracerFromEnv(process.env, log);
   const reason = () => waitingReason() ?? 'starting';
   const unconfigured = unconfiguredProcessor(reason);
   let configured: ProcessorFactory | undefined;
@@ -200,7 +202,7 @@ export async function run(argv: string[]): Promise<number> {
     processor: () => {
       if (!configured && router)
         configured = sidecarProcessor(
-          { router, metrics, log, client },
+          { router, metrics, log, client, tracer },
           { bodyLimit: bodyLimit as number, maxMessageTimeoutMs: maxWait as number },
         );
       return (configured ?? unconfigured)();
@@ -288,6 +290,7 @@ export async function run(argv: string[]): Promise<number> {
   await closeSource?.();
   await shared?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   return 0;
 }

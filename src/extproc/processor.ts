@@ -33,8 +33,10 @@ import {
   type RequestOutcome,
   recordAttempt,
   recordRequest,
+  traceRejected,
 } from '../pipeline/record.js';
 import { planRequest, releaseMessages } from '../pipeline/plan.js';
+import type { RequestTrace } from '../observe/tracing.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
@@ -188,6 +190,8 @@ export class SidecarStream implements StreamProcessor {
   #reqHeaders: Record<string, string> = {};
   #requestId = '';
   #authorization: string | undefined;
+  /** Only with OpenTelemetry export on. */
+  #trace: RequestTrace | undefined;
 
   #plan: RoutePlan | undefined;
   #candidateIndex = -1;
@@ -271,6 +275,8 @@ export class SidecarStream implements StreamProcessor {
     this.#reqHeaders = h;
     this.#requestId = h['x-request-id'] || randomUUID();
     this.#authorization = h.authorization;
+    // Tracing off: the arguments are not even evaluated.
+    this.#trace = this.#deps.tracer?.start(h.traceparent, this.#deps.router.now());
     const method = h[':method'] ?? 'GET';
     const { kind, rest, error } = classifyPath(method, h[':path'] ?? '/');
     this.#kind = kind;
@@ -327,9 +333,11 @@ export class SidecarStream implements StreamProcessor {
     const plan = planRequest(this.#deps, body, this.#authorization, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
+      traceRejected(this.#deps, this.#trace, plan);
       return errorResponse(plan);
     }
     this.#plan = plan;
+    if (this.#trace) this.#trace.decidedAt = router.now();
 
     let refused: ApiError | undefined;
     for (let i = 0; i < plan.candidates.length && this.#attempts.length < plan.maxAttempts; i++) {
@@ -366,12 +374,17 @@ export class SidecarStream implements StreamProcessor {
       this.#record = { model, outcome: 'success' };
       if (translator.adjusted.length > 0) this.#record.adjusted = translator.adjusted;
       this.#attempts.push(this.#record);
+      if (this.#trace && this.#deps.tracer) {
+        const child = this.#deps.tracer.attempt(this.#trace);
+        up.headers.traceparent = child.traceparent;
+        this.#record.spanId = child.spanId;
+      }
       return this.#rewrite(up.url, up.headers, up.body, model, true, KEEP_REQUEST);
     }
     this.#done = true;
     if (refused) {
       const outcome: RequestOutcome = { status: refused.status, attempts: this.#attempts, error: refused };
-      recordRequest(this.#deps, plan, outcome, this.#requestId);
+      recordRequest(this.#deps, plan, outcome, this.#requestId, this.#trace);
       return errorResponse(refused, tierflowHeaders(plan, undefined, this.#attempts.length, undefined));
     }
     // Every candidate's breaker refused: the same answer runAttempts gives.
@@ -381,7 +394,7 @@ export class SidecarStream implements StreamProcessor {
       'api_error',
       'no_available_model',
     );
-    recordRequest(this.#deps, plan, { status: 503, attempts: [], error: err }, this.#requestId);
+    recordRequest(this.#deps, plan, { status: 503, attempts: [], error: err }, this.#requestId, this.#trace);
     return errorResponse(err, tierflowHeaders(plan, undefined, 0, undefined));
   }
 
@@ -672,6 +685,7 @@ export class SidecarStream implements StreamProcessor {
       previous: this.#attempts,
       previousError,
       previousRetryAfter: retryAfter,
+      trace: this.#trace,
     });
     this.#failoverSink = undefined;
     this.#attempts = result.attempts;
@@ -830,7 +844,7 @@ export class SidecarStream implements StreamProcessor {
   #finish(outcome: RequestOutcome): void {
     if (this.#done) return;
     this.#done = true;
-    if (this.#plan) recordRequest(this.#deps, this.#plan, outcome, this.#requestId);
+    if (this.#plan) recordRequest(this.#deps, this.#plan, outcome, this.#requestId, this.#trace);
   }
 
   #finalMetadata(outcome: RequestOutcome): PbStruct {

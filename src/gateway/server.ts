@@ -10,7 +10,8 @@ import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
-import { recordRequest } from '../pipeline/record.js';
+import { recordRequest, traceRejected } from '../pipeline/record.js';
+import type { Tracer } from '../observe/tracing.js';
 import { HttpSink } from './http-sink.js';
 import { listModels } from '../pipeline/models.js';
 
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   client: UpstreamClient;
   /** Reported by /readyz; false while no config has loaded. */
   ready?: () => boolean;
+  /** OpenTelemetry export (only when configured). */
+  tracer?: Tracer;
 }
 
 export interface Gateway {
@@ -91,6 +94,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    // Tracing off: the arguments are not even evaluated.
+    const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
     let body: Buffer;
     try {
       body = await readBody(req, router.bodyLimit);
@@ -102,10 +107,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       return; // client went away while sending
     }
     const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
-    if (plan instanceof ApiError) return error(res, plan);
+    if (plan instanceof ApiError) {
+      traceRejected(deps, trace, plan);
+      return error(res, plan);
+    }
     const sink = new HttpSink(res, {});
-    const outcome = await runAttempts(plan, deps, sink);
-    recordRequest(deps, plan, outcome, requestId);
+    if (!trace) {
+      recordRequest(deps, plan, await runAttempts(plan, deps, sink), requestId);
+      return;
+    }
+    trace.decidedAt = deps.router.now();
+    const outcome = await runAttempts(plan, deps, sink, { trace });
+    recordRequest(deps, plan, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {

@@ -20,6 +20,7 @@ import { type TransportFailure, transportFailure, type UpstreamClient } from './
 import { type AttemptRecord, costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
 import { releaseMessages } from './plan.js';
 import { recordAttempt } from './record.js';
+import type { RequestTrace } from '../observe/tracing.js';
 
 /** Where the response goes: an HTTP response (gateway) or a buffer (ext_proc immediate_response). */
 export interface ResponseSink {
@@ -45,6 +46,8 @@ export interface RunOptions {
   /** An error to answer with if no candidate is left to try. */
   previousError?: ApiError;
   previousRetryAfter?: string;
+  /** The request's trace (tracing on): each attempt carries a child span to the provider. */
+  trace?: RequestTrace;
 }
 
 const MAX_ERROR_BODY = 1 << 20;
@@ -93,6 +96,11 @@ export async function runAttempts(
     try {
       upstream = translator.buildRequest();
       if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
+      if (options.trace && deps.tracer) {
+        const child = deps.tracer.attempt(options.trace);
+        upstream.headers.traceparent = child.traceparent;
+        record.spanId = child.spanId;
+      }
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:

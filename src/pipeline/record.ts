@@ -9,6 +9,7 @@ import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
+import type { AttemptTiming, RequestTrace, Tracer } from '../observe/tracing.js';
 
 export interface AttemptRecord {
   model: CompiledModel;
@@ -16,6 +17,9 @@ export interface AttemptRecord {
   status?: number;
   /** What the translator changed so the model would accept the request (Translator.adjusted). */
   adjusted?: readonly string[];
+  /** With tracing: the span id sent to the provider, and the attempt's clock readings. */
+  spanId?: string;
+  timing?: AttemptTiming;
 }
 
 export interface RequestOutcome {
@@ -31,6 +35,8 @@ export interface DataPlaneDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
+  /** Only when OpenTelemetry export is configured. */
+  tracer?: Tracer;
 }
 
 /** One attempt finished: health, metrics. */
@@ -47,6 +53,14 @@ export function recordAttempt(
     if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
   }
   if (willFailOver) m.failover(record.outcome).inc();
+  if (deps.tracer && tracker) {
+    record.timing = {
+      start: tracker.startedAt,
+      firstByte: tracker.firstByteAt,
+      firstToken: tracker.firstTokenAt,
+      end: deps.router.now(),
+    };
+  }
 }
 
 /** Cost of the served attempt (if usage is known). */
@@ -64,6 +78,7 @@ export function recordRequest(
   plan: RoutePlan,
   outcome: RequestOutcome,
   requestId: string,
+  trace?: RequestTrace,
 ): void {
   const { metrics } = deps;
   const served = outcome.served;
@@ -129,4 +144,11 @@ export function recordRequest(
     key: plan.virtualKey?.name,
     sticky: plan.conversation?.applied,
   });
+  if (trace) deps.tracer?.end(trace, { plan, ...outcome, endedAt: deps.router.now() });
+}
+
+/** A request the router rejected (no plan): its trace ends with the error. */
+export function traceRejected(deps: DataPlaneDeps, trace: RequestTrace | undefined, error: ApiError): void {
+  if (trace)
+    deps.tracer?.end(trace, { status: error.status, attempts: [], error, endedAt: deps.router.now() });
 }
