@@ -20,7 +20,12 @@ import { Metrics } from '../observe/metrics.js';
 import { tracerFromEnv } from '../observe/tracing.js';
 import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
-import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
+import {
+  SHARED_LIMITS_HELP,
+  sharedLimitsSettings,
+  startSharedLimits,
+  warnOnUnsharedBudgets,
+} from '../state/shared-limits.js';
 import { UpstreamClient } from '../pipeline/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
@@ -132,6 +137,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const log = createLogger().child({ component: 'sidecar' });
+  const checkBudgets = sharedSettings ? () => undefined : warnOnUnsharedBudgets(log);
   const metrics = new Metrics();
   const health = new HealthRegistry(undefined, metrics.healthEvents());
   const sourceName =
@@ -155,6 +161,7 @@ export async function run(argv: string[]): Promise<number> {
             router = new Router({ config, health, bodyLimit: bodyLimit as number });
             for (const f of onFirstConfig) f();
           }
+          checkBudgets(config);
           if (!first) metrics.configReloaded('applied');
           first = false;
         },
@@ -172,11 +179,13 @@ export async function run(argv: string[]): Promise<number> {
         log,
         (config) => {
           router?.setConfig(config);
+          checkBudgets(config);
           metrics.configReloaded('applied');
         },
         () => metrics.configReloaded('rejected'),
       );
       router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
+      checkBudgets(source.initial);
       closeSource = () => source.close();
     }
   } catch (err) {

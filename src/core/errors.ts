@@ -16,6 +16,9 @@ export interface ErrorBody {
 }
 
 export class ApiError extends Error {
+  /** Headers the answer carries besides the body (e.g. Retry-After of a 429 TierFlow itself gives). */
+  headers?: Record<string, string>;
+
   constructor(
     readonly status: number,
     message: string,

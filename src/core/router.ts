@@ -24,6 +24,8 @@ export interface RoutePlan {
   /** Ordered: the primary first, then fallbacks. Models with open breakers are already left out. */
   candidates: CompiledModel[];
   virtualKey: CompiledVirtualKey | undefined;
+  /** What the virtual key has left after admitting this request (x-ratelimit-* headers). */
+  limitHeaders?: Record<string, string>;
   /** Clock readings (ms, the router's clock). */
   startedAt: number;
   deadlineAt: number;
@@ -131,7 +133,7 @@ export class Router {
     if (!named) {
       throw new ApiError(
         404,
-        `The model '${request.model}' does not exist or is not configured. Use 'auto' or one of GET /v1/models.`,
+        `The model '${request.model}' does not exist or is not configured. ${modelHint(config)}`,
         'invalid_request_error',
         'model_not_found',
         'model',
@@ -254,6 +256,15 @@ export class Router {
       expiresAt: this.#clock() + sticky.ttlMs,
     });
   }
+}
+
+/** What the client may ask for instead of an unknown model. */
+function modelHint(config: CompiledConfig): string {
+  const virtual = [...config.virtualModels.keys()];
+  if (virtual.length > 0)
+    return `Use ${virtual.map((v) => `'${v}'`).join(' or ')}, or one of GET /v1/models.`;
+  if (config.models.size > 0) return 'Use one of GET /v1/models.';
+  return 'No provider is usable: check the provider credentials in the TierFlow configuration.';
 }
 
 /** Moves the model `id` to the front of `candidates`; false when it is not among them. */

@@ -25,7 +25,7 @@ import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
 import type { Translator } from '../core/translators/types.js';
-import { listModels } from '../pipeline/models.js';
+import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
 import {
   type AttemptRecord,
@@ -123,7 +123,8 @@ export function classifyPath(
       };
     return { kind: 'chat', rest };
   }
-  if (bare === '/models' && method === 'GET') return { kind: 'models', rest };
+  if ((bare === '/models' || bare.startsWith('/models/')) && method === 'GET')
+    return { kind: 'models', rest };
   if (path.startsWith('/v1/')) return { kind: 'passthrough', rest };
   return {
     kind: 'reject',
@@ -144,6 +145,7 @@ function errorResponse(
 ): ProcessingResponse {
   const set: HeaderValueOption[] = [setHeader('content-type', 'application/json')];
   for (const [k, v] of Object.entries(extra)) set.push(setHeader(k, v));
+  if (err.headers) for (const k in err.headers) set.push(setHeader(k, err.headers[k]!));
   return {
     immediate_response: {
       status: { code: err.status },
@@ -282,29 +284,7 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
-    if (kind === 'models') {
-      try {
-        if (this.#deps.router.config.virtualKeys.size > 0)
-          authenticate(this.#deps.router.config, this.#authorization);
-      } catch (err) {
-        if (err instanceof ApiError) return errorResponse(err);
-        throw err;
-      }
-      const body = Buffer.from(JSON.stringify(listModels(this.#deps.router.config)));
-      return {
-        immediate_response: {
-          status: { code: 200 },
-          headers: {
-            set_headers: [
-              setHeader('content-type', 'application/json'),
-              setHeader('x-tierflow-attempts', '0'),
-            ],
-          },
-          body,
-          details: 'tierflow_models',
-        },
-      };
-    }
+    if (kind === 'models') return this.#models(rest);
     // Client-supplied x-tierflow-* never go past this answer.
     const remove: string[] = [];
     for (const k in h) if (k.startsWith('x-tierflow-')) remove.push(k);
@@ -316,6 +296,42 @@ export class SidecarStream implements StreamProcessor {
     return remove.length > 0
       ? { request_headers: { response: { status: 'CONTINUE', header_mutation: { remove_headers: remove } } } }
       : { request_headers: CONTINUE };
+  }
+
+  /** GET /v1/models and /v1/models/{id}, answered here (a virtual key first, when keys are configured). */
+  #models(rest: string): ProcessingResponse {
+    this.#done = true;
+    const config = this.#deps.router.config;
+    let key;
+    try {
+      key = authenticate(config, this.#authorization);
+    } catch (err) {
+      if (err instanceof ApiError) return errorResponse(err);
+      throw err;
+    }
+    const path = rest.split('?', 1)[0]!;
+    let answer: unknown;
+    if (path === '/models') answer = listModels(config, key);
+    else {
+      let id = path.slice('/models/'.length);
+      try {
+        id = decodeURIComponent(id);
+      } catch {
+        /* not percent-encoded: the id as sent */
+      }
+      answer = retrieveModel(config, id, key);
+      if (!answer) return errorResponse(modelNotFound(id));
+    }
+    return {
+      immediate_response: {
+        status: { code: 200 },
+        headers: {
+          set_headers: [setHeader('content-type', 'application/json'), setHeader('x-tierflow-attempts', '0')],
+        },
+        body: Buffer.from(JSON.stringify(answer)),
+        details: 'tierflow_models',
+      },
+    };
   }
 
   // --- request_body: the decision ---------------------------------------------------------------

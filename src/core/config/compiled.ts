@@ -28,6 +28,8 @@ export interface CompiledProvider {
   models: CompiledModel[];
   /** False when its credentials are missing (or it is the demo provider while a real one is usable). */
   enabled: boolean;
+  /** Why it is disabled, for start-up messages and logs (never holds a secret). */
+  disabledReason?: string;
 }
 
 export interface CompiledModel {
