@@ -8,7 +8,8 @@ import { authenticate, type Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
-import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
+import { RequestAttempts } from '../pipeline/engine.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
@@ -151,13 +152,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       traceRejected(deps, trace, plan);
       return error(res, plan);
     }
-    const sink = new HttpSink(res, {});
-    if (!trace) {
-      recordRequest(deps, plan, await runAttempts(plan, deps, sink), requestId);
-      return;
-    }
-    trace.decidedAt = deps.router.now();
-    const outcome = await runAttempts(plan, deps, sink, { trace });
+    if (trace) trace.decidedAt = deps.router.now();
+    const outcome = await runAttempts(
+      new RequestAttempts(plan, deps, requestId, trace),
+      options.client,
+      new HttpSink(res, {}),
+    );
     recordRequest(deps, plan, outcome, requestId, trace);
   }
 
