@@ -9,7 +9,7 @@ import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/t
 import '../../src/core/translators/register-all.js';
 import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
-import { scrubSecrets } from '../../src/core/translators/upstream-error.js';
+import { redact } from '../../src/core/redact.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 import { compiledModel, sendThrough } from '../helpers/translator.js';
 
@@ -529,8 +529,8 @@ describe('OpenAI translator: errors', () => {
     expect(err(500, 'auth plainsecretvalue42 failed', m).message).not.toContain('plainsecretvalue42');
   });
 
-  it('scrubSecrets removes key-shaped tokens and header values', () => {
-    const s = scrubSecrets('x-api-key: abc123 sk-ant-api03-AAAA rk-live-1234 Bearer tok.en', []);
+  it('redact removes key-shaped tokens and header values', () => {
+    const s = redact('x-api-key: abc123 sk-ant-api03-AAAA rk-live-1234 Bearer tok.en');
     expect(s).not.toMatch(/abc123|AAAA|1234|tok\.en/);
   });
 });
