@@ -20,6 +20,8 @@ import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
+import { exceedsJsonDepth } from '../core/json-depth.js';
+import { tooDeep } from '../core/parse.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
@@ -478,6 +480,10 @@ export class SidecarStream implements StreamProcessor {
     let newBody = body;
     let replace = false;
     if (body && target.model && requested !== undefined && target.model.upstreamModel !== requested) {
+      if (exceedsJsonDepth(body)) {
+        this.#done = true;
+        return errorResponse(tooDeep());
+      }
       try {
         const obj = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
         obj.model = target.model.upstreamModel;

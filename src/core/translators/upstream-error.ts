@@ -126,3 +126,13 @@ export function upstreamError(
   }
   return new ApiError(status, message, type, code, field(info.param));
 }
+
+/** A stream event that is not the JSON the provider's wire format promises. */
+export function malformedChunkError(model: CompiledModel): ApiError {
+  return new ApiError(
+    502,
+    `Provider '${model.provider.name}' sent a stream event that is not valid JSON; the stream was ended.`,
+    'upstream_error',
+    'invalid_upstream_response',
+  );
+}
