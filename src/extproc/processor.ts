@@ -21,6 +21,7 @@ import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
 import { exceedsJsonDepth } from '../core/json-depth.js';
+import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
 import { tooDeep } from '../core/parse.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import { tierflowHeaders } from '../core/response-headers.js';
@@ -42,7 +43,7 @@ import {
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
-import { passthroughTarget } from './passthrough.js';
+import { passthroughErrorBody, passthroughTarget } from './passthrough.js';
 import { DEFAULT_BODY_LIMIT, type StreamIO, type StreamProcessor } from './server.js';
 import type {
   BodySendMode,
@@ -126,17 +127,21 @@ export function classifyPath(
     return { kind: 'chat', rest };
   }
   if (bare === '/models' && method === 'GET') return { kind: 'models', rest };
-  if (path.startsWith('/v1/')) return { kind: 'passthrough', rest };
+  if (path.startsWith('/v1/') && isAllowedPassthroughPath(rest)) return { kind: 'passthrough', rest };
   return {
     kind: 'reject',
     rest,
     error: new ApiError(
       404,
-      `Unknown path ${path}. TierFlow serves the OpenAI API under /v1/.`,
+      `Unknown path ${clipPath(path)}. TierFlow serves chat completions and the OpenAI API resources under /v1/.`,
       'invalid_request_error',
       'unknown_url',
     ),
   };
+}
+
+function clipPath(path: string): string {
+  return path.length > 200 ? path.slice(0, 200) + '…' : path;
 }
 
 function errorResponse(
@@ -510,9 +515,12 @@ export class SidecarStream implements StreamProcessor {
         setHeader('x-tierflow-attempts', '1'),
         setHeader('x-tierflow-provider', this.#passthroughProvider ?? 'none'),
       ];
+      // Error bodies are read (and redacted: providers echo keys in them); others pass as sent.
+      const failed = status >= 400 && !msg.end_of_stream;
+      if (failed) this.#respMode = 'error';
       return {
         response_headers: { response: { status: 'CONTINUE', header_mutation: { set_headers: set } } },
-        mode_override: MODE_NONE,
+        mode_override: failed ? MODE_BUFFERED : MODE_NONE,
       };
     }
     const plan = this.#plan;
@@ -715,6 +723,10 @@ export class SidecarStream implements StreamProcessor {
     const end = msg.end_of_stream === true;
     const translator = this.#translator;
     const tracker = this.#tracker;
+    if (this.#kind === 'passthrough' && this.#respMode === 'error') {
+      const out = passthroughErrorBody(this.#passthroughProvider ?? 'none', this.#respStatus, chunk);
+      return this.#replaceBody(out, { 'content-type': 'application/json' });
+    }
     if (!translator || this.#done) return { response_body: CONTINUE };
     switch (this.#respMode) {
       case 'stream': {
