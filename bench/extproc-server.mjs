@@ -13,7 +13,7 @@ import { sidecarProcessor } from '../dist/extproc/processor.js';
 import { ExtProcServer } from '../dist/extproc/server.js';
 import { silentLogger } from '../dist/observe/log.js';
 import { Metrics } from '../dist/observe/metrics.js';
-import { UpstreamClient } from '../dist/upstream/client.js';
+import { UpstreamClient } from '../dist/pipeline/client.js';
 
 const [kind, socketPath] = process.argv.slice(2);
 if ((kind !== 'tierflow' && kind !== 'noop') || !socketPath) {

@@ -10,7 +10,7 @@ import { createGateway } from '../gateway/server.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
-import { UpstreamClient } from '../upstream/client.js';
+import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 

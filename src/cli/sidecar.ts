@@ -1,8 +1,6 @@
 // tierflow sidecar: Envoy's external processor, running the same pipeline as the gateway.
-import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ApiError } from '../core/errors.js';
 import { HealthRegistry } from '../core/health/registry.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { Router } from '../core/router.js';
@@ -13,9 +11,10 @@ import { ExtProcServer, startHealthServer } from '../extproc/server.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
-import { UpstreamClient } from '../upstream/client.js';
+import { UpstreamClient } from '../pipeline/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
 
@@ -199,7 +198,10 @@ export async function run(argv: string[]): Promise<number> {
   const metricsServer =
     metricsPort === undefined
       ? undefined
-      : await startMetricsServer(metrics, metricsPort as number, () => !draining);
+      : await startOpsServer(
+          { registry: metrics.registry, ready: () => (draining ? 'shutting down' : true) },
+          metricsPort as number,
+        );
   log.info('tierflow sidecar listening', {
     socket: bound.socketPath,
     tcpPort: bound.tcpPort,
@@ -226,32 +228,4 @@ export async function run(argv: string[]): Promise<number> {
   await client.close();
   health.close();
   return 0;
-}
-
-function startMetricsServer(metrics: Metrics, port: number, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        () => json(500, new ApiError(500, 'metrics unavailable', 'api_error').toBody()),
-      );
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
-    if (req.method === 'GET' && path === '/readyz')
-      return json(ready() ? 200 : 503, { status: ready() ? 'ready' : 'not ready' });
-    json(404, new ApiError(404, `Unknown path ${path}.`, 'invalid_request_error', 'unknown_url').toBody());
-  });
-  return new Promise((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolveListen(server));
-  });
 }

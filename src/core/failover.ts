@@ -1,4 +1,5 @@
 // Failover rules shared by both data planes.
+import type { FailureKind } from './health/registry.js';
 
 /** 429 and 5xx may be tried elsewhere; other 4xx are the client's problem and are not retried. */
 export function isRetryableStatus(status: number): boolean {
@@ -14,4 +15,36 @@ export function retryAfterMs(value: string | string[] | undefined, nowEpochMs: n
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - nowEpochMs);
+}
+
+/** What became of one attempt: metric label, log field and the failover decision's input. */
+export type AttemptOutcome =
+  | 'success'
+  | 'client_error'
+  | 'http_429'
+  | 'http_5xx'
+  | 'connect_error'
+  | 'timeout'
+  | 'reset'
+  | 'stream_error';
+
+export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
+  switch (outcome) {
+    case 'http_429':
+    case 'http_5xx':
+    case 'connect_error':
+    case 'timeout':
+    case 'reset':
+    case 'stream_error':
+      return outcome;
+    default:
+      return undefined;
+  }
+}
+
+export function outcomeOfStatus(status: number): AttemptOutcome {
+  if (status === 429) return 'http_429';
+  if (status >= 500) return 'http_5xx';
+  if (status >= 400) return 'client_error';
+  return 'success';
 }

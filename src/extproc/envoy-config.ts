@@ -16,7 +16,7 @@
 //   clusters: the two DFP clusters (sharing one DNS cache), ext_proc over the Unix socket (HTTP/2)
 //   access log: JSON on stdout with TierFlow's dynamic metadata (never headers that carry keys)
 import { stringify } from 'yaml';
-import { SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
+import { SOCKET_DIR, SOCKET_FILE } from './socket-path.js';
 
 export interface EnvoyConfigOptions {
   /** Address of the app-facing listener. Default 127.0.0.1 (only the pod's containers reach it). */

@@ -19,7 +19,7 @@ import { promptCostEstimateUsd } from '../core/accounting.js';
 import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
-import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
+import { type AttemptOutcome, isRetryableStatus, retryAfterMs } from '../core/failover.js';
 import { exceedsJsonDepth } from '../core/json-depth.js';
 import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
 import { tooDeep } from '../core/parse.js';
@@ -28,18 +28,16 @@ import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
 import type { Translator } from '../core/translators/types.js';
-import { listModels } from '../gateway/models.js';
-import type { AttemptOutcome } from '../observe/metrics.js';
-import { type AttemptDeps, runAttempts } from '../upstream/attempts.js';
+import { listModels } from '../pipeline/models.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
 import {
   type AttemptRecord,
   costOf,
   type RequestOutcome,
   recordAttempt,
-  planRequest,
   recordRequest,
-  releaseMessages,
-} from '../upstream/record.js';
+} from '../pipeline/record.js';
+import { planRequest, releaseMessages } from '../pipeline/plan.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';

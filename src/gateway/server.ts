@@ -6,11 +6,13 @@ import { ApiError } from '../core/errors.js';
 import type { Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
-import { type AttemptDeps, runAttempts } from '../upstream/attempts.js';
-import type { UpstreamClient } from '../upstream/client.js';
-import { planRequest, recordRequest } from '../upstream/record.js';
+import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
+import type { UpstreamClient } from '../pipeline/client.js';
+import { planRequest } from '../pipeline/plan.js';
+import { recordRequest } from '../pipeline/record.js';
 import { HttpSink } from './http-sink.js';
-import { listModels } from './models.js';
+import { listModels } from '../pipeline/models.js';
 
 export interface GatewayOptions {
   router: Router;
@@ -28,11 +30,23 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
+const API_PATHS: ReadonlySet<string> = new Set([
+  '/v1/chat/completions',
+  '/chat/completions',
+  '/v1/models',
+  '/models',
+]);
+
 export function createGateway(options: GatewayOptions): Gateway {
   const deps: AttemptDeps = options;
   const { router, metrics, log } = options;
   let inflight = 0;
   let draining = false;
+  const ops: OpsEndpoints = {
+    registry: metrics.registry,
+    ready: () =>
+      draining ? 'shutting down' : (options.ready?.() ?? true) ? true : 'no configuration loaded',
+  };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
     const requestId = randomUUID();
@@ -49,32 +63,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
         return json(res, 200, listModels(router.config));
       }
-      if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
-      if (req.method === 'GET' && path === '/readyz') {
-        const ok = !draining && (options.ready?.() ?? true);
-        return json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
-      }
-      if (req.method === 'GET' && path === '/metrics') {
-        metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': metrics.registry.contentType });
-            res.end(text);
-          },
-          (err: unknown) => internalError(res, err, requestId),
-        );
-        return;
-      }
+      if (serveOps(req, res, path, ops)) return;
       req.resume();
-      const known = [
-        '/v1/chat/completions',
-        '/chat/completions',
-        '/v1/models',
-        '/models',
-        '/healthz',
-        '/readyz',
-        '/metrics',
-      ];
-      if (known.includes(path)) {
+      if (API_PATHS.has(path) || OPS_PATHS.has(path)) {
         return error(
           res,
           new ApiError(

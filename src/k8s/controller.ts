@@ -14,6 +14,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompileOptions } from '../core/config/compile.js';
 import { Secret } from '../core/secret.js';
+import { serveOps } from '../observe/ops-http.js';
 import type { InjectorConfig } from './inject.js';
 import { fileStamp } from './injector-config.js';
 import { ResourceInformer, type BackoffOptions } from './informers.js';
@@ -383,25 +384,18 @@ export class Controller {
     }
   }
 
-  async #serveOps(req: IncomingMessage, res: ServerResponse) {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/healthz' || path === '/livez') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-    } else if (path === '/readyz') {
-      const ready = this.synced && (!this.#o.webhook || Boolean(this.#webhookServer?.listening));
-      res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ok' : 'informers not synced');
-    } else if (path === '/metrics') {
-      try {
-        const text = await this.registry.metrics();
-        res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
-      } catch (err) {
-        res.writeHead(500).end(errorText(err));
-      }
-    } else {
-      res.writeHead(404).end();
-    }
+  #serveOps(req: IncomingMessage, res: ServerResponse) {
+    const path = (req.url ?? '').split('?')[0]!;
+    const ops = {
+      registry: this.registry,
+      ready: () =>
+        !this.synced
+          ? 'informers not synced'
+          : this.#o.webhook && !this.#webhookServer?.listening
+            ? 'webhook not listening'
+            : (true as const),
+    };
+    if (!serveOps(req, res, path, ops)) res.writeHead(404).end();
   }
 }
 

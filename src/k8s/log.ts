@@ -1,20 +1,12 @@
-// Logging for the Kubernetes components: the project's JSON-lines logger (src/observe/log.ts).
+// Logging for the Kubernetes components: the project's one JSON-lines logger (src/observe/log.ts).
 // Callers pass names, paths and counts, never secret values (Secret objects print as [redacted]).
-import { createLogger, type Level } from '../observe/log.js';
+import { createLogger, type Level, type Logger } from '../observe/log.js';
 
-/** The subset of the project's Logger the Kubernetes code needs (any project Logger fits). */
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+export { silentLogger, type Logger } from '../observe/log.js';
 
 export function jsonLogger(component: string, level?: Level): Logger {
   return createLogger(level, { component });
 }
-
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A short error text: the message and HTTP status, never a response body (it may echo a request). */
 export function errorText(err: unknown): string {

@@ -68,8 +68,7 @@ export const NAMESPACE_LABEL_INJECT = 'tierflow.dev/inject';
 
 // Layout inside an injected pod.
 export const SECRETS_DIR = '/var/run/tierflow/secrets';
-export const SOCKET_DIR = '/var/run/tierflow/sock';
-export const SOCKET_FILE = 'extproc.sock';
+export { SOCKET_DIR, SOCKET_FILE } from '../extproc/socket-path.js';
 export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Environment of the tierflow sidecar container set by the webhook. */

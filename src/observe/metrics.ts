@@ -2,21 +2,12 @@
 // model names, tier, policy, outcome and status class; never keys, prompts or client input.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompiledModel } from '../core/config/compiled.js';
+import type { AttemptOutcome } from '../core/failover.js';
 import type { BreakerState } from '../core/health/breaker.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
 const SCORE_BUCKETS = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2)));
 const DECISION_BUCKETS = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3];
-
-export type AttemptOutcome =
-  | 'success'
-  | 'client_error'
-  | 'http_429'
-  | 'http_5xx'
-  | 'connect_error'
-  | 'timeout'
-  | 'reset'
-  | 'stream_error';
 
 export interface VirtualKeyUsage {
   name: string;

@@ -9,7 +9,7 @@ import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
-import { UpstreamClient } from '../../src/upstream/client.js';
+import { UpstreamClient } from '../../src/pipeline/client.js';
 import { azureContentFilterFault } from '../mocks/azure-mock.js';
 import { bedrockFault } from '../mocks/bedrock-mock.js';
 import type { MockServer } from '../mocks/faults.js';

@@ -13,7 +13,7 @@ import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger, type Logger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { openFileConfig } from '../../src/runtime/file-config.js';
-import { UpstreamClient } from '../../src/upstream/client.js';
+import { UpstreamClient } from '../../src/pipeline/client.js';
 
 export interface TestGateway {
   url: string;

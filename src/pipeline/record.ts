@@ -3,11 +3,12 @@
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
-import type { AttemptTracker, FailureKind } from '../core/health/registry.js';
-import type { ChatCompletionRequest, Usage } from '../core/openai.js';
+import type { AttemptOutcome } from '../core/failover.js';
+import type { AttemptTracker } from '../core/health/registry.js';
+import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
-import { type AttemptOutcome, type Metrics, statusClass } from '../observe/metrics.js';
+import { type Metrics, statusClass } from '../observe/metrics.js';
 
 export interface AttemptRecord {
   model: CompiledModel;
@@ -30,52 +31,6 @@ export interface DataPlaneDeps {
   log: Logger;
 }
 
-/**
- * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
- * limits) is counted and logged here and comes back as the ApiError to answer with.
- */
-export function planRequest(
-  deps: DataPlaneDeps,
-  body: Buffer,
-  authorization: string | undefined,
-  requestId: string,
-): RoutePlan | ApiError {
-  const t0 = performance.now();
-  try {
-    const plan = deps.router.plan(body, authorization);
-    deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
-    if (plan.policy && plan.score !== undefined) {
-      deps.metrics.scoreOf(plan.policy.name).observe(plan.score);
-      const applied = plan.conversation?.applied;
-      if (applied) deps.metrics.stickyRoutes.inc({ policy: plan.policy.name, applied });
-    }
-    return plan;
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    deps.metrics.requests.inc({
-      mode: 'rejected',
-      policy: 'none',
-      tier: 'none',
-      provider: 'none',
-      model: 'none',
-      status_class: statusClass(err.status),
-    });
-    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
-    return err;
-  }
-}
-
-const RELEASED: ChatCompletionRequest['messages'] = [];
-
-/**
- * A streamed response has reached the client, so nothing can fail over any more: the request's
- * messages (often the largest object of a request, kept for rebuilding it for another
- * candidate) can go while the stream stays open. Nothing reads them after this point.
- */
-export function releaseMessages(plan: RoutePlan): void {
-  plan.request.body.messages = RELEASED;
-}
-
 /** One attempt finished: health, metrics. */
 export function recordAttempt(
   deps: DataPlaneDeps,
@@ -90,27 +45,6 @@ export function recordAttempt(
     if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
   }
   if (willFailOver) m.failover(record.outcome).inc();
-}
-
-export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
-  switch (outcome) {
-    case 'http_429':
-    case 'http_5xx':
-    case 'connect_error':
-    case 'timeout':
-    case 'reset':
-    case 'stream_error':
-      return outcome;
-    default:
-      return undefined;
-  }
-}
-
-export function outcomeOfStatus(status: number): AttemptOutcome {
-  if (status === 429) return 'http_429';
-  if (status >= 500) return 'http_5xx';
-  if (status >= 400) return 'client_error';
-  return 'success';
 }
 
 /** Cost of the served attempt (if usage is known). */

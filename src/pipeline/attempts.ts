@@ -4,23 +4,22 @@
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import type { Dispatcher } from 'undici';
 import { ApiError } from '../core/errors.js';
-import { isRetryableStatus, retryAfterMs } from '../core/failover.js';
+import {
+  type AttemptOutcome,
+  failureKindOf,
+  isRetryableStatus,
+  outcomeOfStatus,
+  retryAfterMs,
+} from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
 import type { RoutePlan } from '../core/router.js';
 import { translatorFor } from '../core/translators/index.js';
 import type { Translator, UpstreamRequest } from '../core/translators/types.js';
-import type { AttemptOutcome } from '../observe/metrics.js';
 import { type TransportFailure, transportFailure, type UpstreamClient } from './client.js';
-import {
-  type AttemptRecord,
-  costOf,
-  type DataPlaneDeps,
-  failureKindOf,
-  outcomeOfStatus,
-  type RequestOutcome,
-} from './record.js';
-import { recordAttempt, releaseMessages } from './record.js';
+import { type AttemptRecord, costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
+import { releaseMessages } from './plan.js';
+import { recordAttempt } from './record.js';
 
 /** Where the response goes: an HTTP response (gateway) or a buffer (ext_proc immediate_response). */
 export interface ResponseSink {

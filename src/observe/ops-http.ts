@@ -1,0 +1,63 @@
+// The operations endpoints every TierFlow process serves the same way: GET /healthz (alive),
+// /readyz (ready for traffic) and /metrics (Prometheus). The gateway mounts them on its own port;
+// the sidecar and the controller run them on a separate port.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface OpsEndpoints {
+  registry: Registry;
+  /** Undefined or true: ready. A string says why not (shown in the /readyz body). */
+  ready: () => true | string;
+}
+
+export const OPS_PATHS: ReadonlySet<string> = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
+
+/** Answers GET of an ops path and returns true; false for anything else (the caller answers). */
+export function serveOps(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  ops: OpsEndpoints,
+): boolean {
+  if (req.method !== 'GET' || !OPS_PATHS.has(path)) return false;
+  if (path === '/metrics') {
+    ops.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': ops.registry.contentType });
+        res.end(text);
+      },
+      () => json(res, 500, { status: 'error', reason: 'metrics unavailable' }),
+    );
+    return true;
+  }
+  if (path === '/readyz') {
+    const ready = ops.ready();
+    if (ready === true) json(res, 200, { status: 'ready' });
+    else json(res, 503, { status: 'not ready', reason: ready });
+    return true;
+  }
+  json(res, 200, { status: 'ok' });
+  return true;
+}
+
+/** An HTTP server with the ops endpoints only (404 elsewhere). */
+export function startOpsServer(ops: OpsEndpoints, port: number, host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    req.resume();
+    if (!serveOps(req, res, path, ops)) json(res, 404, { status: 'not found' });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

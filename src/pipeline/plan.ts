@@ -1,0 +1,53 @@
+// plan: the routing decision for one request, timed and counted, the same way for both data
+// planes (the decision itself is core/router.ts).
+import { ApiError } from '../core/errors.js';
+import type { ChatCompletionRequest } from '../core/openai.js';
+import type { RoutePlan } from '../core/router.js';
+import { statusClass } from '../observe/metrics.js';
+import type { DataPlaneDeps } from './record.js';
+
+/**
+ * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
+ * limits) is counted and logged here and comes back as the ApiError to answer with.
+ */
+export function planRequest(
+  deps: DataPlaneDeps,
+  body: Buffer,
+  authorization: string | undefined,
+  requestId: string,
+): RoutePlan | ApiError {
+  const t0 = performance.now();
+  try {
+    const plan = deps.router.plan(body, authorization);
+    deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
+    if (plan.policy && plan.score !== undefined) {
+      deps.metrics.scoreOf(plan.policy.name).observe(plan.score);
+      const applied = plan.conversation?.applied;
+      if (applied) deps.metrics.stickyRoutes.inc({ policy: plan.policy.name, applied });
+    }
+    return plan;
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    deps.metrics.requests.inc({
+      mode: 'rejected',
+      policy: 'none',
+      tier: 'none',
+      provider: 'none',
+      model: 'none',
+      status_class: statusClass(err.status),
+    });
+    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+    return err;
+  }
+}
+
+const RELEASED: ChatCompletionRequest['messages'] = [];
+
+/**
+ * A streamed response has reached the client, so nothing can fail over any more: the request's
+ * messages (often the largest object of a request, kept for rebuilding it for another
+ * candidate) can go while the stream stays open. Nothing reads them after this point.
+ */
+export function releaseMessages(plan: RoutePlan): void {
+  plan.request.body.messages = RELEASED;
+}
