@@ -11,7 +11,7 @@ import { ExtProcServer, startHealthServer } from '../extproc/server.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
-import { startOpsServer } from '../observe/ops-http.js';
+import { metricsTokenFromEnv, startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 import { UpstreamClient } from '../pipeline/client.js';
@@ -32,7 +32,8 @@ options:
       --host HOST          address of the TCP listener (default 127.0.0.1: answers carry provider keys)
       --health-port PORT   gRPC health only (grpc.health.v1) on 0.0.0.0, for kubelet probes
                            (env TIERFLOW_HEALTH_PORT)
-      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on 0.0.0.0 (env TIERFLOW_METRICS_PORT)
+      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on 0.0.0.0 (env TIERFLOW_METRICS_PORT);
+                           /metrics needs Bearer $TIERFLOW_METRICS_TOKEN (or _FILE) when set
       --body-limit N       largest request body in bytes; must match Envoy's buffer limit (default ${DEFAULT_BODY_LIMIT})
       --max-message-timeout-ms N
                            Envoy's max_message_timeout (default ${ENVOY_CONFIG_DEFAULTS.maxMessageTimeoutMs})
@@ -199,7 +200,11 @@ export async function run(argv: string[]): Promise<number> {
     metricsPort === undefined
       ? undefined
       : await startOpsServer(
-          { registry: metrics.registry, ready: () => (draining ? 'shutting down' : true) },
+          {
+            registry: metrics.registry,
+            ready: () => (draining ? 'shutting down' : true),
+            metricsToken: metricsTokenFromEnv(),
+          },
           metricsPort as number,
         );
   log.info('tierflow sidecar listening', {

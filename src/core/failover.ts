@@ -26,7 +26,9 @@ export type AttemptOutcome =
   | 'connect_error'
   | 'timeout'
   | 'reset'
-  | 'stream_error';
+  | 'stream_error'
+  /** TierFlow itself ran out of a resource (descriptors, memory): nobody's health pays for it. */
+  | 'local_error';
 
 export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
   switch (outcome) {

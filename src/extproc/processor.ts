@@ -18,6 +18,7 @@
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
+import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
 import { type AttemptOutcome, isRetryableStatus, retryAfterMs } from '../core/failover.js';
 import { exceedsJsonDepth } from '../core/json-depth.js';
@@ -283,6 +284,8 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
+    const wrongType = kind === 'chat' ? unsupportedContentType(h['content-type']) : undefined;
+    if (wrongType) return errorResponse(wrongType);
     if (kind === 'models') {
       try {
         if (this.#deps.router.config.virtualKeys.size > 0)

@@ -2,8 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
 import type { Router } from '../core/router.js';
+import type { Secret } from '../core/secret.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
@@ -11,6 +13,12 @@ import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { recordRequest } from '../pipeline/record.js';
+import {
+  applyServerLimits,
+  DEFAULT_LIMITS,
+  defaultMaxConnections,
+  type ServerLimits,
+} from './http-hardening.js';
 import { HttpSink } from './http-sink.js';
 import { listModels } from '../pipeline/models.js';
 
@@ -21,6 +29,10 @@ export interface GatewayOptions {
   client: UpstreamClient;
   /** Reported by /readyz; false while no config has loaded. */
   ready?: () => boolean;
+  /** When set, GET /metrics requires it as a bearer token. */
+  metricsToken?: Secret;
+  /** Timeouts and the connection limit (src/gateway/http-hardening.ts); defaults otherwise. */
+  limits?: Partial<ServerLimits>;
 }
 
 export interface Gateway {
@@ -44,11 +56,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
   const ops: OpsEndpoints = {
     registry: metrics.registry,
+    metricsToken: options.metricsToken,
     ready: () =>
       draining ? 'shutting down' : (options.ready?.() ?? true) ? true : 'no configuration loaded',
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+  // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
@@ -80,7 +94,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         res,
         new ApiError(
           404,
-          `Unknown path ${path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`,
+          `Unknown path ${path.length > 200 ? path.slice(0, 200) + '…' : path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`,
           'invalid_request_error',
           'unknown_url',
         ),
@@ -90,7 +104,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   });
 
+  applyServerLimits(
+    server,
+    { ...DEFAULT_LIMITS, maxConnections: defaultMaxConnections(), ...options.limits },
+    log,
+  );
+
   async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const wrongType = unsupportedContentType(header(req, 'content-type'));
+    if (wrongType) {
+      req.resume();
+      res.setHeader('connection', 'close');
+      return error(res, wrongType);
+    }
     let body: Buffer;
     try {
       body = await readBody(req, router.bodyLimit);

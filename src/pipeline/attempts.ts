@@ -151,7 +151,9 @@ export async function runAttempts(
       if (!(err instanceof AttemptFailure)) throw err;
       record.outcome = err.outcome;
       record.status = err.apiError.status;
-      tracker.fail(failureKindOf(err.outcome) ?? 'reset');
+      const failure = failureKindOf(err.outcome);
+      if (failure) tracker.fail(failure);
+      else tracker.neutral(); // local_error: the provider never saw the request
       lastError = err.apiError;
       if (err.outcome === 'http_429' || err.outcome === 'http_5xx') {
         lastRetryAfter = (err.apiError as ApiError & { retryAfter?: string }).retryAfter;
@@ -302,7 +304,8 @@ async function attempt(
       );
       await sink.write(Buffer.from(`data: ${e.toJson()}\n\n`));
       sink.end();
-      tracker.fail(kind);
+      if (kind === 'local_error') tracker.neutral();
+      else tracker.fail(kind);
       return { status: start.status, outcome: 'stream_error', error: e };
     }
     sink.end();
@@ -349,7 +352,13 @@ function transportError(err: unknown, provider: string, signal: AbortSignal): At
     connect_error: `Could not connect to provider '${provider}'.`,
     timeout: `Provider '${provider}' timed out.`,
     reset: `Provider '${provider}' closed the connection.`,
+    local_error: `TierFlow is out of local resources (file descriptors or memory) and could not reach provider '${provider}'; retry shortly.`,
   };
+  if (kind === 'local_error')
+    return new AttemptFailure(
+      kind,
+      new ApiError(503, messages[kind], 'api_error', 'local_resources_exhausted'),
+    );
   return new AttemptFailure(
     kind,
     new ApiError(kind === 'timeout' ? 504 : 502, messages[kind], 'upstream_error', kind),
