@@ -107,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const metrics = new Metrics();
-  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const health = new HealthRegistry(undefined, metrics.healthEvents());
   let demo: DemoProvider | undefined;
   if (mentionsDemo(file)) demo = await startDemoProvider();
 
@@ -120,9 +120,9 @@ export async function run(argv: string[]): Promise<number> {
       log,
       (config) => {
         live.router?.setConfig(config);
-        metrics.configReloads.inc({ result: 'applied' });
+        metrics.configReloaded('applied');
       },
-      () => metrics.configReloads.inc({ result: 'rejected' }),
+      () => metrics.configReloaded('rejected'),
     );
   } catch (err) {
     await demo?.close();
@@ -135,6 +135,7 @@ export async function run(argv: string[]): Promise<number> {
   const router = new Router({ config: source.initial, health, bodyLimit });
   live.router = router;
   metrics.trackVirtualKeys(() => live.router?.keyUsage() ?? []);
+  metrics.trackRouting(() => live.router);
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
     : undefined;

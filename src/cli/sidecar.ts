@@ -122,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger().child({ component: 'sidecar' });
   const metrics = new Metrics();
-  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const health = new HealthRegistry(undefined, metrics.healthEvents());
   const sourceName =
     values.config ?? process.env.TIERFLOW_CONFIG_SOURCE ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml';
 
@@ -136,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
         onConfig: (config) => {
           if (router) router.setConfig(config);
           else router = new Router({ config, health, bodyLimit: bodyLimit as number });
-          if (!first) metrics.configReloads.inc({ result: 'applied' });
+          if (!first) metrics.configReloaded('applied');
           first = false;
         },
         registry: metrics.registry,
@@ -151,9 +151,9 @@ export async function run(argv: string[]): Promise<number> {
         log,
         (config) => {
           router?.setConfig(config);
-          metrics.configReloads.inc({ result: 'applied' });
+          metrics.configReloaded('applied');
         },
-        () => metrics.configReloads.inc({ result: 'rejected' }),
+        () => metrics.configReloaded('rejected'),
       );
       router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
       closeSource = () => source.close();
@@ -185,6 +185,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   metrics.trackOpenStreams(() => server.activeStreams);
   metrics.trackVirtualKeys(() => router?.keyUsage() ?? []);
+  metrics.trackRouting(() => router);
   let bound;
   try {
     bound = await server.start();

@@ -206,6 +206,8 @@ export class Router {
   keyUsage(): Array<{
     name: string;
     budgetUsd?: number;
+    rpm?: number;
+    tpm?: number;
     requests: number;
     tokens: number;
     spentUsd: number;
@@ -213,6 +215,8 @@ export class Router {
     return [...this.#config.virtualKeys.values()].map((k) => ({
       name: k.name,
       ...(k.budget ? { budgetUsd: k.budget.usd } : {}),
+      ...(k.rpm !== undefined ? { rpm: k.rpm } : {}),
+      ...(k.tpm !== undefined ? { tpm: k.tpm } : {}),
       ...this.limits.usage(k),
     }));
   }

@@ -26,6 +26,7 @@ import {
   ENV_NAMESPACE,
   ENV_POLICIES,
   ENV_SECRETS_DIR,
+  LABEL_INJECTED,
   SA_TOKEN_DIR,
   SECRETS_DIR,
   SOCKET_DIR,
@@ -323,19 +324,44 @@ export function injectPod(pod: V1Pod, cfg: InjectorConfig, ctx: InjectionContext
     else patch.push({ op: 'add', path: `/spec/containers/${i}/env/-`, value });
   });
 
-  if (annotations[ANNOTATION_STATUS] !== INJECTOR_VERSION) {
-    if (!pod.metadata?.annotations)
-      patch.push({
-        op: 'add',
-        path: '/metadata/annotations',
-        value: { [ANNOTATION_STATUS]: INJECTOR_VERSION },
-      });
-    else
-      patch.push({
-        op: 'add',
-        path: `/metadata/annotations/${escapePointer(ANNOTATION_STATUS)}`,
-        value: INJECTOR_VERSION,
-      });
+  const addAnnotations: Record<string, string> = {};
+  if (annotations[ANNOTATION_STATUS] !== INJECTOR_VERSION)
+    addAnnotations[ANNOTATION_STATUS] = INJECTOR_VERSION;
+  if (cfg.tierflowMetricsPort) {
+    // For Prometheus' kubernetes-pods convention, unless the app already uses it for its own metrics.
+    const own = Object.keys(annotations).some((k) => k.startsWith('prometheus.io/'));
+    if (!own) Object.assign(addAnnotations, prometheusAnnotations(cfg.tierflowMetricsPort));
+    else if (annotations['prometheus.io/port'] !== String(cfg.tierflowMetricsPort))
+      warnings.push(
+        `tierflow: the pod's prometheus.io annotations are its own; scrape the tierflow sidecar on port ${cfg.tierflowMetricsPort} (tf-metrics) with the chart's PodMonitor`,
+      );
   }
+  addMetadata(patch, 'annotations', pod.metadata?.annotations, addAnnotations);
+  if (pod.metadata?.labels?.[LABEL_INJECTED] !== 'true')
+    addMetadata(patch, 'labels', pod.metadata?.labels, { [LABEL_INJECTED]: 'true' });
   return { injected: true, patch, warnings };
+}
+
+function prometheusAnnotations(port: number): Record<string, string> {
+  return {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': String(port),
+    'prometheus.io/path': '/metrics',
+  };
+}
+
+/** Patch ops adding `entries` to the pod's labels or annotations (the map itself when absent). */
+function addMetadata(
+  patch: PatchOp[],
+  field: 'labels' | 'annotations',
+  existing: Record<string, string> | undefined,
+  entries: Record<string, string>,
+): void {
+  if (Object.keys(entries).length === 0) return;
+  if (!existing) {
+    patch.push({ op: 'add', path: `/metadata/${field}`, value: entries });
+    return;
+  }
+  for (const [k, v] of Object.entries(entries))
+    patch.push({ op: 'add', path: `/metadata/${field}/${escapePointer(k)}`, value: v });
 }

@@ -63,6 +63,8 @@ export const ANNOTATION_POLICY = 'tierflow.dev/policy';
 export const ANNOTATION_SECRETS = 'tierflow.dev/secrets';
 /** Set by the webhook on pods it injected; its value is the injector version. */
 export const ANNOTATION_STATUS = 'tierflow.dev/injected';
+/** Pod label set by the webhook on pods it injected ("true"): the chart's PodMonitor selects it. */
+export const LABEL_INJECTED = 'tierflow.dev/injected';
 /** Namespace label: `enabled` injects every pod of the namespace unless the pod opts out. */
 export const NAMESPACE_LABEL_INJECT = 'tierflow.dev/inject';
 

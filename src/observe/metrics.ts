@@ -1,13 +1,15 @@
 // Prometheus metrics shared by both data planes. Labels are bounded: configured provider and
 // model names, tier, policy, outcome and status class; never keys, prompts or client input.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CompiledModel } from '../core/config/compiled.js';
+import type { CompiledConfig, CompiledModel } from '../core/config/compiled.js';
 import type { AttemptOutcome } from '../core/failover.js';
 import type { BreakerState } from '../core/health/breaker.js';
+import type { HealthEvents } from '../core/health/registry.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
 const SCORE_BUCKETS = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2)));
 const DECISION_BUCKETS = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3];
+const TOKEN_RATE_BUCKETS = [5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 500, 1000];
 
 export interface VirtualKeyUsage {
   name: string;
@@ -15,6 +17,14 @@ export interface VirtualKeyUsage {
   budgetUsd?: number;
   requests: number;
   tokens: number;
+  rpm?: number;
+  tpm?: number;
+}
+
+/** What the routing-state gauges read at scrape time: the live config and breaker states. */
+export interface RoutingView {
+  readonly config: CompiledConfig;
+  readonly health: { breakerState(model: CompiledModel): BreakerState };
 }
 
 export class Metrics {
@@ -27,13 +37,14 @@ export class Metrics {
   readonly stickyRoutes: Counter<'policy' | 'applied'>;
   readonly ttfbSeconds: Histogram<'provider' | 'model'>;
   readonly ttftSeconds: Histogram<'provider' | 'model'>;
+  readonly outputTokensPerSecond: Histogram<'provider' | 'model'>;
   readonly durationSeconds: Histogram<'provider' | 'model' | 'tier'>;
   readonly tokens: Counter<'provider' | 'model' | 'kind'>;
   readonly costUsd: Counter<'provider' | 'model' | 'tier'>;
   readonly flagshipCostUsd: Counter<'policy'>;
   readonly savedUsd: Counter<'policy'>;
-  readonly breakerState: Gauge<'provider' | 'model'>;
   readonly configReloads: Counter<'result'>;
+  readonly configLastReloadSuccessful: Gauge<never>;
 
   #sharedState: { up: Gauge<never>; syncErrors: Counter<never> } | undefined;
 
@@ -109,6 +120,13 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.outputTokensPerSecond = new Histogram({
+      name: 'tierflow_output_tokens_per_second',
+      help: 'Output tokens per second of successful attempts, from the first token (or byte) to the end.',
+      labelNames: ['provider', 'model'],
+      buckets: TOKEN_RATE_BUCKETS,
+      registers,
+    });
     this.durationSeconds = new Histogram({
       name: 'tierflow_request_duration_seconds',
       help: 'Time from the request arriving to the last byte of the response.',
@@ -140,18 +158,26 @@ export class Metrics {
       labelNames: ['policy'],
       registers,
     });
-    this.breakerState = new Gauge({
-      name: 'tierflow_circuit_breaker_state',
-      help: 'Circuit breaker per provider/model: 0 closed, 1 half-open, 2 open.',
-      labelNames: ['provider', 'model'],
-      registers,
-    });
     this.configReloads = new Counter({
       name: 'tierflow_config_reloads_total',
       help: 'Configuration reloads, by result (applied, rejected).',
       labelNames: ['result'],
       registers,
     });
+    this.configLastReloadSuccessful = new Gauge({
+      name: 'tierflow_config_last_reload_successful',
+      help: '1 when the latest configuration change was applied (or none came since start), 0 when it was rejected and the previous one keeps serving.',
+      registers,
+    });
+    this.configLastReloadSuccessful.set(1);
+    // Both results exist from the start, so the first reload shows in increase() and changes().
+    for (const result of ['applied', 'rejected']) this.configReloads.inc({ result }, 0);
+  }
+
+  /** A configuration change was applied or rejected. */
+  configReloaded(result: 'applied' | 'rejected'): void {
+    this.configReloads.inc({ result });
+    this.configLastReloadSuccessful.set(result === 'applied' ? 1 : 0);
   }
 
   readonly #perModel = new WeakMap<CompiledModel, ModelMetrics>();
@@ -212,6 +238,8 @@ export class Metrics {
         'requests',
       ],
       ['tierflow_virtual_key_minute_tokens', 'Tokens of a virtual key in the current minute.', 'tokens'],
+      ['tierflow_virtual_key_rpm_limit', 'Requests per minute a virtual key may send.', 'rpm'],
+      ['tierflow_virtual_key_tpm_limit', 'Tokens per minute a virtual key may use.', 'tpm'],
     ] as const;
     for (const [name, help, field] of fields) {
       new Gauge({
@@ -230,11 +258,62 @@ export class Metrics {
     }
   }
 
-  setBreakerState(model: CompiledModel, state: BreakerState): void {
-    this.breakerState.set(
-      { provider: model.provider.name, model: model.name },
-      state === 'closed' ? 0 : state === 'half-open' ? 1 : 2,
-    );
+  /** Health events that feed metrics: give them to the HealthRegistry. */
+  healthEvents(): HealthEvents {
+    return { outputTokenRate: (model, rate) => this.forModel(model).tokenRate.observe(rate) };
+  }
+
+  /**
+   * Routing state read at scrape time from the live config: the circuit breaker of every enabled
+   * model (so a model whose breaker never moved still has a series, and a removed one has none),
+   * each policy's flagship tier (its last), and the flagship share it targets, if any. Dashboards
+   * and alerts join request counters with these to compute shares per policy.
+   */
+  trackRouting(read: () => RoutingView | undefined): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'tierflow_circuit_breaker_state',
+      help: 'Circuit breaker per provider/model (and its tier): 0 closed, 1 half-open, 2 open.',
+      labelNames: ['provider', 'model', 'tier'],
+      registers,
+      collect() {
+        this.reset();
+        const view = read();
+        if (!view) return;
+        for (const m of view.config.models.values()) {
+          const state = view.health.breakerState(m);
+          this.set(
+            { provider: m.provider.name, model: m.name, tier: m.tier },
+            state === 'closed' ? 0 : state === 'half-open' ? 1 : 2,
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'tierflow_policy_flagship_tier',
+      help: "1 for each policy's flagship tier (its last): requests_total on it over all auto requests of the policy is its flagship share.",
+      labelNames: ['policy', 'tier'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of read()?.config.policies.values() ?? []) {
+          const last = p.tiers[p.tiers.length - 1];
+          if (last) this.set({ policy: p.name, tier: last.name }, 1);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tierflow_policy_flagship_share_target',
+      help: 'The share of auto requests a policy aims to send to its flagship tier (policies with flagshipShare only).',
+      labelNames: ['policy'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of read()?.config.policies.values() ?? []) {
+          if (p.flagshipShare !== undefined) this.set({ policy: p.name }, p.flagshipShare);
+        }
+      },
+    });
   }
 }
 
@@ -248,6 +327,7 @@ type HistogramChild = ReturnType<Histogram<string>['labels']>;
 export class ModelMetrics {
   readonly ttfb: HistogramChild;
   readonly ttft: HistogramChild;
+  readonly tokenRate: HistogramChild;
   readonly duration: HistogramChild;
   readonly cost: CounterChild;
   readonly tokens: Record<'input' | 'output' | 'cached_input' | 'cache_write', CounterChild>;
@@ -263,6 +343,7 @@ export class ModelMetrics {
     const l = (this.#labels = { provider: model.provider.name, model: model.name });
     this.ttfb = metrics.ttfbSeconds.labels(l);
     this.ttft = metrics.ttftSeconds.labels(l);
+    this.tokenRate = metrics.outputTokensPerSecond.labels(l);
     this.duration = metrics.durationSeconds.labels({ ...l, tier: model.tier });
     this.cost = metrics.costUsd.labels({ ...l, tier: model.tier });
     this.tokens = {

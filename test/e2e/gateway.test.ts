@@ -317,7 +317,9 @@ describe('circuit breaker', () => {
     oa.failNext({ kind: 'status', status: 500, times: 2 });
     for (let i = 0; i < 2; i++) await sdk.chat.completions.create({ model: 'auto', messages: user('x') });
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
-    expect(metrics).toMatch(/tierflow_circuit_breaker_state\{provider="oa",model="oa-mini"\} 2/);
+    expect(metrics).toMatch(
+      /tierflow_circuit_breaker_state\{provider="oa",model="oa-mini",tier="lightweight"\} 2/,
+    );
     const seen = oa.requests.length;
     const skipped = await sdk.chat.completions.create({ model: 'auto', messages: user('y') }).withResponse();
     expect(skipped.response.headers.get('x-tierflow-model')).toBe('an-small');
@@ -327,7 +329,9 @@ describe('circuit breaker', () => {
     const probe = await sdk.chat.completions.create({ model: 'auto', messages: user('z') }).withResponse();
     expect(probe.response.headers.get('x-tierflow-model')).toBe('oa-mini');
     const after = await (await fetch(`${gw.url}/metrics`)).text();
-    expect(after).toMatch(/tierflow_circuit_breaker_state\{provider="oa",model="oa-mini"\} 0/);
+    expect(after).toMatch(
+      /tierflow_circuit_breaker_state\{provider="oa",model="oa-mini",tier="lightweight"\} 0/,
+    );
     await restart(config());
   });
 });

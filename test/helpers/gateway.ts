@@ -40,13 +40,14 @@ export async function startTestGateway(
   const writeConfig = (c: unknown) => writeFileSync(configFile, typeof c === 'string' ? c : stringify(c));
   writeConfig(config);
   const metrics = new Metrics({ defaultMetrics: false });
-  const health = new HealthRegistry(undefined, { breakerState: (m, s) => metrics.setBreakerState(m, s) });
+  const health = new HealthRegistry(undefined, metrics.healthEvents());
   const live: { router?: Router } = {};
   const source = openFileConfig(configFile, { env: options.env ?? {} }, options.log ?? silentLogger, (c) =>
     live.router?.setConfig(c),
   );
   const router = new Router({ config: source.initial, health, classify: options.classify });
   live.router = router;
+  metrics.trackRouting(() => live.router);
   const client = options.gateway?.client ?? new UpstreamClient();
   const gateway: Gateway = createGateway({
     router,

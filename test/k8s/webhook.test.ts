@@ -345,6 +345,37 @@ describe('sidecar injection webhook', () => {
     ]);
   });
 
+  it('labels the pod for the chart PodMonitor and annotates it for prometheus.io scraping', async () => {
+    const monitor = find(renderChart({ metrics: { podMonitor: { enabled: true } } }), 'PodMonitor');
+    const selected = (p: Pod) =>
+      Object.entries(monitor.spec.selector.matchLabels as Record<string, string>).every(
+        ([k, v]) => p.metadata.labels?.[k] === v,
+      );
+    const { pod } = await admit(appPod({ 'tierflow.dev/inject': 'true' }));
+    expect(selected(pod)).toBe(true);
+    expect(pod.metadata.labels.app).toBe('chat');
+    const port = pod.spec.initContainers[0].ports.find((p: Pod) => p.name === 'tf-metrics').containerPort;
+    expect(monitor.spec.podMetricsEndpoints[0].port).toBe('tf-metrics');
+    expect(pod.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(port),
+      'prometheus.io/path': '/metrics',
+    });
+    expect(selected(appPod({ 'tierflow.dev/inject': 'true' }))).toBe(false);
+
+    // An app that scrapes its own metrics through the annotations keeps them.
+    const own = {
+      'tierflow.dev/inject': 'true',
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8080',
+    };
+    const { pod: app, response } = await admit(appPod(own));
+    expect(app.metadata.annotations).toMatchObject({ 'prometheus.io/port': '8080' });
+    expect(app.metadata.annotations['prometheus.io/path']).toBeUndefined();
+    expect(selected(app)).toBe(true);
+    expect(response.warnings?.join('\n')).toMatch(/prometheus\.io annotations are its own.*PodMonitor/);
+  });
+
   it('passes the chosen policies and extra Secrets from the annotations', async () => {
     const { pod } = await admit(
       appPod({

@@ -17,6 +17,8 @@ interface Entry {
 
 export interface HealthEvents {
   breakerState?(model: CompiledModel, state: BreakerState): void;
+  /** A successful attempt's output rate: tokens per second from its first token (or byte) to its end. */
+  outputTokenRate?(model: CompiledModel, tokensPerSecond: number): void;
 }
 
 export class HealthRegistry {
@@ -73,7 +75,7 @@ export class HealthRegistry {
     const e = this.#entry(model);
     if (e.coolDownUntil > this.clock()) return undefined;
     const settle = e.breaker.begin();
-    return settle && new AttemptTracker(e.latency, settle, this.clock);
+    return settle && new AttemptTracker(e.latency, settle, this.clock, model, this.events);
   }
 
   /** The provider asked us (Retry-After) not to call this model before `ms` from now. */
@@ -109,6 +111,8 @@ export class AttemptTracker {
     private readonly latency: ModelLatency,
     private readonly settle: AttemptSettle,
     private readonly clock: Clock,
+    private readonly model?: CompiledModel,
+    private readonly events?: HealthEvents,
   ) {
     this.startedAt = clock();
   }
@@ -133,7 +137,9 @@ export class AttemptTracker {
     this.latency.totalMs.add(end - this.startedAt);
     const from = this.firstTokenAt ?? this.firstByteAt;
     if (outputTokens && from !== undefined && end - from > 0) {
-      this.latency.tokensPerSecond.add((outputTokens * 1000) / (end - from));
+      const rate = (outputTokens * 1000) / (end - from);
+      this.latency.tokensPerSecond.add(rate);
+      if (this.model) this.events?.outputTokenRate?.(this.model, rate);
     }
     this.settle.succeed();
   }
