@@ -2,14 +2,18 @@
 //
 //   node_modules/.bin/node scripts/train-classifier.ts [options]
 //
-//   --data FILE       labelled prompts, JSONL {id, source, messages, strong_score, weak_score,
-//                     all_scores?} (default ../shared/data/routing/dev.jsonl)
+//   --data FILE       labelled prompts, JSONL {id, source, category?, messages, strong_score,
+//                     weak_score, all_scores?}; repeat for several files (default
+//                     ../shared/data/routing/dev.jsonl and train-extra.jsonl)
+//   --groups G        task (default): one training intercept per source and task category
+//                     (llmrouter's and mmlu_pro's `category`); source: one per source
 //   --aux FILE        optional extra difficulty signal, JSONL {id, prompt, mean_score_7models}
 //                     (default ../shared/data/routing/arc-difficulty.jsonl if present)
 //   --no-aux          do not use the aux file
 //   --no-vocabulary   leave the learned vocabulary out (the vocabulary_difficulty feature is 0)
 //   --out FILE        model file to write (default src/core/classifier/model.json)
-//   --folds K         k of the k-fold out-of-fold evaluation (default 5; 0 skips it)
+//   --folds K         k of an in-distribution k-fold evaluation (default 0: off; model choices
+//                     are made on leave-one-source-out, which always runs)
 //   --oof FILE        write the k-fold out-of-fold scores as JSONL {id, score}
 //   --loso FILE       write leave-one-source-out scores as JSONL {id, score}
 //   --target T        difficulty (default) | gain | mixW (see below)
@@ -24,6 +28,9 @@
 //                     repeated mean. Logged only; the model file keeps the single-seed figures (so
 //                     --check is unaffected).
 //   --check           train, compare with the existing --out file, exit 1 if it differs
+//   --skip-eval       skip the evaluations and keep the figures recorded in the --out file (the
+//                     weights, vocabulary and calibration are still trained; with --check this
+//                     verifies the model in a fraction of the time, as the CI test does)
 //   --quiet           only errors
 //
 // Evaluate the out-of-fold scores with the shared tool:
@@ -37,8 +44,11 @@
 //   lightweight outcome and, out of fold, routes better on every source. "gain" is
 //   (strong - weak + 1) / 2 (1 when only the flagship is right); "mixW" blends the two (W = share
 //   of difficulty).
-// - One intercept per source during training (fixed effects): the weights learn what separates
-//   hard from easy requests *within* a benchmark, not which benchmark a prompt came from.
+// - One intercept per source and task during training (fixed effects): the weights learn what
+//   separates hard from easy requests *within* a benchmark, not which benchmark a prompt came from.
+// - Model choices (features, priors, groups, lambda, target) are made on leave-one-source-out:
+//   each source is scored by a model, vocabulary included, that saw neither it nor the same
+//   benchmark inside another source (FAMILY), and prompt length is reported beside it.
 // - L2 penalty pulling each weight towards a prior mean (PRIORS, raw feature units), scaled by the
 //   feature's within-source spread. Features that mark the kind of request (FIXED) or hardly vary
 //   within any source keep their prior; demands the data barely covers (STRONG_PRIOR) are held
@@ -87,8 +97,9 @@ const PRIORS: Partial<Record<Feature, number>> = {
   reasoning_terms: 0.3,
   proof_demand: 0.6,
   step_terms: 0.05,
-  // code
-  code_request: 0.8,
+  // code: asking for code is not by itself hard ("reverse a string" is what lightweight models do
+  // well); what the code must do (algorithms, constraints, size) carries the difficulty.
+  code_request: 0.15,
   code_syntax: 0.1,
   code_terms: 0.1,
   algorithm_terms: 0.3,
@@ -126,6 +137,9 @@ const PRIORS: Partial<Record<Feature, number>> = {
  */
 const FIXED = new Set<Feature>([
   'expert_terms',
+  'reasoning_terms',
+  'algorithm_terms',
+  'constraints',
   'answer_options',
   'code_request',
   'code_terms',
@@ -170,18 +184,21 @@ const MEAN_REFERENCE = new Set<Feature>(['task_length', 'avg_word_length']);
 /**
  * Stage 2 (fitLevels): request-kind features that may explain why whole sources are harder or
  * easier than others, and the ridge strength of that fit (standardised by their spread over sources).
+ * `code_request` is not among them: every prompt of the code benchmarks asks for code and the
+ * flagship wins those benchmarks, so a level fit turned "asks for code" into +0.8 on the logit
+ * and sent "Write a Python function that reverses a string." to the flagship.
  */
-const LEVEL_FEATURES = new Set<Feature>([
-  'worked_examples',
-  'context_length',
-  'answer_options',
-  'code_request',
-]);
+const LEVEL_FEATURES = new Set<Feature>(['worked_examples', 'context_length', 'answer_options']);
 const LEVEL_KAPPA = 0.5;
 
 interface Row {
   id: string;
+  /** The data set the row comes from (evaluation and leave-one-source-out unit). */
+  source: string;
+  /** Intercept group during training: the source, or the source's task category (--groups task). */
   group: string;
+  /** Benchmark family: leaving a source out also leaves out rows of the same benchmark in other sources. */
+  family: string;
   /** The request, to recompute the vocabulary feature under another vocabulary. */
   req: { model: string; messages: unknown[] };
   /** Vocabulary words of the task (lower-case, as in the model's vocabulary), each once. */
@@ -223,17 +240,40 @@ function questionKey(text: string): string {
     .replace(/\s+/g, ' ');
 }
 
-function loadLabelled(path: string, target: string): Row[] {
-  return readJsonl(path).map((r, k) => {
+/**
+ * Benchmarks that occur under more than one source (llmrouter's `category` names the benchmark
+ * of each of its rows): leaving arc_challenge out must also leave out llmrouter's ARC rows.
+ */
+const FAMILY: Record<string, string> = {
+  arc_challenge: 'arc',
+  'llmrouter/arc_challenge': 'arc',
+  aux: 'arc',
+  mbpp: 'mbpp',
+  'llmrouter/mbpp': 'mbpp',
+  math_l5: 'math',
+  'llmrouter/math': 'math',
+};
+
+function loadLabelled(
+  raw: Array<Record<string, unknown>>,
+  path: string,
+  target: string,
+  groupBy: string,
+): Row[] {
+  return raw.map((r, k) => {
     const strong = Number(r.strong_score);
     const weak = Number(r.weak_score);
     if (!Array.isArray(r.messages) || !Number.isFinite(strong) || !Number.isFinite(weak)) {
       fail(`${path}: row ${k + 1} needs messages, strong_score and weak_score`);
     }
     const req = { model: 'auto', messages: r.messages as unknown[] };
+    const source = String(r.source ?? 'default');
+    const task = typeof r.category === 'string' ? `${source}/${r.category}` : source;
     return {
       id: String(r.id ?? k),
-      group: String(r.source ?? 'default'),
+      source,
+      group: groupBy === 'task' ? task : source,
+      family: FAMILY[task] ?? FAMILY[source] ?? source,
       req,
       words: taskWords(req),
       x: Float64Array.from(extractFeatures(req as never)),
@@ -281,7 +321,9 @@ function loadAux(path: string, labelled: Array<Record<string, unknown>>, weight:
     const req = { model: 'auto', messages: [{ role: 'user', content: r.prompt }] };
     rows.push({
       id: String(r.id),
+      source: 'aux',
       group: 'aux',
+      family: FAMILY.aux!,
       req,
       words: taskWords(req),
       x: Float64Array.from(extractFeatures(req as never)),
@@ -678,8 +720,8 @@ function report(rows: Row[], scores: Map<string, number>): Record<string, Metric
   const by = new Map<string, Array<{ score: number; strong: number; weak: number }>>();
   for (const r of rows) {
     if (r.strong === undefined || r.weak === undefined) continue;
-    if (!by.has(r.group)) by.set(r.group, []);
-    by.get(r.group)!.push({ score: scores.get(r.id)!, strong: r.strong, weak: r.weak });
+    if (!by.has(r.source)) by.set(r.source, []);
+    by.get(r.source)!.push({ score: scores.get(r.id)!, strong: r.strong, weak: r.weak });
   }
   const out: Record<string, Metrics> = {};
   for (const [g, items] of [...by].sort()) out[g] = metrics(items);
@@ -721,6 +763,18 @@ function assignFolds(rows: Row[], k: number, seed: number): Map<string, number> 
   return folds;
 }
 
+/** The prompt-length baseline: characters of all messages' text. */
+function promptLength(req: { messages: unknown[] }): number {
+  let n = 0;
+  for (const m of req.messages as Array<{ content?: unknown }>) {
+    if (typeof m.content === 'string') n += m.content.length;
+    else if (Array.isArray(m.content))
+      for (const p of m.content as Array<{ text?: unknown }>)
+        if (typeof p.text === 'string') n += p.text.length;
+  }
+  return n;
+}
+
 const writeScores = (path: string, rows: Row[], scores: Map<string, number>): void =>
   writeFileSync(
     path,
@@ -733,12 +787,17 @@ const round = (x: number, digits = 6): number => Number(x.toPrecision(digits));
 
 const { values: opt } = parseArgs({
   options: {
-    data: { type: 'string', default: resolve(root, '../shared/data/routing/dev.jsonl') },
+    data: {
+      type: 'string',
+      multiple: true,
+      default: ['dev.jsonl', 'train-extra.jsonl'].map((f) => resolve(root, '../shared/data/routing', f)),
+    },
+    groups: { type: 'string', default: 'task' },
     aux: { type: 'string', default: resolve(root, '../shared/data/routing/arc-difficulty.jsonl') },
     'no-aux': { type: 'boolean', default: false },
     'no-vocabulary': { type: 'boolean', default: false },
     out: { type: 'string', default: resolve(root, 'src/core/classifier/model.json') },
-    folds: { type: 'string', default: '5' },
+    folds: { type: 'string', default: '0' },
     oof: { type: 'string' },
     loso: { type: 'string' },
     lambda: { type: 'string', default: '30' },
@@ -748,6 +807,7 @@ const { values: opt } = parseArgs({
     target: { type: 'string', default: 'difficulty' },
     balance: { type: 'boolean', default: false },
     check: { type: 'boolean', default: false },
+    'skip-eval': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -771,15 +831,21 @@ if (!Number.isInteger(k) || k < 0 || k === 1) fail('--folds must be 0 or an inte
 if (!Number.isInteger(repeats) || repeats < 1) fail('--repeats must be an integer >= 1');
 if (!(lambda > 0)) fail('--lambda must be > 0');
 
-const dataPath = resolve(opt.data);
-if (!existsSync(dataPath)) fail(`no data file at ${dataPath}`);
-const rawLabelled = readJsonl(dataPath);
-const labelled = loadLabelled(dataPath, opt.target);
+const dataPaths = opt.data.map((d) => resolve(d));
+for (const path of dataPaths) if (!existsSync(path)) fail(`no data file at ${path}`);
+if (opt.groups !== 'source' && opt.groups !== 'task') fail('--groups must be source or task');
+const rawLabelled: Array<Record<string, unknown>> = [];
+const labelled: Row[] = [];
+for (const path of dataPaths) {
+  const raw = readJsonl(path);
+  rawLabelled.push(...raw);
+  labelled.push(...loadLabelled(raw, path, opt.target, opt.groups));
+}
 if (opt.balance) {
   // every source gets the same total weight as the average source
   const count = new Map<string, number>();
-  for (const r of labelled) count.set(r.group, (count.get(r.group) ?? 0) + 1);
-  for (const r of labelled) r.w = labelled.length / count.size / count.get(r.group)!;
+  for (const r of labelled) count.set(r.source, (count.get(r.source) ?? 0) + 1);
+  for (const r of labelled) r.w = labelled.length / count.size / count.get(r.source)!;
 }
 const useVocabulary = !opt['no-vocabulary'];
 const useAux = !opt['no-aux'] && existsSync(resolve(opt.aux)) && auxWeight > 0;
@@ -800,8 +866,16 @@ function outOfFold(foldSeed: number): Map<string, number> {
   return scores;
 }
 
+const skipEval = opt['skip-eval'];
+/** With --skip-eval: the evaluation figures recorded in the existing --out file, kept as they are. */
+const recorded = ((): Record<string, unknown> => {
+  if (!skipEval || !existsSync(resolve(opt.out))) return {};
+  const t = (JSON.parse(readFileSync(resolve(opt.out), 'utf8')) as { training?: Record<string, unknown> })
+    .training;
+  return t ?? {};
+})();
 let oofReport: Record<string, Metrics> | undefined;
-if (k >= 2) {
+if (k >= 2 && !skipEval) {
   const scores = outOfFold(seed);
   oofReport = report(labelled, scores);
   log(formatReport(`${k}-fold out-of-fold:`, oofReport));
@@ -830,18 +904,23 @@ if (k >= 2) {
   }
 }
 let losoReport: Record<string, Metrics> | undefined;
-const sources = [...new Set(labelled.map((r) => r.group))].sort();
-if (sources.length >= 2) {
+const sources = [...new Set(labelled.map((r) => r.source))].sort();
+let lengthReport: Record<string, Metrics> | undefined;
+if (sources.length >= 2 && !skipEval) {
   const scores = new Map<string, number>();
   for (const src of sources) {
-    const train = [...labelled.filter((r) => r.group !== src), ...aux];
-    const test = labelled.filter((r) => r.group === src);
+    // Leave the source out, and every row of the benchmarks it contains wherever they occur.
+    const families = new Set(labelled.filter((r) => r.source === src).map((r) => r.family));
+    const train = [...labelled, ...aux].filter((r) => r.source !== src && !families.has(r.family));
+    const test = labelled.filter((r) => r.source === src);
     prepareVocabulary(train, test);
     const m = fit(train, lambda);
     for (const r of test) scores.set(r.id, predict(m, r.x));
   }
   losoReport = report(labelled, scores);
   log(formatReport('leave-one-source-out:', losoReport));
+  lengthReport = report(labelled, new Map(labelled.map((r) => [r.id, promptLength(r.req)])));
+  log(formatReport('prompt length (baseline):', lengthReport));
   if (opt.loso) writeScores(resolve(opt.loso), labelled, scores);
 }
 
@@ -855,8 +934,10 @@ const logit = (x: Float64Array): number =>
   final.weights.reduce((acc, w, j) => acc + w * x[j]!, final.intercept);
 const quantileOf = (sorted: number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const sourceRows = new Map<string, number>();
+for (const r of labelled) sourceRows.set(r.source, (sourceRows.get(r.source) ?? 0) + 1);
 const pooled = labelled
-  .map((r) => ({ z: logit(r.x), w: 1 / labelled.filter((o) => o.group === r.group).length }))
+  .map((r) => ({ z: logit(r.x), w: 1 / sourceRows.get(r.source)! }))
   .sort((a, b) => a.z - b.z);
 const weightedQuantile = (q: number): number => {
   const total = pooled.reduce((a, e) => a + e.w, 0);
@@ -873,7 +954,7 @@ const calibrated = (z: number): number => sigmoid((z - calCenter) / calScale);
 const quantiles: Record<string, Record<string, number>> = {};
 for (const src of sources) {
   const zs = labelled
-    .filter((r) => r.group === src)
+    .filter((r) => r.source === src)
     .map((r) => logit(r.x))
     .sort((a, b) => a - b);
   quantiles[src] = Object.fromEntries(
@@ -881,7 +962,7 @@ for (const src of sources) {
   );
 }
 const bySource: Record<string, number> = {};
-for (const r of labelled) bySource[r.group] = (bySource[r.group] ?? 0) + 1;
+for (const r of labelled) bySource[r.source] = (bySource[r.source] ?? 0) + 1;
 const summarise = (rep?: Record<string, Metrics>) =>
   rep &&
   Object.fromEntries(
@@ -894,7 +975,7 @@ const summarise = (rep?: Record<string, Metrics>) =>
 const model = {
   name: 'tierflow-complexity',
   format: 2,
-  version: '2.0.0',
+  version: '3.0.0',
   description:
     'Logistic regression over request features (src/core/classifier/features.ts): z = intercept + sum(weights[i] * x[i]); score = 1 / (1 + exp(-(z - calibration.center) / calibration.scale)). The contribution of a feature (reasons, explain) is weights[i] * (x[i] - reference[i]). The vocabulary_difficulty feature is the sum of vocabulary[word] over the words of the task divided by the square root of its word count. Written by scripts/train-classifier.ts; do not edit by hand.',
   features: [...FEATURE_NAMES],
@@ -905,8 +986,10 @@ const model = {
   featureMean: final.mean.map((m) => round(m)),
   featureScale: final.std.map((s) => round(s)),
   training: {
-    data: relative(root, dataPath),
-    sha256: createHash('sha256').update(readFileSync(dataPath)).digest('hex'),
+    data: dataPaths.map((path) => ({
+      file: relative(root, path),
+      sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    })),
     rows: bySource,
     auxRows: aux.length,
     auxWeight: useAux ? auxWeight : 0,
@@ -915,10 +998,11 @@ const model = {
     priors: PRIORS,
     groupIntercepts: Object.fromEntries(Object.entries(final.groupIntercepts).map(([g, v]) => [g, round(v)])),
     scoreQuantiles: quantiles,
-    outOfFold: summarise(oofReport),
+    outOfFold: skipEval ? recorded.outOfFold : summarise(oofReport),
     folds: k,
     seed,
-    leaveOneSourceOut: summarise(losoReport),
+    leaveOneSourceOut: skipEval ? recorded.leaveOneSourceOut : summarise(losoReport),
+    promptLength: skipEval ? recorded.promptLength : summarise(lengthReport),
     vocabulary: useVocabulary
       ? {
           shrink: VOCAB_SHRINK,

@@ -23,6 +23,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'show the score, tier, model and top features for one request',
     load: () => import('./explain.js'),
   },
+  report: {
+    summary: 'summarize spend, savings, models and failovers from /metrics or Prometheus',
+    load: () => import('./report.js'),
+  },
   validate: {
     summary: 'check a config file and print what it compiles to',
     load: () => import('./validate.js'),

@@ -374,6 +374,7 @@ export class SidecarStream implements StreamProcessor {
       this.#translator = translator;
       this.#tracker = tracker;
       this.#record = { model, outcome: 'success' };
+      if (translator.adjusted.length > 0) this.#record.adjusted = translator.adjusted;
       this.#attempts.push(this.#record);
       return this.#rewrite(up.url, up.headers, up.body, model, true, KEEP_REQUEST);
     }

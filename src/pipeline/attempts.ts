@@ -92,6 +92,7 @@ export async function runAttempts(
     let upstream: UpstreamRequest;
     try {
       upstream = translator.buildRequest();
+      if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:

@@ -14,6 +14,8 @@ export interface AttemptRecord {
   model: CompiledModel;
   outcome: AttemptOutcome;
   status?: number;
+  /** What the translator changed so the model would accept the request (Translator.adjusted). */
+  adjusted?: readonly string[];
 }
 
 export interface RequestOutcome {
@@ -117,6 +119,7 @@ export function recordRequest(
     provider: served?.provider.name,
     model: served?.name,
     attempts: outcome.attempts.map((a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}`),
+    adjusted: served ? outcome.attempts.findLast((a) => a.model === served)?.adjusted : undefined,
     promptTokens: u?.promptTokens,
     completionTokens: u?.completionTokens,
     costUsd: cost?.costUsd,

@@ -283,3 +283,37 @@ describe('failover between families', () => {
     expect(bedrock.requests).toHaveLength(0);
   });
 });
+
+describe('requests adapted to the serving model, through the gateway', () => {
+  const dev: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    { role: 'developer', content: 'Be brief.' },
+    { role: 'user', content: 'hi' },
+  ];
+
+  it('names what was changed in x-tierflow-adjusted (JSON, streamed, and after a failover)', async () => {
+    const a = await openai.chat.completions
+      .create({ model: 'azure/gpt-4.1-mini', messages: dev })
+      .withResponse();
+    expect(a.response.headers.get('x-tierflow-adjusted')).toBe('developer_role');
+    expect(azure.lastRequest!.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+
+    const s = await openai.chat.completions
+      .create({ model: 'aws/nova-lite', stream: true, temperature: 1.5, messages: dev })
+      .withResponse();
+    expect(s.response.headers.get('x-tierflow-adjusted')).toBe('temperature');
+    for await (const _ of s.data) void _;
+    expect(bedrock.lastRequest!.body.inferenceConfig.temperature).toBe(1);
+
+    gemini.failNext({ kind: 'status', status: 503 });
+    const f = await openai.chat.completions
+      .create({ model: 'gem-first', temperature: 1.5, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(f.response.headers.get('x-tierflow-provider')).toBe('aws');
+    expect(f.response.headers.get('x-tierflow-adjusted')).toBe('temperature');
+
+    const n = await openai.chat.completions
+      .create({ model: 'aws/nova-lite', temperature: 0.5, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(n.response.headers.get('x-tierflow-adjusted')).toBeNull();
+  });
+});

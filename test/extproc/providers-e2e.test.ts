@@ -700,3 +700,41 @@ describe('concurrency', () => {
     expect(server.activeStreams).toBe(0);
   });
 });
+
+describe('requests adapted to the serving model, through the sidecar', () => {
+  const dev: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    { role: 'developer', content: 'Be brief.' },
+    { role: 'user', content: 'hi' },
+  ];
+
+  it('names what was changed in x-tierflow-adjusted (JSON, streamed, and after a failover)', async () => {
+    // Azure api-version 2024-10-21 has no developer role: sent as system.
+    const a = await openai.chat.completions
+      .create({ model: 'azure/gpt-4.1-mini', messages: dev })
+      .withResponse();
+    expect(a.response.headers.get('x-tierflow-adjusted')).toBe('developer_role');
+    expect(azure.lastRequest!.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+
+    // Bedrock Converse takes temperature in [0, 1]: clamped.
+    const s = await openai.chat.completions
+      .create({ model: 'aws/nova-lite', stream: true, temperature: 1.5, messages: dev })
+      .withResponse();
+    expect(s.response.headers.get('x-tierflow-adjusted')).toBe('temperature');
+    for await (const _ of s.data) void _;
+    expect(bedrock.lastRequest!.body.inferenceConfig.temperature).toBe(1);
+
+    // Gemini fails; the answer Bedrock gives (ext_proc immediate response) carries its adjustments.
+    gemini.failNext({ kind: 'status', status: 503 });
+    const f = await openai.chat.completions
+      .create({ model: 'gem-first', temperature: 1.5, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(f.response.headers.get('x-tierflow-provider')).toBe('aws');
+    expect(f.response.headers.get('x-tierflow-adjusted')).toBe('temperature');
+
+    // Nothing to change: no header.
+    const n = await openai.chat.completions
+      .create({ model: 'aws/nova-lite', temperature: 0.5, messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(n.response.headers.get('x-tierflow-adjusted')).toBeNull();
+  });
+});

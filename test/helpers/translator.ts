@@ -2,6 +2,7 @@
 // translator's request to a (mock) server and feeds the answer back through the translator.
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import type { Capability } from '../../src/core/config/schema.js';
+import { type ModelFactsSpec, resolveModelFacts } from '../../src/core/config/model-facts.js';
 import type { ApiError } from '../../src/core/errors.js';
 import type { Translator } from '../../src/core/translators/types.js';
 
@@ -17,6 +18,8 @@ export interface ModelFixture {
   contextWindow: number;
   maxOutputTokens: number;
   capabilities: Capability[];
+  /** Catalog facts (merged over the family defaults, as compileConfig does). */
+  facts?: ModelFactsSpec;
 }
 
 /** A model and its provider, wired both ways as compileConfig would. */
@@ -35,7 +38,12 @@ export function compiledModel(provider: ProviderFixture, model: ModelFixture): C
     promptCaching: 'auto',
     ...provider,
   };
-  const m: CompiledModel = { ...model, provider: p, capabilities: new Set(model.capabilities) };
+  const m: CompiledModel = {
+    ...model,
+    provider: p,
+    capabilities: new Set(model.capabilities),
+    facts: resolveModelFacts(p.type, model.upstreamModel, model.name, model.facts),
+  };
   p.models.push(m);
   return m;
 }

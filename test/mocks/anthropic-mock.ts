@@ -20,7 +20,15 @@
 // user/assistant and alternating, no system role inside messages, non-empty text blocks,
 // tool_result blocks first in a user turn, answering every tool_use id of the previous assistant
 // turn and nothing else, tools defined when tool blocks appear, temperature in [0, 1], not both
-// temperature and top_p (Claude 4.1+ rule).
+// temperature and top_p (Claude 4.1+ rule), tool_use ids matching ^[a-zA-Z0-9_-]+$.
+// Per model generation (anthropic-sdk-typescript src/resources/messages/messages.ts, the
+// deprecation notes of MessageCreateParams): models released after Claude Opus 4.6 accept
+// temperature only as 1.0, top_p only >= 0.99 and no top_k at all (400 otherwise).
+// Structured outputs (output_config.format, json_schema): every object schema must set
+// additionalProperties: false, and only the keywords the API enforces may appear (type,
+// properties, required, items, anyOf, allOf, $ref, $defs, enum, const, description, title, string
+// formats of the documented set, minItems 0 or 1); anything else (minimum, maxLength, pattern,
+// ...) is a 400, which is why the official SDK rewrites schemas (src/lib/transform-json-schema.ts).
 // max_tokens truncates the reply (one delta = one token) with stop_reason "max_tokens".
 import {
   type MockReply,
@@ -79,15 +87,115 @@ function invalid(message: string): [number, unknown] {
   return [400, anthropicError('invalid_request_error', message)];
 }
 
-function validateMessages(b: Record<string, unknown>): [number, unknown] | undefined {
-  if (!Number.isInteger(b.max_tokens) || (b.max_tokens as number) < 1)
-    return invalid('max_tokens: Field required');
+/** Claude version of a model id (claude-opus-4-6 -> 4.6, claude-3-5-sonnet -> 3.5), or undefined. */
+export function claudeModelVersion(model: string): number | undefined {
+  const m =
+    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(
+      model,
+    );
+  if (!m) return undefined;
+  return Number(m[1] ?? m[3]) + Number(m[2] ?? m[4] ?? 0) / 10;
+}
+
+const STRICT_KEYWORDS = new Set([
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'anyOf',
+  'allOf',
+  '$ref',
+  '$defs',
+  'definitions',
+  'enum',
+  'const',
+  'description',
+  'title',
+  'format',
+  'minItems',
+]);
+const STRING_FORMATS = [
+  'date-time',
+  'time',
+  'date',
+  'duration',
+  'email',
+  'hostname',
+  'uri',
+  'ipv4',
+  'ipv6',
+  'uuid',
+];
+
+/** The first structured-outputs schema rule `schema` breaks (path and reason), or undefined. */
+function schemaProblem(schema: unknown, path: string): string | undefined {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return undefined;
+  const s = schema as Record<string, unknown>;
+  for (const k of Object.keys(s)) {
+    if (!STRICT_KEYWORDS.has(k)) return `${path}: keyword '${k}' is not supported`;
+  }
+  if (s.format !== undefined && !STRING_FORMATS.includes(String(s.format)))
+    return `${path}: format '${String(s.format)}' is not supported`;
+  if (s.minItems !== undefined && s.minItems !== 0 && s.minItems !== 1)
+    return `${path}: minItems values other than 0 or 1 are not supported`;
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  if (types.includes('object') && s.additionalProperties !== false)
+    return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+  const children: [string, unknown][] = [];
+  if (typeof s.properties === 'object' && s.properties !== null)
+    for (const [k, v] of Object.entries(s.properties)) children.push([`${path}.properties.${k}`, v]);
+  for (const key of ['$defs', 'definitions'])
+    if (typeof s[key] === 'object' && s[key] !== null)
+      for (const [k, v] of Object.entries(s[key] as object)) children.push([`${path}.${key}.${k}`, v]);
+  if (s.items !== undefined) children.push([`${path}.items`, s.items]);
+  for (const key of ['anyOf', 'allOf'])
+    if (Array.isArray(s[key]))
+      (s[key] as unknown[]).forEach((v, i) => children.push([`${path}.${key}.${i}`, v]));
+  for (const [p, v] of children) {
+    const problem = schemaProblem(v, p);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function validateSampling(b: Record<string, unknown>): [number, unknown] | undefined {
+  const v = claudeModelVersion(String(b.model));
   if (typeof b.temperature === 'number' && (b.temperature < 0 || b.temperature > 1)) {
     return invalid('temperature: Input should be less than or equal to 1');
   }
-  if (b.temperature !== undefined && b.top_p !== undefined) {
+  if (typeof b.top_p === 'number' && (b.top_p < 0 || b.top_p > 1)) {
+    return invalid('top_p: Input should be less than or equal to 1');
+  }
+  if (v !== undefined && v > 4.6) {
+    if (b.temperature !== undefined && b.temperature !== 1)
+      return invalid(
+        `temperature: ${String(b.model)} does not support setting temperature; only 1.0 is accepted.`,
+      );
+    if (b.top_p !== undefined && (typeof b.top_p !== 'number' || b.top_p < 0.99))
+      return invalid(
+        `top_p: ${String(b.model)} does not support setting top_p; only values >= 0.99 are accepted.`,
+      );
+    if (b.top_k !== undefined) return invalid(`top_k: ${String(b.model)} does not support top_k.`);
+  }
+  if ((v === undefined || v >= 4.1) && b.temperature !== undefined && b.top_p !== undefined) {
     return invalid('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
   }
+  const oc = b.output_config as { format?: { type?: unknown; schema?: unknown } } | undefined;
+  if (oc?.format !== undefined) {
+    if (oc.format.type !== 'json_schema')
+      return invalid('output_config.format.type: Input should be json_schema');
+    const problem = schemaProblem(oc.format.schema, 'output_config.format.schema');
+    if (problem) return invalid(problem);
+  }
+  return undefined;
+}
+
+function validateMessages(b: Record<string, unknown>): [number, unknown] | undefined {
+  if (!Number.isInteger(b.max_tokens) || (b.max_tokens as number) < 1)
+    return invalid('max_tokens: Field required');
+  const sampling = validateSampling(b);
+  if (sampling) return sampling;
   const msgs = b.messages;
   if (!Array.isArray(msgs) || msgs.length === 0) return invalid('messages: at least one message is required');
   let prevRole: string | undefined;
@@ -129,6 +237,11 @@ function validateMessages(b: Record<string, unknown>): [number, unknown] | undef
           return invalid(
             `messages.${i}.content.${j}: tool_use blocks are only allowed in assistant messages`,
           );
+        if (typeof blk.id !== 'string' || !/^[a-zA-Z0-9_-]+$/.test(blk.id)) {
+          return invalid(
+            `messages.${i}.content.${j}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'`,
+          );
+        }
         if (typeof blk.input !== 'object' || blk.input === null || Array.isArray(blk.input)) {
           return invalid(`messages.${i}.content.${j}.input: Input should be a valid dictionary`);
         }

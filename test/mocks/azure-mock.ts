@@ -15,6 +15,14 @@
 // "DeploymentNotFound", "401", "429", content_filter with innererror ResponsibleAIPolicyViolation).
 // A prompt whose last user text contains `filterTrigger` (default "FILTER_ME") is rejected with
 // Azure's content-filter 400, like a real prompt-filter hit.
+// api-version gates (azure-rest-api-specs, specification/cognitiveservices/data-plane/AzureOpenAI/
+// inference: the 2024-10-21 GA ChatCompletionRequestMessage roles are system, user, assistant,
+// tool and function; `developer` arrives with 2024-12-01-preview): a developer message below
+// 2024-12-01-preview is a 400, and a reasoning model (o-series, GPT-5 and later) answers older
+// versions with "Model o4-mini is enabled only for api versions 2024-12-01-preview and later".
+// `deploymentModels` says which model a deployment runs (default: the deployment name). Then the
+// OpenAI per-model rules (openai-rules.ts) apply to the deployment's model.
+import { openAIRuleViolation, REASONING_MODEL } from './openai-rules.js';
 import {
   type MockServer,
   type RecordedRequest,
@@ -33,7 +41,14 @@ export interface AzureMockOptions {
   /** Known deployments; unset = any. */
   deployments?: string[];
   filterTrigger?: string;
+  /** Deployment name -> the model it runs (for the per-model rules); default: the deployment name. */
+  deploymentModels?: Record<string, string>;
 }
+
+/** api-version that introduced reasoning models and the developer role. */
+const REASONING_API_VERSION = '2024-12-01-preview';
+/** api-versions are dates (YYYY-MM-DD[-preview]); a date's preview precedes its GA release. */
+const olderThan = (version: string, than: string): boolean => version.slice(0, 10) < than.slice(0, 10);
 
 const FILTER_OK = {
   hate: { filtered: false, severity: 'safe' },
@@ -148,6 +163,34 @@ export async function startAzureMock(options: AzureMockOptions = {}): Promise<Mo
           },
         ];
       }
+      const runs = options.deploymentModels?.[String(deployment)] ?? String(deployment);
+      if (!r.v1 && version !== null && olderThan(version, REASONING_API_VERSION)) {
+        if (REASONING_MODEL.test(runs))
+          return [
+            400,
+            {
+              error: {
+                code: 'BadRequest',
+                message: `Model ${runs} is enabled only for api versions ${REASONING_API_VERSION} and later`,
+              },
+            },
+          ];
+        const dev = (b.messages as { role?: unknown }[]).findIndex((m) => m?.role === 'developer');
+        if (dev !== -1)
+          return [
+            400,
+            {
+              error: {
+                message: `Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'user', 'function', and 'tool'.`,
+                type: 'invalid_request_error',
+                param: `messages[${dev}].role`,
+                code: 'invalid_value',
+              },
+            },
+          ];
+      }
+      const broken = openAIRuleViolation(b, runs);
+      if (broken) return [400, { error: broken }];
       if (lastUserText(b.messages).includes(trigger)) return [400, azureContentFilterError()];
       return undefined;
     },

@@ -20,6 +20,15 @@
 // Requests are validated like the real API (unless `strict: false`): alternating roles starting
 // with user, non-blank text blocks, toolUse/toolResult only with toolConfig, tool results
 // answering the previous turn's toolUse ids, image formats, toolUseId pattern.
+// From bedrock-runtime service-2.json: InferenceConfiguration temperature and topP are floats in
+// [0, 1]; ToolUseId matches [a-zA-Z0-9_-]+ and is 1..64 long; DocumentBlock needs a format (pdf,
+// csv, doc, docx, xls, xlsx, html, txt, md), a name (alphanumerics, single whitespace, hyphens,
+// parentheses, square brackets) and a source; the toolConfig rule above is the
+// ValidationException "The toolConfig field must be defined when using toolUse and toolResult
+// content blocks". Claude models keep Anthropic's rules on Bedrock: Claude 4.1 and later reject
+// temperature together with topP ("`temperature` and `top_p` cannot both be specified for this
+// model"), and models after Claude Opus 4.6 accept temperature only as 1 and topP only >= 0.99
+// (anthropic-sdk-typescript messages.ts deprecation notes).
 import { createHash } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -96,6 +105,37 @@ export function bedrockFault(
 
 type Block = Record<string, unknown>;
 
+/** Claude version in a Bedrock model id (us.anthropic.claude-sonnet-4-5-2025...-v1:0 -> 4.5). */
+function claudeVersion(modelId: string): number | undefined {
+  const m =
+    /claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)(?:-(\d)(?!\d))?-(?:opus|sonnet|haiku))/.exec(
+      modelId,
+    );
+  if (!m) return undefined;
+  return Number(m[1] ?? m[3]) + Number(m[2] ?? m[4] ?? 0) / 10;
+}
+
+const DOCUMENT_FORMATS = ['pdf', 'csv', 'doc', 'docx', 'xls', 'xlsx', 'html', 'txt', 'md'];
+
+function validateInference(b: Record<string, unknown>, modelId: string): string | undefined {
+  const ic = b.inferenceConfig as Record<string, unknown> | undefined;
+  if (!ic) return undefined;
+  for (const k of ['temperature', 'topP'] as const) {
+    const v = ic[k];
+    if (v !== undefined && (typeof v !== 'number' || v < 0 || v > 1))
+      return `1 validation error detected: Value '${String(v)}' at 'inferenceConfig.${k}' failed to satisfy constraint: Member must have value less than or equal to 1`;
+  }
+  const v = claudeVersion(modelId);
+  if (v === undefined) return undefined;
+  if (v >= 4.1 && ic.temperature !== undefined && ic.topP !== undefined)
+    return 'The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.';
+  if (v > 4.6 && ic.temperature !== undefined && ic.temperature !== 1)
+    return 'The model returned the following errors: temperature: only 1.0 is accepted by this model.';
+  if (v > 4.6 && typeof ic.topP === 'number' && ic.topP < 0.99)
+    return 'The model returned the following errors: top_p: only values >= 0.99 are accepted by this model.';
+  return undefined;
+}
+
 function validateConverse(b: Record<string, unknown>): string | undefined {
   const msgs = b.messages;
   if (!Array.isArray(msgs) || msgs.length === 0)
@@ -126,6 +166,15 @@ function validateConverse(b: Record<string, unknown>): string | undefined {
           return `messages.${i}.content.${j}.image.format: invalid`;
         if (typeof img.source?.bytes !== 'string')
           return `messages.${i}.content.${j}.image.source.bytes: required`;
+      }
+      if ('document' in blk) {
+        const d = blk.document as { format?: unknown; name?: unknown; source?: { bytes?: unknown } };
+        if (!DOCUMENT_FORMATS.includes(String(d.format)))
+          return `messages.${i}.content.${j}.document.format: invalid`;
+        if (typeof d.name !== 'string' || !/^[A-Za-z0-9\-()[\]]+( [A-Za-z0-9\-()[\]]+)*$/.test(d.name))
+          return `messages.${i}.content.${j}.document.name: The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets.`;
+        if (typeof d.source?.bytes !== 'string')
+          return `messages.${i}.content.${j}.document.source.bytes: required`;
       }
       if ('toolUse' in blk) {
         usesTools = true;
@@ -306,7 +355,8 @@ export async function startBedrockMock(options: BedrockMockOptions = {}): Promis
       if (authError) return fail(authError[0], authError[1]);
       const b = req.body as Record<string, unknown>;
       if (strict) {
-        const problem = validateConverse(b);
+        const modelId = decodeURIComponent(/^\/model\/([^/]+)\//.exec(req.path)![1]!);
+        const problem = validateConverse(b) ?? validateInference(b, modelId);
         if (problem) return fail('ValidationException', problem);
       }
       const stream = req.path.split('?')[0]!.endsWith('/converse-stream');

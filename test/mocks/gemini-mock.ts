@@ -20,6 +20,14 @@
 // of the previous model turn one for one, tool config naming declared functions, and on
 // gemini-3 models a thoughtSignature on the first function call of each model turn (the real
 // API's "missing a thought_signature" 400). gemini-3 models send thoughtSignatures on calls.
+// Function-call ids (googleapis/js-genai src/types.ts: FunctionCall.id "The unique id of the
+// function call. If populated, the client to execute the function_call and return the response
+// with the matching id"; FunctionResponse.id "The id of the function call this response is for"):
+// gemini-3 models give every call a unique id, and a functionResponse answering a call that had
+// one must carry it (ids pair parallel calls of the same function); Gemini 1.x / 2.x know no
+// `id` field and reject it as an unknown name.
+// Also: generationConfig temperature in [0, 2] and topP in [0, 1]; fileData with an http(s) URI
+// (not a Files API resource) needs its mimeType.
 import { randomBytes } from 'node:crypto';
 import {
   type MockReply,
@@ -101,11 +109,15 @@ function route(path: string, basePath: string): { model: string; method: string 
   return m ? { model: decodeURIComponent(m[1]!), method: m[2]! } : undefined;
 }
 
+const isGemini3 = (model: string) => !/^gemini-(1|2)(\.|-)/.test(model);
+
 function validateBody(b: Record<string, unknown>, model: string): [number, unknown] | undefined {
   const contents = b.contents;
   if (!Array.isArray(contents) || contents.length === 0)
     return invalid('* GenerateContentRequest.contents: contents is not specified');
+  const withIds = isGemini3(model);
   let prevCalls = 0;
+  let prevCallIds: string[] = [];
   for (let i = 0; i < contents.length; i++) {
     const c = contents[i] as { role?: unknown; parts?: unknown };
     if (c.role !== 'user' && c.role !== 'model')
@@ -114,7 +126,41 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
       return invalid(`* GenerateContentRequest.contents[${i}].parts: contents.parts must not be empty.`);
     let calls = 0;
     let responses = 0;
+    const callIds: string[] = [];
+    const answered: string[] = [];
     for (const [j, p] of (c.parts as Part[]).entries()) {
+      for (const f of ['functionCall', 'functionResponse'] as const) {
+        const v = p[f] as Part | undefined;
+        if (v && v.id !== undefined && !withIds)
+          return invalid(
+            `Invalid JSON payload received. Unknown name "id" at 'contents[${i}].parts[${j}].${f === 'functionCall' ? 'function_call' : 'function_response'}': Cannot find field.`,
+          );
+      }
+      if (p.functionCall && typeof (p.functionCall as Part).id === 'string')
+        callIds.push((p.functionCall as Part).id as string);
+      if (p.functionResponse && withIds && prevCallIds.length > 0) {
+        const id = (p.functionResponse as Part).id;
+        if (typeof id !== 'string' || !prevCallIds.includes(id))
+          return invalid(
+            `contents[${i}].parts[${j}].function_response.id: ${id === undefined ? 'missing' : `'${String(id)}' does not match`} the id of a function call of the previous turn.`,
+          );
+        if (answered.includes(id))
+          return invalid(`contents[${i}].parts[${j}]: function call ${id} answered twice.`);
+        answered.push(id);
+      }
+      if (p.fileData) {
+        const fd = p.fileData as Part;
+        if (typeof fd.fileUri !== 'string')
+          return invalid(`* GenerateContentRequest.contents[${i}].parts[${j}].file_data.file_uri: required`);
+        if (
+          /^https?:/.test(fd.fileUri) &&
+          !fd.fileUri.includes('generativelanguage.googleapis.com') &&
+          typeof fd.mimeType !== 'string'
+        )
+          return invalid(
+            `* GenerateContentRequest.contents[${i}].parts[${j}].file_data.mime_type: mime_type is required for file URIs`,
+          );
+      }
       const fields = DATA_FIELDS.filter((f) => p[f] !== undefined);
       if (fields.length !== 1)
         return invalid(
@@ -163,6 +209,7 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
       );
     }
     prevCalls = calls;
+    prevCallIds = callIds;
   }
   const si = b.systemInstruction as { parts?: unknown } | undefined;
   if (si !== undefined && (!Array.isArray(si.parts) || si.parts.length === 0))
@@ -213,6 +260,12 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
         return invalid(
           `Invalid JSON payload received. Unknown name "${k}" at 'generation_config': Cannot find field.`,
         );
+    if (typeof gc.temperature === 'number' && (gc.temperature < 0 || gc.temperature > 2))
+      return invalid(
+        `* GenerateContentRequest.generation_config.temperature: must be in the range [0.0, 2.0]`,
+      );
+    if (typeof gc.topP === 'number' && (gc.topP < 0 || gc.topP > 1))
+      return invalid(`* GenerateContentRequest.generation_config.top_p: must be in the range [0.0, 1.0]`);
     if (gc.responseJsonSchema !== undefined && gc.responseMimeType !== 'application/json')
       return invalid('responseJsonSchema requires responseMimeType application/json');
   }
@@ -320,6 +373,7 @@ export async function startGeminiMock(options: GeminiMockOptions = {}): Promise<
             args: typeof t.arguments === 'string' ? JSON.parse(t.arguments || '{}') : t.arguments,
           },
         };
+        if (isGemini3(model)) (part.functionCall as Part).id = t.id ?? randomBytes(6).toString('base64url');
         if (i === 0 && /^gemini-3/.test(model)) part.thoughtSignature = randomBytes(24).toString('base64');
         return part;
       });

@@ -17,8 +17,11 @@
 // `echo: <last user text>`; usage defaults are derived from the request. max_tokens /
 // max_completion_tokens truncate the reply (one delta = one token) with finish_reason "length".
 // Options emulate looser servers: `rejectStreamOptions` (400 on stream_options, like some old
-// OpenAI-compatible servers), `omitUsage` (never reports usage).
+// OpenAI-compatible servers), `omitUsage` (never reports usage), `strict: false` (skips the
+// per-model rules of openai-rules.ts: sampling ranges and reasoning-model defaults, roles,
+// tool-call id length and call/result pairing, which are enforced by default).
 // See faults.ts for the fault kinds.
+import { openAIRuleViolation } from './openai-rules.js';
 import {
   type MockReply,
   type MockServer,
@@ -39,6 +42,8 @@ export interface OpenAIMockOptions {
   omitUsage?: boolean;
   /** Path prefix; default /v1. */
   basePath?: string;
+  /** Enforce OpenAI's per-model request rules (openai-rules.ts). Default true. */
+  strict?: boolean;
 }
 
 const err = (message: string, type: string, code: string | null = null, param: string | null = null) => ({
@@ -124,6 +129,10 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
           400,
           err("Invalid 'messages': empty array.", 'invalid_request_error', 'empty_array', 'messages'),
         ];
+      }
+      if (options.strict !== false) {
+        const broken = openAIRuleViolation(b, b.model);
+        if (broken) return [400, { error: broken }];
       }
       if (b.stream_options !== undefined && b.stream_options !== null) {
         if (options.rejectStreamOptions)

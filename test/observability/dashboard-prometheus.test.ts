@@ -5,8 +5,9 @@
 // every template variable and annotation) goes through Prometheus' HTTP API and must return at
 // least one finite value; every alert rule must evaluate without error; every metric the
 // dashboard and the rules name must exist.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -280,5 +281,28 @@ describe.skipIf(!prometheusBin || !redisBin)('Grafana dashboard on a real Promet
       ),
     );
     expect([...referenced].filter((n) => !names.has(n))).toEqual([]);
+  });
+
+  it('`tierflow report` summarizes one instance and all of Prometheus on one screen', async () => {
+    const report = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, ['bin/tierflow.js', 'report', ...args])).stdout;
+    const one = await report(gateway.ready.url as string);
+    expect(one).toMatch(/metrics \(since the process started\)/);
+    // per wave: 12 requests per data plane; 2 waves
+    expect(one).toMatch(/^Requests +24 +\(auto 20, explicit 2, rejected 2\) +server errors 8\.3%$/m);
+    expect(one).toMatch(/^Spend +\$[\d.]+ +flagship-equivalent \$[\d.]+ +saved \$[\d.]+ \(\d+%\)$/m);
+    expect(one).toMatch(/^Flagship +default \d+% \(target 40%\)$/m);
+    expect(one).toMatch(/^ +beta\/beta-small +\d+ +\d+% +\$[\d.]+ +\d+ ms$/m);
+    expect(one).toMatch(/^Failovers +\d+ +\(.*http_429 2.*; most from alpha\/alpha-mini\)$/m);
+    expect(one).toMatch(/^ +team +\$[\d.]+ +\$5\.00 +[\d.]+% +\d+\/1,000$/m);
+
+    const all = JSON.parse(await report('--prometheus', prometheus.url, '--window', '5m', '--json'));
+    // both instances: 10 auto requests each in the second wave (the first one creates most series,
+    // which increase() does not count), extrapolated over the window
+    expect(all.requests.auto).toBeGreaterThan(15);
+    expect(all.savedUsd).toBeGreaterThan(0);
+    expect(all.flagshipShare[0]).toMatchObject({ policy: 'default', target: 0.4 });
+    expect(Object.keys(all.failovers.byReason)).toEqual(expect.arrayContaining(['http_5xx', 'http_429']));
+    expect(all.keys[0]).toMatchObject({ key: 'team', budgetUsd: 5, rpm: 1000 });
   });
 });

@@ -445,7 +445,13 @@ describe('Anthropic translator: request mapping', () => {
       json_schema: { name: 'person', schema: { type: 'object', properties: { name: { type: 'string' } } } },
     };
     const withCap = build({ response_format: rf }, model({}, { caps: ['tools', 'jsonSchema'] }));
-    expect(withCap.output_config).toEqual({ format: { type: 'json_schema', schema: rf.json_schema.schema } });
+    // Rewritten like the official SDK does: additionalProperties false on every object.
+    expect(withCap.output_config).toEqual({
+      format: {
+        type: 'json_schema',
+        schema: { type: 'object', properties: { name: { type: 'string' } }, additionalProperties: false },
+      },
+    });
     expect(withCap.system).toBeUndefined();
     const without = build({ response_format: rf });
     expect(without.output_config).toBeUndefined();

@@ -206,12 +206,14 @@ describe('Bedrock request mapping', () => {
         content: [{ text: 'what is this?' }, { image: { format: 'png', source: { bytes: 'iVBORw0KGgo=' } } }],
       },
     ]);
+    // Claude 4.5 on Bedrock rejects temperature with topP: temperature is kept, topP dropped.
     expect(body.inferenceConfig).toEqual({
       maxTokens: 64000,
       temperature: 0.3,
-      topP: 0.9,
       stopSequences: ['END'],
     });
+    expect(t.adjusted).toEqual(['top_p']);
+    expect(t.onResponseHeaders(200, {}).headers['x-tierflow-adjusted']).toBe('top_p');
     expect(r.body.toString()).not.toContain(SECRET);
   });
 

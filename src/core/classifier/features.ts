@@ -224,7 +224,11 @@ const WORDS: Array<[number, string]> = [
     'algorithm algorithms complexity efficient efficiently optimal optimize optimise optimization ' +
       'recursion recursive recursively greedy memoization traverse traversal shortest longest path paths ' +
       'subsequence subarray palindrome permutations combinations sort sorted sorting search searching ' +
-      'bfs dfs dijkstra backtracking iterate iterative lcm gcd fibonacci',
+      'bfs dfs dijkstra backtracking iterate iterative lcm gcd fibonacci ' +
+      // systems design: what makes code hard beyond the algorithm
+      'cache caching concurrent concurrency thread-safe multithreaded mutex deadlock lock-free ' +
+      'distributed scalable scalability latency throughput consistency replication sharding ' +
+      'fault-tolerant idempotent',
   ],
   [
     K_CONSTRAINT,

@@ -7,7 +7,7 @@
 //
 // Output scale: the training script calibrates the scale so that on its labelled mix of
 // benchmark prompts about 10% score below 0.2, half below 0.5 and 90% below 0.8. Everyday chat
-// ("hi", "rewrite this email") lands well below that mix; multi-step math, proofs and code
+// ("hi", "rewrite this email") lands well below that mix; multi-step math, proofs and demanding code
 // writing above it. Thresholds (tier maxScore) and the flagship-share target move along it.
 import type { ChatCompletionRequest } from '../openai.js';
 import {

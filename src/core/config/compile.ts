@@ -19,6 +19,7 @@ import {
   type ProviderType,
 } from './schema.js';
 import { validate } from './json-schema.js';
+import { resolveModelFacts } from './model-facts.js';
 
 export interface ConfigIssue {
   /** JSON pointer into the config, e.g. /policies/0/tiers/1/models/0 */
@@ -148,6 +149,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         contextWindow: m.contextWindow,
         maxOutputTokens: m.maxOutputTokens,
         capabilities: new Set(m.capabilities ?? DEFAULT_CAPABILITIES),
+        facts: resolveModelFacts(p.type, m.upstreamModel ?? m.name, m.name, m.facts),
       };
       provider.models.push(model);
       models.set(model.id, model);

@@ -1,6 +1,7 @@
 // The compiled, immutable form of a configuration, built once per config change and swapped
 // atomically. Everything the per-request path needs is precomputed here.
 import type { Secret } from '../secret.js';
+import type { ModelFacts } from './model-facts.js';
 import type { BreakerSpec, Capability, FailoverSpec, ProviderType } from './schema.js';
 
 export interface ProviderCredentials {
@@ -45,6 +46,8 @@ export interface CompiledModel {
   contextWindow: number;
   maxOutputTokens: number;
   capabilities: ReadonlySet<Capability>;
+  /** What the model accepts on the wire (catalog facts over the family defaults). */
+  facts: ModelFacts;
 }
 
 export interface CompiledTier {

@@ -89,6 +89,70 @@ export const Pricing = Obj(
   'List prices of the model, per million tokens.',
 );
 
+export const ParamFactSpec = (what: string) =>
+  Obj(
+    {
+      support: StringEnum(
+        ['range', 'defaultOnly', 'none'] as const,
+        'range: accepted within min..max; defaultOnly: only the default value is accepted (others are dropped, so the model uses its default); none: never sent.',
+      ),
+      min: Opt(num('Smallest accepted value (support: range).')),
+      max: Opt(num('Largest accepted value (support: range).')),
+      default: Opt(num("The model's default value.")),
+      outside: Opt(
+        StringEnum(
+          ['clamp', 'drop'] as const,
+          'What happens to a value outside min..max: clamp (default) or drop.',
+        ),
+      ),
+    },
+    `How the model takes ${what}.`,
+  );
+
+export const ModelFactsSpec = Obj(
+  {
+    source: Opt(str('Where these facts come from (documentation URL or SDK source file).')),
+    temperature: Opt(ParamFactSpec('temperature')),
+    topP: Opt(ParamFactSpec('top_p')),
+    topK: Opt(ParamFactSpec('top_k')),
+    frequencyPenalty: Opt(ParamFactSpec('frequency_penalty')),
+    presencePenalty: Opt(ParamFactSpec('presence_penalty')),
+    temperatureWithTopP: Opt(
+      S.boolean(
+        'False when temperature and top_p are rejected together: temperature is kept, top_p dropped.',
+      ),
+    ),
+    developerRole: Opt(S.boolean('The developer role is accepted; otherwise it is sent as system.')),
+    systemRole: Opt(
+      S.boolean(
+        'The system role is accepted; otherwise system messages are sent as developer (or user) text.',
+      ),
+    ),
+    toolCallIdMaxLength: Opt(
+      int(
+        'Longest tool-call id accepted; longer ids (and ids outside [A-Za-z0-9_-]) are shortened consistently.',
+        {
+          minimum: 16,
+        },
+      ),
+    ),
+    toolCallIdEcho: Opt(
+      S.boolean(
+        'The provider mints tool-call ids and wants them back on the call and its result (Gemini 3).',
+      ),
+    ),
+    minApiVersion: Opt(
+      str(
+        'Azure OpenAI: oldest api-version serving the model; a provider apiVersion older than this is raised to it.',
+        {
+          pattern: '^(v1|\\d{4}-\\d{2}-\\d{2}(-preview)?)$',
+        },
+      ),
+    ),
+  },
+  'What the model accepts on the wire, so any request routed to it is adapted (parameters dropped, clamped or mapped) instead of refused. Fields left out come from the documented defaults of the provider type and model family.',
+);
+
 export const ModelSpec = Obj(
   {
     name: str('Model name clients may request explicitly, unique within the provider.', { minLength: 1 }),
@@ -110,6 +174,7 @@ export const ModelSpec = Obj(
         },
       ),
     ),
+    facts: Opt(ModelFactsSpec),
   },
   'One model offered by the provider.',
 );

@@ -16,13 +16,18 @@
 // - max_tokens (required by Anthropic): the client's max_completion_tokens / max_tokens, capped
 //   at the model's maxOutputTokens; when the client gave none, DEFAULT_MAX_TOKENS (8192) capped
 //   at maxOutputTokens and at what the context window leaves after the prompt estimate;
-// - temperature clamped to Anthropic's [0, 1]; when both temperature and top_p are set only
-//   temperature is sent (Claude 4.1+ models reject the pair); stop -> stop_sequences;
-//   user -> metadata.user_id;
-// - response_format json_schema -> output_config.format (Anthropic structured outputs) when the
+// - temperature, top_p, top_k adapted to the model's facts (config/model-facts.ts): clamped to
+//   [0, 1]; only temperature when both are set (Claude 4.1+ reject the pair); models released
+//   after Claude Opus 4.6 get no temperature but 1, no top_p below 0.99 and no top_k (dropped,
+//   named in x-tierflow-adjusted); frequency/presence penalties have no equivalent (dropped, named);
+//   stop -> stop_sequences; user -> metadata.user_id;
+// - tool-call ids outside ^[a-zA-Z0-9_-]+$ or longer than the model's limit -> a short id derived
+//   by hash (calls and results alike, so they stay paired);
+// - response_format json_schema -> output_config.format (Anthropic structured outputs, the schema
+//   rewritten as the official SDK does: see anthropic-schema.ts) when the
 //   model has the `jsonSchema` capability; otherwise, and for json_object, an instruction in the
 //   system prompt (best effort; selection normally filters such models out already);
-// - n > 1 is a 400. Ignored (no Anthropic equivalent): frequency/presence_penalty, logit_bias,
+// - n > 1 is a 400. Ignored (no Anthropic equivalent): logit_bias,
 //   logprobs, seed, service_tier, store, reasoning_effort, stream_options.
 //
 // Responses become chat.completion / chat.completion.chunk with the Anthropic message id and
@@ -36,7 +41,15 @@ import type { CompiledModel } from '../config/compiled.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { ChatMessage, ContentPart, FinishReason, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
-import { clientResponseStart, isJsonAnswerToStream, StreamHoldBack } from './common.js';
+import { strictSchema } from './anthropic-schema.js';
+import {
+  Adjustments,
+  adaptSampling,
+  clientResponseStart,
+  fitToolCallId,
+  isJsonAnswerToStream,
+  StreamHoldBack,
+} from './common.js';
 import { registerTranslator } from './index.js';
 import { completionToSse, joinUrl, providerHeaders, usageToOpenAI } from './openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
@@ -143,7 +156,7 @@ function contentBlocks(content: ChatMessage['content'], param: string, where: Wh
   return out;
 }
 
-function toolUseBlocks(msg: ChatMessage, param: string): Block[] {
+function toolUseBlocks(msg: ChatMessage, param: string, ids: ToolIds): Block[] {
   const calls = msg.tool_calls;
   if (!Array.isArray(calls)) return [];
   return calls.map((tc, k) => {
@@ -176,12 +189,18 @@ function toolUseBlocks(msg: ChatMessage, param: string): Block[] {
         'invalid_value',
       );
     }
-    return { type: 'tool_use', id: tc.id, name: fn.name, input };
+    return { type: 'tool_use', id: ids(tc.id), name: fn.name, input };
   });
 }
 
-function toolResultBlock(msg: ChatMessage, param: string): Block {
-  const b: Block = { type: 'tool_result', tool_use_id: msg.tool_call_id };
+/** Tool-call id as this model accepts it (see fitToolCallId). */
+type ToolIds = (id: string) => string;
+
+function toolResultBlock(msg: ChatMessage, param: string, ids: ToolIds): Block {
+  const b: Block = {
+    type: 'tool_result',
+    tool_use_id: typeof msg.tool_call_id === 'string' ? ids(msg.tool_call_id) : msg.tool_call_id,
+  };
   const c = msg.content;
   if (typeof c === 'string') {
     if (c.length > 0) b.content = c;
@@ -229,8 +248,17 @@ function addCacheBreakpoints(system: Block[], messages: AnthropicMessage[]): voi
 }
 
 /** OpenAI chat request -> Anthropic Messages request body. Throws ApiError (400) on what cannot be mapped. */
-export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel): Json {
+export function toAnthropicRequest(
+  request: ParsedRequest,
+  model: CompiledModel,
+  adjusted = new Adjustments(),
+): Json {
   const src = request.body;
+  const ids: ToolIds = (id) => {
+    const fitted = fitToolCallId(id, model.facts.toolCallIdMaxLength);
+    if (fitted !== id) adjusted.add('tool_call_ids');
+    return fitted;
+  };
   const system: Block[] = [];
   const messages: AnthropicMessage[] = [];
   const push = (role: 'user' | 'assistant', blocks: Block[]) => {
@@ -254,11 +282,11 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
         const blocks = contentBlocks(m.content, param, 'assistant');
         if (typeof m.refusal === 'string' && m.refusal.length > 0 && blocks.length === 0)
           blocks.push(textBlock(m.refusal));
-        push('assistant', [...blocks, ...toolUseBlocks(m, param)]);
+        push('assistant', [...blocks, ...toolUseBlocks(m, param, ids)]);
         break;
       }
       case 'tool':
-        push('user', [toolResultBlock(m, param)]);
+        push('user', [toolResultBlock(m, param, ids)]);
         break;
       default:
         throw badRequest(
@@ -294,7 +322,8 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
     const js = isObj(rf.json_schema) ? rf.json_schema : {};
     const schema = isObj(js.schema) ? js.schema : { type: 'object' };
     if (model.capabilities.has('jsonSchema')) {
-      outputConfig = { format: { type: 'json_schema', schema } };
+      // Rewritten as the official SDK does: Anthropic refuses schemas with keywords it does not enforce.
+      outputConfig = { format: { type: 'json_schema', schema: strictSchema(schema) } };
     } else {
       system.push(
         textBlock(
@@ -335,9 +364,10 @@ export function toAnthropicRequest(request: ParsedRequest, model: CompiledModel)
 
   if (typeof src.n === 'number' && src.n > 1)
     throw badRequest("'n' greater than 1 is not supported by Anthropic models.", 'n', 'unsupported_value');
-  const t = src.temperature;
-  if (typeof t === 'number') out.temperature = Math.min(Math.max(t, 0), 1);
-  if (typeof src.top_p === 'number' && typeof t !== 'number') out.top_p = src.top_p;
+  const sampling = adaptSampling(src, model.facts, adjusted);
+  if (sampling.temperature !== undefined) out.temperature = sampling.temperature;
+  if (sampling.topP !== undefined) out.top_p = sampling.topP;
+  if (sampling.topK !== undefined) out.top_k = sampling.topK;
   const stop = src.stop;
   if (typeof stop === 'string') out.stop_sequences = [stop];
   else if (Array.isArray(stop) && stop.length > 0)
@@ -451,6 +481,7 @@ export class AnthropicTranslator implements Translator {
   usage: Usage | undefined = undefined;
   sawFirstToken = false;
   streamError: ApiError | undefined = undefined;
+  readonly #adjustments = new Adjustments();
 
   readonly #created = Math.floor(Date.now() / 1000);
   #parser: SseParser | undefined;
@@ -476,7 +507,7 @@ export class AnthropicTranslator implements Translator {
   ) {}
 
   buildRequest(): UpstreamRequest {
-    const body = toAnthropicRequest(this.request, this.model);
+    const body = toAnthropicRequest(this.request, this.model, this.#adjustments);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: this.request.stream ? 'text/event-stream' : 'application/json',
@@ -494,9 +525,15 @@ export class AnthropicTranslator implements Translator {
     };
   }
 
+  get adjusted(): readonly string[] {
+    return this.#adjustments.list;
+  }
+
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
     if (isJsonAnswerToStream(this.request.stream, headers)) this.#jsonParts = [];
-    return clientResponseStart(this.request.stream, status);
+    const start = clientResponseStart(this.request.stream, status);
+    this.#adjustments.headers(start.headers);
+    return start;
   }
 
   // -- non-streaming

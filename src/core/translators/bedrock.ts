@@ -19,6 +19,9 @@ import {
   parseDataUrl,
   parseToolArguments,
   randomId,
+  Adjustments,
+  adaptSampling,
+  fitToolCallId,
 } from './common.js';
 import { EventStreamDecoder, EventStreamError, headerString } from './eventstream.js';
 import { registerTranslator } from './index.js';
@@ -133,10 +136,41 @@ const IMAGE_FORMATS: Record<string, string> = {
   'image/webp': 'webp',
 };
 
-const TOOL_ID_OK = /^[a-zA-Z0-9_-]{1,64}$/;
+/** Bedrock ToolUseId: [a-zA-Z0-9_-]+, 1 to 64 characters (bedrock-runtime service-2.json). */
+const TOOL_ID_MAX = 64;
 /** Bedrock tool-use ids must match [a-zA-Z0-9_-]{1,64}; ids minted by other providers may not. */
-export function bedrockToolUseId(id: string): string {
-  return TOOL_ID_OK.test(id) ? id : `tu_${createHash('sha256').update(id).digest('base64url').slice(0, 40)}`;
+export function bedrockToolUseId(id: string, maxLength = TOOL_ID_MAX): string {
+  return fitToolCallId(id === '' ? 'call' : id, Math.min(maxLength, TOOL_ID_MAX));
+}
+
+/** DocumentBlock formats by MIME type (bedrock-runtime service-2.json DocumentFormat). */
+const DOCUMENT_FORMATS: Record<string, string> = {
+  'application/pdf': 'pdf',
+  'text/csv': 'csv',
+  'application/msword': 'doc',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
+  'application/vnd.ms-excel': 'xls',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
+  'text/html': 'html',
+  'text/plain': 'txt',
+  'text/markdown': 'md',
+};
+
+/**
+ * DocumentBlock.name: alphanumerics, single whitespace characters, hyphens, parentheses and
+ * square brackets (service-2.json); anything else in the client's filename becomes a hyphen.
+ */
+function documentName(filename: unknown, n: number): string {
+  const base =
+    typeof filename === 'string'
+      ? filename
+          .replace(/\.[A-Za-z0-9]+$/, '')
+          .replace(/[^A-Za-z0-9\s\-()[\]]/g, '-')
+          .replace(/\s+/g, ' ')
+          .trim()
+          .slice(0, 200)
+      : '';
+  return base.length > 0 ? base : `document-${n}`;
 }
 
 function userBlocks(msg: ChatMessage, index: number): Block[] {
@@ -147,6 +181,22 @@ function userBlocks(msg: ChatMessage, index: number): Block[] {
   c.forEach((part, j) => {
     if (part.type === 'text' && typeof part.text === 'string') {
       if (part.text.length > 0) out.push({ text: part.text });
+    } else if (part.type === 'file') {
+      const f = (part as { file?: { file_data?: unknown; filename?: unknown } }).file;
+      const data = typeof f?.file_data === 'string' ? parseDataUrl(f.file_data) : undefined;
+      const format = data ? DOCUMENT_FORMATS[data.mimeType] : undefined;
+      if (!data || !format) {
+        throw new ApiError(
+          400,
+          'Bedrock accepts files only as base64 data URLs (file.file_data) of PDF, CSV, DOC(X), XLS(X), HTML, TXT or Markdown documents.',
+          'invalid_request_error',
+          'unsupported_content',
+          `messages[${index}].content[${j}].file`,
+        );
+      }
+      out.push({
+        document: { format, name: documentName(f?.filename, out.length + 1), source: { bytes: data.data } },
+      });
     } else if (part.type === 'image_url') {
       const url = (part as { image_url?: { url?: unknown } }).image_url?.url;
       const data = typeof url === 'string' ? parseDataUrl(url) : undefined;
@@ -179,8 +229,18 @@ export interface BedrockBody {
   outputConfig?: Record<string, unknown>;
 }
 
-export function buildConverseBody(req: ParsedRequest, model: CompiledModel): BedrockBody {
+export function buildConverseBody(
+  req: ParsedRequest,
+  model: CompiledModel,
+  adjusted = new Adjustments(),
+): BedrockBody {
   const b = req.body;
+  const toolUseId = (id: string) => {
+    const fitted = bedrockToolUseId(id, model.facts.toolCallIdMaxLength);
+    if (fitted !== id) adjusted.add('tool_call_ids');
+    return fitted;
+  };
+  const usedTools = new Set<string>();
   const system: { text: string }[] = [];
   const messages: BedrockMessage[] = [];
   let usesToolBlocks = false;
@@ -208,9 +268,10 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
         if (t.trim().length > 0) blocks.push({ text: t });
         for (const tc of m.tool_calls ?? []) {
           usesToolBlocks = true;
+          usedTools.add(tc.function.name);
           blocks.push({
             toolUse: {
-              toolUseId: bedrockToolUseId(tc.id),
+              toolUseId: toolUseId(tc.id),
               name: tc.function.name,
               input: parseToolArguments(tc.function.arguments),
             },
@@ -225,7 +286,7 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
         push('user', [
           {
             toolResult: {
-              toolUseId: bedrockToolUseId(String(m.tool_call_id ?? m.name ?? '')),
+              toolUseId: toolUseId(String(m.tool_call_id ?? m.name ?? '')),
               content: toolResultContent(m),
             },
           },
@@ -243,8 +304,16 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
   const inference: Record<string, unknown> = {};
   const maxOut = req.maxOutputTokens;
   if (maxOut !== undefined) inference.maxTokens = Math.min(maxOut, model.maxOutputTokens);
-  if (typeof b.temperature === 'number') inference.temperature = b.temperature;
-  if (typeof b.top_p === 'number') inference.topP = b.top_p;
+  // Converse: temperature and topP in [0, 1]; Claude 4.1+ models take only one of them.
+  const sampling = adaptSampling(b, model.facts, adjusted);
+  if (sampling.temperature !== undefined) inference.temperature = sampling.temperature;
+  if (sampling.topP !== undefined) inference.topP = sampling.topP;
+  if (sampling.topK !== undefined || sampling.frequencyPenalty || sampling.presencePenalty) {
+    // inferenceConfig has no top_k or penalties: not sent.
+    if (sampling.topK !== undefined) adjusted.add('top_k');
+    if (sampling.frequencyPenalty) adjusted.add('frequency_penalty');
+    if (sampling.presencePenalty) adjusted.add('presence_penalty');
+  }
   if (b.stop) inference.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
   if (Object.keys(inference).length > 0) out.inferenceConfig = inference;
 
@@ -267,6 +336,13 @@ export function buildConverseBody(req: ParsedRequest, model: CompiledModel): Bed
       toolConfig.toolChoice = { tool: { name: choice.function.name } };
     else if (choice === 'auto') toolConfig.toolChoice = { auto: {} };
     out.toolConfig = toolConfig;
+  } else if (usesToolBlocks) {
+    // "The toolConfig field must be defined when using toolUse and toolResult content blocks":
+    // without tools in the request, declare the ones the history used (Converse has no "none").
+    const names = usedTools.size > 0 ? [...usedTools] : ['tool'];
+    out.toolConfig = {
+      tools: names.map((name) => ({ toolSpec: { name, inputSchema: { json: { type: 'object' } } } })),
+    };
   }
 
   if (b.response_format?.type === 'json_schema') {
@@ -296,6 +372,16 @@ const FINISH: Record<string, FinishReason> = {
   content_filtered: 'content_filter',
 };
 const finishReason = (stop: unknown): FinishReason => FINISH[String(stop)] ?? 'stop';
+/** Stop reasons that say the model failed to produce a usable answer: the provider's failure (502). */
+const FAILED_STOP = new Set(['malformed_model_output', 'malformed_tool_use']);
+
+const failedStopError = (model: CompiledModel, stop: string, midStream = false): ApiError =>
+  upstreamError(model, 502, {
+    message: `the model produced no usable answer (stopReason ${stop})`,
+    providerType: stop,
+    providerCode: stop,
+    midStream,
+  });
 
 interface BedrockUsage {
   inputTokens?: number;
@@ -320,6 +406,8 @@ function toUsage(u: BedrockUsage | undefined): Usage | undefined {
 /** Bedrock error type (x-amzn-errortype header, __type, or stream :exception-type) -> client status. */
 const ERROR_STATUS: Record<string, number> = {
   ThrottlingException: 429,
+  // HTTP 400 at Bedrock, but an account quota, not the request: another provider can serve it.
+  // Sent on as OpenAI sends exhausted quota (429 insufficient_quota), which fails over.
   ServiceQuotaExceededException: 429,
   ModelNotReadyException: 429,
   TooManyRequestsException: 429,
@@ -361,10 +449,11 @@ function bedrockError(
   const status = (type && ERROR_STATUS[type]) || httpStatus;
   // Signature errors print the canonical request and string to sign: keep the first sentence only.
   const text = /Signature/i.test(type ?? '') ? (message.split(/(?<=\.)\s/)[0] ?? message) : message;
+  const quota = type === 'ServiceQuotaExceededException';
   return upstreamError(model, status, {
     message: text,
-    providerType: type ?? null,
-    providerCode: status === 429 ? 'rate_limit_exceeded' : null,
+    providerType: quota ? 'insufficient_quota' : (type ?? null),
+    providerCode: quota ? 'insufficient_quota' : status === 429 ? 'rate_limit_exceeded' : null,
     midStream,
   });
 }
@@ -391,6 +480,7 @@ export const bedrockDefaultBaseUrl = (region: string): string =>
 class BedrockTranslator implements Translator {
   usage: Usage | undefined;
   streamError: ApiError | undefined;
+  private readonly adjustments = new Adjustments();
   private readonly writer: ChunkWriter;
   private readonly decoder = new EventStreamDecoder();
   /** Converse content-block index -> OpenAI tool-call index. */
@@ -410,13 +500,17 @@ class BedrockTranslator implements Translator {
     return this.writer.sawFirstToken;
   }
 
+  get adjusted(): readonly string[] {
+    return this.adjustments.list;
+  }
+
   buildRequest(): UpstreamRequest {
     const p = this.model.provider;
     const region = bedrockRegion(this.model);
     const base = (p.baseUrl || bedrockDefaultBaseUrl(region)).replace(/\/+$/, '');
     const op = this.request.stream ? 'converse-stream' : 'converse';
     const url = new URL(`${base}/model/${uriEscape(this.model.upstreamModel)}/${op}`);
-    const body = Buffer.from(JSON.stringify(buildConverseBody(this.request, this.model)));
+    const body = Buffer.from(JSON.stringify(buildConverseBody(this.request, this.model, this.adjustments)));
     const headers: Record<string, string> = {
       ...p.headers,
       'content-type': 'application/json',
@@ -453,7 +547,9 @@ class BedrockTranslator implements Translator {
   }
 
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
-    return clientResponseStart(this.request.stream);
+    const start = clientResponseStart(this.request.stream);
+    this.adjustments.headers(start.headers);
+    return start;
   }
 
   onBody(body: Buffer): Buffer {
@@ -479,6 +575,7 @@ class BedrockTranslator implements Translator {
       }
     }
     this.usage = toUsage(json.usage);
+    if (FAILED_STOP.has(String(json.stopReason))) throw failedStopError(this.model, String(json.stopReason));
     if (text.length > 0 || toolCalls.length > 0) this.writer.sawFirstToken = true;
     return chatCompletion({
       id: this.writer.id,
@@ -574,6 +671,11 @@ class BedrockTranslator implements Translator {
       }
       case 'messageStop': {
         this.stopped = true;
+        if (FAILED_STOP.has(String(payload.stopReason))) {
+          // Malformed output: the stream failed (before the first token, the data plane fails over).
+          this.fail(failedStopError(this.model, String(payload.stopReason), true));
+          return this.writer.error(this.streamError!);
+        }
         return this.writer.finish(finishReason(payload.stopReason));
       }
       case 'metadata':

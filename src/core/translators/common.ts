@@ -1,9 +1,10 @@
 // Helpers shared by the translators: OpenAI message content -> text/images, OpenAI response
 // objects (chat.completion, chat.completion.chunk SSE), usage, and upstream status -> OpenAI error.
 // Keep this small: only what more than one translator needs.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import type { ModelFacts, ParamFact } from '../config/model-facts.js';
 import type { ApiError } from '../errors.js';
-import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
+import type { ChatCompletionRequest, ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, sseData } from './sse.js';
 import type { ClientResponseStart, UpstreamHeaders } from './types.js';
 
@@ -257,4 +258,97 @@ export class StreamHoldBack {
     }
     return text.length === 0 ? EMPTY_BUFFER : Buffer.from(text);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adapting a request to the routed model's facts (see config/model-facts.ts)
+
+/** Response header naming what a translator changed in the request so the model would accept it. */
+export const ADJUSTED_HEADER = 'x-tierflow-adjusted';
+
+/** What a translator changed in one request, by the client's parameter name (in order, no repeats). */
+export class Adjustments {
+  readonly list: string[] = [];
+
+  add(what: string): void {
+    if (!this.list.includes(what)) this.list.push(what);
+  }
+
+  /** The client headers with x-tierflow-adjusted added when something was changed. */
+  headers(h: Record<string, string>): Record<string, string> {
+    if (this.list.length > 0) h[ADJUSTED_HEADER] = this.list.join(',');
+    return h;
+  }
+}
+
+/** A sampling value as the model accepts it: the value itself, clamped, or undefined (dropped). */
+export function adaptParam(
+  value: unknown,
+  fact: ParamFact,
+  name: string,
+  adjusted: Adjustments,
+): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+  switch (fact.support) {
+    case 'none':
+      adjusted.add(name);
+      return undefined;
+    case 'defaultOnly':
+      if (value === fact.default) return value;
+      adjusted.add(name);
+      return undefined;
+    default: {
+      const min = fact.min ?? -Infinity;
+      const max = fact.max ?? Infinity;
+      if (value >= min && value <= max) return value;
+      adjusted.add(name);
+      return fact.outside === 'drop' ? undefined : Math.min(Math.max(value, min), max);
+    }
+  }
+}
+
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+}
+
+/**
+ * The client's sampling parameters adapted to the model: out-of-range values clamped, values the
+ * model refuses dropped, top_p dropped where it may not come with temperature. `top_k` is not an
+ * OpenAI field, but OpenAI-compatible clients send it for servers that take it.
+ */
+export function adaptSampling(
+  body: ChatCompletionRequest,
+  facts: ModelFacts,
+  adjusted: Adjustments,
+): Sampling {
+  const b = body as ChatCompletionRequest & { top_k?: unknown };
+  const out: Sampling = {
+    temperature: adaptParam(b.temperature, facts.temperature, 'temperature', adjusted),
+    topP: adaptParam(b.top_p, facts.topP, 'top_p', adjusted),
+    topK: adaptParam(b.top_k, facts.topK, 'top_k', adjusted),
+    frequencyPenalty: adaptParam(b.frequency_penalty, facts.frequencyPenalty, 'frequency_penalty', adjusted),
+    presencePenalty: adaptParam(b.presence_penalty, facts.presencePenalty, 'presence_penalty', adjusted),
+  };
+  if (!facts.temperatureWithTopP && out.temperature !== undefined && out.topP !== undefined) {
+    out.topP = undefined;
+    adjusted.add('top_p');
+  }
+  return out;
+}
+
+const TOOL_ID_CHARS = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * A tool-call id the model accepts: the id itself when it fits (at most maxLength characters of
+ * [A-Za-z0-9_-]), else a short id derived from it by hash. The same id always maps to the same
+ * short id, so a call and its result stay paired within a request and across turns.
+ */
+export function fitToolCallId(id: string, maxLength: number): string {
+  if (id.length <= maxLength && TOOL_ID_CHARS.test(id)) return id;
+  const digest = createHash('sha256').update(id).digest('base64url');
+  return `call_${digest.slice(0, Math.max(8, Math.min(maxLength, 40) - 5))}`;
 }

@@ -17,6 +17,9 @@ import {
   parseToolArguments,
   randomId,
   toolCallNames,
+  Adjustments,
+  adaptSampling,
+  fitToolCallId,
 } from './common.js';
 import { registerTranslator } from './index.js';
 import { SseParser } from './sse.js';
@@ -28,24 +31,43 @@ export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.co
 // ---------------------------------------------------------------------------------------------
 // Tool-call ids and thought signatures
 //
-// Gemini has no tool-call ids (results are matched by function name), and Gemini 3 models attach
-// an opaque `thoughtSignature` to function calls that must come back with the call on the next
-// turn (else 400). TierFlow is stateless, so the signature rides in the OpenAI tool-call id,
-// which every client echoes: call_<24 hex>_ts_<signature as base64url>. Ids stay within
-// [A-Za-z0-9_-] so they are valid for the other families after a failover.
+// Gemini 3 gives every function call a unique `id` and wants it back on the call and on its
+// functionResponse (that is how parallel calls of one function are paired); Gemini 1.x / 2.x have
+// no ids (results pair by name and order) and reject the field. Gemini 3 also attaches an opaque
+// `thoughtSignature` to function calls that must come back with the call on the next turn (else
+// 400). TierFlow is stateless, so both ride in the OpenAI tool-call id, which every client echoes:
+//   call_gid<hex of Gemini's id>[_ts_<signature as base64url>]    Gemini sent an id
+//   call_<24 hex>[_ts_<signature as base64url>]                    Gemini sent none (2.x)
+// Ids stay within [A-Za-z0-9_-]; a signature makes them long, so translators for providers with
+// an id length limit (OpenAI: 40) shorten them consistently (common.ts fitToolCallId).
 
-const SIG_ID = /^call_[0-9a-f]{24}_ts_([A-Za-z0-9_-]+)$/;
+const ID_RE = /^call_(?:gid([0-9a-f]+)|[0-9a-f]{24})(?:_ts_([A-Za-z0-9_-]+))?$/;
 
-export function toolCallIdFor(signature: string | undefined): string {
-  const base = randomId('', 12);
-  const hex = Buffer.from(base, 'base64url').toString('hex').slice(0, 24).padEnd(24, '0');
-  if (!signature) return `call_${hex}`;
-  return `call_${hex}_ts_${Buffer.from(signature, 'base64').toString('base64url')}`;
+export function toolCallIdFor(signature: string | undefined, geminiId?: string): string {
+  const head = geminiId
+    ? `call_gid${Buffer.from(geminiId, 'utf8').toString('hex')}`
+    : `call_${Buffer.from(randomId('', 12), 'base64url').toString('hex').slice(0, 24).padEnd(24, '0')}`;
+  if (!signature) return head;
+  return `${head}_ts_${Buffer.from(signature, 'base64').toString('base64url')}`;
 }
 
 export function signatureFromToolCallId(id: string): string | undefined {
-  const m = SIG_ID.exec(id);
-  return m ? Buffer.from(m[1]!, 'base64url').toString('base64') : undefined;
+  const m = ID_RE.exec(id);
+  return m?.[2] ? Buffer.from(m[2], 'base64url').toString('base64') : undefined;
+}
+
+/** The id Gemini gave the call, if the OpenAI id carries one. */
+export function geminiIdFromToolCallId(id: string): string | undefined {
+  const m = ID_RE.exec(id);
+  return m?.[1] ? Buffer.from(m[1], 'hex').toString('utf8') : undefined;
+}
+
+/**
+ * The id to send Gemini 3 for an OpenAI tool-call id: Gemini's own when the id carries it, else
+ * the client's id (a call another provider made), shortened to the model's limit.
+ */
+function echoId(id: string, model: CompiledModel): string {
+  return geminiIdFromToolCallId(id) ?? fitToolCallId(id, model.facts.toolCallIdMaxLength);
 }
 
 /** Gemini's documented placeholder for function calls whose signature is unknown (e.g. made by another model). */
@@ -62,6 +84,8 @@ interface Content {
   parts: Part[];
 }
 
+const DEFAULT_IMAGE_MIME = 'image/jpeg';
+
 function userParts(msg: ChatMessage): Part[] {
   const c = msg.content;
   if (typeof c === 'string') return c.length > 0 ? [{ text: c }] : [];
@@ -76,15 +100,16 @@ function userParts(msg: ChatMessage): Part[] {
       const data = parseDataUrl(url);
       if (data) parts.push({ inlineData: { mimeType: data.mimeType, data: data.data } });
       else {
-        const mimeType = imageMimeFromUrl(url);
-        parts.push({ fileData: { fileUri: url, ...(mimeType ? { mimeType } : {}) } });
+        // fileData needs a mimeType; for a URL without a known extension, image/jpeg (the most
+        // common web image type; Gemini reads the bytes it fetches).
+        parts.push({ fileData: { fileUri: url, mimeType: imageMimeFromUrl(url) ?? DEFAULT_IMAGE_MIME } });
       }
     }
   }
   return parts;
 }
 
-function functionResponse(msg: ChatMessage, names: Map<string, string>): Part {
+function functionResponse(msg: ChatMessage, names: Map<string, string>, model: CompiledModel): Part {
   const id = String(msg.tool_call_id ?? '');
   const name = names.get(id) ?? (typeof msg.name === 'string' ? msg.name : 'function');
   const text = contentText(msg.content);
@@ -93,7 +118,9 @@ function functionResponse(msg: ChatMessage, names: Map<string, string>): Part {
     typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
       ? parsed
       : { result: parsed ?? text };
-  return { functionResponse: { name, response } };
+  const fr: Part = { name, response };
+  if (model.facts.toolCallIdEcho && id !== '') fr.id = echoId(id, model);
+  return { functionResponse: fr };
 }
 
 function signatureOf(tc: ToolCall): string | undefined {
@@ -103,7 +130,11 @@ function signatureOf(tc: ToolCall): string | undefined {
   return typeof fromExtra === 'string' ? fromExtra : signatureFromToolCallId(tc.id);
 }
 
-export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Record<string, unknown> {
+export function buildGeminiBody(
+  req: ParsedRequest,
+  model: CompiledModel,
+  adjusted = new Adjustments(),
+): Record<string, unknown> {
   const b = req.body;
   const names = toolCallNames(b.messages);
   const system: Part[] = [];
@@ -135,9 +166,9 @@ export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Recor
         const calls = m.tool_calls ?? [];
         const anySigned = calls.some((tc) => signatureOf(tc) !== undefined);
         for (const tc of calls) {
-          const part: Part = {
-            functionCall: { name: tc.function.name, args: parseToolArguments(tc.function.arguments) },
-          };
+          const call: Part = { name: tc.function.name, args: parseToolArguments(tc.function.arguments) };
+          if (model.facts.toolCallIdEcho && typeof tc.id === 'string') call.id = echoId(tc.id, model);
+          const part: Part = { functionCall: call };
           const sig = signatureOf(tc);
           if (sig) part.thoughtSignature = sig;
           else if (signatures && first && !anySigned) part.thoughtSignature = SKIP_SIGNATURE;
@@ -149,11 +180,13 @@ export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Recor
       }
       case 'tool':
       case 'function':
-        push('user', [functionResponse(m, names)]);
+        push('user', [functionResponse(m, names, model)]);
         break;
     }
   }
 
+  // Only system text was sent: Gemini needs at least one content, so the text becomes the user turn.
+  if (contents.length === 0 && system.length > 0) contents.push({ role: 'user', parts: system.splice(0) });
   const body: Record<string, unknown> = { contents };
   if (system.length > 0) body.systemInstruction = { parts: system };
 
@@ -182,12 +215,14 @@ export function buildGeminiBody(req: ParsedRequest, model: CompiledModel): Recor
   const gen: Record<string, unknown> = {};
   if (req.maxOutputTokens !== undefined)
     gen.maxOutputTokens = Math.min(req.maxOutputTokens, model.maxOutputTokens);
-  if (typeof b.temperature === 'number') gen.temperature = b.temperature;
-  if (typeof b.top_p === 'number') gen.topP = b.top_p;
+  const sampling = adaptSampling(b, model.facts, adjusted);
+  if (sampling.temperature !== undefined) gen.temperature = sampling.temperature;
+  if (sampling.topP !== undefined) gen.topP = sampling.topP;
+  if (sampling.topK !== undefined) gen.topK = sampling.topK;
   if (b.stop) gen.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
   if (typeof b.seed === 'number') gen.seed = b.seed;
-  if (typeof b.presence_penalty === 'number') gen.presencePenalty = b.presence_penalty;
-  if (typeof b.frequency_penalty === 'number') gen.frequencyPenalty = b.frequency_penalty;
+  if (sampling.presencePenalty !== undefined) gen.presencePenalty = sampling.presencePenalty;
+  if (sampling.frequencyPenalty !== undefined) gen.frequencyPenalty = sampling.frequencyPenalty;
   const rf = b.response_format;
   if (rf?.type === 'json_object') gen.responseMimeType = 'application/json';
   else if (rf?.type === 'json_schema') {
@@ -209,7 +244,7 @@ interface GeminiPart {
   functionCall?: { name?: string; args?: unknown; id?: string };
 }
 interface GeminiResponse {
-  candidates?: { content?: { parts?: GeminiPart[] }; finishReason?: string }[];
+  candidates?: { content?: { parts?: GeminiPart[] }; finishReason?: string; finishMessage?: string }[];
   promptFeedback?: { blockReason?: string; blockReasonMessage?: string };
   usageMetadata?: {
     promptTokenCount?: number;
@@ -231,6 +266,9 @@ const FILTERED = new Set([
   'PROHIBITED_CONTENT',
   'SPII',
   'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+  'IMAGE_RECITATION',
+  'MODEL_ARMOR',
   'LANGUAGE',
 ]);
 
@@ -239,6 +277,29 @@ export function geminiFinishReason(reason: string | undefined, hasToolCalls: boo
   if (reason && FILTERED.has(reason)) return 'content_filter';
   return hasToolCalls ? 'tool_calls' : 'stop';
 }
+
+/**
+ * A finish reason that says the model failed to answer (MALFORMED_FUNCTION_CALL,
+ * UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS, OTHER and reasons not known yet): with nothing
+ * produced, this is the provider's failure (502, so the next candidate may serve), never an
+ * empty "stop".
+ */
+export function isFailedFinish(reason: string | undefined): boolean {
+  return reason !== undefined && reason !== 'STOP' && reason !== 'MAX_TOKENS' && !FILTERED.has(reason);
+}
+
+const failedFinishError = (
+  model: CompiledModel,
+  reason: string,
+  message: string | undefined,
+  midStream = false,
+) =>
+  upstreamError(model, 502, {
+    message: `the model produced no answer (finishReason ${reason}${message ? `: ${message}` : ''})`,
+    providerType: reason,
+    providerCode: reason.toLowerCase(),
+    midStream,
+  });
 
 function toUsage(u: GeminiResponse['usageMetadata']): Usage | undefined {
   if (!u || typeof u !== 'object') return undefined;
@@ -300,6 +361,7 @@ function geminiError(
 class GeminiTranslator implements Translator {
   usage: Usage | undefined;
   streamError: ApiError | undefined;
+  private readonly adjustments = new Adjustments();
   private readonly writer: ChunkWriter;
   private readonly sse: SseParser;
   private out = '';
@@ -318,6 +380,10 @@ class GeminiTranslator implements Translator {
 
   get sawFirstToken(): boolean {
     return this.writer.sawFirstToken;
+  }
+
+  get adjusted(): readonly string[] {
+    return this.adjustments.list;
   }
 
   buildRequest(): UpstreamRequest {
@@ -342,12 +408,14 @@ class GeminiTranslator implements Translator {
       method: 'POST',
       url,
       headers,
-      body: Buffer.from(JSON.stringify(buildGeminiBody(this.request, this.model))),
+      body: Buffer.from(JSON.stringify(buildGeminiBody(this.request, this.model, this.adjustments))),
     };
   }
 
   onResponseHeaders(_status: number, _headers: UpstreamHeaders): ClientResponseStart {
-    return clientResponseStart(this.request.stream);
+    const start = clientResponseStart(this.request.stream);
+    this.adjustments.headers(start.headers);
+    return start;
   }
 
   /** Non-streaming body. A prompt blocked by safety filters throws a 400 ApiError (code content_filter). */
@@ -370,12 +438,14 @@ class GeminiTranslator implements Translator {
       if (typeof part.text === 'string') text += part.text;
       if (part.functionCall?.name) {
         toolCalls.push({
-          id: toolCallIdFor(part.thoughtSignature),
+          id: toolCallIdFor(part.thoughtSignature, part.functionCall.id),
           type: 'function',
           function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
         });
       }
     }
+    if (text.length === 0 && toolCalls.length === 0 && isFailedFinish(cand?.finishReason))
+      throw failedFinishError(this.model, cand!.finishReason!, cand!.finishMessage);
     if (text.length > 0 || toolCalls.length > 0) this.writer.sawFirstToken = true;
     return chatCompletion({
       id: this.writer.id,
@@ -435,7 +505,7 @@ class GeminiTranslator implements Translator {
       if (typeof part.text === 'string') out += this.writer.text(part.text);
       if (part.functionCall?.name) {
         out += this.writer.toolCallStart(
-          toolCallIdFor(part.thoughtSignature),
+          toolCallIdFor(part.thoughtSignature, part.functionCall.id),
           part.functionCall.name,
           JSON.stringify(part.functionCall.args ?? {}),
         )[1];
@@ -443,6 +513,11 @@ class GeminiTranslator implements Translator {
     }
     if (cand.finishReason) {
       this.sawFinish = true;
+      if (!this.writer.sawFirstToken && isFailedFinish(cand.finishReason)) {
+        // Nothing reached the client yet: an error, so the data plane can still fail over.
+        this.streamError = failedFinishError(this.model, cand.finishReason, cand.finishMessage, true);
+        return out + this.writer.error(this.streamError);
+      }
       out += this.writer.finish(geminiFinishReason(cand.finishReason, this.writer.toolCallCount > 0));
     }
     return out;

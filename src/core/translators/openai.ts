@@ -21,9 +21,16 @@
 // is converted into an equivalent chunk stream, so the client still gets SSE.
 import type { CompiledModel } from '../config/compiled.js';
 import { ApiError } from '../errors.js';
-import type { ChatCompletionRequest, Usage } from '../openai.js';
+import type { ChatCompletionRequest, ChatMessage, Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
-import { clientResponseStart, isJsonAnswerToStream, StreamHoldBack } from './common.js';
+import {
+  Adjustments,
+  adaptSampling,
+  clientResponseStart,
+  fitToolCallId,
+  isJsonAnswerToStream,
+  StreamHoldBack,
+} from './common.js';
 import { registerTranslator } from './index.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
@@ -165,10 +172,69 @@ function deltaHasToken(delta: unknown): boolean {
   return false;
 }
 
+/** Client field name -> the value adaptSampling computed for it. */
+const SAMPLING_FIELDS = [
+  ['temperature', 'temperature'],
+  ['top_p', 'topP'],
+  ['top_k', 'topK'],
+  ['frequency_penalty', 'frequencyPenalty'],
+  ['presence_penalty', 'presencePenalty'],
+] as const;
+
+/**
+ * Messages as the model accepts them: developer/system roles mapped where the model lacks one,
+ * tool-call ids shortened where they exceed its limit (calls and results alike, so they stay
+ * paired). The array and messages are copied only when something changes.
+ */
+export function adaptMessages(
+  messages: ChatMessage[],
+  model: CompiledModel,
+  developerRole: boolean,
+  adjusted: Adjustments,
+): ChatMessage[] {
+  const f = model.facts;
+  let out: ChatMessage[] | undefined;
+  const set = (i: number, m: ChatMessage) => {
+    out ??= messages.slice();
+    out[i] = m;
+  };
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    if (m.role === 'developer' && !developerRole) {
+      set(i, { ...m, role: f.systemRole ? 'system' : 'user' });
+      adjusted.add('developer_role');
+    } else if (m.role === 'system' && !f.systemRole) {
+      set(i, { ...m, role: developerRole ? 'developer' : 'user' });
+      adjusted.add('system_role');
+    } else if (m.role === 'assistant' && Array.isArray(m.tool_calls)) {
+      let calls: ChatMessage['tool_calls'];
+      m.tool_calls.forEach((tc, k) => {
+        if (typeof tc?.id !== 'string') return;
+        const id = fitToolCallId(tc.id, f.toolCallIdMaxLength);
+        if (id === tc.id) return;
+        calls ??= m.tool_calls!.slice();
+        calls[k] = { ...tc, id };
+      });
+      if (calls) {
+        set(i, { ...m, tool_calls: calls });
+        adjusted.add('tool_call_ids');
+      }
+    } else if (m.role === 'tool' && typeof m.tool_call_id === 'string') {
+      const id = fitToolCallId(m.tool_call_id, f.toolCallIdMaxLength);
+      if (id !== m.tool_call_id) {
+        set(i, { ...m, tool_call_id: id });
+        adjusted.add('tool_call_ids');
+      }
+    }
+  }
+  return out ?? messages;
+}
+
 export class OpenAITranslator implements Translator {
   usage: Usage | undefined = undefined;
   sawFirstToken = false;
   streamError: ApiError | undefined = undefined;
+  readonly #adjustments = new Adjustments();
 
   #injectedUsage = false;
   #hideUsageChunk = false;
@@ -191,6 +257,7 @@ export class OpenAITranslator implements Translator {
   buildRequest(): UpstreamRequest {
     const src = this.request.body;
     const body: ChatCompletionRequest = { ...src, model: this.model.upstreamModel };
+    this.#adapt(body);
     if (this.options.maxCompletionTokens && body.max_tokens != null) {
       body.max_completion_tokens ??= body.max_tokens;
       delete body.max_tokens;
@@ -207,6 +274,28 @@ export class OpenAITranslator implements Translator {
       headers: this.headers(),
       body: Buffer.from(JSON.stringify(body)),
     };
+  }
+
+  get adjusted(): readonly string[] {
+    return this.#adjustments.list;
+  }
+
+  /** The request adapted to the model's facts (sampling parameters, roles, tool-call ids). */
+  #adapt(body: ChatCompletionRequest): void {
+    const adjusted = this.#adjustments;
+    const sampling = adaptSampling(body, this.model.facts, adjusted);
+    for (const [field, key] of SAMPLING_FIELDS) {
+      if (typeof body[field] !== 'number') continue;
+      const v = sampling[key];
+      if (v === undefined) delete body[field];
+      else body[field] = v;
+    }
+    body.messages = adaptMessages(body.messages, this.model, this.developerRoleAccepted(), adjusted);
+  }
+
+  /** Whether the developer role may be sent; Azure also needs a recent enough api-version. */
+  protected developerRoleAccepted(): boolean {
+    return this.model.facts.developerRole;
   }
 
   /** Endpoint; subclasses (Azure) override. */
@@ -242,7 +331,9 @@ export class OpenAITranslator implements Translator {
 
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
     if (isJsonAnswerToStream(this.request.stream, headers)) this.#jsonParts = [];
-    return clientResponseStart(this.request.stream, status);
+    const start = clientResponseStart(this.request.stream, status);
+    this.#adjustments.headers(start.headers);
+    return start;
   }
 
   onStreamChunk(chunk: Buffer, end: boolean): Buffer {

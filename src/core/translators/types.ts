@@ -51,6 +51,12 @@ export interface Translator {
   onBody(body: Buffer): Buffer;
   /** Upstream status >= 400 (or a provider error event): an OpenAI-style error with a fitting status. */
   onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError;
+  /**
+   * What buildRequest changed so the model would accept the request (client parameter names,
+   * e.g. temperature, top_p, developer_role, tool_call_ids). Empty when nothing was changed. The
+   * client sees it in the x-tierflow-adjusted header (onResponseHeaders adds it) and the request log.
+   */
+  readonly adjusted: readonly string[];
   /** Usage seen so far (complete once the body ended); undefined if the provider reported none. */
   readonly usage: Usage | undefined;
   /** Becomes true once a content or tool-call token was emitted: the data plane records time to first token. */
