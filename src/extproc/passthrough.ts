@@ -77,12 +77,12 @@ export function passthroughTarget(
 
 /**
  * The client's copy of a provider's error answer to a pass-through request: its own JSON error
- * with every credential redacted, or an OpenAI-style error when the body was not a JSON object.
+ * with every credential redacted when it is OpenAI-shaped, else an OpenAI-style error quoting it.
  */
 export function passthroughErrorBody(provider: string, status: number, body: Buffer): Buffer {
   const text = redact(body.toString('utf8'));
-  const parsed = tryParseJson(text);
-  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return Buffer.from(text);
+  const parsed = tryParseJson(text) as { error?: { message?: unknown } } | undefined;
+  if (typeof parsed?.error === 'object' && typeof parsed.error?.message === 'string') return Buffer.from(text);
   const excerpt = bodyExcerpt(text);
   const code = clientStatusFor(status);
   return Buffer.from(

@@ -6,10 +6,10 @@
 // - maxConnections: beyond it new connections are refused at accept, before they can exhaust the
 //   process's descriptors (which would make provider connects fail with EMFILE). The default is
 //   three quarters of the descriptor limit.
-// - clientError: Node's own parser rejections (malformed requests, oversized headers, timeouts)
-//   get an OpenAI-style JSON error instead of an empty body.
+// - clientError / checkExpectation: Node's own rejections (malformed requests, oversized headers,
+//   timeouts, an unsupported Expect) get an OpenAI-style JSON error instead of an empty body.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApiError } from '../core/errors.js';
 import type { Logger } from '../observe/log.js';
@@ -99,6 +99,22 @@ export function applyServerLimits(server: Server, limits: ServerLimits, log: Log
       return;
     }
     socket.end(clientErrorResponse(err.code));
+  });
+  // `Expect:` other than 100-continue: Node would answer 417 with an empty body.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    const body = new ApiError(
+      417,
+      `Unsupported Expect header '${String(req.headers.expect).slice(0, 100)}'; only 100-continue is supported.`,
+      'invalid_request_error',
+      'expectation_failed',
+    ).toJson();
+    res.writeHead(417, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
   });
   let lastDropLog = 0;
   server.on('drop', () => {
