@@ -27,7 +27,9 @@ options:
       --connect-timeout-ms N    upstream connect timeout (default ${d.connectTimeoutMs})
       --ca-file PATH            CA bundle for provider TLS (default ${d.trustedCaFile})
       --dns-lookup-family F     AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED or ALL (default ${d.dnsLookupFamily})
-      --admin-port PORT         Envoy admin on 127.0.0.1, 0 = none (default ${d.adminPort})
+      --admin-port PORT         Envoy admin on 127.0.0.1, 0 = none (default ${d.adminPort}); any local
+                                process can use it, so prefer --admin-socket where others run
+      --admin-socket PATH       Envoy admin on a Unix socket (mode 0600) instead of a port
       --no-access-log           no JSON access log on stdout
       --max-concurrent N        Envoy circuit-breaker limits per cluster (default ${d.maxConcurrentRequests})
   -h, --help
@@ -52,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
         'ca-file': { type: 'string' },
         'dns-lookup-family': { type: 'string' },
         'admin-port': { type: 'string' },
+        'admin-socket': { type: 'string' },
         'no-access-log': { type: 'boolean' },
         'max-concurrent': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -79,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     trustedCaFile: values['ca-file'],
     dnsLookupFamily: values['dns-lookup-family'] as EnvoyConfigOptions['dnsLookupFamily'],
     adminPort: num(values['admin-port']),
+    adminSocket: values['admin-socket'],
     accessLog: values['no-access-log'] ? false : undefined,
     maxConcurrentRequests: num(values['max-concurrent']),
   };

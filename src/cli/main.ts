@@ -15,6 +15,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'print the Envoy bootstrap YAML for the sidecar',
     load: () => import('./envoy-config.js'),
   },
+  inject: {
+    summary: 'print manifests with the TierFlow sidecars injected (as the webhook would)',
+    load: () => import('./inject.js'),
+  },
   score: {
     summary: 'score JSONL requests from stdin with the production classifier',
     load: () => import('./score.js'),

@@ -7,7 +7,13 @@ import { Router } from '../core/router.js';
 import '../core/translators/register-all.js';
 import { ENVOY_CONFIG_DEFAULTS } from '../extproc/envoy-config.js';
 import { sidecarProcessor } from '../extproc/processor.js';
-import { ExtProcServer, startHealthServer } from '../extproc/server.js';
+import {
+  EXT_PROC_SERVICE,
+  ExtProcServer,
+  startHealthServer,
+  type ProcessorFactory,
+} from '../extproc/server.js';
+import { unconfiguredProcessor } from '../extproc/unconfigured.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
@@ -30,9 +36,10 @@ options:
                            default ${SOCKET_DIR}/${SOCKET_FILE}); "none" to listen on TCP only
       --port PORT          also listen on TCP (ext_proc + health), on --host
       --host HOST          address of the TCP listener (default 127.0.0.1: answers carry provider keys)
-      --health-port PORT   gRPC health only (grpc.health.v1) on 0.0.0.0, for kubelet probes
-                           (env TIERFLOW_HEALTH_PORT)
-      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on 0.0.0.0 (env TIERFLOW_METRICS_PORT);
+      --health-port PORT   gRPC health only (grpc.health.v1) on all addresses (IPv6 and IPv4), for
+                           kubelet probes (env TIERFLOW_HEALTH_PORT). Service "" is SERVING while
+                           the process runs; the ext_proc service only once a configuration is loaded
+      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on all addresses (env TIERFLOW_METRICS_PORT);
                            /metrics needs Bearer $TIERFLOW_METRICS_TOKEN (or _FILE) when set
       --body-limit N       largest request body in bytes; must match Envoy's buffer limit (default ${DEFAULT_BODY_LIMIT})
       --max-message-timeout-ms N
@@ -40,6 +47,10 @@ options:
       --secrets-dir DIR    where <secret>/<key> files for secretRef credentials live
 ${SHARED_LIMITS_HELP}
   -h, --help
+
+The Unix socket is made mode 0660 after binding: Envoy must run with the same group.
+With "kubernetes", the sidecar listens at once; until the namespace's objects can be read and
+compile, every request gets an OpenAI-style 503 saying why (also in the log and /readyz).
 
 On SIGTERM/SIGINT: health turns NOT_SERVING, open streams finish (up to TIERFLOW_SHUTDOWN_GRACE_MS,
 default 30000), then the process exits.
@@ -128,20 +139,30 @@ export async function run(argv: string[]): Promise<number> {
 
   let router: Router | undefined;
   let closeSource: (() => Promise<void> | void) | undefined;
+  /** Starts watching the Kubernetes objects (after the listeners are up); undefined for a file. */
+  let startWatching: (() => Promise<void>) | undefined;
+  /** Why there is no configuration yet (undefined once there is one). */
+  let waitingReason: () => string | undefined = () => undefined;
+  const onFirstConfig: (() => void)[] = [];
   try {
     if (sourceName === 'kubernetes') {
-      const { startKubernetesConfigSource } = await import('../k8s/config-source.js');
+      const { KubernetesConfigSource } = await import('../k8s/config-source.js');
       let first = true;
-      const source = await startKubernetesConfigSource({
+      const source = new KubernetesConfigSource({
         onConfig: (config) => {
           if (router) router.setConfig(config);
-          else router = new Router({ config, health, bodyLimit: bodyLimit as number });
+          else {
+            router = new Router({ config, health, bodyLimit: bodyLimit as number });
+            for (const f of onFirstConfig) f();
+          }
           if (!first) metrics.configReloaded('applied');
           first = false;
         },
         registry: metrics.registry,
         ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
       });
+      waitingReason = () => source.waitingReason();
+      startWatching = () => source.startWatching();
       closeSource = () => source.stop();
     } else {
       const file = resolve(sourceName);
@@ -165,18 +186,26 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!router) return fail('no configuration was loaded');
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => router, metrics, log })
     : undefined;
 
+  // Until a configuration exists (the namespace's objects cannot be read yet, or do not compile),
+  // the sidecar still listens and stays live, so the pod starts; requests get an OpenAI-style 503
+  // saying why, and readiness (the ext_proc health service) reports NOT_SERVING.
   const client = new UpstreamClient();
-  const deps = { router, metrics, log, client };
+  const reason = () => waitingReason() ?? 'starting';
+  const unconfigured = unconfiguredProcessor(reason);
+  let configured: ProcessorFactory | undefined;
   const server = new ExtProcServer({
-    processor: sidecarProcessor(deps, {
-      bodyLimit: bodyLimit as number,
-      maxMessageTimeoutMs: maxWait as number,
-    }),
+    processor: () => {
+      if (!configured && router)
+        configured = sidecarProcessor(
+          { router, metrics, log, client },
+          { bodyLimit: bodyLimit as number, maxMessageTimeoutMs: maxWait as number },
+        );
+      return (configured ?? unconfigured)();
+    },
     socketPath,
     tcp: port === undefined ? undefined : { host: values.host ?? '127.0.0.1', port: port as number },
     bodyLimit: bodyLimit as number,
@@ -186,6 +215,7 @@ export async function run(argv: string[]): Promise<number> {
   metrics.trackOpenStreams(() => server.activeStreams);
   metrics.trackVirtualKeys(() => router?.keyUsage() ?? []);
   metrics.trackRouting(() => router);
+  if (!router) server.health.setService(EXT_PROC_SERVICE, false);
   let bound;
   try {
     bound = await server.start();
@@ -203,7 +233,7 @@ export async function run(argv: string[]): Promise<number> {
       : await startOpsServer(
           {
             registry: metrics.registry,
-            ready: () => (draining ? 'shutting down' : true),
+            ready: () => (draining ? 'shutting down' : router ? true : `not configured: ${reason()}`),
             metricsToken: metricsTokenFromEnv(),
           },
           metricsPort as number,
@@ -213,9 +243,36 @@ export async function run(argv: string[]): Promise<number> {
     tcpPort: bound.tcpPort,
     healthPort: healthServer?.port,
     metricsPort: metricsServer ? (metricsServer.address() as { port: number }).port : undefined,
-    revision: router.config.revision,
-    virtualModels: [...router.config.virtualModels.keys()],
+    ...(router
+      ? { revision: router.config.revision, virtualModels: [...router.config.virtualModels.keys()] }
+      : { configured: false }),
   });
+
+  let reasonTimer: NodeJS.Timeout | undefined;
+  if (!router) {
+    // Say why there is no configuration, once per change of reason.
+    let said = '';
+    const tell = () => {
+      const r = waitingReason();
+      if (r && r !== said)
+        log.warn('no configuration yet; requests get 503 until there is one', { reason: r });
+      said = r ?? said;
+    };
+    reasonTimer = setInterval(tell, 1000);
+    onFirstConfig.push(() => {
+      clearInterval(reasonTimer);
+      server.health.setService(EXT_PROC_SERVICE, true);
+      log.info('configuration loaded; serving', {
+        revision: router?.config.revision,
+        virtualModels: [...(router?.config.virtualModels.keys() ?? [])],
+      });
+    });
+  }
+  try {
+    await startWatching?.();
+  } catch (err) {
+    log.error('cannot watch the TierFlow objects', { err: (err as Error).message });
+  }
 
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
@@ -226,6 +283,7 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   draining = true;
+  clearInterval(reasonTimer);
   await server.shutdown(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 30_000));
   await healthServer?.close();
   metricsServer?.close();

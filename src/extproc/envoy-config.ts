@@ -45,6 +45,12 @@ export interface EnvoyConfigOptions {
   dnsLookupFamily?: 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
   /** Envoy admin on 127.0.0.1 (readiness: GET /ready). 0 disables. Default 9901. */
   adminPort?: number;
+  /**
+   * Envoy admin on this Unix socket (mode 0600) instead of a port: in a pod, every container shares
+   * 127.0.0.1, and the admin API can raise log levels (Envoy then logs upstream headers, provider
+   * keys included) or stop Envoy. Takes precedence over adminPort.
+   */
+  adminSocket?: string;
   /** Access log: 'stdout' (default, JSON lines) or false. */
   accessLog?: 'stdout' | false;
   /** Dynamic metadata namespace TierFlow writes (must match the sidecar's). Default tierflow. */
@@ -69,7 +75,10 @@ export const ENVOY_CONFIG_DEFAULTS = {
   accessLog: 'stdout' as 'stdout' | false,
   metadataNamespace: 'tierflow',
   maxConcurrentRequests: 10_000,
-} satisfies Required<Omit<EnvoyConfigOptions, 'extProcTcp'>>;
+} satisfies Required<Omit<EnvoyConfigOptions, 'extProcTcp' | 'adminSocket'>>;
+
+/** Mode of Envoy's admin socket: Envoy's UID only. */
+export const ADMIN_SOCKET_MODE = 0o600;
 
 /** Room for the gRPC/protobuf envelope around a body of exactly the limit (same as the server's). */
 export const EXT_PROC_MESSAGE_OVERHEAD = 1024 * 1024;
@@ -86,7 +95,7 @@ export function envoyBootstrap(options: EnvoyConfigOptions = {}): Record<string,
   const given = Object.fromEntries(
     Object.entries(options).filter(([, v]) => v !== undefined),
   ) as EnvoyConfigOptions;
-  const o: Required<Omit<EnvoyConfigOptions, 'extProcTcp'>> & EnvoyConfigOptions = {
+  const o: Required<Omit<EnvoyConfigOptions, 'extProcTcp' | 'adminSocket'>> & EnvoyConfigOptions = {
     ...ENVOY_CONFIG_DEFAULTS,
     ...given,
   };
@@ -323,7 +332,9 @@ export function envoyBootstrap(options: EnvoyConfigOptions = {}): Record<string,
       ],
     },
   };
-  if (o.adminPort > 0) {
+  if (o.adminSocket) {
+    bootstrap.admin = { address: { pipe: { path: o.adminSocket, mode: ADMIN_SOCKET_MODE } } };
+  } else if (o.adminPort > 0) {
     bootstrap.admin = { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } };
   }
   return bootstrap;
@@ -337,7 +348,9 @@ export function renderEnvoyConfig(options: EnvoyConfigOptions = {}): string {
   return head + stringify(envoyBootstrap(options), { lineWidth: 0 });
 }
 
-function check(o: Required<Omit<EnvoyConfigOptions, 'extProcTcp'>> & EnvoyConfigOptions): void {
+function check(
+  o: Required<Omit<EnvoyConfigOptions, 'extProcTcp' | 'adminSocket'>> & EnvoyConfigOptions,
+): void {
   const int = (name: string, v: number, min: number, max: number) => {
     if (!Number.isInteger(v) || v < min || v > max)
       throw new Error(`${name} must be an integer in [${min}, ${max}], got ${v}`);
@@ -351,6 +364,8 @@ function check(o: Required<Omit<EnvoyConfigOptions, 'extProcTcp'>> & EnvoyConfig
   int('adminPort', o.adminPort, 0, 65535);
   int('maxConcurrentRequests', o.maxConcurrentRequests, 1, 2 ** 31 - 1);
   if (o.extProcTcp) int('extProcTcp.port', o.extProcTcp.port, 1, 65535);
+  if (o.adminSocket !== undefined && !o.adminSocket.startsWith('/'))
+    throw new Error(`adminSocket must be an absolute path, got ${o.adminSocket}`);
   if (!o.extProcTcp && !o.extProcSocket.startsWith('/'))
     throw new Error(`extProcSocket must be an absolute path, got ${o.extProcSocket}`);
   if (!/^[a-z0-9_.-]+$/i.test(o.metadataNamespace))

@@ -82,7 +82,8 @@ export function passthroughTarget(
 export function passthroughErrorBody(provider: string, status: number, body: Buffer): Buffer {
   const text = redact(body.toString('utf8'));
   const parsed = tryParseJson(text) as { error?: { message?: unknown } } | undefined;
-  if (typeof parsed?.error === 'object' && typeof parsed.error?.message === 'string') return Buffer.from(text);
+  if (typeof parsed?.error === 'object' && typeof parsed.error?.message === 'string')
+    return Buffer.from(text);
   const excerpt = bodyExcerpt(text);
   const code = clientStatusFor(status);
   return Buffer.from(

@@ -2,7 +2,7 @@
 // HTTP request, driven by a per-stream StreamProcessor. Listens on a Unix socket and/or TCP, with
 // message limits equal to the body limit we promise (plus the protobuf envelope), the standard
 // grpc.health.v1 service, and a graceful shutdown that lets open streams finish.
-import { existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { fastExtProcService } from './codec.js';
@@ -12,6 +12,8 @@ import type { ImmediateResponse, ProcessingRequest, ProcessingResponse, RequestK
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
 /** Room for the ProcessingRequest envelope around a body of exactly the limit (headers, tags). */
 export const MESSAGE_OVERHEAD = 1024 * 1024;
+/** Owner and group may connect (Envoy shares the tierflow container's group); others may not. */
+export const SOCKET_MODE = 0o660;
 
 /** What the stream driver hands to a processor besides the message itself. */
 export interface StreamIO {
@@ -39,6 +41,12 @@ export interface ExtProcServerOptions {
   processor: ProcessorFactory;
   /** Unix socket path (the sidecar's shared emptyDir). A stale socket file is replaced. */
   socketPath?: string;
+  /**
+   * Mode of the socket after bind (default 0660). Connecting to a Unix socket needs write
+   * permission; grpc-js creates it with the process umask (0755 under the usual 022), which only
+   * the owner can connect to. In a pod Envoy runs as another UID with the same group.
+   */
+  socketMode?: number;
   /** TCP listener; host defaults to 127.0.0.1 (answers carry provider keys: never expose it). */
   tcp?: { host?: string; port: number };
   /** Largest request/response body we promise; message limits are this plus MESSAGE_OVERHEAD. */
@@ -70,6 +78,14 @@ export class HealthService {
     for (const s of this.#status.keys()) this.#status.set(s, serving ? 'SERVING' : 'NOT_SERVING');
     for (const w of this.#watchers)
       w.call.write({ status: this.#status.get(w.service) ?? 'SERVICE_UNKNOWN' });
+  }
+
+  /** One service's status (e.g. ext_proc NOT_SERVING while there is no configuration). */
+  setService(service: string, serving: boolean): void {
+    if (!this.#status.has(service)) return;
+    this.#status.set(service, serving ? 'SERVING' : 'NOT_SERVING');
+    for (const w of this.#watchers)
+      if (w.service === service) w.call.write({ status: this.#status.get(service)! });
   }
 
   status(service = ''): Status | undefined {
@@ -276,6 +292,7 @@ export class ExtProcServer {
       mkdirSync(path.dirname(p), { recursive: true });
       if (existsSync(p) && lstatSync(p).isSocket()) unlinkSync(p);
       await bind(`unix:${p}`);
+      chmodSync(p, this.#opts.socketMode ?? SOCKET_MODE);
       this.#bound.socketPath = p;
     }
     if (this.#opts.tcp) {
@@ -314,19 +331,27 @@ export class ExtProcServer {
   }
 }
 
-/** A health-only server (for kubelet gRPC probes on the pod IP: never expose ext_proc there). */
+/**
+ * A health-only server (for kubelet gRPC probes on the pod IP: never expose ext_proc there). By
+ * default it listens on "::", which takes IPv4 too (IPv4-mapped), so probes work in IPv4, IPv6 and
+ * dual-stack clusters; on a host without IPv6 it falls back to 0.0.0.0.
+ */
 export async function startHealthServer(
   health: HealthService,
   port: number,
-  host = '0.0.0.0',
+  host?: string,
 ): Promise<{ port: number; close: () => Promise<void> }> {
   const server = new grpc.Server();
   server.addService(healthService(), health.implementation());
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
+  const bindTo = (h: string) =>
+    new Promise<number>((resolve, reject) =>
+      server.bindAsync(
+        `${h.includes(':') ? `[${h}]` : h}:${port}`,
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => (e ? reject(e) : resolve(p)),
+      ),
+    );
+  const bound = host !== undefined ? await bindTo(host) : await bindTo('::').catch(() => bindTo('0.0.0.0'));
   return {
     port: bound,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),

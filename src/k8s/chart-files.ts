@@ -12,23 +12,28 @@ import {
 import { SOCKET_DIR, SOCKET_FILE } from './resources.js';
 
 export const EXT_PROC_SOCKET = `${SOCKET_DIR}/${SOCKET_FILE}`;
-export const ENVOY_ADMIN_PORT = 9901;
+/** Envoy's admin API in the pod: a Unix socket in Envoy's own /tmp volume (no other container mounts it). */
+export const ENVOY_ADMIN_SOCKET = '/tmp/envoy-admin.sock';
 export const HEALTH_CLUSTER = 'tierflow_envoy_admin';
+/** Admin paths the health listener forwards (GET only): readiness and read-only statistics. */
+export const HEALTH_PATHS = ['/ready', '/stats', '/stats/prometheus'] as const;
 
 /**
- * Adds a listener on the pod IP that answers kubelet probes: GET /ready is forwarded to Envoy's
- * admin (which stays on 127.0.0.1); every other path gets 404, so nothing else of the admin API is
- * reachable from outside the pod.
+ * Adds a listener on the pod IP (dual-stack by default: "::" with IPv4-mapped addresses) for
+ * kubelet probes and metrics scrapers: GET /ready, /stats and /stats/prometheus are forwarded to
+ * Envoy's admin socket; every other path and method gets 404, so nothing of the admin API that
+ * changes state (log levels, /quitquitquit, /reset_counters...) is reachable from any container.
  */
 export function withHealthListener(
   bootstrap: Record<string, unknown>,
   healthPort: number,
-  adminPort = ENVOY_ADMIN_PORT,
+  adminSocket = ENVOY_ADMIN_SOCKET,
+  address = '::',
 ): Record<string, unknown> {
   const b = structuredClone(bootstrap) as { static_resources: { listeners: unknown[]; clusters: unknown[] } };
   b.static_resources.listeners.push({
     name: 'tierflow_health',
-    address: { socket_address: { address: '0.0.0.0', port_value: healthPort } },
+    address: { socket_address: { address, port_value: healthPort, ipv4_compat: true } },
     filter_chains: [
       {
         filters: [
@@ -45,13 +50,10 @@ export function withHealthListener(
                     name: 'health',
                     domains: ['*'],
                     routes: [
-                      {
-                        match: {
-                          path: '/ready',
-                          headers: [{ name: ':method', string_match: { exact: 'GET' } }],
-                        },
+                      ...HEALTH_PATHS.map((path) => ({
+                        match: { path, headers: [{ name: ':method', string_match: { exact: 'GET' } }] },
                         route: { cluster: HEALTH_CLUSTER },
-                      },
+                      })),
                       { match: { prefix: '/' }, direct_response: { status: 404 } },
                     ],
                   },
@@ -77,13 +79,7 @@ export function withHealthListener(
     connect_timeout: '1s',
     load_assignment: {
       cluster_name: HEALTH_CLUSTER,
-      endpoints: [
-        {
-          lb_endpoints: [
-            { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } },
-          ],
-        },
-      ],
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: adminSocket } } } }] }],
     },
   });
   return b;
@@ -93,6 +89,8 @@ export function withHealthListener(
 export interface ChartEnvoyValues {
   listenerPort: number;
   healthPort: number;
+  /** Address of the health listener: "::" (dual-stack) or "0.0.0.0" on nodes without IPv6. */
+  healthAddress?: string;
   failOpen: boolean;
   bufferLimitBytes: number;
 }
@@ -104,15 +102,16 @@ export function chartEnvoyBootstrap(v: ChartEnvoyValues): Record<string, unknown
     failOpen: v.failOpen,
     bufferLimitBytes: v.bufferLimitBytes,
     extProcSocket: EXT_PROC_SOCKET,
-    adminPort: ENVOY_ADMIN_PORT,
+    adminSocket: ENVOY_ADMIN_SOCKET,
   };
-  return withHealthListener(envoyBootstrap(options), v.healthPort);
+  return withHealthListener(envoyBootstrap(options), v.healthPort, ENVOY_ADMIN_SOCKET, v.healthAddress);
 }
 
 // Sentinels: values no real config uses, each expected a known number of times.
 const S_LISTENER = 61_001;
 const S_HEALTH = 61_002;
 const S_BUFFER = 7_340_033;
+const S_HEALTH_ADDRESS = 'tierflow-sentinel-health-address';
 
 function replaceExact(text: string, find: string, replacement: string, expected: number): string {
   const parts = text.split(find);
@@ -134,6 +133,7 @@ export function renderChartEnvoyTemplate(): string {
     chartEnvoyBootstrap({
       listenerPort: S_LISTENER,
       healthPort: S_HEALTH,
+      healthAddress: S_HEALTH_ADDRESS,
       failOpen: false,
       bufferLimitBytes: S_BUFFER,
     }),
@@ -147,6 +147,12 @@ export function renderChartEnvoyTemplate(): string {
     1,
   );
   t = replaceExact(t, `port_value: ${S_HEALTH}\n`, 'port_value: {{ int .Values.envoy.healthPort }}\n', 1);
+  t = replaceExact(
+    t,
+    `address: ${S_HEALTH_ADDRESS}\n`,
+    'address: {{ .Values.envoy.healthAddress | quote }}\n',
+    1,
+  );
   t = replaceExact(
     t,
     `: ${S_BUFFER + EXT_PROC_MESSAGE_OVERHEAD}\n`,

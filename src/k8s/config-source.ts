@@ -25,6 +25,8 @@ import {
   ENV_NAMESPACE,
   ENV_POLICIES,
   ENV_SECRETS_DIR,
+  GROUP,
+  RESOURCE_BY_KEY,
   RESOURCES,
   SA_TOKEN_DIR,
   SECRETS_DIR,
@@ -114,10 +116,15 @@ export class KubernetesConfigSource {
 
   /** Starts the informers; resolves when the first config is compiled. */
   async start(): Promise<CompiledConfig> {
+    await this.startWatching();
+    return this.#firstConfig;
+  }
+
+  /** Starts the informers without waiting for a config (onConfig delivers it when there is one). */
+  async startWatching(): Promise<void> {
     await Promise.all(this.#informers.map((i) => i.start()));
     this.#poll = setInterval(() => this.#checkSecrets(), this.#options.secretsPollMs ?? 2000);
     this.#poll.unref();
-    return this.#firstConfig;
   }
 
   /** The config in use (undefined until the first one compiled). */
@@ -131,6 +138,44 @@ export class KubernetesConfigSource {
 
   get synced(): boolean {
     return this.#informers.every((i) => i.synced);
+  }
+
+  /**
+   * Why there is no configuration yet, in words an operator can act on; undefined once one is in
+   * use. Served in every request's error while the sidecar waits, in its log and /readyz.
+   */
+  waitingReason(): string | undefined {
+    if (this.#current) return undefined;
+    const ns = this.namespace;
+    for (const inf of this.#informers) {
+      const err = inf.lastError;
+      if (!err) continue;
+      const what = `${inf.info.plural}.${GROUP}`;
+      if (err.status === 403)
+        return (
+          `this pod's service account may not list ${what} in namespace ${ns} (HTTP 403): add ${ns} to the ` +
+          `TierFlow chart's sidecar.namespaces, or create a RoleBinding to the ClusterRole <release>-tierflow-config-reader ` +
+          `for the group system:serviceaccounts:${ns}`
+        );
+      if (err.status === 401)
+        return `the API server refused this pod's service-account token (HTTP 401) listing ${what}`;
+      if (err.status === 404)
+        return `the API server does not serve ${what} (HTTP 404): are the TierFlow CRDs installed?`;
+      return `cannot list ${what} in namespace ${ns} (${err.text}); retrying`;
+    }
+    const pending = this.#informers.filter((i) => !i.synced).map((i) => i.info.plural);
+    if (pending.length) return `waiting for the API server to list ${pending.join(', ')} in namespace ${ns}`;
+    const build = this.#lastBuild;
+    if (!build) return `reading the TierFlow objects of namespace ${ns}`;
+    const problems = [
+      ...build.issues.map((i) => `${i.path}: ${i.message}`),
+      ...build.outcomes.flatMap((o) =>
+        o.issues.map((i) => `${RESOURCE_BY_KEY[o.key].kind} ${o.name}: ${fieldPath(i.path)}: ${i.message}`),
+      ),
+    ];
+    if (build.outcomes.length === 0)
+      return `namespace ${ns} has no LLMProvider or RoutingPolicy yet (kubectl -n ${ns} get tierflow)`;
+    return `the TierFlow objects of namespace ${ns} do not compile${problems.length ? `: ${problems.slice(0, 3).join('; ')}` : ''} (kubectl -n ${ns} get tierflow)`;
   }
 
   /** For tests and diagnostics. */

@@ -332,10 +332,13 @@ export class Controller {
   async #listen<S extends Server | HttpsServer>(server: S, at: { port: number; host?: string }): Promise<S> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(at.port, at.host ?? '0.0.0.0', () => {
+      // No host given: Node listens on "::" (IPv6 and IPv4) where the host has IPv6, else 0.0.0.0.
+      const done = () => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (at.host === undefined) server.listen(at.port, done);
+      else server.listen(at.port, at.host, done);
     });
     return server;
   }

@@ -66,6 +66,7 @@ export class ResourceInformer {
   #synced = false;
   #stopped = true;
   #failures = 0;
+  #lastError: { text: string; status?: number } | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #syncWaiters: (() => void)[] = [];
   /** Number of lists done (first sync + relists): for tests and metrics. */
@@ -88,6 +89,7 @@ export class ResourceInformer {
       ) as KubernetesListObject<TierflowObject>;
       this.lists++;
       this.#failures = 0;
+      this.#lastError = undefined;
       // ListWatch stores the items right after this promise resolves; report once they are in.
       setImmediate(() => {
         if (this.#stopped) return;
@@ -111,6 +113,11 @@ export class ResourceInformer {
 
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /** The error of the last failed list or watch, until a list succeeds (HTTP status when known). */
+  get lastError(): { text: string; status?: number } | undefined {
+    return this.#lastError;
   }
 
   /** Objects currently known (a snapshot). */
@@ -149,6 +156,9 @@ export class ResourceInformer {
   #onError(err: unknown) {
     if (this.#stopped) return;
     const delay = backoffDelay(this.#backoff, this.#failures++);
+    const e = err as { code?: unknown; statusCode?: unknown } | undefined;
+    const status = typeof e?.code === 'number' ? e.code : e?.statusCode;
+    this.#lastError = { text: errorText(err), ...(typeof status === 'number' ? { status } : {}) };
     this.#log.warn('watch failed; restarting', {
       resource: this.info.plural,
       err: errorText(err),

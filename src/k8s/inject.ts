@@ -6,6 +6,16 @@
 // (plain-HTTP listener on 127.0.0.1, ext_proc over a Unix socket on a shared emptyDir).
 // App containers get OPENAI_BASE_URL unless they set it themselves.
 //
+// Who can read what (the pod as the kubelet builds it):
+// - Both sidecars run with one shared primary group (`sharedGid`); the tierflow process makes its
+//   socket 0660 after binding it, so Envoy (another UID, same group) can connect. The socket's
+//   emptyDir is mounted by the two sidecars only.
+// - Secret volumes are mounted into the tierflow container only, with mode 0444: without a pod
+//   fsGroup the kubelet writes them root:root, so the tierflow UID reads them as "other". No other
+//   container mounts them, so no other process can read them.
+// - Envoy's admin API listens on a Unix socket (mode 0600) in Envoy's own /tmp volume; the app
+//   reaches only the plain-HTTP listener on 127.0.0.1 and the read-only health/stats listener.
+//
 // Idempotent: a pod that already has the sidecars only gets what is missing (OPENAI_BASE_URL on a
 // container another webhook added after us), so reinvocation is safe.
 import { createHash } from 'node:crypto';
@@ -18,6 +28,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
+  ANNOTATION_BASE_URL,
   ANNOTATION_INJECT,
   ANNOTATION_POLICY,
   ANNOTATION_SECRETS,
@@ -47,12 +58,16 @@ export interface ProbeSpec {
   port: number;
   /** httpGet path; a gRPC health probe when undefined. */
   path?: string;
+  /** gRPC health service the readiness probe asks about (liveness and startup ask about ""). */
+  readinessService?: string;
 }
 
 export interface InjectorConfig {
   tierflowImage: string;
   envoyImage: string;
-  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  imagePullPolicy?: PullPolicy;
+  /** Pull policy of the Envoy image (default: imagePullPolicy). */
+  envoyImagePullPolicy?: PullPolicy;
   /** Envoy bootstrap YAML, passed with --config-yaml (a ConfigMap in the release namespace cannot be mounted in other namespaces). */
   envoyBootstrap: string;
   /** Extra Envoy arguments, e.g. ["--log-level", "warn"]. */
@@ -73,9 +88,19 @@ export interface InjectorConfig {
   /** UIDs of the sidecar processes (non-root). */
   tierflowUid: number;
   envoyUid: number;
+  /**
+   * Primary group of both sidecars: the ext_proc socket is 0660, owned by the tierflow UID and
+   * this group, so Envoy can connect and nothing else can. Default: the tierflow UID.
+   */
+  sharedGid?: number;
   /** Extra environment for the tierflow container (log level...). */
   tierflowEnv?: V1EnvVar[];
 }
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** Mode of the Secret files: the kubelet writes them root-owned, the tierflow UID reads them as "other". */
+export const SECRET_FILE_MODE = 0o444;
 
 export interface InjectionContext {
   /** The namespace of the pod (AdmissionRequest.namespace: pod.metadata.namespace may be empty). */
@@ -128,11 +153,11 @@ export function secretVolumeName(secret: string): string {
   return `tierflow-secret-${createHash('sha256').update(secret).digest('hex').slice(0, 12)}`;
 }
 
-function securityContext(uid: number) {
+function securityContext(uid: number, gid: number) {
   return {
     runAsNonRoot: true,
     runAsUser: uid,
-    runAsGroup: uid,
+    runAsGroup: gid,
     readOnlyRootFilesystem: true,
     allowPrivilegeEscalation: false,
     privileged: false,
@@ -142,7 +167,10 @@ function securityContext(uid: number) {
 }
 
 function probe(p: ProbeSpec, kind: 'startup' | 'readiness' | 'liveness') {
-  const action = p.path ? { httpGet: { path: p.path, port: p.port } } : { grpc: { port: p.port } };
+  const service = kind === 'readiness' ? p.readinessService : undefined;
+  const action = p.path
+    ? { httpGet: { path: p.path, port: p.port } }
+    : { grpc: { port: p.port, ...(service ? { service } : {}) } };
   if (kind === 'startup') return { ...action, periodSeconds: 1, failureThreshold: 120, timeoutSeconds: 1 };
   if (kind === 'readiness') return { ...action, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 1 };
   return { ...action, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 2 };
@@ -186,25 +214,30 @@ export function tierflowContainer(cfg: InjectorConfig, policies: string[], secre
         : []),
     ],
     resources: cfg.resources.tierflow,
-    securityContext: securityContext(cfg.tierflowUid),
+    securityContext: securityContext(cfg.tierflowUid, sharedGid(cfg)),
     volumeMounts: mounts,
     ...probes(cfg.tierflowProbe),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   } as V1Container;
 }
 
+function sharedGid(cfg: InjectorConfig): number {
+  return cfg.sharedGid ?? cfg.tierflowUid;
+}
+
 export function envoyContainer(cfg: InjectorConfig): V1Container {
+  const pullPolicy = cfg.envoyImagePullPolicy ?? cfg.imagePullPolicy;
   return {
     name: ENVOY_CONTAINER,
     image: cfg.envoyImage,
-    ...(cfg.imagePullPolicy ? { imagePullPolicy: cfg.imagePullPolicy } : {}),
+    ...(pullPolicy ? { imagePullPolicy: pullPolicy } : {}),
     args: ['--config-yaml', cfg.envoyBootstrap, ...(cfg.envoyArgs ?? [])],
     restartPolicy: 'Always',
     ...(cfg.envoyProbe
       ? { ports: [{ name: 'tf-envoy-health', containerPort: cfg.envoyProbe.port, protocol: 'TCP' }] }
       : {}),
     resources: cfg.resources.envoy,
-    securityContext: securityContext(cfg.envoyUid),
+    securityContext: securityContext(cfg.envoyUid, sharedGid(cfg)),
     volumeMounts: [
       { name: VOL_SOCKET, mountPath: SOCKET_DIR },
       { name: VOL_ENVOY_TMP, mountPath: '/tmp' },
@@ -242,7 +275,7 @@ function volumes(secrets: string[]): V1Volume[] {
     // one does not keep the pod from starting; the provider is reported without credentials.
     ...secrets.map((s) => ({
       name: secretVolumeName(s),
-      secret: { secretName: s, optional: true, defaultMode: 0o400 },
+      secret: { secretName: s, optional: true, defaultMode: SECRET_FILE_MODE },
     })),
   ];
 }
@@ -313,12 +346,27 @@ export function injectPod(pod: V1Pod, cfg: InjectorConfig, ctx: InjectionContext
     return { injected: false, skipped: 'partially injected', patch: [], warnings };
   }
 
-  // OPENAI_BASE_URL on every app container that does not set it.
+  // OPENAI_BASE_URL on every app container that does not set it. An `env` entry overrides the same
+  // variable from `envFrom`, whose ConfigMaps and Secrets the webhook cannot read: containers with
+  // envFrom keep theirs unless the pod asks for ours.
   const url = baseUrl(cfg);
+  const baseUrlMode = annotations[ANNOTATION_BASE_URL]?.trim().toLowerCase();
+  if (baseUrlMode && baseUrlMode !== 'set' && baseUrlMode !== 'skip')
+    warnings.push(`tierflow: ${ANNOTATION_BASE_URL} must be "set" or "skip", got '${baseUrlMode}'; ignored`);
   spec.containers.forEach((c, i) => {
-    if (c.name === TIERFLOW_CONTAINER || c.name === ENVOY_CONTAINER) return;
+    if (c.name === TIERFLOW_CONTAINER || c.name === ENVOY_CONTAINER || baseUrlMode === 'skip') return;
     const env = c.env ?? [];
     if (env.some((e) => e.name === 'OPENAI_BASE_URL')) return;
+    if (c.envFrom?.length && baseUrlMode !== 'set') {
+      warnings.push(
+        `tierflow: container '${c.name}' uses envFrom, so OPENAI_BASE_URL is not set on it (an env entry would override one from envFrom); annotate ${ANNOTATION_BASE_URL}: "set" to route it through TierFlow (${url})`,
+      );
+      return;
+    }
+    if (c.envFrom?.length)
+      warnings.push(
+        `tierflow: container '${c.name}' uses envFrom; OPENAI_BASE_URL=${url} overrides any OPENAI_BASE_URL it brings`,
+      );
     const value: V1EnvVar = { name: 'OPENAI_BASE_URL', value: url };
     if (!c.env) patch.push({ op: 'add', path: `/spec/containers/${i}/env`, value: [value] });
     else patch.push({ op: 'add', path: `/spec/containers/${i}/env/-`, value });

@@ -35,6 +35,7 @@ export function parseInjectorFile(
     throw new Error('injector config: listenerPort must be a port number');
   if (raw.tierflowUid === 0 || raw.envoyUid === 0)
     throw new Error('injector config: sidecars must not run as root (uid 0)');
+  if (raw.sharedGid === 0) throw new Error("injector config: sharedGid must not be 0 (root's group)");
   const bootstrapPath = resolve(baseDir, raw.envoyBootstrapFile!);
   const { envoyBootstrapFile: _f, ...rest } = raw as InjectorFile;
   return { config: { ...rest, envoyBootstrap: readFileSync(bootstrapPath, 'utf8') }, bootstrapPath };

@@ -61,6 +61,12 @@ export const ANNOTATION_INJECT = 'tierflow.dev/inject';
 export const ANNOTATION_POLICY = 'tierflow.dev/policy';
 /** Comma-separated extra Secret names to mount into the tierflow container. */
 export const ANNOTATION_SECRETS = 'tierflow.dev/secrets';
+/**
+ * Whether app containers get OPENAI_BASE_URL: unset (default) sets it on containers that neither set
+ * it in `env` nor use `envFrom` (whose contents the webhook cannot see, and an `env` entry would
+ * override); "set" also on containers with `envFrom`; "skip" on none.
+ */
+export const ANNOTATION_BASE_URL = 'tierflow.dev/openai-base-url';
 /** Set by the webhook on pods it injected; its value is the injector version. */
 export const ANNOTATION_STATUS = 'tierflow.dev/injected';
 /** Pod label set by the webhook on pods it injected ("true"): the chart's PodMonitor selects it. */

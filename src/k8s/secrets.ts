@@ -30,9 +30,15 @@ export function readSecretRef(dir: string, ref: SecretKeyRef): Secret {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES')
+      throw new Error(
+        `key '${ref.key}' of Secret '${ref.name}' is mounted but this process (uid ${process.getuid?.()}) may not read it: the volume's defaultMode must let it (the webhook mounts Secrets 0444 into the tierflow container only)`,
+        { cause: err },
+      );
     throw new Error(
       `key '${ref.key}' of Secret '${ref.name}' is not mounted (is the Secret missing, or was the pod created before the reference?)`,
+      { cause: err },
     );
   }
   const value = text.trim();

@@ -78,8 +78,12 @@ export function serveOps(
   return true;
 }
 
-/** An HTTP server with the ops endpoints only (404 elsewhere). */
-export function startOpsServer(ops: OpsEndpoints, port: number, host = '0.0.0.0'): Promise<Server> {
+/**
+ * An HTTP server with the ops endpoints only (404 elsewhere). Without a host it listens on "::"
+ * (IPv6 and IPv4: probes work in IPv4, IPv6-only and dual-stack clusters), or 0.0.0.0 on a host
+ * without IPv6 (Node's own fallback).
+ */
+export function startOpsServer(ops: OpsEndpoints, port: number, host?: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     req.resume();
@@ -87,10 +91,12 @@ export function startOpsServer(ops: OpsEndpoints, port: number, host = '0.0.0.0'
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    const done = () => {
       server.off('error', reject);
       resolve(server);
-    });
+    };
+    if (host === undefined) server.listen(port, done);
+    else server.listen(port, host, done);
   });
 }
 

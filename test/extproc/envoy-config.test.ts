@@ -107,7 +107,8 @@ describe('Envoy bootstrap from the template', () => {
 });
 
 /**
- * The few Helm expressions the chart's files use ({{ .Values.a.b }}, {{ int X }}, {{ add X N }}),
+ * The few Helm expressions the chart's files use ({{ .Values.a.b }}, {{ int X }}, {{ add X N }},
+ * {{ X | quote }}),
  * evaluated against values.yaml (or overrides). Anything else fails the test: this is no Helm.
  */
 function renderHelmValues(text: string, values: Record<string, unknown>): string {
@@ -121,6 +122,7 @@ function renderHelmValues(text: string, values: Record<string, unknown>): string
     expr = expr.trim();
     let m: RegExpExecArray | null;
     if ((m = /^\((.*)\)$/.exec(expr))) return evaluate(m[1]!);
+    if ((m = /^(.+) \| quote$/.exec(expr))) return JSON.stringify(String(evaluate(m[1]!)));
     if ((m = /^\.Values(\.[\w.]+)$/.exec(expr))) return lookup(m[1]!);
     if ((m = /^int (.+)$/.exec(expr))) return Math.trunc(Number(evaluate(m[1]!)));
     if ((m = /^add (\(.+\)|\S+) (\S+)$/.exec(expr))) return Number(evaluate(m[1]!)) + Number(evaluate(m[2]!));

@@ -222,6 +222,11 @@ export class FakeApiServer {
     this.#failures.push({ count, code, ...(match ? { match } : {}) });
   }
 
+  /** Forgets the failures failNext() asked for. */
+  clearFailures(): void {
+    this.#failures.length = 0;
+  }
+
   watchRequests(plural?: string): RecordedRequest[] {
     return this.requests.filter(
       (r) => r.query.watch === 'true' && (!plural || r.path.endsWith(`/${plural}`)),

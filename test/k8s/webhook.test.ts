@@ -110,6 +110,9 @@ describe('sidecar injection webhook', () => {
           method: 'POST',
           ca,
           servername: SERVICE_HOST,
+          // A connection per request: a kept-alive one may be closed by the server's idle timeout
+          // just as a slow test reuses it (ECONNRESET under load).
+          agent: false,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
         },
         (res) => {
@@ -229,6 +232,13 @@ describe('sidecar injection webhook', () => {
       expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
       expect(c.startupProbe && c.readinessProbe && c.livenessProbe).toBeTruthy();
     }
+    // One shared primary group: Envoy may connect to the tierflow socket (mode 0660).
+    expect(tierflow.securityContext.runAsGroup).toBe(envoy.securityContext.runAsGroup);
+    expect(tierflow.securityContext.runAsUser).not.toBe(envoy.securityContext.runAsUser);
+    // Liveness and startup ask about the process; readiness about a loaded configuration.
+    expect(tierflow.startupProbe.grpc.service).toBeUndefined();
+    expect(tierflow.readinessProbe.grpc.service).toBe('envoy.service.ext_proc.v3.ExternalProcessor');
+    expect(envoy.imagePullPolicy).toBe('IfNotPresent');
     expect(tierflow.image).toBe('ghcr.io/tierflow/tierflow:0.1.0');
     expect(tierflow.startupProbe.grpc.port).toBe(15120);
     expect(tierflow.args).toEqual([
@@ -252,6 +262,31 @@ describe('sidecar injection webhook', () => {
       address: '127.0.0.1',
       port_value: 10000,
     });
+    // Envoy's admin API is on a 0600 socket in a volume only Envoy mounts, not on the pod's 127.0.0.1.
+    expect(bootstrap.admin.address).toEqual({ pipe: { path: '/tmp/envoy-admin.sock', mode: 0o600 } });
+    const envoyTmp = envoy.volumeMounts.find((m: Pod) => m.mountPath === '/tmp').name;
+    expect(
+      [...spec.initContainers, ...spec.containers]
+        .filter((c: Pod) => (c.volumeMounts ?? []).some((m: Pod) => m.name === envoyTmp))
+        .map((c: Pod) => c.name),
+    ).toEqual([ENVOY_CONTAINER]);
+    // The probe listener (pod IP, dual-stack) forwards GET /ready and the stats, nothing else.
+    const healthListener = bootstrap.static_resources.listeners.find(
+      (l: Pod) => l.name === 'tierflow_health',
+    );
+    expect(healthListener.address.socket_address).toEqual({
+      address: '::',
+      port_value: 15121,
+      ipv4_compat: true,
+    });
+    const routes =
+      healthListener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes.filter((r: Pod) => r.route).map((r: Pod) => r.match.path)).toEqual([
+      '/ready',
+      '/stats',
+      '/stats/prometheus',
+    ]);
+    expect(JSON.stringify(bootstrap)).not.toMatch(/port_value":9901/);
 
     // The shared socket volume is mounted in both sidecars, and in no app container.
     const socketMount = (c: Pod) =>
@@ -269,6 +304,8 @@ describe('sidecar injection webhook', () => {
     ]);
     for (const v of secretVolumes) {
       expect(v.secret.optional).toBe(true);
+      // Root-owned files (no pod fsGroup): the tierflow UID reads them as "other".
+      expect(v.secret.defaultMode).toBe(0o444);
       expect(v.name).toBe(secretVolumeName(v.secret.secretName));
       const users = [...spec.initContainers, ...spec.containers].filter((c: Pod) =>
         (c.volumeMounts ?? []).some((m: Pod) => m.name === v.name),
@@ -374,6 +411,35 @@ describe('sidecar injection webhook', () => {
     expect(app.metadata.annotations['prometheus.io/path']).toBeUndefined();
     expect(selected(app)).toBe(true);
     expect(response.warnings?.join('\n')).toMatch(/prometheus\.io annotations are its own.*PodMonitor/);
+  });
+
+  it('leaves OPENAI_BASE_URL from envFrom alone unless the pod asks, and says so', async () => {
+    const pod = appPod({ 'tierflow.dev/inject': 'true' });
+    pod.spec.containers[0].envFrom = [{ configMapRef: { name: 'chat-config' } }];
+    const { pod: out, response } = await admit(pod);
+    // env would override envFrom: the container with envFrom keeps what it brings.
+    expect(out.spec.containers[0].env.map((e: Pod) => e.name)).toEqual(['LOG_LEVEL']);
+    expect(out.spec.containers[1].env).toEqual([
+      { name: 'OPENAI_BASE_URL', value: 'http://127.0.0.1:10000/v1' },
+    ]);
+    expect((response.warnings ?? []).join('\n')).toMatch(
+      /'chat' uses envFrom.*tierflow\.dev\/openai-base-url: "set"/,
+    );
+
+    const forced = appPod({ 'tierflow.dev/inject': 'true', 'tierflow.dev/openai-base-url': 'set' });
+    forced.spec.containers[0].envFrom = [{ configMapRef: { name: 'chat-config' } }];
+    const { pod: outForced } = await admit(forced);
+    expect(outForced.spec.containers[0].env).toContainEqual({
+      name: 'OPENAI_BASE_URL',
+      value: 'http://127.0.0.1:10000/v1',
+    });
+
+    const skipped = await admit(
+      appPod({ 'tierflow.dev/inject': 'true', 'tierflow.dev/openai-base-url': 'skip' }),
+    );
+    for (const c of skipped.pod.spec.containers)
+      expect((c.env ?? []).some((e: Pod) => e.name === 'OPENAI_BASE_URL')).toBe(false);
+    expect(skipped.pod.spec.initContainers[0].name).toBe(TIERFLOW_CONTAINER);
   });
 
   it('passes the chosen policies and extra Secrets from the annotations', async () => {

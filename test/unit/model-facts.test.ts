@@ -191,3 +191,18 @@ describe('facts in the configuration', () => {
     expect(count).toBeGreaterThanOrEqual(16);
   });
 });
+
+describe('the shipped examples', () => {
+  it('are valid providers whose models state their facts with a source', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const { validate } = await import('../../src/core/config/json-schema.js');
+    const { ProviderSpec } = await import('../../src/core/config/schema.js');
+    const docs = parseAllDocuments(readFileSync('examples/01-providers.yaml', 'utf8')).map((d) => d.toJS());
+    const providers = docs.filter((d) => d?.kind === 'LLMProvider');
+    expect(providers.length).toBeGreaterThan(0);
+    for (const p of providers) {
+      expect(validate(ProviderSpec, p.spec)).toEqual([]);
+      for (const m of p.spec.models) expect(typeof m.facts?.source, m.name).toBe('string');
+    }
+  });
+});

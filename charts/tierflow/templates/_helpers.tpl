@@ -81,6 +81,12 @@ app.kubernetes.io/part-of: tierflow
 {{- if or (eq (int .Values.sidecar.runAsUser) 0) (eq (int .Values.envoy.runAsUser) 0) }}
 {{- fail "sidecar.runAsUser and envoy.runAsUser must not be 0 (root)" }}
 {{- end }}
+{{- if eq (int .Values.sidecar.sharedGroup) 0 }}
+{{- fail "sidecar.sharedGroup must not be 0 (root's group)" }}
+{{- end }}
+{{- if not (has .Values.envoy.healthAddress (list "::" "0.0.0.0")) }}
+{{- fail "envoy.healthAddress must be \"::\" or \"0.0.0.0\"" }}
+{{- end }}
 {{- if eq (int .Values.sidecar.listenerPort) (int .Values.envoy.healthPort) }}
 {{- fail "sidecar.listenerPort and envoy.healthPort must differ" }}
 {{- end }}
