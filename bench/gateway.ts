@@ -1,6 +1,8 @@
 // Gateway overhead: the same open-loop load (1,000 req/s by default) against the upstream
 // directly and through `tierflow serve`, side by side in one run; plus RSS idle and under load.
-//   node bench/gateway.ts [--rate 1000] [--seconds 10]
+//   node bench/gateway.ts [--rate 1000] [--seconds 10] [--otel]
+// --otel: the gateway exports traces and GenAI metrics (OTEL_EXPORTER_OTLP_ENDPOINT) to an OTLP
+// receiver in this process, to compare with a run without it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,9 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { cpuMs, fmt, openLoop, rssMb, summarize } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { rate: { type: 'string' }, seconds: { type: 'string' }, otel: { type: 'boolean' } },
+});
 const rate = Number(values.rate ?? 1000);
 const seconds = Number(values.seconds ?? 10);
 const node = process.execPath;
@@ -54,6 +58,7 @@ policies:
 `,
 );
 const gatewayPort = await freePort();
+const otlp = values.otel ? await startOtlpSink() : undefined;
 const gatewayChild = spawn(
   node,
   [
@@ -70,7 +75,11 @@ const gatewayChild = spawn(
   ],
   {
     stdio: ['ignore', process.env.BENCH_NODE_FLAGS ? 'inherit' : 'ignore', 'inherit'],
-    env: { ...process.env, TIERFLOW_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      TIERFLOW_LOG_LEVEL: 'warn',
+      ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url } : {}),
+    },
   },
 );
 await waitHealthy(gatewayPort);
@@ -122,10 +131,35 @@ console.log(
   `gateway CPU per request: ${fmt((gatewayCpuMs * 1000) / sg.n, 0)} µs (user+system, whole process)`,
 );
 console.log(`gateway RSS: idle ${fmt(idleRss, 1)} MB, under load (max) ${fmt(loadRss, 1)} MB`);
+if (otlp) {
+  await new Promise((r) => setTimeout(r, 6000)); // the last batch (OTEL_BSP_SCHEDULE_DELAY 5 s)
+  console.log(`OTLP export: ${otlp.spans} spans in ${otlp.posts} requests, ${fmt(otlp.bytes / 1e6, 1)} MB`);
+}
 
 await agent.close();
 gateway.child.kill('SIGTERM');
 upstream.child.kill('SIGTERM');
+
+/** Accepts OTLP/HTTP JSON posts and counts what arrived. */
+async function startOtlpSink() {
+  const { createServer } = await import('node:http');
+  const sink = { url: '', posts: 0, spans: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      sink.posts++;
+      sink.bytes += body.length;
+      if (req.url === '/v1/traces') sink.spans += (body.toString().match(/"spanId"/g) ?? []).length;
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server.unref();
+  sink.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return sink;
+}
 
 async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');

@@ -2,7 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const benches = ['bench/decision.ts', 'bench/classifier.ts', 'bench/gateway.ts', 'bench/extproc.ts'];
+const benches = [
+  'bench/decision.ts',
+  'bench/translate.ts',
+  'bench/classifier.ts',
+  'bench/gateway.ts',
+  'bench/extproc.ts',
+];
 let failed = 0;
 for (const b of benches) {
   if (!existsSync(b)) continue;

@@ -1,5 +1,5 @@
 // tierflow serve: the standalone OpenAI-compatible gateway.
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { HealthRegistry } from '../core/health/registry.js';
@@ -8,12 +8,15 @@ import '../core/translators/register-all.js';
 import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../gateway/http-hardening.js';
 import { createGateway } from '../gateway/server.js';
+import { startupNotice } from '../gateway/startup-notice.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { metricsTokenFromEnv } from '../observe/ops-http.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
+import { DEFAULT_FLUSH_MS, SpendFile } from '../state/spend-file.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
 
 const HELP = `usage: tierflow serve [options]
@@ -31,6 +34,9 @@ options:
                         default 3/4 of the descriptor limit)
       --request-timeout S  seconds a client has to send a whole request, headers and body
                         (env TIERFLOW_REQUEST_TIMEOUT; default 120; headers alone: 15)
+      --state-file FILE where virtual-key spend is kept across restarts when --redis is not
+                        given (env TIERFLOW_STATE_FILE; default tierflow-state.json next to
+                        the config file; "none": keep spend in memory only)
 ${SHARED_LIMITS_HELP}
   -h, --help
 
@@ -49,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       'secrets-dir': { type: 'string' },
       'max-connections': { type: 'string' },
       'request-timeout': { type: 'string' },
+      'state-file': { type: 'string' },
       redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -98,6 +105,13 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  const flushMs = Number(process.env.TIERFLOW_STATE_FLUSH_MS ?? DEFAULT_FLUSH_MS);
+  if (!Number.isInteger(flushMs) || flushMs < 10 || flushMs > 600_000) {
+    process.stderr.write(
+      'tierflow serve: TIERFLOW_STATE_FLUSH_MS must be an integer between 10 and 600000\n',
+    );
+    return 2;
+  }
   let sharedSettings;
   try {
     sharedSettings = sharedLimitsSettings(values.redis);
@@ -139,9 +153,27 @@ export async function run(argv: string[]): Promise<number> {
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
     : undefined;
+  // Without Redis, spend lives in this process: a state file carries it across restarts.
+  const stateFile =
+    values['state-file'] ?? process.env.TIERFLOW_STATE_FILE ?? join(dirname(file), STATE_FILE);
+  const spendFile =
+    shared || stateFile === 'none'
+      ? undefined
+      : new SpendFile(
+          resolve(stateFile),
+          router.limits,
+          log,
+          Number(process.env.TIERFLOW_STATE_FLUSH_MS ?? DEFAULT_FLUSH_MS),
+        );
+  if (spendFile) {
+    const restored = await spendFile.load();
+    if (restored > 0) log.info('virtual-key spend restored', { path: spendFile.path, keys: restored });
+    spendFile.start();
+  }
 
   const client = new UpstreamClient();
-  const gateway = createGateway({ router, metrics, log, client, limits, metricsToken });
+  const tracer = await tracerFromEnv(process.env, log);
+  const gateway = createGateway({ router, metrics, log, client, tracer, limits, metricsToken });
   let address;
   try {
     address = await gateway.listen(port, host);
@@ -159,15 +191,13 @@ export async function run(argv: string[]): Promise<number> {
     config: file,
     revision: source.initial.revision,
     providers: providers.filter((p) => p.enabled).map((p) => p.name),
+    disabled: providers
+      .filter((p) => !p.enabled)
+      .map((p) => ({ provider: p.name, reason: p.disabledReason })),
     virtualModels: [...source.initial.virtualModels.keys()],
   });
-  if (providers.every((p) => !p.enabled || p.type === 'demo')) {
-    process.stderr.write(
-      `\nTierFlow is running in DEMO mode: no provider has an API key, so answers come from a local demo provider.\n` +
-        `Add keys with e.g. \`export OPENAI_API_KEY=sk-...\` (or ANTHROPIC_API_KEY, GEMINI_API_KEY; see ${file}) and restart.\n` +
-        `Try it: curl ${url}/chat/completions -H 'content-type: application/json' -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
-    );
-  }
+  const notice = startupNotice(source.initial, { configFile: file, url, demoRunning: demo !== undefined });
+  if (notice) process.stderr.write(notice);
 
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
@@ -180,11 +210,16 @@ export async function run(argv: string[]): Promise<number> {
   source.close();
   await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
   await shared?.close();
+  await spendFile?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   await demo?.close();
   return 0;
 }
+
+/** Default spend state file, beside the config file. */
+const STATE_FILE = 'tierflow-state.json';
 
 function mentionsDemo(file: string): boolean {
   try {

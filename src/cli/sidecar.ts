@@ -17,9 +17,15 @@ import { unconfiguredProcessor } from '../extproc/unconfigured.js';
 import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { tracerFromEnv } from '../observe/tracing.js';
 import { metricsTokenFromEnv, startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
-import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
+import {
+  SHARED_LIMITS_HELP,
+  sharedLimitsSettings,
+  startSharedLimits,
+  warnOnUnsharedBudgets,
+} from '../state/shared-limits.js';
 import { UpstreamClient } from '../pipeline/client.js';
 
 const HELP = `usage: tierflow sidecar [options]
@@ -132,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const log = createLogger().child({ component: 'sidecar' });
+  const checkBudgets = sharedSettings ? () => undefined : warnOnUnsharedBudgets(log);
   const metrics = new Metrics();
   const health = new HealthRegistry(undefined, metrics.healthEvents());
   const sourceName =
@@ -155,6 +162,7 @@ export async function run(argv: string[]): Promise<number> {
             router = new Router({ config, health, bodyLimit: bodyLimit as number });
             for (const f of onFirstConfig) f();
           }
+          checkBudgets(config);
           if (!first) metrics.configReloaded('applied');
           first = false;
         },
@@ -172,11 +180,13 @@ export async function run(argv: string[]): Promise<number> {
         log,
         (config) => {
           router?.setConfig(config);
+          checkBudgets(config);
           metrics.configReloaded('applied');
         },
         () => metrics.configReloaded('rejected'),
       );
       router = new Router({ config: source.initial, health, bodyLimit: bodyLimit as number });
+      checkBudgets(source.initial);
       closeSource = () => source.close();
     }
   } catch (err) {
@@ -194,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
   // the sidecar still listens and stays live, so the pod starts; requests get an OpenAI-style 503
   // saying why, and readiness (the ext_proc health service) reports NOT_SERVING.
   const client = new UpstreamClient();
+  const tracer = await tracerFromEnv(process.env, log);
   const reason = () => waitingReason() ?? 'starting';
   const unconfigured = unconfiguredProcessor(reason);
   let configured: ProcessorFactory | undefined;
@@ -201,7 +212,7 @@ export async function run(argv: string[]): Promise<number> {
     processor: () => {
       if (!configured && router)
         configured = sidecarProcessor(
-          { router, metrics, log, client },
+          { router, metrics, log, client, tracer },
           { bodyLimit: bodyLimit as number, maxMessageTimeoutMs: maxWait as number },
         );
       return (configured ?? unconfigured)();
@@ -290,6 +301,7 @@ export async function run(argv: string[]): Promise<number> {
   await closeSource?.();
   await shared?.close();
   await client.close();
+  await tracer?.close();
   health.close();
   return 0;
 }

@@ -24,6 +24,8 @@ export class ApiError extends Error {
   readonly type: ErrorType | string;
   readonly code: string | null;
   readonly param: string | null;
+  /** Headers the answer carries besides the body (e.g. Retry-After of a 429 TierFlow itself gives). */
+  headers?: Record<string, string>;
 
   constructor(
     readonly status: number,

@@ -9,6 +9,7 @@
 // when the store is unreachable every replica keeps enforcing with what it knows.
 import type { CompiledVirtualKey } from './config/compiled.js';
 import { ApiError } from './errors.js';
+import { limitErrorHeaders } from './limit-headers.js';
 
 export type BudgetPeriod = 'day' | 'month';
 
@@ -57,6 +58,8 @@ interface KeyState {
   local: Counts;
   /** Requests and tokens of the minute before `minute`, as known when it ended. */
   previous: { requests: number; tokens: number };
+  /** Estimated cost of admitted requests still running (this process only; never synced). */
+  reservedUsd: number;
   lastUsed: number;
 }
 
@@ -86,6 +89,7 @@ export class KeyLimits {
         inFlight: zero(),
         local: zero(),
         previous: { requests: 0, tokens: 0 },
+        reservedUsd: 0,
         lastUsed: Number.NEGATIVE_INFINITY, // reading a key (metrics) does not make it active
       };
       this.#state.set(key.keyHash, s);
@@ -130,51 +134,97 @@ export class KeyLimits {
     }
   }
 
-  /** Admits one request or throws a 429. */
-  admit(key: CompiledVirtualKey): void {
+  /**
+   * Admits one request or throws a 429 that says when to come back (see limitHeaders).
+   * `reserveUsd`, the request's estimated cost, counts against the budget until record() settles
+   * it with the real cost, so concurrent requests cannot together spend far past the budget
+   * before any of them finished (the overshoot is at most one request's cost beyond its estimate).
+   */
+  admit(key: CompiledVirtualKey, reserveUsd = 0): void {
     const t = this.now();
     const s = this.#get(key, t);
     s.lastUsed = t;
-    if (key.budget && spent(s) >= key.budget.usd) {
-      throw new ApiError(
-        429,
+    if (key.budget && spent(s) + s.reservedUsd >= key.budget.usd) {
+      throw limitError(
+        this.#status(key, s, t),
         `Budget of virtual key '${key.name}' is used up for this ${key.budget.period} (${key.budget.usd} USD).`,
         'insufficient_quota',
         'budget_exceeded',
+        nextPeriodStart(t, key.budget.period) - t,
       );
     }
     // Sliding window: this minute's count plus the last minute's, weighted by how much of the
     // 60 s ending now it still covers (so a burst at a minute's end is not followed by another).
-    const carry = 1 - (t - s.minute * 60_000) / 60_000;
-    if (
-      key.rpm !== undefined &&
-      s.shared.requests + s.inFlight.requests + s.local.requests + carry * s.previous.requests >= key.rpm
-    ) {
-      throw new ApiError(
-        429,
-        `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`,
-        'rate_limit_error',
-        'rate_limit_exceeded',
+    if (key.rpm !== undefined) {
+      const w = window(
+        s.shared.requests + s.inFlight.requests + s.local.requests,
+        s.previous.requests,
+        s.minute,
+        t,
       );
+      if (w.count >= key.rpm) {
+        throw limitError(
+          this.#status(key, s, t),
+          `Rate limit of virtual key '${key.name}' reached: ${key.rpm} requests per minute.`,
+          'rate_limit_error',
+          'rate_limit_exceeded',
+          waitBelow(w, key.rpm, s.minute, t),
+        );
+      }
     }
-    if (
-      key.tpm !== undefined &&
-      s.shared.tokens + s.inFlight.tokens + s.local.tokens + carry * s.previous.tokens >= key.tpm
-    ) {
-      throw new ApiError(
-        429,
-        `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`,
-        'rate_limit_error',
-        'rate_limit_exceeded',
-      );
+    if (key.tpm !== undefined) {
+      const w = window(s.shared.tokens + s.inFlight.tokens + s.local.tokens, s.previous.tokens, s.minute, t);
+      if (w.count >= key.tpm) {
+        throw limitError(
+          this.#status(key, s, t),
+          `Token limit of virtual key '${key.name}' reached: ${key.tpm} tokens per minute.`,
+          'rate_limit_error',
+          'rate_limit_exceeded',
+          waitBelow(w, key.tpm, s.minute, t),
+        );
+      }
     }
     s.local.requests++;
+    if (key.budget) s.reservedUsd += reserveUsd;
   }
 
-  record(key: CompiledVirtualKey, tokens: number, costUsd: number): void {
+  /** What is left of the key's limits right now (for the x-ratelimit-* answer headers). */
+  status(key: CompiledVirtualKey): KeyStatus {
+    const t = this.now();
+    return this.#status(key, this.#get(key, t), t);
+  }
+
+  #status(key: CompiledVirtualKey, s: KeyState, t: number): KeyStatus {
+    const out: KeyStatus = {};
+    if (key.rpm !== undefined) {
+      const w = window(
+        s.shared.requests + s.inFlight.requests + s.local.requests,
+        s.previous.requests,
+        s.minute,
+        t,
+      );
+      out.requests = windowStatus(w, key.rpm, s.minute, t);
+    }
+    if (key.tpm !== undefined) {
+      const w = window(s.shared.tokens + s.inFlight.tokens + s.local.tokens, s.previous.tokens, s.minute, t);
+      out.tokens = windowStatus(w, key.tpm, s.minute, t);
+    }
+    if (key.budget) {
+      out.budget = {
+        limitUsd: key.budget.usd,
+        remainingUsd: Math.max(0, key.budget.usd - spent(s)),
+        resetMs: nextPeriodStart(t, key.budget.period) - t,
+      };
+    }
+    return out;
+  }
+
+  /** The request is over: its real tokens and cost replace what admit() reserved. */
+  record(key: CompiledVirtualKey, tokens: number, costUsd: number, reservedUsd = 0): void {
     const s = this.#get(key, this.now());
     s.local.tokens += tokens;
     s.local.spentUsd += costUsd;
+    if (key.budget) s.reservedUsd = Math.max(0, s.reservedUsd - reservedUsd);
   }
 
   /** Spend of the key in its current budget period, as far as this process knows. */
@@ -190,6 +240,48 @@ export class KeyLimits {
       tokens: s.shared.tokens + s.inFlight.tokens + s.local.tokens,
       spentUsd: spent(s),
     };
+  }
+
+  /** Spend of every key in its current budget period, for a state file (keys with none left out). */
+  spendSnapshot(): SpendEntry[] {
+    const t = this.now();
+    const out: SpendEntry[] = [];
+    for (const s of this.#state.values()) {
+      this.#roll(s, t, s.periodKind);
+      const usd = spent(s);
+      if (usd > 0)
+        out.push({ keyHash: s.keyHash, period: s.period, periodKind: s.periodKind, spentUsd: usd });
+    }
+    return out;
+  }
+
+  /**
+   * Spend an earlier run of this process saved (spendSnapshot): counted again, as this process's
+   * own. Entries of a budget period that has ended are dropped. Not for use with a shared store,
+   * which holds the spend itself.
+   */
+  restoreSpend(entries: readonly SpendEntry[]): void {
+    const t = this.now();
+    for (const e of entries) {
+      if (e.period !== periodOf(t, e.periodKind) || !(e.spentUsd > 0)) continue;
+      let s = this.#state.get(e.keyHash);
+      if (!s) {
+        s = {
+          keyHash: e.keyHash,
+          minute: Math.floor(t / 60_000),
+          period: e.period,
+          periodKind: e.periodKind,
+          shared: zero(),
+          inFlight: zero(),
+          local: zero(),
+          previous: { requests: 0, tokens: 0 },
+          reservedUsd: 0,
+          lastUsed: Number.NEGATIVE_INFINITY,
+        };
+        this.#state.set(e.keyHash, s);
+      }
+      if (s.period === e.period && s.periodKind === e.periodKind) s.local.spentUsd += e.spentUsd;
+    }
   }
 
   /**
@@ -269,4 +361,80 @@ function spent(s: KeyState): number {
 export function periodOf(epochMs: number, period: BudgetPeriod): string {
   const iso = new Date(epochMs).toISOString();
   return period === 'day' ? iso.slice(0, 10) : iso.slice(0, 7);
+}
+
+/** Spend of one key in one budget period, as a state file keeps it. */
+export interface SpendEntry {
+  keyHash: string;
+  period: string;
+  periodKind: BudgetPeriod;
+  spentUsd: number;
+}
+
+/** One per-minute limit: the limit, what is left of it, and when the window is empty again. */
+export interface WindowStatus {
+  limit: number;
+  remaining: number;
+  /** Until nothing counted so far weighs on the window any more. */
+  resetMs: number;
+}
+
+export interface KeyStatus {
+  requests?: WindowStatus;
+  tokens?: WindowStatus;
+  budget?: { limitUsd: number; remainingUsd: number; resetMs: number };
+}
+
+/** A 429 of the key's own limits, with headers saying what is left and when to come back. */
+function limitError(
+  status: KeyStatus,
+  message: string,
+  type: string,
+  code: string,
+  retryAfterMs: number,
+): ApiError {
+  const err = new ApiError(429, message, type, code);
+  err.headers = limitErrorHeaders(status, Math.max(1, Math.ceil(retryAfterMs)), code !== 'budget_exceeded');
+  return err;
+}
+
+interface Window {
+  /** This minute's count. */
+  current: number;
+  /** The previous minute's count. */
+  previous: number;
+  /** current + the previous minute weighted by its overlap with the 60 s ending now. */
+  count: number;
+}
+
+function window(current: number, previous: number, minute: number, t: number): Window {
+  const carry = 1 - (t - minute * 60_000) / 60_000;
+  return { current, previous, count: current + carry * previous };
+}
+
+function windowStatus(w: Window, limit: number, minute: number, t: number): WindowStatus {
+  const minuteEnd = (minute + 1) * 60_000;
+  // This minute's count weighs until the end of the next minute; the previous one's until this one ends.
+  const resetMs = w.current > 0 ? minuteEnd + 60_000 - t : w.previous > 0 ? minuteEnd - t : 0;
+  return { limit, remaining: Math.max(0, Math.floor(limit - w.count)), resetMs };
+}
+
+/** How long until the window's count falls below `limit`, with no new traffic. */
+function waitBelow(w: Window, limit: number, minute: number, t: number): number {
+  const start = minute * 60_000;
+  if (w.current < limit) {
+    // still in this minute: current + (1 - f) * previous < limit  <=>  f > 1 - (limit - current) / previous
+    const f = 1 - (limit - w.current) / w.previous;
+    return start + f * 60_000 - t + 1;
+  }
+  // next minute: (1 - f) * current < limit
+  return start + 60_000 + (1 - limit / w.current) * 60_000 - t + 1;
+}
+
+/** Epoch ms at which the budget period containing `t` ends (UTC). */
+export function nextPeriodStart(t: number, period: BudgetPeriod): number {
+  const d = new Date(t);
+  return period === 'day'
+    ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)
+    : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }

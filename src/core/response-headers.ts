@@ -22,6 +22,7 @@ export function tierflowHeaders(
   if (plan?.policy) h['x-tierflow-policy'] = plan.policy.name;
   if (plan?.conversation?.applied) h['x-tierflow-sticky'] = plan.conversation.applied;
   if (costUsd !== undefined) h[COST_HEADER] = costUsd.toFixed(8);
+  if (plan?.limitHeaders) Object.assign(h, plan.limitHeaders);
   return h;
 }
 

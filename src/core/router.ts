@@ -24,12 +24,18 @@ export interface RoutePlan {
   /** Ordered: the primary first, then fallbacks. Models with open breakers are already left out. */
   candidates: CompiledModel[];
   virtualKey: CompiledVirtualKey | undefined;
+  /** What the virtual key has left after admitting this request (x-ratelimit-* headers). */
+  limitHeaders?: Record<string, string>;
   /** Clock readings (ms, the router's clock). */
   startedAt: number;
   deadlineAt: number;
   maxAttempts: number;
   firstByteTimeoutMs: number;
   maxRetryAfterMs: number;
+  /** The failover rules of this request (its policy's, or for a named model see CompiledConfig.explicitFailover). */
+  failover: CompiledPolicy['failover'];
+  /** Estimated cost reserved against the virtual key's budget; settled when the request ends. */
+  reservedUsd: number;
   /** Set when the policy has conversation stickiness (see Router.remember). */
   conversation?: {
     key: string;
@@ -56,13 +62,6 @@ export interface RouterOptions {
   clock?: () => number;
   bodyLimit?: number;
 }
-
-const EXPLICIT_FAILOVER = {
-  maxAttempts: 3,
-  deadlineMs: 120_000,
-  firstByteTimeoutMs: 30_000,
-  maxRetryAfterMs: 2_000,
-};
 
 export class Router {
   #config: CompiledConfig;
@@ -122,22 +121,36 @@ export class Router {
         'model_not_allowed',
       );
     }
-    if (virtualKey) this.limits.admit(virtualKey);
+    const plan = policy
+      ? this.#planForPolicy(policy, request, virtualKey, startedAt)
+      : this.#planForModel(config, request, virtualKey, startedAt);
+    if (virtualKey) {
+      // Admitted last, when nothing can reject the request any more: the reservation is always settled.
+      plan.reservedUsd = virtualKey.budget ? expectedCostUsd(request, plan.candidates[0]!) : 0;
+      this.limits.admit(virtualKey, plan.reservedUsd);
+    }
+    return plan;
+  }
 
-    if (policy) return this.#planForPolicy(policy, request, virtualKey, startedAt);
-
+  #planForModel(
+    config: CompiledConfig,
+    request: ParsedRequest,
+    virtualKey: CompiledVirtualKey | undefined,
+    startedAt: number,
+  ): RoutePlan {
     const byId = config.models.get(request.model);
     const named = byId ? [byId] : config.modelsByName.get(request.model);
     if (!named) {
       throw new ApiError(
         404,
-        `The model '${request.model}' does not exist or is not configured. Use 'auto' or one of GET /v1/models.`,
+        `The model '${request.model}' does not exist or is not configured. ${modelHint(config)}`,
         'invalid_request_error',
         'model_not_found',
         'model',
       );
     }
     const candidates = selectExplicit(named, request, this.health);
+    const f = config.explicitFailover.get(candidates[0]!.id)?.failover ?? config.failover;
     return {
       request,
       policy: undefined,
@@ -147,10 +160,12 @@ export class Router {
       candidates,
       virtualKey,
       startedAt,
-      deadlineAt: startedAt + EXPLICIT_FAILOVER.deadlineMs,
-      maxAttempts: EXPLICIT_FAILOVER.maxAttempts,
-      firstByteTimeoutMs: EXPLICIT_FAILOVER.firstByteTimeoutMs,
-      maxRetryAfterMs: EXPLICIT_FAILOVER.maxRetryAfterMs,
+      deadlineAt: startedAt + f.deadlineMs,
+      maxAttempts: f.maxAttempts,
+      firstByteTimeoutMs: f.firstByteTimeoutMs,
+      maxRetryAfterMs: f.maxRetryAfterMs,
+      failover: f,
+      reservedUsd: 0,
     };
   }
 
@@ -186,6 +201,8 @@ export class Router {
       maxAttempts: f.maxAttempts,
       firstByteTimeoutMs: f.firstByteTimeoutMs,
       maxRetryAfterMs: f.maxRetryAfterMs,
+      failover: f,
+      reservedUsd: 0,
       ...(earlier
         ? {
             conversation: {
@@ -254,6 +271,24 @@ export class Router {
       expiresAt: this.#clock() + sticky.ttlMs,
     });
   }
+}
+
+/** What the client may ask for instead of an unknown model. */
+function modelHint(config: CompiledConfig): string {
+  const virtual = [...config.virtualModels.keys()];
+  if (virtual.length > 0)
+    return `Use ${virtual.map((v) => `'${v}'`).join(' or ')}, or one of GET /v1/models.`;
+  if (config.models.size > 0) return 'Use one of GET /v1/models.';
+  return 'No provider is usable: check the provider credentials in the TierFlow configuration.';
+}
+
+/** Output tokens assumed when the request sets no limit, for the budget reservation. */
+const TYPICAL_OUTPUT_TOKENS = 400;
+
+/** What the request is expected to cost on `model` (prompt, plus its max_tokens or a typical answer). */
+function expectedCostUsd(request: ParsedRequest, model: CompiledModel): number {
+  const out = request.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
+  return (request.promptTokens * model.pricing.inputPerMTok + out * model.pricing.outputPerMTok) / 1e6;
 }
 
 /** Moves the model `id` to the front of `candidates`; false when it is not among them. */

@@ -7,11 +7,14 @@
 //     HTTP filters: ext_proc -> dynamic_forward_proxy -> router
 //       ext_proc: request headers SEND, request body BUFFERED, response headers SEND, response
 //         body NONE unless TierFlow overrides it per response (allow_mode_override), trailers
-//         SKIP; mutation_rules.allow_all_routing (TierFlow sets :authority and :scheme);
+//         SKIP; mutation_rules.allow_all_routing (TierFlow sets :authority and :scheme) and
+//         allow_envoy (it sets x-envoy-upstream-rq-per-try-timeout-ms: the per-attempt
+//         first-byte timeout, which ends where the response starts);
 //         dynamic metadata received under `tierflow`; fail closed unless failOpen
 //     routes: x-tierflow-cluster=tls -> DFP cluster with TLS, =plain -> DFP cluster without TLS
 //       (in-cluster vLLM, Ollama), anything else -> a local 503 (TierFlow did not route it);
-//       route timeout 0s (LLM streams), stream_idle_timeout bounds silence instead
+//       route timeout 0s (LLM streams), stream_idle_timeout bounds silence instead; the per-try
+//       timeout TierFlow sets per request bounds the wait for response headers
 //     paths normalised (dot segments, merged slashes), escaped slashes rejected
 //   clusters: the two DFP clusters (sharing one DNS cache), ext_proc over the Unix socket (HTTP/2)
 //   access log: JSON on stdout with TierFlow's dynamic metadata (never headers that carry keys)
@@ -149,7 +152,8 @@ export function envoyBootstrap(options: EnvoyConfigOptions = {}): Record<string,
       message_timeout: dur(o.messageTimeoutMs),
       max_message_timeout: dur(o.maxMessageTimeoutMs),
       allow_mode_override: true,
-      mutation_rules: { allow_all_routing: true },
+      // allow_envoy: TierFlow sets x-envoy-upstream-rq-per-try-timeout-ms (the first-byte timeout).
+      mutation_rules: { allow_all_routing: true, allow_envoy: true },
       metadata_options: { receiving_namespaces: { untyped: [ns] } },
       stat_prefix: 'tierflow',
     },

@@ -2,17 +2,20 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CompiledConfig } from '../core/config/compiled.js';
 import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
-import type { Router } from '../core/router.js';
+import { authenticate, type Router } from '../core/router.js';
 import type { Secret } from '../core/secret.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
-import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
+import { RequestAttempts } from '../pipeline/engine.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
-import { recordRequest } from '../pipeline/record.js';
+import { recordRequest, traceRejected } from '../pipeline/record.js';
+import type { Tracer } from '../observe/tracing.js';
 import {
   applyServerLimits,
   DEFAULT_LIMITS,
@@ -20,7 +23,7 @@ import {
   type ServerLimits,
 } from './http-hardening.js';
 import { HttpSink } from './http-sink.js';
-import { listModels } from '../pipeline/models.js';
+import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
 
 export interface GatewayOptions {
   router: Router;
@@ -33,6 +36,8 @@ export interface GatewayOptions {
   metricsToken?: Secret;
   /** Timeouts and the connection limit (src/gateway/http-hardening.ts); defaults otherwise. */
   limits?: Partial<ServerLimits>;
+  /** OpenTelemetry export (only when configured). */
+  tracer?: Tracer;
 }
 
 export interface Gateway {
@@ -42,12 +47,31 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-const API_PATHS: ReadonlySet<string> = new Set([
-  '/v1/chat/completions',
-  '/chat/completions',
-  '/v1/models',
-  '/models',
-]);
+const CHAT_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/chat/completions']);
+const MODELS_PATHS: ReadonlySet<string> = new Set(['/v1/models', '/models']);
+const SERVED = 'POST /v1/chat/completions, GET /v1/models and GET /v1/models/{id}';
+
+/** The OpenAI API's paths (with or without the /v1 prefix): they need a virtual key when keys are configured. */
+function isApiPath(path: string): boolean {
+  return (
+    path.startsWith('/v1/') || CHAT_PATHS.has(path) || MODELS_PATHS.has(path) || path.startsWith('/models/')
+  );
+}
+
+/** `/v1/models/{id}` -> id (percent-decoded: SDKs encode the `/` of `provider/model`); else undefined. */
+function modelIdOf(path: string): string | undefined {
+  const rest = path.startsWith('/v1/models/')
+    ? path.slice(11)
+    : path.startsWith('/models/')
+      ? path.slice(8)
+      : undefined;
+  if (!rest) return undefined;
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    return rest;
+  }
+}
 
 export function createGateway(options: GatewayOptions): Gateway {
   const deps: AttemptDeps = options;
@@ -57,8 +81,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const ops: OpsEndpoints = {
     registry: metrics.registry,
     metricsToken: options.metricsToken,
-    ready: () =>
-      draining ? 'shutting down' : (options.ready?.() ?? true) ? true : 'no configuration loaded',
+    ready: () => {
+      if (draining) return 'shutting down';
+      if (options.ready?.() === false) return 'no configuration loaded';
+      return router.config.models.size > 0 ? true : noUsableProvider(router.config);
+    },
   };
 
   // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
@@ -67,34 +94,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
-      if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) {
+      if (req.method === 'POST' && CHAT_PATHS.has(path)) {
         inflight++;
         res.on('close', () => inflight--);
         if (draining) res.setHeader('connection', 'close');
         void chat(req, res, requestId).catch((err: unknown) => internalError(res, err, requestId));
         return;
       }
-      if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
-        return json(res, 200, listModels(router.config));
-      }
       if (serveOps(req, res, path, ops)) return;
       req.resume();
-      if (API_PATHS.has(path) || OPS_PATHS.has(path)) {
-        return error(
-          res,
-          new ApiError(
-            405,
-            `Method ${req.method} is not allowed on ${path}.`,
-            'invalid_request_error',
-            'method_not_allowed',
-          ),
-        );
-      }
+      if (isApiPath(path)) return api(req, res, path);
+      if (OPS_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
       return error(
         res,
         new ApiError(
           404,
-          `Unknown path ${path.length > 200 ? path.slice(0, 200) + '…' : path}. TierFlow serves POST /v1/chat/completions and GET /v1/models.`,
+          `Unknown path ${path.length > 200 ? path.slice(0, 200) + '…' : path}. TierFlow serves ${SERVED}.`,
           'invalid_request_error',
           'unknown_url',
         ),
@@ -110,11 +125,43 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
   );
 
+  /** Every API path but POST chat: the virtual key first (when keys are configured), then the path. */
+  function api(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const config = router.config;
+    let key;
+    try {
+      key = authenticate(config, header(req, 'authorization'));
+    } catch (err) {
+      if (err instanceof ApiError) return error(res, err);
+      throw err;
+    }
+    const id = modelIdOf(path);
+    if (MODELS_PATHS.has(path) || id !== undefined) {
+      if (req.method !== 'GET') return error(res, methodNotAllowed(req, path));
+      if (id === undefined) return json(res, 200, listModels(config, key));
+      const model = retrieveModel(config, id, key);
+      return model ? json(res, 200, model) : error(res, modelNotFound(id));
+    }
+    if (CHAT_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
+    return error(
+      res,
+      new ApiError(
+        404,
+        `Unknown path ${path}. TierFlow serves ${SERVED}.`,
+        'invalid_request_error',
+        'unknown_url',
+      ),
+    );
+  }
+
   async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    // Tracing off: the arguments are not even evaluated.
+    const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
     const wrongType = unsupportedContentType(header(req, 'content-type'));
     if (wrongType) {
       req.resume();
       res.setHeader('connection', 'close');
+      traceRejected(deps, trace, wrongType);
       return error(res, wrongType);
     }
     let body: Buffer;
@@ -128,10 +175,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       return; // client went away while sending
     }
     const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
-    if (plan instanceof ApiError) return error(res, plan);
-    const sink = new HttpSink(res, {});
-    const outcome = await runAttempts(plan, deps, sink);
-    recordRequest(deps, plan, outcome, requestId);
+    if (plan instanceof ApiError) {
+      traceRejected(deps, trace, plan);
+      return error(res, plan);
+    }
+    if (trace) trace.decidedAt = deps.router.now();
+    const outcome = await runAttempts(
+      new RequestAttempts(plan, deps, requestId, trace),
+      options.client,
+      new HttpSink(res, {}),
+    );
+    recordRequest(deps, plan, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {
@@ -166,6 +220,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       await closed;
     },
   };
+}
+
+/** Why nothing can be served: every provider and why it is disabled. */
+export function noUsableProvider(config: CompiledConfig): string {
+  const providers = [...config.providers.values()];
+  if (providers.length === 0) return 'no provider is configured';
+  return (
+    'no provider can serve a model: ' +
+    providers.map((p) => `${p.name} (${p.disabledReason ?? 'no models'})`).join(', ')
+  );
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -213,7 +277,17 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+function methodNotAllowed(req: IncomingMessage, path: string): ApiError {
+  return new ApiError(
+    405,
+    `Method ${req.method} is not allowed on ${path}.`,
+    'invalid_request_error',
+    'method_not_allowed',
+  );
+}
+
 function error(res: ServerResponse, err: ApiError): void {
   res.setHeader('x-tierflow-attempts', '0');
+  if (err.headers) for (const k in err.headers) res.setHeader(k, err.headers[k]!);
   json(res, err.status, err.toBody());
 }

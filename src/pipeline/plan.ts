@@ -2,6 +2,7 @@
 // planes (the decision itself is core/router.ts).
 import { ApiError } from '../core/errors.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
+import { limitHeaders } from '../core/limit-headers.js';
 import type { RoutePlan } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
 import type { DataPlaneDeps } from './record.js';
@@ -19,6 +20,10 @@ export function planRequest(
   const t0 = performance.now();
   try {
     const plan = deps.router.plan(body, authorization);
+    const key = plan.virtualKey;
+    if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
+      plan.limitHeaders = limitHeaders(deps.router.limits.status(key));
+    }
     deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
     if (plan.policy && plan.score !== undefined) {
       deps.metrics.scoreOf(plan.policy.name).observe(plan.score);

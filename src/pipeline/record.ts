@@ -8,15 +8,9 @@ import type { AttemptTracker } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
+import type { AttemptRecord } from './engine.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
-
-export interface AttemptRecord {
-  model: CompiledModel;
-  outcome: AttemptOutcome;
-  status?: number;
-  /** What the translator changed so the model would accept the request (Translator.adjusted). */
-  adjusted?: readonly string[];
-}
+import type { AttemptTiming, RequestTrace, Tracer } from '../observe/tracing.js';
 
 export interface RequestOutcome {
   status: number;
@@ -31,22 +25,8 @@ export interface DataPlaneDeps {
   router: Router;
   metrics: Metrics;
   log: Logger;
-}
-
-/** One attempt finished: health, metrics. */
-export function recordAttempt(
-  deps: DataPlaneDeps,
-  tracker: AttemptTracker | undefined,
-  record: AttemptRecord,
-  willFailOver: boolean,
-): void {
-  const m = deps.metrics.forModel(record.model);
-  m.attempt(record.outcome).inc();
-  if (tracker) {
-    if (tracker.firstByteAt !== undefined) m.ttfb.observe((tracker.firstByteAt - tracker.startedAt) / 1000);
-    if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
-  }
-  if (willFailOver) m.failover(record.outcome).inc();
+  /** Only when OpenTelemetry export is configured. */
+  tracer?: Tracer;
 }
 
 /** Cost of the served attempt (if usage is known). */
@@ -64,6 +44,7 @@ export function recordRequest(
   plan: RoutePlan,
   outcome: RequestOutcome,
   requestId: string,
+  trace?: RequestTrace,
 ): void {
   const { metrics } = deps;
   const served = outcome.served;
@@ -107,6 +88,7 @@ export function recordRequest(
       plan.virtualKey,
       (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0),
       cost?.costUsd ?? 0,
+      plan.reservedUsd,
     );
   }
   deps.log.info('request', {
@@ -118,7 +100,9 @@ export function recordRequest(
     tier: plan.tier,
     provider: served?.provider.name,
     model: served?.name,
-    attempts: outcome.attempts.map((a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}`),
+    attempts: outcome.attempts.map(
+      (a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}${a.cause ? ` (${a.cause})` : ''}`,
+    ),
     adjusted: served ? outcome.attempts.findLast((a) => a.model === served)?.adjusted : undefined,
     promptTokens: u?.promptTokens,
     completionTokens: u?.completionTokens,
@@ -129,4 +113,11 @@ export function recordRequest(
     key: plan.virtualKey?.name,
     sticky: plan.conversation?.applied,
   });
+  if (trace) deps.tracer?.end(trace, { plan, ...outcome, endedAt: deps.router.now() });
+}
+
+/** A request the router rejected (no plan): its trace ends with the error. */
+export function traceRejected(deps: DataPlaneDeps, trace: RequestTrace | undefined, error: ApiError): void {
+  if (trace)
+    deps.tracer?.end(trace, { status: error.status, attempts: [], error, endedAt: deps.router.now() });
 }

@@ -1,5 +1,6 @@
 // Process-level wiring of shared virtual-key limits: reads the settings (flag or environment),
 // starts the Redis sync on the router's limits and reports its state as metrics.
+import type { CompiledConfig } from '../core/config/compiled.js';
 import type { Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -69,4 +70,23 @@ export async function startSharedLimits(
     intervalMs: settings.intervalMs,
   });
   return sync;
+}
+
+/**
+ * For a process that keeps virtual-key usage in memory only (a sidecar without --redis): warns,
+ * once, as soon as a configuration has budgets, because that spend is gone when the pod
+ * restarts and every replica counts on its own.
+ */
+export function warnOnUnsharedBudgets(log: Logger): (config: CompiledConfig) => void {
+  let warned = false;
+  return (config) => {
+    if (warned) return;
+    const keys = [...config.virtualKeys.values()].filter((k) => k.budget).map((k) => k.name);
+    if (keys.length === 0) return;
+    warned = true;
+    log.warn(
+      'virtual-key budgets are kept in this process only: spend is lost when the pod restarts and each replica counts alone; start the sidecars with --redis to keep and share it',
+      { keys },
+    );
+  };
 }

@@ -54,7 +54,8 @@ describe('Envoy bootstrap from the template', () => {
     const ep = hcm.http_filters[0].typed_config;
     expect(ep.failure_mode_allow).toBe(false);
     expect(ep.allow_mode_override).toBe(true);
-    expect(ep.mutation_rules).toEqual({ allow_all_routing: true });
+    // allow_envoy: the per-try timeout header (x-envoy-upstream-rq-per-try-timeout-ms) must take effect.
+    expect(ep.mutation_rules).toEqual({ allow_all_routing: true, allow_envoy: true });
     expect(ep.processing_mode).toEqual({
       request_header_mode: 'SEND',
       response_header_mode: 'SEND',

@@ -586,6 +586,11 @@ export class EnvoyHarness {
     target = this.opts.upstreamOverride?.(authority, cluster.tls) ?? target;
     ctx.log.upstream = `${target.host}:${target.port}`;
 
+    // The router consumes x-envoy-upstream-rq-per-try-timeout-ms (never forwarded). With the route
+    // timeout at 0s it bounds each try until the response starts; on expiry Envoy answers a local
+    // 504 "upstream request timeout" (flag UT) through the filter chain, like its 503s.
+    const perTry = Number(headers.get('x-envoy-upstream-rq-per-try-timeout-ms'));
+    headers.remove('x-envoy-upstream-rq-per-try-timeout-ms');
     const upHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of headers.entries) {
       if (k.startsWith(':') || HOP.has(k)) continue;
@@ -597,6 +602,7 @@ export class EnvoyHarness {
 
     const upstreamStart = performance.now();
     const upRes = await new Promise<http.IncomingMessage | { error: string }>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const mod = target.tls ? https : http;
       const r = mod.request(
         {
@@ -608,9 +614,19 @@ export class EnvoyHarness {
           agent: target.tls ? this.#tlsAgent : this.#agent,
           servername: target.tls ? target.host : undefined,
         },
-        resolve,
+        (up) => {
+          clearTimeout(timer);
+          resolve(up);
+        },
       );
+      if (perTry > 0) {
+        timer = setTimeout(() => {
+          r.destroy();
+          resolve({ error: 'per_try_timeout' });
+        }, perTry);
+      }
       r.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         const reason =
           e.code === 'ECONNREFUSED'
             ? 'remote connection failure, transport failure reason: delayed connect error: 111'
@@ -627,12 +643,15 @@ export class EnvoyHarness {
     const respHeaders = new HeaderMapLite();
     let upstreamBody: AsyncIterable<Buffer>;
     if ('error' in upRes) {
-      // Envoy's own local reply for a connect failure or a reset before headers.
-      const text = `upstream connect error or disconnect/reset before headers. reset reason: ${upRes.error}`;
-      respHeaders.add(':status', '503');
+      // Envoy's own local reply for a connect failure or a reset before headers, or a per-try timeout.
+      const timedOut = upRes.error === 'per_try_timeout';
+      const text = timedOut
+        ? 'upstream request timeout'
+        : `upstream connect error or disconnect/reset before headers. reset reason: ${upRes.error}`;
+      respHeaders.add(':status', timedOut ? '504' : '503');
       respHeaders.add('content-length', String(Buffer.byteLength(text)));
       respHeaders.add('content-type', 'text/plain');
-      ctx.log.flags.push(upRes.error.startsWith('remote') ? 'UF' : 'UC');
+      ctx.log.flags.push(timedOut ? 'UT' : upRes.error.startsWith('remote') ? 'UF' : 'UC');
       upstreamBody = (async function* () {
         yield Buffer.from(text);
       })();

@@ -12,7 +12,7 @@ import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
-import type { AttemptDeps } from '../../src/pipeline/attempts.js';
+import type { AttemptDeps } from '../../src/pipeline/send.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { compile, model, sampleFile } from '../helpers/config.js';
 import { startAnthropicMock } from '../mocks/anthropic-mock.js';
@@ -420,6 +420,34 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(r.choices[0]!.message.content).toBe('echo: Say hello.');
     // the virtual key never reaches the provider
     expect(alpha.lastRequest!.headers.authorization).toBe('Bearer sk-alpha-secret');
+  });
+
+  it('with virtual keys: models shows what the key may use; limits in x-ratelimit-* headers, Retry-After on the 429', async () => {
+    const file = sampleFile({ alpha: alpha.url, beta: beta.url }) as unknown as Record<string, unknown>;
+    file.virtualKeys = [{ name: 'app', key: 'tf-app-key', allowedModels: ['auto', 'alpha-mini'], rpm: 2 }];
+    router.setConfig(compile(file));
+    await expect(client.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(client.models.retrieve('auto')).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    const app = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'tf-app-key', maxRetries: 0 });
+    expect((await app.models.list()).data.map((m) => m.id).sort()).toEqual(['alpha-mini', 'auto']);
+    expect((await app.models.retrieve('alpha-mini')).owned_by).toBe('alpha');
+    await expect(app.models.retrieve('beta-small')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+
+    const { response } = await app.chat.completions.create({ model: 'auto', messages: hello }).withResponse();
+    expect(response.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(response.headers.get('x-ratelimit-remaining-requests')).toBe('1');
+    const stream = await app.chat.completions
+      .create({ model: 'alpha-mini', messages: hello, stream: true })
+      .withResponse();
+    expect(stream.response.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    for await (const _ of stream.data) void _;
+    const err = await app.chat.completions.create({ model: 'auto', messages: hello }).then(
+      () => undefined,
+      (e: unknown) => e as InstanceType<typeof OpenAI.RateLimitError>,
+    );
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(Number(err!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(err!.headers.get('x-ratelimit-remaining-requests')).toBe('0');
   });
 
   it('cleans up when the client goes away mid-stream', async () => {

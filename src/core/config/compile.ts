@@ -68,6 +68,9 @@ export const FAILOVER_DEFAULTS = {
   firstByteTimeoutMs: 30_000,
   escalate: 'up' as const,
   maxRetryAfterMs: 2_000,
+  onStatusCodes: [] as number[],
+  rateLimitRetries: 0,
+  rateLimitBackoffMs: 500,
 };
 
 const DEFAULT_CAPABILITIES: Capability[] = ['tools', 'streaming'];
@@ -99,11 +102,13 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       );
     }
     let credentials: ProviderCredentials = {};
+    let unavailable: string | undefined;
     if (p.credentials) {
       try {
         credentials = options.resolveCredentials(p.name, p.credentials);
       } catch (e) {
-        warn(`${at}/credentials`, `credentials not available: ${(e as Error).message}`);
+        unavailable = `credentials not available: ${(e as Error).message}`;
+        warn(`${at}/credentials`, unavailable);
       }
     }
     // A Bedrock provider that declares no credentials uses the standard AWS environment.
@@ -128,6 +133,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       models: [],
       enabled: hasCredentials,
     };
+    if (!hasCredentials) provider.disabledReason = unavailable ?? missingCredentials(p.type, p.credentials);
     providers.set(p.name, provider);
     const names = new Set<string>();
     p.models.forEach((m, j) => {
@@ -158,7 +164,12 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
 
   // The demo provider only serves while no real provider can.
   const realUsable = [...providers.values()].some((p) => p.type !== 'demo' && p.enabled);
-  for (const p of providers.values()) if (p.type === 'demo' && realUsable) p.enabled = false;
+  for (const p of providers.values()) {
+    if (p.type === 'demo' && realUsable) {
+      p.enabled = false;
+      p.disabledReason = 'the demo provider serves only while no real provider has credentials';
+    }
+  }
 
   const enabledModels = new Map([...models].filter(([, m]) => m.provider.enabled));
   const modelsByName = new Map<string, CompiledModel[]>();
@@ -274,14 +285,37 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       policies,
       virtualModels,
       virtualKeys,
+      failover: { ...FAILOVER_DEFAULTS, ...file.failover },
+      explicitFailover: explicitFailover(policies),
       revision: sha256Hex(JSON.stringify(file)).slice(0, 12),
     },
   };
 }
 
+/**
+ * Failover of a request that names a model: the first policy (in file order) listing that model
+ * among its candidates; models no policy lists use the top-level default.
+ */
+function explicitFailover(policies: ReadonlyMap<string, CompiledPolicy>): Map<string, CompiledPolicy> {
+  const byModel = new Map<string, CompiledPolicy>();
+  for (const p of policies.values())
+    for (const t of p.tiers) for (const m of t.candidates) if (!byModel.has(m.id)) byModel.set(m.id, p);
+  return byModel;
+}
+
 function defaultBaseUrl(type: ProviderType, region: string | undefined): string | undefined {
   if (type === 'bedrock') return region ? `https://bedrock-runtime.${region}.amazonaws.com` : undefined;
   return DEFAULT_BASE_URLS[type];
+}
+
+/** What a provider without usable credentials lacks, in words a user can act on. */
+function missingCredentials(type: ProviderType, spec: CredentialsSpec | undefined): string {
+  if (spec?.apiKeyEnv) return `environment variable ${spec.apiKeyEnv} is not set`;
+  if (spec?.secretRef) return `secret ${spec.secretRef.name}/${spec.secretRef.key} is empty`;
+  if (type === 'bedrock') {
+    return 'no AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_BEARER_TOKEN_BEDROCK)';
+  }
+  return spec ? 'its credentials are empty' : 'no credentials configured';
 }
 
 function credentialsPresent(type: ProviderType, c: ProviderCredentials): boolean {

@@ -28,6 +28,8 @@ export interface CompiledProvider {
   models: CompiledModel[];
   /** False when its credentials are missing (or it is the demo provider while a real one is usable). */
   enabled: boolean;
+  /** Why it is disabled, for start-up messages and logs (never holds a secret). */
+  disabledReason?: string;
 }
 
 export interface CompiledModel {
@@ -90,6 +92,10 @@ export interface CompiledConfig {
   virtualModels: ReadonlyMap<string, CompiledPolicy>;
   /** Key hash -> virtual key. Empty map: authentication is off. */
   virtualKeys: ReadonlyMap<string, CompiledVirtualKey>;
+  /** Failover of requests that name a model no policy lists (the file's top-level `failover`). */
+  failover: Required<FailoverSpec>;
+  /** `provider/model` -> the policy whose failover applies when a request names that model. */
+  explicitFailover: ReadonlyMap<string, CompiledPolicy>;
   /** A hash of the source, for logs and status. */
   revision: string;
 }

@@ -308,12 +308,8 @@ export function buildConverseBody(
   const sampling = adaptSampling(b, model.facts, adjusted);
   if (sampling.temperature !== undefined) inference.temperature = sampling.temperature;
   if (sampling.topP !== undefined) inference.topP = sampling.topP;
-  if (sampling.topK !== undefined || sampling.frequencyPenalty || sampling.presencePenalty) {
-    // inferenceConfig has no top_k or penalties: not sent.
-    if (sampling.topK !== undefined) adjusted.add('top_k');
-    if (sampling.frequencyPenalty) adjusted.add('frequency_penalty');
-    if (sampling.presencePenalty) adjusted.add('presence_penalty');
-  }
+  // inferenceConfig has no top_k (the facts of Converse models say none; a catalog may say otherwise).
+  if (sampling.topK !== undefined) adjusted.add('top_k');
   if (b.stop) inference.stopSequences = Array.isArray(b.stop) ? b.stop : [b.stop];
   if (Object.keys(inference).length > 0) out.inferenceConfig = inference;
 

@@ -1,0 +1,79 @@
+// Translation time: Translator.buildRequest per family (the request adapted to the serving model's
+// facts, mapped to the wire format, serialised), in-process, for the models of the shipped catalog.
+//   node bench/translate.ts [--iterations 20000]
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../dist/config/load.js';
+import { parseChatRequest } from '../dist/core/parse.js';
+import { translatorFor } from '../dist/core/translators/index.js';
+import '../dist/core/translators/register-all.js';
+import { fmt, summarize } from './lib.ts';
+
+const { values } = parseArgs({ options: { iterations: { type: 'string' } } });
+const iterations = Number(values.iterations ?? 20_000);
+const loaded = loadConfigFile('tierflow.yaml', {
+  env: {
+    OPENAI_API_KEY: 'x',
+    ANTHROPIC_API_KEY: 'x',
+    GEMINI_API_KEY: 'x',
+    AZURE_OPENAI_API_KEY: 'x',
+    AWS_BEARER_TOKEN_BEDROCK: 'x',
+  },
+});
+if (!loaded.config) throw new Error('tierflow.yaml did not load');
+const models = loaded.config.models;
+
+// An 8 KB tool conversation with sampling parameters several models adapt (temperature, top_p)
+// and a tool-call id longer than OpenAI's 40 characters (a Gemini 3 id with its signature).
+const longId = `call_gid6763313233_ts_${'A'.repeat(240)}`;
+const body = {
+  model: 'auto',
+  temperature: 0.4,
+  top_p: 0.9,
+  tools: [
+    {
+      type: 'function',
+      function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } },
+    },
+  ],
+  messages: [
+    { role: 'developer', content: 'Be careful.' },
+    ...Array.from({ length: 12 }, (_, i) => ({
+      role: i % 2 ? 'assistant' : 'user',
+      content: `Turn ${i}: please refactor this function and explain the complexity. `.repeat(7),
+    })),
+    {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: longId, type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } }],
+    },
+    { role: 'tool', tool_call_id: longId, content: 'result' },
+  ],
+};
+const raw = Buffer.from(JSON.stringify(body));
+const request = parseChatRequest(raw);
+
+for (const id of [
+  'openai/gpt-6.2-sol',
+  'azure/gpt-6.2-sol',
+  'anthropic/claude-sonnet-5-5',
+  'google/gemini-4-neon',
+  'bedrock/bedrock-claude-sonnet-4-5',
+]) {
+  const model = models.get(id);
+  if (!model) throw new Error(`${id} is not in the catalog`);
+  const make = translatorFor(model.provider.type);
+  for (let i = 0; i < 2000; i++) make(request, model).buildRequest(); // warm-up
+  const samples = new Array<number>(iterations);
+  let adjusted: readonly string[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = process.hrtime.bigint();
+    const t = make(request, model);
+    t.buildRequest();
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+    adjusted = t.adjusted;
+  }
+  const s = summarize(samples);
+  console.log(
+    `translate (${id}, ${raw.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  adjusted: ${adjusted.join(',') || '-'}  (n=${s.n})`,
+  );
+}
