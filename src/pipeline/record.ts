@@ -3,14 +3,12 @@
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
-import type { AttemptOutcome } from '../core/failover.js';
-import type { AttemptTracker } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { AttemptRecord } from './engine.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
-import type { AttemptTiming, RequestTrace, Tracer } from '../observe/tracing.js';
+import type { RequestTrace, Tracer } from '../observe/tracing.js';
 
 export interface RequestOutcome {
   status: number;
