@@ -15,6 +15,7 @@
 //       (in-cluster vLLM, Ollama), anything else -> a local 503 (TierFlow did not route it);
 //       route timeout 0s (LLM streams), stream_idle_timeout bounds silence instead; the per-try
 //       timeout TierFlow sets per request bounds the wait for response headers
+//     paths normalised (dot segments, merged slashes), escaped slashes rejected
 //   clusters: the two DFP clusters (sharing one DNS cache), ext_proc over the Unix socket (HTTP/2)
 //   access log: JSON on stdout with TierFlow's dynamic metadata (never headers that carry keys)
 import { stringify } from 'yaml';
@@ -172,6 +173,12 @@ export function envoyBootstrap(options: EnvoyConfigOptions = {}): Record<string,
     stream_idle_timeout: `${o.streamIdleTimeoutS}s`,
     request_timeout: '0s',
     always_set_request_id_in_response: true,
+    // Paths are normalised before ext_proc and routing see them (RFC 3986 dot segments, `//`),
+    // and an escaped slash (%2F, %5C) is refused: a pass-through path cannot climb out of the
+    // provider's base path.
+    normalize_path: true,
+    merge_slashes: true,
+    path_with_escaped_slashes_action: 'REJECT_REQUEST',
     // A plain-HTTP app still reaches TLS providers: the TLS cluster needs :scheme https.
     scheme_header_transformation: { scheme_to_overwrite: 'https' },
     route_config: {

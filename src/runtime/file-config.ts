@@ -1,7 +1,7 @@
 // A Router fed from a YAML file with hot reload: the last good config keeps serving.
 import type { CompiledConfig } from '../core/config/compiled.js';
 import { EntraTokens } from '../config/entra.js';
-import { formatIssue, type LoadOptions, loadConfigFile, type LocatedIssue } from '../config/load.js';
+import { formatIssue, type LoadOptions, loadServableConfigFile, type LocatedIssue } from '../config/load.js';
 import { type ConfigWatcher, watchFile } from '../config/watch.js';
 import type { Logger } from '../observe/log.js';
 
@@ -34,11 +34,11 @@ export function openFileConfig(
 ): FileConfigSource {
   // One Entra token per identity for the life of the process: a reload does not fetch anew.
   options = { ...options, entraTokens: options.entraTokens ?? new EntraTokens(log) };
-  const first = loadConfigFile(file, options);
+  const first = loadServableConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);
   const watcher: ConfigWatcher = watchFile(file, () => {
-    const next = loadConfigFile(file, options);
+    const next = loadServableConfigFile(file, options);
     if (!next.config) {
       onRejected?.();
       log.error('config reload rejected; the last good config keeps serving', {
