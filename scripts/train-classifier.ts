@@ -676,7 +676,8 @@ function predict(f: Fit, x: Float64Array): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Evaluation (same definitions as docs/routing-quality.md: ties move together).
+// Evaluation: APGR and CPT as docs/routing.md ("Quality, and retraining") reports them (routers
+// with tied scores move together).
 
 interface Metrics {
   n: number;

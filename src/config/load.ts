@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { readClassifierFile } from './classifier-file.js';
 import { type CompileResult, type ConfigIssue, compileConfig } from '../core/config/compile.js';
-
+import { unservableReason } from '../core/config/servable.js';
 import { Secret } from '../core/secret.js';
 import { type CredentialSources, resolveCredentials } from './credentials.js';
 import { interpolateEnv, type MissingVariable } from './interpolate.js';
@@ -120,4 +120,16 @@ function lineOf(doc: Document, lc: LineCounter, pointer: string): number | undef
 export function formatIssue(i: LocatedIssue, file?: string): string {
   const where = file ? `${file}${i.line ? `:${i.line}` : ''}` : i.line ? `line ${i.line}` : '';
   return `${i.severity}: ${where ? where + ': ' : ''}${i.path}: ${i.message}`;
+}
+
+/**
+ * `loadConfigFile`, refusing a config that compiles but could serve no request (see
+ * src/core/config/servable.ts): what `tierflow validate`, start-up and hot reload apply.
+ */
+export function loadServableConfigFile(path: string, options: LoadOptions = {}): LoadResult {
+  const r = loadConfigFile(path, options);
+  const reason = r.config ? unservableReason(r.config) : undefined;
+  if (!reason) return r;
+  const { config: _refused, ...rest } = r;
+  return { ...rest, issues: [...r.issues, { path: '/', message: reason, severity: 'error' }] };
 }

@@ -6,6 +6,40 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/** What a provider's response status means for the attempt. */
+export type StatusVerdict = 'ok' | 'failover' | 'credentials' | 'client_error';
+
+/**
+ * 1xx-3xx: the provider answered. 401/403: it refused TierFlow's credentials (never the client's:
+ * the client's key is not sent upstream). 429, 5xx and the policy's extra statuses: try elsewhere.
+ * Other 4xx: the request itself is wrong; answered as is, no failover.
+ */
+export function statusVerdict(status: number, extraFailover: readonly number[] = []): StatusVerdict {
+  if (status >= 100 && status < 400) return 'ok';
+  if (status === 401 || status === 403) return 'credentials';
+  if (isRetryableStatus(status) || status < 100 || extraFailover.includes(status)) return 'failover';
+  return 'client_error';
+}
+
+/**
+ * Failures of the provider as a whole rather than of one model: connection, timeout, reset, its
+ * credentials, a 5xx whose error code does not name the model. The next attempt goes to another
+ * provider first.
+ */
+export function isProviderWide(outcome: AttemptOutcome, errorCode?: string | null): boolean {
+  switch (outcome) {
+    case 'connect_error':
+    case 'timeout':
+    case 'reset':
+    case 'auth_error':
+      return true;
+    case 'http_5xx':
+      return !(errorCode && /model/i.test(errorCode));
+    default:
+      return false;
+  }
+}
+
 /** Retry-After (seconds or an HTTP date) in milliseconds from `nowEpochMs`, if present and sane. */
 export function retryAfterMs(value: string | string[] | undefined, nowEpochMs: number): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
@@ -23,19 +57,27 @@ export type AttemptOutcome =
   | 'client_error'
   | 'http_429'
   | 'http_5xx'
+  /** A 4xx the policy lists in failover.onStatusCodes. */
+  | 'http_4xx'
   | 'connect_error'
   | 'timeout'
   | 'reset'
-  | 'stream_error';
+  | 'stream_error'
+  /** The provider refused TierFlow's own credentials (401/403). */
+  | 'auth_error'
+  /** TierFlow itself ran out of a resource (descriptors, memory): nobody's health pays for it. */
+  | 'local_error';
 
 export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
   switch (outcome) {
     case 'http_429':
     case 'http_5xx':
+    case 'http_4xx':
     case 'connect_error':
     case 'timeout':
     case 'reset':
     case 'stream_error':
+    case 'auth_error':
       return outcome;
     default:
       return undefined;

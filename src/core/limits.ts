@@ -58,6 +58,8 @@ interface KeyState {
   local: Counts;
   /** Requests and tokens of the minute before `minute`, as known when it ended. */
   previous: { requests: number; tokens: number };
+  /** Estimated cost of admitted requests still running (this process only; never synced). */
+  reservedUsd: number;
   lastUsed: number;
 }
 
@@ -87,6 +89,7 @@ export class KeyLimits {
         inFlight: zero(),
         local: zero(),
         previous: { requests: 0, tokens: 0 },
+        reservedUsd: 0,
         lastUsed: Number.NEGATIVE_INFINITY, // reading a key (metrics) does not make it active
       };
       this.#state.set(key.keyHash, s);
@@ -131,12 +134,17 @@ export class KeyLimits {
     }
   }
 
-  /** Admits one request or throws a 429 that says when to come back (see limitHeaders). */
-  admit(key: CompiledVirtualKey): void {
+  /**
+   * Admits one request or throws a 429 that says when to come back (see limitHeaders).
+   * `reserveUsd`, the request's estimated cost, counts against the budget until record() settles
+   * it with the real cost, so concurrent requests cannot together spend far past the budget
+   * before any of them finished (the overshoot is at most one request's cost beyond its estimate).
+   */
+  admit(key: CompiledVirtualKey, reserveUsd = 0): void {
     const t = this.now();
     const s = this.#get(key, t);
     s.lastUsed = t;
-    if (key.budget && spent(s) >= key.budget.usd) {
+    if (key.budget && spent(s) + s.reservedUsd >= key.budget.usd) {
       throw limitError(
         this.#status(key, s, t),
         `Budget of virtual key '${key.name}' is used up for this ${key.budget.period} (${key.budget.usd} USD).`,
@@ -177,6 +185,7 @@ export class KeyLimits {
       }
     }
     s.local.requests++;
+    if (key.budget) s.reservedUsd += reserveUsd;
   }
 
   /** What is left of the key's limits right now (for the x-ratelimit-* answer headers). */
@@ -210,10 +219,12 @@ export class KeyLimits {
     return out;
   }
 
-  record(key: CompiledVirtualKey, tokens: number, costUsd: number): void {
+  /** The request is over: its real tokens and cost replace what admit() reserved. */
+  record(key: CompiledVirtualKey, tokens: number, costUsd: number, reservedUsd = 0): void {
     const s = this.#get(key, this.now());
     s.local.tokens += tokens;
     s.local.spentUsd += costUsd;
+    if (key.budget) s.reservedUsd = Math.max(0, s.reservedUsd - reservedUsd);
   }
 
   /** Spend of the key in its current budget period, as far as this process knows. */
@@ -264,6 +275,7 @@ export class KeyLimits {
           inFlight: zero(),
           local: zero(),
           previous: { requests: 0, tokens: 0 },
+          reservedUsd: 0,
           lastUsed: Number.NEGATIVE_INFINITY,
         };
         this.#state.set(e.keyHash, s);

@@ -33,6 +33,10 @@ export interface RoutePlan {
   maxAttempts: number;
   firstByteTimeoutMs: number;
   maxRetryAfterMs: number;
+  /** The failover rules of this request (its policy's, or for a named model see CompiledConfig.explicitFailover). */
+  failover: CompiledPolicy['failover'];
+  /** Estimated cost reserved against the virtual key's budget; settled when the request ends. */
+  reservedUsd: number;
   /** Set when the policy has conversation stickiness (see Router.remember). */
   conversation?: {
     key: string;
@@ -61,13 +65,6 @@ export interface RouterOptions {
   wallClock?: () => number;
   bodyLimit?: number;
 }
-
-const EXPLICIT_FAILOVER = {
-  maxAttempts: 3,
-  deadlineMs: 120_000,
-  firstByteTimeoutMs: 30_000,
-  maxRetryAfterMs: 2_000,
-};
 
 export class Router {
   #config: CompiledConfig;
@@ -158,10 +155,23 @@ export class Router {
         'model_not_allowed',
       );
     }
-    if (virtualKey) this.limits.admit(virtualKey);
+    const plan = policy
+      ? this.#planForPolicy(policy, request, virtualKey, startedAt)
+      : this.#planForModel(config, request, virtualKey, startedAt);
+    if (virtualKey) {
+      // Admitted last, when nothing can reject the request any more: the reservation is always settled.
+      plan.reservedUsd = virtualKey.budget ? expectedCostUsd(request, plan.candidates[0]!) : 0;
+      this.limits.admit(virtualKey, plan.reservedUsd);
+    }
+    return plan;
+  }
 
-    if (policy) return this.#planForPolicy(policy, request, virtualKey, startedAt);
-
+  #planForModel(
+    config: CompiledConfig,
+    request: ParsedRequest,
+    virtualKey: CompiledVirtualKey | undefined,
+    startedAt: number,
+  ): RoutePlan {
     const byId = config.models.get(request.model);
     const named = byId ? [byId] : config.modelsByName.get(request.model);
     if (!named) {
@@ -174,6 +184,7 @@ export class Router {
       );
     }
     const candidates = selectExplicit(named, request, this.health);
+    const f = config.explicitFailover.get(candidates[0]!.id)?.failover ?? config.failover;
     return {
       request,
       policy: undefined,
@@ -183,10 +194,12 @@ export class Router {
       candidates,
       virtualKey,
       startedAt,
-      deadlineAt: startedAt + EXPLICIT_FAILOVER.deadlineMs,
-      maxAttempts: EXPLICIT_FAILOVER.maxAttempts,
-      firstByteTimeoutMs: EXPLICIT_FAILOVER.firstByteTimeoutMs,
-      maxRetryAfterMs: EXPLICIT_FAILOVER.maxRetryAfterMs,
+      deadlineAt: startedAt + f.deadlineMs,
+      maxAttempts: f.maxAttempts,
+      firstByteTimeoutMs: f.firstByteTimeoutMs,
+      maxRetryAfterMs: f.maxRetryAfterMs,
+      failover: f,
+      reservedUsd: 0,
     };
   }
 
@@ -221,6 +234,8 @@ export class Router {
       maxAttempts: f.maxAttempts,
       firstByteTimeoutMs: f.firstByteTimeoutMs,
       maxRetryAfterMs: f.maxRetryAfterMs,
+      failover: f,
+      reservedUsd: 0,
       ...(earlier
         ? {
             conversation: {
@@ -303,6 +318,15 @@ function modelHint(config: CompiledConfig): string {
     return `Use ${virtual.map((v) => `'${v}'`).join(' or ')}, or one of GET /v1/models.`;
   if (config.models.size > 0) return 'Use one of GET /v1/models.';
   return 'No provider is usable: check the provider credentials in the TierFlow configuration.';
+}
+
+/** Output tokens assumed when the request sets no limit, for the budget reservation. */
+const TYPICAL_OUTPUT_TOKENS = 400;
+
+/** What the request is expected to cost on `model` (prompt, plus its max_tokens or a typical answer). */
+function expectedCostUsd(request: ParsedRequest, model: CompiledModel): number {
+  const out = request.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
+  return (request.promptTokens * model.pricing.inputPerMTok + out * model.pricing.outputPerMTok) / 1e6;
 }
 
 /** Moves the model `id` to the front of `candidates`; false when it is not among them. */

@@ -72,13 +72,35 @@ export function selectCandidates(
   return { candidates, tierIndex };
 }
 
-/** Explicit model name: every enabled provider offering it, healthy ones ordered by latency. */
+/**
+ * Explicit model name: every enabled provider offering it that can serve the request (the same
+ * capability and context checks as a policy's candidates), healthy ones ordered by latency.
+ */
 export function selectExplicit(models: readonly CompiledModel[], req: ParsedRequest, health: HealthRegistry) {
-  const available = models.filter((m) => health.available(m));
+  const reasons = new Set<Unfit>();
+  const available: CompiledModel[] = [];
+  for (const m of models) {
+    const why = unfitReason(m, req, health);
+    if (why) reasons.add(why);
+    else available.push(m);
+  }
   if (available.length === 0) {
+    if (reasons.has('capability')) {
+      return unfit(
+        `Model '${req.model}' does not support what this request needs (${needsOf(req).join(', ') || 'text'}).`,
+        'unsupported_capability',
+      );
+    }
+    if (reasons.has('context')) {
+      const m = models[0]!;
+      return unfit(
+        `The request (about ${req.promptTokens} prompt tokens${req.maxOutputTokens ? ` + ${req.maxOutputTokens} output` : ''}) exceeds what model '${req.model}' takes (context window ${m.contextWindow}, at most ${m.maxOutputTokens} output tokens).`,
+        'context_length_exceeded',
+      );
+    }
     throw new ApiError(
       503,
-      `Model '${req.model}' is temporarily unavailable: every provider of it has an open circuit breaker.`,
+      `Model '${req.model}' is temporarily unavailable: every provider of it has an open circuit breaker or is out of rotation.`,
       'api_error',
       'model_unavailable',
     );
@@ -86,6 +108,18 @@ export function selectExplicit(models: readonly CompiledModel[], req: ParsedRequ
   return available.length > 1
     ? rankWithinTier(available, { objective: { cost: 0.5, latency: 0.5 } }, req, health)
     : available;
+}
+
+function unfit(message: string, code: string): never {
+  throw new ApiError(400, message, 'invalid_request_error', code);
+}
+
+function needsOf(req: ParsedRequest): string[] {
+  const needs = Object.entries(req.needs)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  if (req.stream) needs.push('streaming');
+  return needs;
 }
 
 function tierOrder(policy: CompiledPolicy, start: number): number[] {
@@ -152,10 +186,7 @@ function noCandidate(policy: string, reasons: Set<Unfit>, req: ParsedRequest): A
     );
   }
   if (reasons.has('capability')) {
-    const needs = Object.entries(req.needs)
-      .filter(([, v]) => v)
-      .map(([k]) => k);
-    if (req.stream) needs.push('streaming');
+    const needs = needsOf(req);
     return new ApiError(
       400,
       `No model of policy '${policy}' supports what this request needs (${needs.join(', ') || 'text'}).`,

@@ -1,7 +1,7 @@
 // A ResponseSink that keeps the whole response in memory: reactive failover in the sidecar runs
 // the shared attempt runner (src/pipeline/attempts.ts) into it, then answers Envoy with one
 // immediate_response carrying status, headers and body (an SSE stream, buffered whole).
-import type { ResponseSink } from '../pipeline/attempts.js';
+import type { ResponseSink } from '../pipeline/send.js';
 
 export class BufferSink implements ResponseSink {
   status = 0;

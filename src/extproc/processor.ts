@@ -5,42 +5,38 @@
 //                       -> rewrite :path/:authority/:scheme, provider auth, body, content-length,
 //                          x-tierflow-cluster, clear_route_cache (one answer)
 //   response_headers -> 2xx: mode_override STREAMED (SSE) or BUFFERED (JSON), client headers
-//                       429/5xx (Envoy's own 503 included): failover with runAttempts into a
+//                       429/5xx/401/403 (Envoy's own 503 and per-try 504 included): the engine
+//                          settles the attempt, runAttempts continues the same request into a
 //                          buffer, answered as one immediate_response
 //                       other 4xx: BUFFERED, translated into an OpenAI error
 //   response_body    -> STREAMED: translate each chunk (carry-over inside the translator), usage,
 //                       time to first token; BUFFERED: translate the whole body, content-length
 //   end of stream    -> breaker, latency, metrics, cost, one log line (exactly once)
 //
-// Nothing here selects, translates or retries on its own: Router, translators, HealthRegistry
-// and runAttempts are the same code the gateway runs. All state lives in this closure: Envoy may
+// Nothing here selects, translates or decides failover on its own: Router, translators and the
+// attempt engine (src/pipeline/engine.ts) are the same code the gateway runs; this file maps
+// Envoy's phases onto them and keeps the per-stream state. All state lives in this closure: Envoy may
 // repeat x-request-id across requests, so nothing is keyed by a client header.
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
+import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
-import { type AttemptOutcome, isRetryableStatus, retryAfterMs } from '../core/failover.js';
-import type { AttemptTracker } from '../core/health/registry.js';
+import { exceedsJsonDepth } from '../core/json-depth.js';
+import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
+import { tooDeep } from '../core/parse.js';
 import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
-import { translatorFor } from '../core/translators/index.js';
-import type { Translator } from '../core/translators/types.js';
 import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
-import { type AttemptDeps, runAttempts } from '../pipeline/attempts.js';
-import {
-  type AttemptRecord,
-  costOf,
-  type RequestOutcome,
-  recordAttempt,
-  recordRequest,
-  traceRejected,
-} from '../pipeline/record.js';
-import { planRequest, releaseMessages } from '../pipeline/plan.js';
+import { type Attempt, RequestAttempts } from '../pipeline/engine.js';
+import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
+import { costOf, type RequestOutcome, recordRequest, traceRejected } from '../pipeline/record.js';
 import type { RequestTrace } from '../observe/tracing.js';
+import { planRequest, releaseMessages } from '../pipeline/plan.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
-import { passthroughTarget } from './passthrough.js';
+import { passthroughErrorBody, passthroughTarget } from './passthrough.js';
 import { DEFAULT_BODY_LIMIT, type StreamIO, type StreamProcessor } from './server.js';
 import type {
   BodySendMode,
@@ -125,17 +121,21 @@ export function classifyPath(
   }
   if ((bare === '/models' || bare.startsWith('/models/')) && method === 'GET')
     return { kind: 'models', rest };
-  if (path.startsWith('/v1/')) return { kind: 'passthrough', rest };
+  if (path.startsWith('/v1/') && isAllowedPassthroughPath(rest)) return { kind: 'passthrough', rest };
   return {
     kind: 'reject',
     rest,
     error: new ApiError(
       404,
-      `Unknown path ${path}. TierFlow serves the OpenAI API under /v1/.`,
+      `Unknown path ${clipPath(path)}. TierFlow serves chat completions and the OpenAI API resources under /v1/.`,
       'invalid_request_error',
       'unknown_url',
     ),
   };
+}
+
+function clipPath(path: string): string {
+  return path.length > 200 ? path.slice(0, 200) + '…' : path;
 }
 
 function errorResponse(
@@ -171,13 +171,27 @@ export function targetHeaders(url: URL, clusterHeader = CLUSTER_HEADER): Record<
   };
 }
 
-function failureOutcome(status: number, headers: Record<string, string>): AttemptOutcome {
-  if (status === 429) return 'http_429';
-  // Envoy's own local reply (connect failure, reset before headers) carries no
-  // x-envoy-upstream-service-time: the provider never answered.
-  if (status === 503 && headers['x-envoy-upstream-service-time'] === undefined) return 'connect_error';
-  return 'http_5xx';
+/**
+ * Envoy's own local reply instead of the provider's answer: a 503 for a connect failure or a reset
+ * before headers, a 504 when the per-try timeout TierFlow set (PER_TRY_TIMEOUT_HEADER) expired.
+ * Both lack x-envoy-upstream-service-time, which Envoy adds to every upstream response.
+ */
+function envoyLocalFailure(
+  status: number,
+  headers: Record<string, string>,
+): 'connect_error' | 'timeout' | undefined {
+  if (headers['x-envoy-upstream-service-time'] !== undefined) return undefined;
+  if (status === 503) return 'connect_error';
+  if (status === 504) return 'timeout';
+  return undefined;
 }
+
+/**
+ * Bounds the wait for the provider's response headers on Envoy's path: Envoy's router ends the
+ * attempt with a local 504 when it expires, and the per-try timeout stops applying once the
+ * response has started, so a long stream is never cut (the route timeout is 0s for that reason).
+ */
+export const PER_TRY_TIMEOUT_HEADER = 'x-envoy-upstream-rq-per-try-timeout-ms';
 
 /** The TierFlow processor for one ext_proc stream. */
 export class SidecarStream implements StreamProcessor {
@@ -196,11 +210,9 @@ export class SidecarStream implements StreamProcessor {
   #trace: RequestTrace | undefined;
 
   #plan: RoutePlan | undefined;
-  #candidateIndex = -1;
-  #translator: Translator | undefined;
-  #tracker: AttemptTracker | undefined;
-  #record: AttemptRecord | undefined;
-  #attempts: AttemptRecord[] = [];
+  #run: RequestAttempts | undefined;
+  /** The attempt Envoy is making (the first); undefined once the request moved past it. */
+  #attempt: Attempt | undefined;
   #respStatus = 0;
   #respHeaders: Record<string, string> = {};
   #respMode: 'stream' | 'json' | 'error' | 'none' = 'none';
@@ -245,18 +257,17 @@ export class SidecarStream implements StreamProcessor {
   onEnd(reason: 'end' | 'cancelled' | 'error'): void {
     this.#failoverSink?.abort();
     if (this.#done) return;
-    if (this.#tracker && this.#record) {
+    const attempt = this.#attempt;
+    if (attempt && this.#run) {
       // The stream ended before the response did (the client went away, Envoy reset or gave up):
       // not the provider's failure, and not a success either.
       void reason;
-      this.#tracker.neutral();
-      this.#record.outcome = 'client_error';
-      recordAttempt(this.#deps, this.#tracker, this.#record, false);
+      attempt.abandoned();
       this.#finish({
         status: 499,
-        attempts: this.#attempts,
-        served: this.#record.model,
-        usage: this.#translator?.usage,
+        attempts: this.#run.attempts,
+        served: attempt.model,
+        usage: attempt.translator.usage,
       });
     } else if (this.#kind === 'passthrough' && this.#passthroughProvider) {
       this.#done = true;
@@ -284,6 +295,8 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
+    const wrongType = kind === 'chat' ? unsupportedContentType(h['content-type']) : undefined;
+    if (wrongType) return errorResponse(wrongType);
     if (kind === 'models') return this.#models(rest);
     // Client-supplied x-tierflow-* never go past this answer.
     const remove: string[] = [];
@@ -345,7 +358,6 @@ export class SidecarStream implements StreamProcessor {
 
   /** parse -> authenticate -> policy -> classify -> select (Router.plan), then the first attempt's rewrite. */
   #decide(body: Buffer): ProcessingResponse {
-    const { router } = this.#deps;
     const plan = planRequest(this.#deps, body, this.#authorization, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
@@ -353,65 +365,34 @@ export class SidecarStream implements StreamProcessor {
       return errorResponse(plan);
     }
     this.#plan = plan;
-    if (this.#trace) this.#trace.decidedAt = router.now();
-
-    let refused: ApiError | undefined;
-    for (let i = 0; i < plan.candidates.length && this.#attempts.length < plan.maxAttempts; i++) {
-      const model = plan.candidates[i]!;
-      const tracker = router.health.begin(model);
-      if (!tracker) continue; // breaker open (or half-open probe taken) since the plan was made
-      const translator = translatorFor(model.provider.type)(plan.request, model);
-      let up;
-      try {
-        up = translator.buildRequest();
-      } catch (err) {
-        if (!(err instanceof ApiError)) {
-          tracker.neutral();
-          throw err;
-        }
-        // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:
-        // nothing was sent, so the next candidate may serve it (the gateway does the same).
-        const misconfigured = isRetryableStatus(err.status);
-        const record: AttemptRecord = {
-          model,
-          outcome: misconfigured ? 'connect_error' : 'client_error',
-          status: err.status,
-        };
-        if (misconfigured) tracker.fail('connect_error');
-        else tracker.neutral();
-        this.#attempts.push(record);
-        recordAttempt(this.#deps, tracker, record, false);
-        refused = err;
-        continue;
-      }
-      this.#candidateIndex = i;
-      this.#translator = translator;
-      this.#tracker = tracker;
-      this.#record = { model, outcome: 'success' };
-      if (translator.adjusted.length > 0) this.#record.adjusted = translator.adjusted;
-      this.#attempts.push(this.#record);
-      if (this.#trace && this.#deps.tracer) {
-        const child = this.#deps.tracer.attempt(this.#trace);
-        up.headers.traceparent = child.traceparent;
-        this.#record.spanId = child.spanId;
-      }
-      return this.#rewrite(up.url, up.headers, up.body, model, true, KEEP_REQUEST);
+    if (this.#trace) this.#trace.decidedAt = this.#deps.router.now();
+    const run = new RequestAttempts(plan, this.#deps, this.#requestId, this.#trace);
+    this.#run = run;
+    const attempt = run.next();
+    if (!attempt) {
+      // Every candidate refused before anything was sent (breakers, a provider that cannot take it).
+      this.#done = true;
+      const err = run.error();
+      recordRequest(
+        this.#deps,
+        plan,
+        { status: err.status, attempts: run.attempts, error: err },
+        this.#requestId,
+        this.#trace,
+      );
+      return errorResponse(err, tierflowHeaders(plan, undefined, run.attempts.length, undefined));
     }
-    this.#done = true;
-    if (refused) {
-      const outcome: RequestOutcome = { status: refused.status, attempts: this.#attempts, error: refused };
-      recordRequest(this.#deps, plan, outcome, this.#requestId, this.#trace);
-      return errorResponse(refused, tierflowHeaders(plan, undefined, this.#attempts.length, undefined));
-    }
-    // Every candidate's breaker refused: the same answer runAttempts gives.
-    const err = new ApiError(
-      503,
-      'No provider is available for this request right now (circuit breakers open).',
-      'api_error',
-      'no_available_model',
+    this.#attempt = attempt;
+    const up = attempt.request;
+    const perTry = Math.max(1, Math.min(plan.firstByteTimeoutMs, Math.floor(run.remainingMs())));
+    return this.#rewrite(
+      up.url,
+      { ...up.headers, [PER_TRY_TIMEOUT_HEADER]: String(perTry) },
+      up.body,
+      attempt.model,
+      true,
+      KEEP_REQUEST,
     );
-    recordRequest(this.#deps, plan, { status: 503, attempts: [], error: err }, this.#requestId, this.#trace);
-    return errorResponse(err, tierflowHeaders(plan, undefined, 0, undefined));
   }
 
   /** The request_body (or, without a body, request_headers) answer that sends Envoy to `url`. */
@@ -506,6 +487,10 @@ export class SidecarStream implements StreamProcessor {
     let newBody = body;
     let replace = false;
     if (body && target.model && requested !== undefined && target.model.upstreamModel !== requested) {
+      if (exceedsJsonDepth(body)) {
+        this.#done = true;
+        return errorResponse(tooDeep());
+      }
       try {
         const obj = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
         obj.model = target.model.upstreamModel;
@@ -532,27 +517,38 @@ export class SidecarStream implements StreamProcessor {
         setHeader('x-tierflow-attempts', '1'),
         setHeader('x-tierflow-provider', this.#passthroughProvider ?? 'none'),
       ];
+      // Error bodies are read (and redacted: providers echo keys in them); others pass as sent.
+      const failed = status >= 400 && !msg.end_of_stream;
+      if (failed) this.#respMode = 'error';
       return {
         response_headers: { response: { status: 'CONTINUE', header_mutation: { set_headers: set } } },
-        mode_override: MODE_NONE,
+        mode_override: failed ? MODE_BUFFERED : MODE_NONE,
       };
     }
     const plan = this.#plan;
-    const translator = this.#translator;
-    const tracker = this.#tracker;
-    const record = this.#record;
-    if (!plan || !translator || !tracker || !record)
-      return { response_headers: CONTINUE, mode_override: MODE_NONE };
-    tracker.firstByte();
-    const model = record.model;
-    record.status = status;
+    const attempt = this.#attempt;
+    if (!plan || !attempt) return { response_headers: CONTINUE, mode_override: MODE_NONE };
+    const translator = attempt.translator;
+    const model = attempt.model;
+    const verdict = attempt.responseHeaders(status);
 
-    if (status >= 400 || status < 100) {
-      if (isRetryableStatus(status) || status < 100) return this.#failover(status, h, io);
+    if (verdict !== 'ok') {
+      const local = envoyLocalFailure(status, h);
+      if (local) {
+        attempt.failedTransport(
+          local,
+          local === 'timeout'
+            ? `no response headers within ${plan.firstByteTimeoutMs} ms (Envoy per-try timeout)`
+            : 'Envoy: connect failure or reset before headers',
+        );
+        return this.#failover(io);
+      }
+      if (verdict !== 'client_error') {
+        attempt.failedStatus(status, h, EMPTY);
+        return this.#failover(io);
+      }
       // The client's mistake: translated into an OpenAI error from the body, no failover, no health penalty.
       this.#respMode = 'error';
-      record.outcome = 'client_error';
-      tracker.neutral();
       if (msg.end_of_stream) return this.#clientErrorAnswer(EMPTY, 'response_headers');
       return {
         response_headers: {
@@ -573,15 +569,13 @@ export class SidecarStream implements StreamProcessor {
     try {
       start = translator.onResponseHeaders(status, h);
     } catch (err) {
-      if (err instanceof ApiError) return this.#failover(502, h, io, err);
-      throw err;
+      if (!(err instanceof ApiError)) throw err;
+      attempt.failedResponse(err);
+      return this.#failover(io);
     }
     if (msg.end_of_stream) {
       // A success without a body is not a completion: the provider failed, nothing reached the client.
-      return this.#failover(
-        502,
-        h,
-        io,
+      attempt.failedResponse(
         new ApiError(
           502,
           `Provider '${model.provider.name}' answered without a body.`,
@@ -589,9 +583,11 @@ export class SidecarStream implements StreamProcessor {
           'invalid_upstream_response',
         ),
       );
+      return this.#failover(io);
     }
     if (start.streaming) {
       this.#respMode = 'stream';
+      attempt.commit();
       const estimate = promptCostEstimateUsd(plan.request.promptTokens, model);
       releaseMessages(plan);
       return {
@@ -635,7 +631,7 @@ export class SidecarStream implements StreamProcessor {
   ) {
     const set: HeaderValueOption[] = [];
     for (const k in clientHeaders) set.push(setHeader(k, clientHeaders[k]!));
-    const tf = tierflowHeaders(this.#plan, model, this.#attempts.length, costUsd);
+    const tf = tierflowHeaders(this.#plan, model, this.#run?.attempts.length ?? 0, costUsd);
     for (const k in tf) set.push(setHeader(k, tf[k]!));
     if (newStatus !== undefined) set.push(setHeader(':status', String(newStatus)));
     const remove: string[] = [];
@@ -654,57 +650,19 @@ export class SidecarStream implements StreamProcessor {
   }
 
   /**
-   * Envoy's attempt failed before anything reached the client: record it, then run the remaining
-   * candidates with the shared attempt runner and answer with its whole response.
+   * Envoy's attempt failed before anything reached the client and the engine settled it: the
+   * same request continues over undici with the remaining candidates, into a buffer answered as
+   * one immediate_response.
    */
-  async #failover(
-    status: number,
-    h: Record<string, string>,
-    io: StreamIO,
-    cause?: ApiError,
-  ): Promise<ProcessingResponse> {
+  async #failover(io: StreamIO): Promise<ProcessingResponse> {
     const plan = this.#plan!;
-    const tracker = this.#tracker!;
-    const record = this.#record!;
-    const translator = this.#translator!;
-    const model = record.model;
-    const outcome = cause ? 'http_5xx' : failureOutcome(status, h);
-    record.outcome = outcome;
-    tracker.fail(
-      outcome === 'http_429' ? 'http_429' : outcome === 'connect_error' ? 'connect_error' : 'http_5xx',
-    );
-    const retryAfter = h['retry-after'];
-    if (outcome !== 'connect_error') {
-      const wait = retryAfterMs(retryAfter, Date.now());
-      if (wait !== undefined && wait > 0) this.#deps.router.health.coolDown(model, wait);
-    }
-    recordAttempt(this.#deps, tracker, record, true);
-    this.#tracker = undefined; // settled: onEnd must not count it again
-    let previousError = cause;
-    if (!previousError) {
-      try {
-        previousError = translator.onError(status, h, EMPTY);
-      } catch {
-        previousError = new ApiError(
-          502,
-          `Provider '${model.provider.name}' failed (status ${status}).`,
-          'upstream_error',
-          'upstream_error',
-        );
-      }
-    }
+    const run = this.#run!;
+    this.#attempt = undefined;
     io.extendTimeout(this.#maxWaitMs);
     const sink = new BufferSink(this.#bodyLimit);
     this.#failoverSink = sink;
-    const result = await runAttempts(plan, this.#deps, sink, {
-      startAt: this.#candidateIndex + 1,
-      previous: this.#attempts,
-      previousError,
-      previousRetryAfter: retryAfter,
-      trace: this.#trace,
-    });
+    const result = await runAttempts(run, this.#deps.client, sink);
     this.#failoverSink = undefined;
-    this.#attempts = result.attempts;
     this.#finish(result);
     if (sink.overflowed) {
       return errorResponse(
@@ -736,13 +694,17 @@ export class SidecarStream implements StreamProcessor {
   #onResponseBody(msg: HttpBody, io: StreamIO): ProcessingResponse | Promise<ProcessingResponse> {
     const chunk = msg.body ?? EMPTY;
     const end = msg.end_of_stream === true;
-    const translator = this.#translator;
-    const tracker = this.#tracker;
-    if (!translator || this.#done) return { response_body: CONTINUE };
+    if (this.#kind === 'passthrough' && this.#respMode === 'error') {
+      const out = passthroughErrorBody(this.#passthroughProvider ?? 'none', this.#respStatus, chunk);
+      return this.#replaceBody(out, { 'content-type': 'application/json' });
+    }
+    const attempt = this.#attempt;
+    if (!attempt || this.#done) return { response_body: CONTINUE };
+    const { translator, tracker } = attempt;
     switch (this.#respMode) {
       case 'stream': {
         const out = translator.onStreamChunk(chunk, end);
-        if (tracker && translator.sawFirstToken && tracker.firstTokenAt === undefined) tracker.firstToken();
+        if (translator.sawFirstToken && tracker.firstTokenAt === undefined) tracker.firstToken();
         const res: ProcessingResponse = {
           response_body: { response: { status: 'CONTINUE', body_mutation: { body: out } } },
         };
@@ -758,18 +720,14 @@ export class SidecarStream implements StreamProcessor {
           out = translator.onBody(chunk);
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
-          // A 2xx body that says the request itself was refused (a Gemini safety block): the
-          // client's 4xx, answered as is, like any other 4xx (no failover, no health penalty).
-          if (!isRetryableStatus(err.status)) {
-            this.#record!.outcome = 'client_error';
-            this.#tracker?.neutral();
-            return this.#clientErrorAnswer(chunk, 'response_body', err);
-          }
           // An unreadable success body is the provider's failure. Envoy still holds the response
           // headers (BUFFERED), so nothing reached the client: fail over like the gateway does.
-          return this.#failover(502, this.#respHeaders, io, err);
+          if (attempt.bodyRefused(err)) return this.#failover(io);
+          // A 2xx body that says the request itself was refused (a Gemini safety block): the
+          // client's 4xx, answered as is, like any other 4xx (no failover, no health penalty).
+          return this.#clientErrorAnswer(chunk, 'response_body', err);
         }
-        if (tracker && translator.sawFirstToken) tracker.firstToken();
+        attempt.commit();
         const outcome = this.#succeedOrStreamError();
         const cost = outcome.cost?.costUsd ?? 0;
         const extra: Record<string, string> = { 'x-tierflow-cost-usd': cost.toFixed(8) };
@@ -789,22 +747,20 @@ export class SidecarStream implements StreamProcessor {
     kind: 'response_body' | 'response_headers',
     error?: ApiError,
   ): ProcessingResponse {
-    const translator = this.#translator!;
-    const model = this.#record!.model;
-    const err = error ?? translator.onError(this.#respStatus, this.#respHeaders, body);
-    if (this.#tracker && this.#record) {
-      recordAttempt(this.#deps, this.#tracker, this.#record, false);
-      this.#tracker = undefined;
-    }
-    this.#finish({ status: err.status, attempts: this.#attempts, served: model, error: err });
+    const attempt = this.#attempt!;
+    const model = attempt.model;
+    const err = error ?? attempt.translator.onError(this.#respStatus, this.#respHeaders, body);
+    attempt.clientError(err);
+    const attempts = this.#run!.attempts;
+    this.#finish({ status: err.status, attempts, served: model, error: err });
     if (kind === 'response_headers') {
       return errorResponse(
         err,
-        tierflowHeaders(this.#plan, model, this.#attempts.length, 0),
+        tierflowHeaders(this.#plan, model, attempts.length, 0),
         'tierflow_upstream_error',
       );
     }
-    const cost = tierflowHeaders(this.#plan, model, this.#attempts.length, 0);
+    const cost = tierflowHeaders(this.#plan, model, attempts.length, 0);
     return this.#replaceBody(
       Buffer.from(err.toJson()),
       { 'content-type': 'application/json', ...cost },
@@ -833,24 +789,16 @@ export class SidecarStream implements StreamProcessor {
   // --- accounting ----------------------------------------------------------------------------
 
   #succeedOrStreamError(): RequestOutcome {
-    const translator = this.#translator!;
-    const record = this.#record!;
-    const tracker = this.#tracker;
-    if (translator.streamError) {
-      record.outcome = 'stream_error';
-      tracker?.fail('stream_error');
-    } else {
-      record.outcome = 'success';
-      tracker?.succeed(translator.usage?.completionTokens);
-    }
-    if (tracker) recordAttempt(this.#deps, tracker, record, false);
-    this.#tracker = undefined;
+    const attempt = this.#attempt!;
+    const translator = attempt.translator;
+    if (translator.streamError) attempt.streamFailed(translator.streamError.code ?? 'stream error event');
+    else attempt.succeeded();
     const outcome: RequestOutcome = {
       status: this.#respStatus,
-      attempts: this.#attempts,
-      served: record.model,
+      attempts: this.#run!.attempts,
+      served: attempt.model,
       usage: translator.usage,
-      cost: costOf(this.#plan!, record.model, translator.usage),
+      cost: costOf(this.#plan!, attempt.model, translator.usage),
       error: translator.streamError,
     };
     this.#finish(outcome);

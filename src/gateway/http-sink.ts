@@ -1,7 +1,7 @@
 // ResponseSink over a node:http ServerResponse, with backpressure and client-abort detection.
 import type { ServerResponse } from 'node:http';
 import { COST_HEADER } from '../core/response-headers.js';
-import type { ResponseSink } from '../pipeline/attempts.js';
+import type { ResponseSink } from '../pipeline/send.js';
 
 export class HttpSink implements ResponseSink {
   readonly #controller = new AbortController();

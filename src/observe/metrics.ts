@@ -52,6 +52,7 @@ export class Metrics {
   readonly flagshipCostUsd: Counter<'policy'>;
   readonly savedUsd: Counter<'policy'>;
   readonly configReloads: Counter<'result'>;
+  readonly credentialsRejected: Gauge<'provider'>;
   readonly configLastReloadSuccessful: Gauge<never>;
 
   #sharedState: { up: Gauge<never>; syncErrors: Counter<never> } | undefined;
@@ -166,6 +167,12 @@ export class Metrics {
       labelNames: ['policy'],
       registers,
     });
+    this.credentialsRejected = new Gauge({
+      name: 'tierflow_provider_credentials_rejected',
+      help: "1 while a provider is out of rotation because it refused TierFlow's credentials (401/403): fix its credentials.",
+      labelNames: ['provider'],
+      registers,
+    });
     this.configReloads = new Counter({
       name: 'tierflow_config_reloads_total',
       help: 'Configuration reloads, by result (applied, rejected).',
@@ -268,7 +275,11 @@ export class Metrics {
 
   /** Health events that feed metrics: give them to the HealthRegistry. */
   healthEvents(): HealthEvents {
-    return { outputTokenRate: (model, rate) => this.forModel(model).tokenRate.observe(rate) };
+    return {
+      outputTokenRate: (model, rate) => this.forModel(model).tokenRate.observe(rate),
+      credentialsRejected: (provider, rejected) =>
+        this.credentialsRejected.set({ provider }, rejected ? 1 : 0),
+    };
   }
 
   /**

@@ -3,24 +3,12 @@
 import { accountRequest, type RequestCost } from '../core/accounting.js';
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
-import type { AttemptOutcome } from '../core/failover.js';
-import type { AttemptTracker } from '../core/health/registry.js';
 import type { Usage } from '../core/openai.js';
 import type { Router, RoutePlan } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
+import type { AttemptRecord } from './engine.js';
 import { type Metrics, statusClass } from '../observe/metrics.js';
-import type { AttemptTiming, RequestTrace, Tracer } from '../observe/tracing.js';
-
-export interface AttemptRecord {
-  model: CompiledModel;
-  outcome: AttemptOutcome;
-  status?: number;
-  /** What the translator changed so the model would accept the request (Translator.adjusted). */
-  adjusted?: readonly string[];
-  /** With tracing: the span id sent to the provider, and the attempt's clock readings. */
-  spanId?: string;
-  timing?: AttemptTiming;
-}
+import type { RequestTrace, Tracer } from '../observe/tracing.js';
 
 export interface RequestOutcome {
   status: number;
@@ -37,30 +25,6 @@ export interface DataPlaneDeps {
   log: Logger;
   /** Only when OpenTelemetry export is configured. */
   tracer?: Tracer;
-}
-
-/** One attempt finished: health, metrics. */
-export function recordAttempt(
-  deps: DataPlaneDeps,
-  tracker: AttemptTracker | undefined,
-  record: AttemptRecord,
-  willFailOver: boolean,
-): void {
-  const m = deps.metrics.forModel(record.model);
-  m.attempt(record.outcome).inc();
-  if (tracker) {
-    if (tracker.firstByteAt !== undefined) m.ttfb.observe((tracker.firstByteAt - tracker.startedAt) / 1000);
-    if (tracker.firstTokenAt !== undefined) m.ttft.observe((tracker.firstTokenAt - tracker.startedAt) / 1000);
-  }
-  if (willFailOver) m.failover(record.outcome).inc();
-  if (deps.tracer && tracker) {
-    record.timing = {
-      start: tracker.startedAt,
-      firstByte: tracker.firstByteAt,
-      firstToken: tracker.firstTokenAt,
-      end: deps.router.now(),
-    };
-  }
 }
 
 /** Cost of the served attempt (if usage is known). */
@@ -123,6 +87,7 @@ export function recordRequest(
       plan.virtualKey,
       (u?.promptTokens ?? 0) + (u?.completionTokens ?? 0),
       cost?.costUsd ?? 0,
+      plan.reservedUsd,
     );
   }
   deps.log.info('request', {
@@ -134,7 +99,9 @@ export function recordRequest(
     tier: plan.tier,
     provider: served?.provider.name,
     model: served?.name,
-    attempts: outcome.attempts.map((a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}`),
+    attempts: outcome.attempts.map(
+      (a) => `${a.model.id}:${a.outcome}${a.status ? `:${a.status}` : ''}${a.cause ? ` (${a.cause})` : ''}`,
+    ),
     adjusted: served ? outcome.attempts.findLast((a) => a.model === served)?.adjusted : undefined,
     promptTokens: u?.promptTokens,
     completionTokens: u?.completionTokens,

@@ -1,7 +1,7 @@
 // A Router fed from a YAML file with hot reload: the last good config keeps serving.
 import type { CompiledConfig } from '../core/config/compiled.js';
 import { EntraTokens } from '../config/entra.js';
-import { formatIssue, type LoadOptions, loadConfigFile, type LocatedIssue } from '../config/load.js';
+import { formatIssue, type LoadOptions, loadServableConfigFile, type LocatedIssue } from '../config/load.js';
 import { type ConfigWatcher, watchFile } from '../config/watch.js';
 import type { Logger } from '../observe/log.js';
 
@@ -34,7 +34,7 @@ export function openFileConfig(
 ): FileConfigSource {
   // One Entra token per identity for the life of the process: a reload does not fetch anew.
   options = { ...options, entraTokens: options.entraTokens ?? new EntraTokens(log) };
-  const first = loadConfigFile(file, options);
+  const first = loadServableConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);
   // Files the config reads (classifier model files) reload it too, like the config file itself.
@@ -48,7 +48,7 @@ export function openFileConfig(
     for (const path of files) if (!others.has(path)) others.set(path, watchFile(path, reload));
   };
   const reload = (): void => {
-    const next = loadConfigFile(file, options);
+    const next = loadServableConfigFile(file, options);
     watchOthers([...new Set([...others.keys(), ...(next.files ?? [])])]);
     if (!next.config) {
       onRejected?.();

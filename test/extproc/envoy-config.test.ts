@@ -54,7 +54,8 @@ describe('Envoy bootstrap from the template', () => {
     const ep = hcm.http_filters[0].typed_config;
     expect(ep.failure_mode_allow).toBe(false);
     expect(ep.allow_mode_override).toBe(true);
-    expect(ep.mutation_rules).toEqual({ allow_all_routing: true });
+    // allow_envoy: the per-try timeout header (x-envoy-upstream-rq-per-try-timeout-ms) must take effect.
+    expect(ep.mutation_rules).toEqual({ allow_all_routing: true, allow_envoy: true });
     expect(ep.processing_mode).toEqual({
       request_header_mode: 'SEND',
       response_header_mode: 'SEND',
@@ -70,6 +71,9 @@ describe('Envoy bootstrap from the template', () => {
     for (const r of hcm.route_config.virtual_hosts[0].routes.filter((r: any) => r.route))
       expect(r.route.timeout).toBe('0s');
     expect(hcm.stream_idle_timeout).toBe('300s');
+    expect(hcm.normalize_path).toBe(true);
+    expect(hcm.merge_slashes).toBe(true);
+    expect(hcm.path_with_escaped_slashes_action).toBe('REJECT_REQUEST');
     const clusters = Object.fromEntries(b.static_resources.clusters.map((c: any) => [c.name, c]));
     expect(clusters.tierflow_upstream_tls.transport_socket.name).toBe('envoy.transport_sockets.tls');
     const tlsOpts =

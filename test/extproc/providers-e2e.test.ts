@@ -15,7 +15,7 @@ import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
-import type { AttemptDeps } from '../../src/pipeline/attempts.js';
+import type { AttemptDeps } from '../../src/pipeline/send.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { azureContentFilterFault } from '../mocks/azure-mock.js';
 import { bedrockFault } from '../mocks/bedrock-mock.js';

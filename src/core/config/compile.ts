@@ -20,7 +20,7 @@ import {
   type FileConfig as FileConfigType,
   type ProviderType,
 } from './schema.js';
-import { validate } from './json-schema.js';
+import { offValue, validate } from './json-schema.js';
 import { resolveModelFacts } from './model-facts.js';
 
 export interface ConfigIssue {
@@ -75,6 +75,9 @@ export const FAILOVER_DEFAULTS = {
   firstByteTimeoutMs: 30_000,
   escalate: 'up' as const,
   maxRetryAfterMs: 2_000,
+  onStatusCodes: [] as number[],
+  rateLimitRetries: 0,
+  rateLimitBackoffMs: 500,
 };
 
 const DEFAULT_CAPABILITIES: Capability[] = ['tools', 'streaming'];
@@ -132,7 +135,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       apiVersion: p.apiVersion,
       region,
       auth: p.auth ?? 'apiKey',
-      promptCaching: p.promptCaching ?? 'auto',
+      promptCaching: offValue(p.promptCaching) ?? 'auto',
       breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
       models: [],
       enabled: hasCredentials,
@@ -255,7 +258,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         }
       }
     }
-    const stickyMode = pol.stickiness ? (pol.stickiness.mode ?? 'tier') : 'off';
+    const stickyMode = pol.stickiness ? (offValue(pol.stickiness.mode) ?? 'tier') : 'off';
     if (stickyMode !== 'off') {
       policy.stickiness = { mode: stickyMode, ttlMs: (pol.stickiness?.ttlSeconds ?? 3600) * 1000 };
     }
@@ -309,9 +312,22 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       policies,
       virtualModels,
       virtualKeys,
+      failover: { ...FAILOVER_DEFAULTS, ...file.failover },
+      explicitFailover: explicitFailover(policies),
       revision: sha256Hex(JSON.stringify(file)).slice(0, 12),
     },
   };
+}
+
+/**
+ * Failover of a request that names a model: the first policy (in file order) listing that model
+ * among its candidates; models no policy lists use the top-level default.
+ */
+function explicitFailover(policies: ReadonlyMap<string, CompiledPolicy>): Map<string, CompiledPolicy> {
+  const byModel = new Map<string, CompiledPolicy>();
+  for (const p of policies.values())
+    for (const t of p.tiers) for (const m of t.candidates) if (!byModel.has(m.id)) byModel.set(m.id, p);
+  return byModel;
 }
 
 function defaultBaseUrl(type: ProviderType, region: string | undefined): string | undefined {

@@ -97,6 +97,10 @@ export interface CompiledConfig {
   virtualModels: ReadonlyMap<string, CompiledPolicy>;
   /** Key hash -> virtual key. Empty map: authentication is off. */
   virtualKeys: ReadonlyMap<string, CompiledVirtualKey>;
+  /** Failover of requests that name a model no policy lists (the file's top-level `failover`). */
+  failover: Required<FailoverSpec>;
+  /** `provider/model` -> the policy whose failover applies when a request names that model. */
+  explicitFailover: ReadonlyMap<string, CompiledPolicy>;
   /** A hash of the source, for logs and status. */
   revision: string;
 }

@@ -224,7 +224,7 @@ export const ProviderSpec = Obj(
       ),
     ),
     promptCaching: Opt(
-      StringEnum(
+      S.offEnum(
         ['auto', 'off'] as const,
         'Anthropic: auto (default) marks a long system prompt, and the conversation so far once a conversation is under way, as cacheable (cache_control) when the client marked nothing, so repeated prefixes are billed at the cache-read price as on providers that cache by themselves. off sends only what the client marked.',
       ),
@@ -288,20 +288,36 @@ export const FailoverSpec = Obj(
     ),
     maxRetryAfterMs: Opt(
       int(
-        'Longest Retry-After the router waits before the next attempt; longer ones skip ahead. Default 2000.',
+        'Longest Retry-After a same-model 429 retry waits (rateLimitRetries); a longer one moves on to the next candidate at once. Default 2000.',
         {
           minimum: 0,
         },
       ),
     ),
+    onStatusCodes: Opt(
+      S.array(
+        int('An HTTP status.', { minimum: 400, maximum: 599 }),
+        'Provider statuses that fail over like a 5xx besides 429 and 5xx (e.g. [408, 409]). Default none.',
+        { maxItems: 50 },
+      ),
+    ),
+    rateLimitRetries: Opt(
+      int(
+        'Times to retry the same model after a 429 before moving to the next candidate, waiting its Retry-After (up to maxRetryAfterMs) or rateLimitBackoffMs, doubled per retry. Default 0.',
+        { minimum: 0, maximum: 5 },
+      ),
+    ),
+    rateLimitBackoffMs: Opt(
+      int('First wait of a same-model 429 retry without Retry-After. Default 500.', { minimum: 0 }),
+    ),
   },
-  'Failover: when and how far to try other candidates after a connect error, reset, timeout, 429 or 5xx.',
+  "Failover: when and how far to try other candidates after a connect error, reset, timeout, 429, 5xx or a provider refusing TierFlow's credentials. Applies to every request of the policy, and to requests that name a model the policy lists.",
 );
 
 export const StickinessSpec = Obj(
   {
     mode: Opt(
-      StringEnum(
+      S.offEnum(
         ['off', 'tier', 'model'] as const,
         'off: every turn is routed on its own. tier (the default): a later turn never goes to a cheaper tier than an earlier turn of the conversation was served by. model: also the same model as the previous turn while it is healthy and able to serve the request (keeps provider prompt caches warm).',
       ),
@@ -417,6 +433,7 @@ export const FileConfig = S.object(
     providers: S.array(FileProvider, 'LLM providers.'),
     policies: S.array(FilePolicy, 'Routing policies.'),
     virtualKeys: Opt(S.array(FileVirtualKey, 'Virtual keys.')),
+    failover: Opt(FailoverSpec),
   },
   'TierFlow configuration file.',
 );

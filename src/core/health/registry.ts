@@ -4,7 +4,15 @@ import type { CompiledConfig, CompiledModel } from '../config/compiled.js';
 import { type AttemptSettle, type BreakerState, ModelBreaker } from './breaker.js';
 import { ModelLatency } from './latency.js';
 
-export type FailureKind = 'connect_error' | 'timeout' | 'reset' | 'http_429' | 'http_5xx' | 'stream_error';
+export type FailureKind =
+  | 'connect_error'
+  | 'timeout'
+  | 'reset'
+  | 'http_429'
+  | 'http_5xx'
+  | 'http_4xx'
+  | 'stream_error'
+  | 'auth_error';
 
 export type Clock = () => number;
 
@@ -17,12 +25,19 @@ interface Entry {
 
 export interface HealthEvents {
   breakerState?(model: CompiledModel, state: BreakerState): void;
+  /** A provider refused TierFlow's credentials (true) or is back in rotation (false). */
+  credentialsRejected?(provider: string, rejected: boolean): void;
   /** A successful attempt's output rate: tokens per second from its first token (or byte) to its end. */
   outputTokenRate?(model: CompiledModel, tokensPerSecond: number): void;
 }
 
+/** How long a provider that refused TierFlow's credentials stays out of rotation before one probe. */
+export const CREDENTIALS_RETRY_MS = 60_000;
+
 export class HealthRegistry {
   readonly #entries = new Map<string, Entry>();
+  /** Provider name -> until when it is out of rotation for refusing TierFlow's credentials. */
+  readonly #rejected = new Map<string, number>();
 
   constructor(
     private readonly clock: Clock = () => performance.now(),
@@ -57,6 +72,7 @@ export class HealthRegistry {
 
   /** May this model take an attempt now? (breaker closed or probe free, not cooling down) */
   available(model: CompiledModel): boolean {
+    if (this.#rejected.size > 0 && this.#credentialsOut(model.provider.name, false)) return false;
     const e = this.#entries.get(model.id);
     if (!e) return true;
     return e.breaker.available && e.coolDownUntil <= this.clock();
@@ -72,6 +88,7 @@ export class HealthRegistry {
 
   /** Starts an attempt; undefined when the breaker refuses it right now. */
   begin(model: CompiledModel): AttemptTracker | undefined {
+    if (this.#rejected.size > 0 && this.#credentialsOut(model.provider.name, true)) return undefined;
     const e = this.#entry(model);
     if (e.coolDownUntil > this.clock()) return undefined;
     const settle = e.breaker.begin();
@@ -84,8 +101,40 @@ export class HealthRegistry {
     e.coolDownUntil = Math.max(e.coolDownUntil, this.clock() + ms);
   }
 
+  /**
+   * The provider refused TierFlow's credentials: every model of it leaves rotation for
+   * CREDENTIALS_RETRY_MS (a config reload ends it sooner), then one attempt probes it again.
+   */
+  credentialsRejected(provider: string): void {
+    const was = this.#rejected.has(provider);
+    this.#rejected.set(provider, this.clock() + CREDENTIALS_RETRY_MS);
+    if (!was) this.events.credentialsRejected?.(provider, true);
+  }
+
+  /** The provider answered a request with its current credentials. */
+  credentialsAccepted(provider: string): void {
+    if (this.#rejected.size > 0 && this.#rejected.delete(provider))
+      this.events.credentialsRejected?.(provider, false);
+  }
+
+  /** Providers currently out of rotation for refusing TierFlow's credentials. */
+  rejectedProviders(): string[] {
+    return [...this.#rejected.keys()];
+  }
+
+  #credentialsOut(provider: string, takeProbe: boolean): boolean {
+    const until = this.#rejected.get(provider);
+    if (until === undefined) return false;
+    if (until > this.clock()) return true;
+    // Time for one probe: this attempt may go; the others wait for its outcome.
+    if (takeProbe) this.#rejected.set(provider, this.clock() + CREDENTIALS_RETRY_MS);
+    return false;
+  }
+
   /** Drops state of models no longer configured. */
   retain(config: CompiledConfig): void {
+    // New configuration, perhaps new credentials: rejected providers get another chance.
+    for (const p of this.#rejected.keys()) this.credentialsAccepted(p);
     for (const [id, e] of this.#entries) {
       if (!config.models.has(id)) {
         e.breaker.shutdown();

@@ -1,0 +1,284 @@
+// send: drives the attempt engine over undici into a ResponseSink. The gateway runs every
+// attempt of a request here; the sidecar runs the attempts after Envoy's first one here (into a
+// buffer answered as one immediate_response). Failover decisions are the engine's (engine.ts).
+import type { Dispatcher } from 'undici';
+import { promptCostEstimateUsd } from '../core/accounting.js';
+import { ApiError } from '../core/errors.js';
+import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
+import { type TransportFailure, transportFailure, type UpstreamClient } from './client.js';
+import type { Attempt, RequestAttempts } from './engine.js';
+import { releaseMessages } from './plan.js';
+import { costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
+
+/** Where the response goes: an HTTP response (gateway) or a buffer (ext_proc immediate_response). */
+export interface ResponseSink {
+  /** Commits status and headers; after this no failover is possible. */
+  start(status: number, headers: Record<string, string>): void;
+  /** Resolves when the chunk may be followed by the next (backpressure). */
+  write(chunk: Buffer): void | Promise<void>;
+  /** `trailers`: values known only at the end (the exact cost of a streamed response). */
+  end(trailers?: Record<string, string>): void;
+  /** Aborted when the client went away. */
+  readonly signal?: AbortSignal;
+}
+
+/** What the data planes need to run attempts: the pipeline's dependencies and the undici client. */
+export interface AttemptDeps extends DataPlaneDeps {
+  client: UpstreamClient;
+}
+
+const MAX_ERROR_BODY = 1 << 20;
+const EMPTY = Buffer.alloc(0);
+
+/** Runs attempts until one serves the request or none may follow; answers the client either way. */
+export async function runAttempts(
+  run: RequestAttempts,
+  client: UpstreamClient,
+  sink: ResponseSink,
+): Promise<RequestOutcome> {
+  const { plan } = run;
+  for (;;) {
+    if (sink.signal?.aborted) return clientGone(run);
+    if (run.waitMs > 0) await sleep(run.waitMs, sink.signal);
+    if (sink.signal?.aborted) return clientGone(run);
+    const attempt = run.next();
+    if (!attempt) break;
+    let served: RequestOutcome | undefined;
+    try {
+      served = await send(attempt, client, sink);
+    } finally {
+      // Whatever happened (a bug included), the breaker's slot is never left taken.
+      if (!attempt.settled) attempt.abandoned();
+    }
+    if (served) return served;
+  }
+  const error = run.error();
+  const headers = tierflowHeaders(plan, undefined, run.attempts.length, undefined);
+  if (run.retryAfter && error.status === 429) headers['retry-after'] = run.retryAfter;
+  if (!sink.signal?.aborted) await sendError(sink, error, headers);
+  return { status: error.status, attempts: run.attempts, error };
+}
+
+function clientGone(run: RequestAttempts): RequestOutcome {
+  return {
+    status: 499,
+    attempts: run.attempts,
+    error: new ApiError(499, 'client closed the request', 'api_error', 'client_closed'),
+  };
+}
+
+/** One attempt over undici: the outcome once it answered the client, undefined to fail over. */
+async function send(
+  attempt: Attempt,
+  client: UpstreamClient,
+  sink: ResponseSink,
+): Promise<RequestOutcome | undefined> {
+  const { run, translator, tracker } = attempt;
+  const { plan } = run;
+  const model = attempt.model;
+  const remaining = run.remainingMs();
+  // One controller per attempt, aborted by the deadline or by the client going away
+  // (cheaper than AbortSignal.any, which keeps its sources alive until GC).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(DEADLINE), remaining);
+  const onClientGone = () => abort.abort(sink.signal!.reason);
+  sink.signal?.addEventListener('abort', onClientGone, { once: true });
+  const signal = abort.signal;
+  const served = (status: number, error?: ApiError): RequestOutcome => ({
+    status,
+    attempts: run.attempts,
+    served: model,
+    usage: translator.usage,
+    cost: costOf(plan, model, translator.usage),
+    ...(error ? { error } : {}),
+  });
+  const transport = (err: unknown): undefined => {
+    if (sink.signal?.aborted) return void attempt.abandoned();
+    if (signal.aborted && signal.reason === DEADLINE) {
+      attempt.failedTransport('timeout', `no answer before the routing deadline`, true);
+      return;
+    }
+    const kind: TransportFailure = transportFailure(err);
+    attempt.failedTransport(kind, transportDetail(err, kind, plan.firstByteTimeoutMs));
+  };
+  try {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await client.send(attempt.request, {
+        signal,
+        headersTimeoutMs: Math.min(plan.firstByteTimeoutMs, Math.max(1, remaining)),
+        bodyTimeoutMs: plan.firstByteTimeoutMs,
+      });
+    } catch (err) {
+      return transport(err);
+    }
+    const status = res.statusCode;
+    const verdict = attempt.responseHeaders(status);
+
+    if (verdict !== 'ok') {
+      const body = await readBody(res.body, MAX_ERROR_BODY).catch(() => EMPTY);
+      const { failover, error } = attempt.failedStatus(status, res.headers, body);
+      if (failover) return undefined;
+      // The client's mistake: answer it as is.
+      clearTimeout(timer);
+      attempt.commit();
+      await sendError(sink, error, tierflowHeaders(plan, model, attempt.number, 0));
+      return served(error.status, error);
+    }
+
+    let start;
+    try {
+      start = translator.onResponseHeaders(status, res.headers);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      res.body.destroy();
+      attempt.failedResponse(err);
+      return undefined;
+    }
+    if (!start.streaming) {
+      let out: Buffer;
+      try {
+        out = translator.onBody(await readBody(res.body, Infinity));
+      } catch (err) {
+        if (!(err instanceof ApiError)) return transport(err);
+        if (attempt.bodyRefused(err)) return undefined;
+        clearTimeout(timer);
+        attempt.commit();
+        await sendError(sink, err, tierflowHeaders(plan, model, attempt.number, 0));
+        return served(err.status, err);
+      }
+      clearTimeout(timer);
+      attempt.commit();
+      const cost = costOf(plan, model, translator.usage);
+      sink.start(start.status, {
+        ...start.headers,
+        'content-length': String(out.length),
+        ...tierflowHeaders(plan, model, attempt.number, cost?.costUsd ?? 0),
+      });
+      await sink.write(out);
+      sink.end();
+      attempt.succeeded();
+      return served(start.status);
+    }
+
+    // Streaming: hold back until the translator has something to send, so a stream that breaks
+    // before its first event can still fail over.
+    const commit = () => {
+      clearTimeout(timer);
+      attempt.commit();
+      releaseMessages(plan);
+      const estimate = promptCostEstimateUsd(plan.request.promptTokens, model);
+      sink.start(start.status, {
+        ...start.headers,
+        ...tierflowHeaders(plan, model, attempt.number, estimate),
+      });
+    };
+    try {
+      for await (const chunk of res.body) {
+        const out = translator.onStreamChunk(chunk as Buffer, false);
+        if (translator.sawFirstToken && tracker.firstTokenAt === undefined) tracker.firstToken();
+        if (!attempt.committed) {
+          if (translator.streamError) {
+            res.body.destroy();
+            attempt.failedResponse(translator.streamError, 'stream_error');
+            return undefined;
+          }
+          if (out.length === 0) continue;
+          commit();
+        }
+        if (out.length) await sink.write(out);
+        if (sink.signal?.aborted) break;
+      }
+      const tail = translator.onStreamChunk(EMPTY, true);
+      if (!attempt.committed) {
+        if (translator.streamError) {
+          attempt.failedResponse(translator.streamError, 'stream_error');
+          return undefined;
+        }
+        commit();
+      }
+      if (tail.length) await sink.write(tail);
+      // Headers left with an estimate; the exact cost, known now, goes in a trailer.
+      const cost = costOf(plan, model, translator.usage);
+      sink.end(cost ? { [COST_HEADER]: cost.costUsd.toFixed(8) } : undefined);
+    } catch (err) {
+      if (!attempt.committed) return transport(err);
+      // Bytes already reached the client: tell it in-band and end the stream.
+      if (sink.signal?.aborted) {
+        sink.end();
+        attempt.abandoned();
+        return served(start.status);
+      }
+      const kind = transportFailure(err);
+      const e = new ApiError(
+        502,
+        `The provider stream broke after the response started (${kind}).`,
+        'upstream_error',
+        kind,
+      );
+      await sink.write(Buffer.from(`data: ${e.toJson()}\n\n`));
+      sink.end();
+      attempt.streamFailed(transportDetail(err, kind, plan.firstByteTimeoutMs));
+      return served(start.status, e);
+    }
+    if (sink.signal?.aborted) attempt.abandoned();
+    else if (translator.streamError)
+      attempt.streamFailed(translator.streamError.code ?? 'stream error event');
+    else attempt.succeeded();
+    return served(start.status, translator.streamError);
+  } finally {
+    clearTimeout(timer);
+    sink.signal?.removeEventListener('abort', onClientGone);
+  }
+}
+
+const DEADLINE = new ApiError(504, 'deadline');
+
+/** errno (or undici code) and what it means, for the attempt's cause. */
+function transportDetail(err: unknown, kind: TransportFailure, firstByteTimeoutMs: number): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code;
+  if (kind === 'timeout') return `${code ?? 'timeout'}: no response within ${firstByteTimeoutMs} ms`;
+  return code ?? (err instanceof Error ? err.message.slice(0, 120) : kind);
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export async function sendError(
+  sink: ResponseSink,
+  error: ApiError,
+  headers: Record<string, string>,
+): Promise<void> {
+  const body = Buffer.from(error.toJson());
+  sink.start(error.status, {
+    'content-type': 'application/json',
+    'content-length': String(body.length),
+    ...headers,
+  });
+  await sink.write(body);
+  sink.end();
+}
+
+async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
