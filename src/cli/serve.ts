@@ -6,10 +6,12 @@ import { HealthRegistry } from '../core/health/registry.js';
 import { Router } from '../core/router.js';
 import '../core/translators/register-all.js';
 import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
+import { DEFAULT_LIMITS, type ServerLimits } from '../gateway/http-hardening.js';
 import { createGateway } from '../gateway/server.js';
 import { startupNotice } from '../gateway/startup-notice.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
+import { metricsTokenFromEnv } from '../observe/ops-http.js';
 import { tracerFromEnv } from '../observe/tracing.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
@@ -28,11 +30,18 @@ options:
       --host HOST       address to bind (env HOST; default 127.0.0.1)
       --body-limit N    largest request body in bytes (default 33554432)
       --secrets-dir DIR where <secret>/<key> files for secretRef credentials live
+      --max-connections N  open client connections at most (env TIERFLOW_MAX_CONNECTIONS;
+                        default 3/4 of the descriptor limit)
+      --request-timeout S  seconds a client has to send a whole request, headers and body
+                        (env TIERFLOW_REQUEST_TIMEOUT; default 120; headers alone: 15)
       --state-file FILE where virtual-key spend is kept across restarts when --redis is not
                         given (env TIERFLOW_STATE_FILE; default tierflow-state.json next to
                         the config file; "none": keep spend in memory only)
 ${SHARED_LIMITS_HELP}
   -h, --help
+
+/metrics requires 'Authorization: Bearer <token>' when TIERFLOW_METRICS_TOKEN (or
+TIERFLOW_METRICS_TOKEN_FILE) is set.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -44,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'body-limit': { type: 'string' },
       'secrets-dir': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'request-timeout': { type: 'string' },
       'state-file': { type: 'string' },
       redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -64,6 +75,34 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) {
     process.stderr.write(`tierflow serve: invalid --body-limit '${values['body-limit']}'\n`);
+    return 2;
+  }
+  const maxConnections = values['max-connections'] ?? process.env.TIERFLOW_MAX_CONNECTIONS;
+  const requestTimeout = values['request-timeout'] ?? process.env.TIERFLOW_REQUEST_TIMEOUT;
+  const limits: Partial<ServerLimits> = {};
+  if (maxConnections !== undefined) {
+    limits.maxConnections = Number(maxConnections);
+    if (!Number.isInteger(limits.maxConnections) || limits.maxConnections < 1) {
+      process.stderr.write(`tierflow serve: invalid --max-connections '${maxConnections}'\n`);
+      return 2;
+    }
+  }
+  if (requestTimeout !== undefined) {
+    const seconds = Number(requestTimeout);
+    if (!Number.isFinite(seconds) || seconds < 1) {
+      process.stderr.write(`tierflow serve: invalid --request-timeout '${requestTimeout}'\n`);
+      return 2;
+    }
+    limits.requestTimeoutMs = Math.round(seconds * 1000);
+    limits.headersTimeoutMs = Math.min(DEFAULT_LIMITS.headersTimeoutMs, limits.requestTimeoutMs);
+  }
+  let metricsToken;
+  try {
+    metricsToken = metricsTokenFromEnv();
+  } catch (err) {
+    process.stderr.write(
+      `tierflow serve: cannot read TIERFLOW_METRICS_TOKEN_FILE: ${(err as Error).message}\n`,
+    );
     return 2;
   }
   const flushMs = Number(process.env.TIERFLOW_STATE_FLUSH_MS ?? DEFAULT_FLUSH_MS);
@@ -134,7 +173,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const client = new UpstreamClient();
   const tracer = await tracerFromEnv(process.env, log);
-  const gateway = createGateway({ router, metrics, log, client, tracer });
+  const gateway = createGateway({ router, metrics, log, client, tracer, limits, metricsToken });
   let address;
   try {
     address = await gateway.listen(port, host);

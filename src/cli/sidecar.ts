@@ -18,7 +18,7 @@ import { ENV_NAMESPACE, SOCKET_DIR, SOCKET_FILE } from '../k8s/resources.js';
 import { createLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { tracerFromEnv } from '../observe/tracing.js';
-import { startOpsServer } from '../observe/ops-http.js';
+import { metricsTokenFromEnv, startOpsServer } from '../observe/ops-http.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import {
   SHARED_LIMITS_HELP,
@@ -45,7 +45,8 @@ options:
       --health-port PORT   gRPC health only (grpc.health.v1) on all addresses (IPv6 and IPv4), for
                            kubelet probes (env TIERFLOW_HEALTH_PORT). Service "" is SERVING while
                            the process runs; the ext_proc service only once a configuration is loaded
-      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on all addresses (env TIERFLOW_METRICS_PORT)
+      --metrics-port PORT  HTTP /metrics, /healthz, /readyz on all addresses (env TIERFLOW_METRICS_PORT);
+                           /metrics needs Bearer $TIERFLOW_METRICS_TOKEN (or _FILE) when set
       --body-limit N       largest request body in bytes; must match Envoy's buffer limit (default ${DEFAULT_BODY_LIMIT})
       --max-message-timeout-ms N
                            Envoy's max_message_timeout (default ${ENVOY_CONFIG_DEFAULTS.maxMessageTimeoutMs})
@@ -244,6 +245,7 @@ export async function run(argv: string[]): Promise<number> {
           {
             registry: metrics.registry,
             ready: () => (draining ? 'shutting down' : router ? true : `not configured: ${reason()}`),
+            metricsToken: metricsTokenFromEnv(),
           },
           metricsPort as number,
         );

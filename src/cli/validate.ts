@@ -1,7 +1,7 @@
 // tierflow validate [FILE]: schema and reference checks, with field paths and line numbers.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatIssue, loadConfigFile } from '../config/load.js';
+import { formatIssue, loadServableConfigFile } from '../config/load.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -16,7 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const file = resolve(positionals[0] ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml');
-  const r = loadConfigFile(file, { secretsDir: values['secrets-dir'] });
+  const r = loadServableConfigFile(file, { secretsDir: values['secrets-dir'] });
   for (const issue of r.issues) process.stderr.write(formatIssue(issue, file) + '\n');
   if (!r.config) {
     process.stderr.write(`${file}: invalid\n`);

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { EntraSpec } from '../core/config/schema.js';
+import { rememberSecret } from '../core/redact.js';
 import { Secret } from '../core/secret.js';
 import type { Logger } from '../observe/log.js';
 
@@ -130,6 +131,7 @@ export class EntraToken extends Secret {
           `token endpoint answered ${res.status} ${code}${why ? `: ${why.slice(0, 200)}` : ''}`,
         );
       }
+      rememberSecret(token);
       this.#token = token;
       this.#expiresAt = this.#now() + expiresIn * 1000;
       this.#retryAt = 0;

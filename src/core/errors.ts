@@ -1,4 +1,5 @@
 // OpenAI-style errors: {"error":{"message","type","param","code"}} with an HTTP status.
+import { redact, redactNullable } from './redact.js';
 
 export type ErrorType =
   | 'invalid_request_error'
@@ -15,19 +16,29 @@ export interface ErrorBody {
   error: { message: string; type: ErrorType | string; param: string | null; code: string | null };
 }
 
+/**
+ * Every field passes through `redact` here, where every error is born: whatever a provider put
+ * in its message, type, code or param, the client and the log get it without credentials.
+ */
 export class ApiError extends Error {
+  readonly type: ErrorType | string;
+  readonly code: string | null;
+  readonly param: string | null;
   /** Headers the answer carries besides the body (e.g. Retry-After of a 429 TierFlow itself gives). */
   headers?: Record<string, string>;
 
   constructor(
     readonly status: number,
     message: string,
-    readonly type: ErrorType | string = 'invalid_request_error',
-    readonly code: string | null = null,
-    readonly param: string | null = null,
+    type: ErrorType | string = 'invalid_request_error',
+    code: string | null = null,
+    param: string | null = null,
   ) {
-    super(message);
+    super(redact(message));
     this.name = 'ApiError';
+    this.type = redact(type);
+    this.code = redactNullable(code);
+    this.param = redactNullable(param);
   }
 
   toBody(): ErrorBody {

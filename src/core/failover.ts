@@ -64,7 +64,9 @@ export type AttemptOutcome =
   | 'reset'
   | 'stream_error'
   /** The provider refused TierFlow's own credentials (401/403). */
-  | 'auth_error';
+  | 'auth_error'
+  /** TierFlow itself ran out of a resource (descriptors, memory): nobody's health pays for it. */
+  | 'local_error';
 
 export function failureKindOf(outcome: AttemptOutcome): FailureKind | undefined {
   switch (outcome) {

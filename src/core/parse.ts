@@ -1,5 +1,6 @@
 // parse: bytes of an OpenAI chat-completions request -> a validated ParsedRequest, or an ApiError.
 import { ApiError, badRequest } from './errors.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
 
 export interface RequestNeeds {
@@ -36,6 +37,8 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
     );
   }
   if (size === 0) throw badRequest('Request body is empty; expected a JSON chat completion request.');
+  const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  if (exceedsJsonDepth(bytes)) throw tooDeep();
   let body: unknown;
   try {
     body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -43,6 +46,15 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
   return validateChatRequest(body);
+}
+
+/** The 400 for a body nested deeper than MAX_JSON_DEPTH. */
+export function tooDeep(): ApiError {
+  return badRequest(
+    `Request body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep.`,
+    null,
+    'nesting_too_deep',
+  );
 }
 
 export function validateChatRequest(body: unknown): ParsedRequest {

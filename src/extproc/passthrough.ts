@@ -2,8 +2,12 @@
 // not translate them, it sends them unchanged to an OpenAI-wire provider of the config, with that
 // provider's key. Which provider: the one offering the model the body names, else the first
 // OpenAI-wire model of the first policy (the `auto` policy's family), else any OpenAI-wire provider.
+// Only allowed OpenAI API paths get here (src/core/passthrough-paths.ts).
 import type { CompiledConfig, CompiledModel, CompiledProvider } from '../core/config/compiled.js';
+import { ApiError } from '../core/errors.js';
 import type { HealthRegistry } from '../core/health/registry.js';
+import { redact } from '../core/redact.js';
+import { bodyExcerpt, clientStatusFor, tryParseJson } from '../core/translators/upstream-error.js';
 
 /** Provider types that speak the OpenAI REST API under their base URL. */
 const OPENAI_WIRE = new Set(['openai', 'openai-compatible', 'demo']);
@@ -59,10 +63,35 @@ export function passthroughTarget(
   if (!provider) return undefined;
   const base = provider.baseUrl || DEFAULT_BASE[provider.type];
   if (!base) return undefined;
-  const url = new URL((base.endsWith('/') ? base.slice(0, -1) : base) + rest);
+  const root = base.endsWith('/') ? base.slice(0, -1) : base;
+  const url = new URL(root + rest);
+  // `rest` passed the allow-list (isAllowedPassthroughPath); this guards the invariant anyway:
+  // the provider's key only ever goes to a path under the provider's base path.
+  if (!url.pathname.startsWith(new URL(root).pathname.replace(/\/?$/, '/'))) return undefined;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(provider.headers ?? {})) headers[k.toLowerCase()] = v;
   const key = provider.credentials.apiKey;
   if (key) headers.authorization = `Bearer ${key.reveal()}`;
   return { provider, model, url, headers };
+}
+
+/**
+ * The client's copy of a provider's error answer to a pass-through request: its own JSON error
+ * with every credential redacted when it is OpenAI-shaped, else an OpenAI-style error quoting it.
+ */
+export function passthroughErrorBody(provider: string, status: number, body: Buffer): Buffer {
+  const text = redact(body.toString('utf8'));
+  const parsed = tryParseJson(text) as { error?: { message?: unknown } } | undefined;
+  if (typeof parsed?.error === 'object' && typeof parsed.error?.message === 'string')
+    return Buffer.from(text);
+  const excerpt = bodyExcerpt(text);
+  const code = clientStatusFor(status);
+  return Buffer.from(
+    new ApiError(
+      code,
+      `Provider '${provider}' answered HTTP ${status}${excerpt ? `: ${excerpt}` : '.'}`,
+      code >= 500 ? 'upstream_error' : 'invalid_request_error',
+      `upstream_${status}`,
+    ).toJson(),
+  );
 }

@@ -20,7 +20,11 @@
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import { randomUUID } from 'node:crypto';
 import type { CompiledModel } from '../core/config/compiled.js';
+import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
+import { exceedsJsonDepth } from '../core/json-depth.js';
+import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
+import { tooDeep } from '../core/parse.js';
 import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
 import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
@@ -32,7 +36,7 @@ import { planRequest, releaseMessages } from '../pipeline/plan.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
-import { passthroughTarget } from './passthrough.js';
+import { passthroughErrorBody, passthroughTarget } from './passthrough.js';
 import { DEFAULT_BODY_LIMIT, type StreamIO, type StreamProcessor } from './server.js';
 import type {
   BodySendMode,
@@ -117,17 +121,21 @@ export function classifyPath(
   }
   if ((bare === '/models' || bare.startsWith('/models/')) && method === 'GET')
     return { kind: 'models', rest };
-  if (path.startsWith('/v1/')) return { kind: 'passthrough', rest };
+  if (path.startsWith('/v1/') && isAllowedPassthroughPath(rest)) return { kind: 'passthrough', rest };
   return {
     kind: 'reject',
     rest,
     error: new ApiError(
       404,
-      `Unknown path ${path}. TierFlow serves the OpenAI API under /v1/.`,
+      `Unknown path ${clipPath(path)}. TierFlow serves chat completions and the OpenAI API resources under /v1/.`,
       'invalid_request_error',
       'unknown_url',
     ),
   };
+}
+
+function clipPath(path: string): string {
+  return path.length > 200 ? path.slice(0, 200) + '…' : path;
 }
 
 function errorResponse(
@@ -287,6 +295,8 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
+    const wrongType = kind === 'chat' ? unsupportedContentType(h['content-type']) : undefined;
+    if (wrongType) return errorResponse(wrongType);
     if (kind === 'models') return this.#models(rest);
     // Client-supplied x-tierflow-* never go past this answer.
     const remove: string[] = [];
@@ -477,6 +487,10 @@ export class SidecarStream implements StreamProcessor {
     let newBody = body;
     let replace = false;
     if (body && target.model && requested !== undefined && target.model.upstreamModel !== requested) {
+      if (exceedsJsonDepth(body)) {
+        this.#done = true;
+        return errorResponse(tooDeep());
+      }
       try {
         const obj = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
         obj.model = target.model.upstreamModel;
@@ -503,9 +517,12 @@ export class SidecarStream implements StreamProcessor {
         setHeader('x-tierflow-attempts', '1'),
         setHeader('x-tierflow-provider', this.#passthroughProvider ?? 'none'),
       ];
+      // Error bodies are read (and redacted: providers echo keys in them); others pass as sent.
+      const failed = status >= 400 && !msg.end_of_stream;
+      if (failed) this.#respMode = 'error';
       return {
         response_headers: { response: { status: 'CONTINUE', header_mutation: { set_headers: set } } },
-        mode_override: MODE_NONE,
+        mode_override: failed ? MODE_BUFFERED : MODE_NONE,
       };
     }
     const plan = this.#plan;
@@ -677,6 +694,10 @@ export class SidecarStream implements StreamProcessor {
   #onResponseBody(msg: HttpBody, io: StreamIO): ProcessingResponse | Promise<ProcessingResponse> {
     const chunk = msg.body ?? EMPTY;
     const end = msg.end_of_stream === true;
+    if (this.#kind === 'passthrough' && this.#respMode === 'error') {
+      const out = passthroughErrorBody(this.#passthroughProvider ?? 'none', this.#respStatus, chunk);
+      return this.#replaceBody(out, { 'content-type': 'application/json' });
+    }
     const attempt = this.#attempt;
     if (!attempt || this.#done) return { response_body: CONTINUE };
     const { translator, tracker } = attempt;

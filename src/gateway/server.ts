@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CompiledConfig } from '../core/config/compiled.js';
+import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
 import { authenticate, type Router } from '../core/router.js';
+import type { Secret } from '../core/secret.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
@@ -14,6 +16,12 @@ import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
 import type { Tracer } from '../observe/tracing.js';
+import {
+  applyServerLimits,
+  DEFAULT_LIMITS,
+  defaultMaxConnections,
+  type ServerLimits,
+} from './http-hardening.js';
 import { HttpSink } from './http-sink.js';
 import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
 
@@ -24,6 +32,10 @@ export interface GatewayOptions {
   client: UpstreamClient;
   /** Reported by /readyz; false while no config has loaded. */
   ready?: () => boolean;
+  /** When set, GET /metrics requires it as a bearer token. */
+  metricsToken?: Secret;
+  /** Timeouts and the connection limit (src/gateway/http-hardening.ts); defaults otherwise. */
+  limits?: Partial<ServerLimits>;
   /** OpenTelemetry export (only when configured). */
   tracer?: Tracer;
 }
@@ -68,6 +80,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
   const ops: OpsEndpoints = {
     registry: metrics.registry,
+    metricsToken: options.metricsToken,
     ready: () => {
       if (draining) return 'shutting down';
       if (options.ready?.() === false) return 'no configuration loaded';
@@ -75,7 +88,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+  // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
@@ -95,7 +109,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         res,
         new ApiError(
           404,
-          `Unknown path ${path}. TierFlow serves ${SERVED}.`,
+          `Unknown path ${path.length > 200 ? path.slice(0, 200) + '…' : path}. TierFlow serves ${SERVED}.`,
           'invalid_request_error',
           'unknown_url',
         ),
@@ -104,6 +118,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       internalError(res, err, requestId);
     }
   });
+
+  applyServerLimits(
+    server,
+    { ...DEFAULT_LIMITS, maxConnections: defaultMaxConnections(), ...options.limits },
+    log,
+  );
 
   /** Every API path but POST chat: the virtual key first (when keys are configured), then the path. */
   function api(req: IncomingMessage, res: ServerResponse, path: string): void {
@@ -137,6 +157,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     // Tracing off: the arguments are not even evaluated.
     const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
+    const wrongType = unsupportedContentType(header(req, 'content-type'));
+    if (wrongType) {
+      req.resume();
+      res.setHeader('connection', 'close');
+      traceRejected(deps, trace, wrongType);
+      return error(res, wrongType);
+    }
     let body: Buffer;
     try {
       body = await readBody(req, router.bodyLimit);

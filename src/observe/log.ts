@@ -1,4 +1,7 @@
-// JSON lines on stdout (errors on stderr), one object per event. Never pass secrets in fields.
+// JSON lines on stdout (errors on stderr), one object per event. Never pass secrets in fields;
+// every line still goes through `redact` (src/core/redact.ts) on its way out, as a safety net.
+import { redact } from '../core/redact.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -18,7 +21,7 @@ export function createLogger(
   const min = ORDER[level] ?? ORDER.info;
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    write(JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, ...base, ...fields }), lvl);
+    write(redact(JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, ...base, ...fields })), lvl);
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -1,13 +1,37 @@
 // The operations endpoints every TierFlow process serves the same way: GET /healthz (alive),
 // /readyz (ready for traffic) and /metrics (Prometheus). The gateway mounts them on its own port;
 // the sidecar and the controller run them on a separate port.
+//
+// /metrics shows virtual key names, spend and provider names: with a token configured
+// (TIERFLOW_METRICS_TOKEN, or TIERFLOW_METRICS_TOKEN_FILE for a mounted Secret) it answers only
+// `Authorization: Bearer <token>`. Probes stay open.
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { ApiError } from '../core/errors.js';
+import { Secret } from '../core/secret.js';
 
 export interface OpsEndpoints {
   registry: Registry;
   /** Undefined or true: ready. A string says why not (shown in the /readyz body). */
   ready: () => true | string;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken?: Secret;
+}
+
+/** The /metrics bearer token from the environment, if one is configured. */
+export function metricsTokenFromEnv(env: NodeJS.ProcessEnv = process.env): Secret | undefined {
+  const file = env.TIERFLOW_METRICS_TOKEN_FILE;
+  const value = file ? readFileSync(file, 'utf8').trim() : env.TIERFLOW_METRICS_TOKEN;
+  return value ? new Secret(value) : undefined;
+}
+
+function bearerMatches(header: string | undefined, token: Secret): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(token.reveal());
+  return given.length === want.length && timingSafeEqual(given, want);
 }
 
 export const OPS_PATHS: ReadonlySet<string> = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
@@ -21,6 +45,20 @@ export function serveOps(
 ): boolean {
   if (req.method !== 'GET' || !OPS_PATHS.has(path)) return false;
   if (path === '/metrics') {
+    if (ops.metricsToken && !bearerMatches(req.headers.authorization, ops.metricsToken)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      json(
+        res,
+        401,
+        new ApiError(
+          401,
+          '/metrics needs the metrics bearer token (Authorization: Bearer <TIERFLOW_METRICS_TOKEN>).',
+          'authentication_error',
+          'invalid_metrics_token',
+        ).toBody(),
+      );
+      return true;
+    }
     ops.registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'content-type': ops.registry.contentType });

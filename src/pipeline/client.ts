@@ -49,12 +49,19 @@ export class UpstreamClient {
   }
 }
 
-export type TransportFailure = 'connect_error' | 'timeout' | 'reset';
+export type TransportFailure = 'connect_error' | 'timeout' | 'reset' | 'local_error';
+
+/**
+ * This process ran out of something (descriptors, memory, socket buffers, ephemeral ports): the
+ * provider never saw the request, so its health must not pay for it.
+ */
+const LOCAL_RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
 
 /** Maps an undici / socket error to the failure kind failover and breakers care about. */
 export function transportFailure(err: unknown): TransportFailure {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? '';
+  if (LOCAL_RESOURCE_CODES.has(code) || LOCAL_RESOURCE_CODES.has(e?.cause?.code ?? '')) return 'local_error';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e?.name === 'TimeoutError')
     return 'timeout';
   if (

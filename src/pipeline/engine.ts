@@ -296,6 +296,17 @@ export class Attempt {
   /** No usable response: connect error, reset or timeout (errno and host in the cause). Settles. */
   failedTransport(kind: TransportFailure, detail: string, deadline = false): ApiError {
     const provider = this.model.provider.name;
+    if (kind === 'local_error') {
+      // This process ran out of descriptors or memory: the provider never saw the request.
+      const error = new ApiError(
+        503,
+        `TierFlow is out of local resources (file descriptors or memory) and could not reach provider '${provider}'; retry shortly.`,
+        'api_error',
+        'local_resources_exhausted',
+      );
+      this.#fail(kind, error, detail, false, undefined);
+      return error;
+    }
     const error = deadline
       ? new ApiError(
           504,
@@ -403,7 +414,8 @@ export class Attempt {
     record.outcome = outcome;
     record.status ??= error.status;
     record.cause = cause;
-    this.tracker.fail(failureKindOf(outcome) ?? 'reset');
+    if (outcome === 'local_error') this.tracker.neutral();
+    else this.tracker.fail(failureKindOf(outcome) ?? 'reset');
     this.run.recordAttempt(this.tracker, record, true);
     this.run.deps.log.warn('attempt failed', {
       requestId: this.run.requestId,

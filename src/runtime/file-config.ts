@@ -1,7 +1,7 @@
 // A Router fed from a YAML file with hot reload: the last good config keeps serving.
 import type { CompiledConfig } from '../core/config/compiled.js';
 import { EntraTokens } from '../config/entra.js';
-import { formatIssue, type LoadOptions, loadConfigFile, type LocatedIssue } from '../config/load.js';
+import { formatIssue, type LoadOptions, loadServableConfigFile, type LocatedIssue } from '../config/load.js';
 import { type ConfigWatcher, watchFile } from '../config/watch.js';
 import type { Logger } from '../observe/log.js';
 
@@ -34,11 +34,22 @@ export function openFileConfig(
 ): FileConfigSource {
   // One Entra token per identity for the life of the process: a reload does not fetch anew.
   options = { ...options, entraTokens: options.entraTokens ?? new EntraTokens(log) };
-  const first = loadConfigFile(file, options);
+  const first = loadServableConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);
-  const watcher: ConfigWatcher = watchFile(file, () => {
-    const next = loadConfigFile(file, options);
+  // Files the config reads (classifier model files) reload it too, like the config file itself.
+  const others = new Map<string, ConfigWatcher>();
+  const watchOthers = (files: string[] = []): void => {
+    for (const [path, w] of others) {
+      if (files.includes(path)) continue;
+      w.close();
+      others.delete(path);
+    }
+    for (const path of files) if (!others.has(path)) others.set(path, watchFile(path, reload));
+  };
+  const reload = (): void => {
+    const next = loadServableConfigFile(file, options);
+    watchOthers([...new Set([...others.keys(), ...(next.files ?? [])])]);
     if (!next.config) {
       onRejected?.();
       log.error('config reload rejected; the last good config keeps serving', {
@@ -47,11 +58,20 @@ export function openFileConfig(
       });
       return;
     }
+    watchOthers(next.files);
     logWarnings(log, file, next.issues);
     apply(next.config);
     log.info('config reloaded', { file, revision: next.config.revision });
-  });
-  return { initial: first.config, close: () => watcher.close() };
+  };
+  const watcher: ConfigWatcher = watchFile(file, reload);
+  watchOthers(first.files);
+  return {
+    initial: first.config,
+    close: () => {
+      watcher.close();
+      for (const w of others.values()) w.close();
+    },
+  };
 }
 
 function logWarnings(log: Logger, file: string, issues: LocatedIssue[]): void {

@@ -71,6 +71,9 @@ describe('Envoy bootstrap from the template', () => {
     for (const r of hcm.route_config.virtual_hosts[0].routes.filter((r: any) => r.route))
       expect(r.route.timeout).toBe('0s');
     expect(hcm.stream_idle_timeout).toBe('300s');
+    expect(hcm.normalize_path).toBe(true);
+    expect(hcm.merge_slashes).toBe(true);
+    expect(hcm.path_with_escaped_slashes_action).toBe('REJECT_REQUEST');
     const clusters = Object.fromEntries(b.static_resources.clusters.map((c: any) => [c.name, c]));
     expect(clusters.tierflow_upstream_tls.transport_socket.name).toBe('envoy.transport_sockets.tls');
     const tlsOpts =

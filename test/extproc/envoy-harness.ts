@@ -68,6 +68,8 @@ export interface HarnessOptions {
   rechunk?: (chunk: Buffer) => Buffer[];
   /** STREAMED: end with a separate empty chunk carrying end_of_stream (default true). */
   emptyLastChunk?: boolean;
+  /** HCM normalize_path / merge_slashes / path_with_escaped_slashes_action (REJECT_REQUEST only). */
+  paths?: { normalize: boolean; mergeSlashes: boolean; rejectEscapedSlashes: boolean };
   /** Keep a client-supplied x-request-id (Envoy may, and then ids repeat across requests). */
   preserveRequestId?: boolean;
   /** Redirect a TLS upstream authority somewhere else (tests have no TLS mocks). */
@@ -298,8 +300,8 @@ interface RequestCtx {
 }
 
 export class EnvoyHarness {
-  readonly opts: Required<Omit<HarnessOptions, 'rechunk' | 'upstreamOverride' | 'processingMode'>> &
-    Pick<HarnessOptions, 'rechunk' | 'upstreamOverride'> & { processingMode: Mode };
+  readonly opts: Required<Omit<HarnessOptions, 'rechunk' | 'upstreamOverride' | 'processingMode' | 'paths'>> &
+    Pick<HarnessOptions, 'rechunk' | 'upstreamOverride' | 'paths'> & { processingMode: Mode };
   readonly client: grpc.Client;
   readonly violations: string[] = [];
   readonly grpcErrors: string[] = [];
@@ -317,6 +319,7 @@ export class EnvoyHarness {
     this.opts = {
       extProc: options.extProc,
       processingMode: { ...DEFAULT_MODE, ...options.processingMode },
+      paths: options.paths,
       allowModeOverride: options.allowModeOverride ?? true,
       allowAllRouting: options.allowAllRouting ?? true,
       allowEnvoy: options.allowEnvoy ?? false,
@@ -411,8 +414,19 @@ export class EnvoyHarness {
       routeCleared: false,
     };
     const headers = new HeaderMapLite();
+    const path = normalizedPath(req.url ?? '/', this.opts.paths);
+    if (path === undefined) {
+      // Envoy's local reply for path_with_escaped_slashes_action: REJECT_REQUEST.
+      ctx.log.status = 400;
+      ctx.log.flags.push('escaped_slashes');
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('Bad Request');
+      req.resume();
+      this.accessLog.push(ctx.log);
+      return;
+    }
     headers.add(':authority', req.headers.host ?? '');
-    headers.add(':path', req.url ?? '/');
+    headers.add(':path', path);
     headers.add(':method', req.method ?? 'GET');
     headers.add(':scheme', 'http');
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -1123,6 +1137,37 @@ function valueToJs(v: Record<string, any>): unknown {
 // ---------------------------------------------------------------------------------------------
 // Options from a shipped Envoy bootstrap: the harness then follows exactly what our config says.
 
+/**
+ * The request path as Envoy's HTTP connection manager hands it to filters: escaped slashes
+ * rejected (undefined), RFC 3986 dot segments removed (`%2e` counts as a dot, `\\` as a slash, as
+ * in Envoy's canonicaliser), repeated slashes merged. The query is left alone.
+ */
+export function normalizedPath(raw: string, o: HarnessOptions['paths']): string | undefined {
+  if (!o) return raw;
+  const q = raw.indexOf('?');
+  let path = q === -1 ? raw : raw.slice(0, q);
+  const query = q === -1 ? '' : raw.slice(q);
+  if (o.rejectEscapedSlashes && /%2f|%5c/i.test(path)) return undefined;
+  if (o.normalize) {
+    path = path.replace(/%2e/gi, '.').replaceAll('\\', '/');
+    const out: string[] = [];
+    const segments = path.split('/');
+    segments.forEach((seg, i) => {
+      const last = i === segments.length - 1;
+      if (seg === '.') {
+        if (last) out.push('');
+      } else if (seg === '..') {
+        if (out.length > 1) out.pop();
+        if (last) out.push('');
+      } else out.push(seg);
+    });
+    path = out.join('/') || '/';
+    if (!path.startsWith('/')) path = '/' + path;
+  }
+  if (o.mergeSlashes) path = path.replace(/\/{2,}/g, '/');
+  return path + query;
+}
+
 export function harnessOptionsFromBootstrap(bootstrap: any, extProc: string): HarnessOptions {
   const listener = bootstrap.static_resources.listeners[0];
   const hcm = listener.filter_chains[0].filters[0].typed_config;
@@ -1170,5 +1215,10 @@ export function harnessOptionsFromBootstrap(bootstrap: any, extProc: string): Ha
     receivingNamespaces: ep.metadata_options?.receiving_namespaces?.untyped ?? [],
     routes,
     clusters,
+    paths: {
+      normalize: hcm.normalize_path === true,
+      mergeSlashes: hcm.merge_slashes === true,
+      rejectEscapedSlashes: hcm.path_with_escaped_slashes_action === 'REJECT_REQUEST',
+    },
   };
 }

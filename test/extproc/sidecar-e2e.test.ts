@@ -1,5 +1,6 @@
 // End to end through the sidecar: the official openai SDK -> the Envoy harness (configured from
 // the bootstrap we ship) -> TierFlow's ext_proc server -> mock OpenAI and Anthropic providers.
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -269,6 +270,48 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(seen.body).toEqual({ model: 'alpha-mini', input: 'hi' });
     const unknown = await fetch(`${base}/healthz`);
     expect(unknown.status).toBe(404);
+  });
+
+  it('never lets a pass-through path leave the provider base path (normalised, allow-listed)', async () => {
+    const before = alpha.requests.length;
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const u = new URL(base);
+        const r = request(
+          {
+            host: u.hostname,
+            port: u.port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        r.on('error', reject);
+        r.end('{"model":"alpha-mini","input":"x"}');
+      });
+    for (const path of [
+      '/v1/../../etc/passwd',
+      '/v1/embeddings/../../../etc/passwd',
+      '/v1/%2e%2e/%2E%2E/etc/passwd',
+      '/v1/files%2F..%2F..%2Fadmin',
+      '/v1/files/..%5c..%5cadmin',
+      '/v1/internal/admin',
+      '/v1/embeddings/.hidden',
+    ]) {
+      const res = await raw(path);
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.status, path).toBeLessThan(500);
+    }
+    expect(alpha.requests.length).toBe(before);
+    // Repeated slashes are merged into an allowed path, which then passes under the base path.
+    await raw('/v1//embeddings');
+    expect(alpha.requests.length).toBe(before + 1);
+    expect(alpha.lastRequest!.path).toBe('/v1/embeddings');
   });
 
   it('keeps per-request state per stream even when clients repeat x-request-id', async () => {

@@ -9,7 +9,7 @@ import type { Classification } from '../../src/core/classifier/index.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import '../../src/core/translators/register-all.js';
-import { createGateway, type Gateway } from '../../src/gateway/server.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 import { silentLogger, type Logger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { openFileConfig } from '../../src/runtime/file-config.js';
@@ -31,6 +31,8 @@ export async function startTestGateway(
     env?: Record<string, string>;
     classify?: (req: ChatCompletionRequest) => Classification;
     log?: Logger;
+    /** Gateway options besides the pipeline's own (limits, metrics token, a stub client). */
+    gateway?: Pick<GatewayOptions, 'limits' | 'metricsToken'> & { client?: UpstreamClient };
   } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tierflow-gw-'));
@@ -46,8 +48,15 @@ export async function startTestGateway(
   const router = new Router({ config: source.initial, health, classify: options.classify });
   live.router = router;
   metrics.trackRouting(() => live.router);
-  const client = new UpstreamClient();
-  const gateway: Gateway = createGateway({ router, metrics, log: options.log ?? silentLogger, client });
+  const client = options.gateway?.client ?? new UpstreamClient();
+  const gateway: Gateway = createGateway({
+    router,
+    metrics,
+    log: options.log ?? silentLogger,
+    client,
+    limits: options.gateway?.limits,
+    metricsToken: options.gateway?.metricsToken,
+  });
   const addr = await gateway.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${addr.port}`;
   let closed: Promise<void> | undefined;

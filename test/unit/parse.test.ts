@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/core/errors.js';
 import { parseChatRequest } from '../../src/core/parse.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../src/core/json-depth.js';
 
 function errorOf(body: string | Buffer, limit?: number): ApiError {
   try {
@@ -124,5 +125,41 @@ describe('parseChatRequest', () => {
       }),
     );
     expect(r.needs.tools).toBe(true);
+  });
+});
+
+describe('nesting depth', () => {
+  const deep = (n: number, open: string, close: string) => open.repeat(n) + close.repeat(n);
+  it('refuses bodies nested beyond the limit with a 400 before anything walks them', () => {
+    for (const [where, body] of [
+      [
+        'extra field',
+        `{"model":"auto","messages":[{"role":"user","content":"x"}],"x":${deep(100_000, '[', ']')}}`,
+      ],
+      [
+        'tool parameters',
+        `{"model":"auto","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":${deep(20_000, '{"a":', '}').replace(/\{"a":\}/, '{}')}}}]}`,
+      ],
+      [
+        'tool_calls',
+        `{"model":"auto","messages":[{"role":"assistant","tool_calls":${deep(50_000, '[', ']')}}]}`,
+      ],
+    ] as const) {
+      let caught: unknown;
+      try {
+        parseChatRequest(body);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, where).toBeInstanceOf(ApiError);
+      expect((caught as ApiError).status, where).toBe(400);
+      expect((caught as ApiError).code, where).toBe('nesting_too_deep');
+    }
+  });
+
+  it('counts brackets inside strings as text, and accepts the limit itself', () => {
+    expect(exceedsJsonDepth(Buffer.from(`{"a":"${'['.repeat(1000)}\\"["}`))).toBe(false);
+    expect(exceedsJsonDepth(Buffer.from(deep(MAX_JSON_DEPTH, '[', ']')))).toBe(false);
+    expect(exceedsJsonDepth(Buffer.from(deep(MAX_JSON_DEPTH + 1, '[', ']')))).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/t
 import '../../src/core/translators/register-all.js';
 import { parseSse } from '../../src/core/translators/sse.js';
 import type { Translator } from '../../src/core/translators/types.js';
-import { scrubSecrets } from '../../src/core/translators/upstream-error.js';
+import { redact } from '../../src/core/redact.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 import { compiledModel, sendThrough } from '../helpers/translator.js';
 
@@ -444,6 +444,32 @@ describe('OpenAI translator: streaming', () => {
   });
 });
 
+describe('OpenAI translator: malformed stream events', () => {
+  for (const [when, bad] of [
+    ['before the first token', ['data: {"choices":[{"delta":{"content":\n\n']],
+    ['after the first token', [chunkEv({ content: 'Hi' }), 'data: not json at all\n\n']],
+    [
+      'after the first token, truncated object',
+      [chunkEv({ content: 'Hi' }), 'data: {"choices":[{"delta":{"cont\n\n'],
+    ],
+    ['a JSON value that is not an object', [chunkEv({ content: 'Hi' }), 'data: 42\n\n']],
+  ] as const) {
+    it(`end the stream with an OpenAI error event (${when})`, () => {
+      const t = translator({ stream: true });
+      t.onResponseHeaders(200, SSE_HEADERS);
+      const out = drive(t, [...bad, chunkEv({ content: ' more' }), chunkEv({}, 'stop'), 'data: [DONE]\n\n']);
+      const data = dataOf(out);
+      expect(data.at(-1)).toBe('[DONE]');
+      expect(data.filter((d) => d === '[DONE]')).toHaveLength(1);
+      const last = JSON.parse(data.at(-2)!) as { error?: { code?: string } };
+      expect(last.error?.code).toBe('invalid_upstream_response');
+      expect(out).not.toContain(' more'); // nothing after the broken event
+      for (const d of data) if (d !== '[DONE]') expect(() => JSON.parse(d) as unknown).not.toThrow();
+      expect(t.streamError?.code).toBe('invalid_upstream_response');
+    });
+  }
+});
+
 describe('OpenAI translator: errors', () => {
   const err = (status: number, body: unknown, m = model()) =>
     translator({}, m).onError(
@@ -529,8 +555,8 @@ describe('OpenAI translator: errors', () => {
     expect(err(500, 'auth plainsecretvalue42 failed', m).message).not.toContain('plainsecretvalue42');
   });
 
-  it('scrubSecrets removes key-shaped tokens and header values', () => {
-    const s = scrubSecrets('x-api-key: abc123 sk-ant-api03-AAAA rk-live-1234 Bearer tok.en', []);
+  it('redact removes key-shaped tokens and header values', () => {
+    const s = redact('x-api-key: abc123 sk-ant-api03-AAAA rk-live-1234 Bearer tok.en');
     expect(s).not.toMatch(/abc123|AAAA|1234|tok\.en/);
   });
 });

@@ -54,7 +54,7 @@ import { registerTranslator } from './index.js';
 import { completionToSse, joinUrl, providerHeaders, usageToOpenAI } from './openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-import { bodyExcerpt, tryParseJson, upstreamError } from './upstream-error.js';
+import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from './upstream-error.js';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com/v1';
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -655,9 +655,15 @@ export class AnthropicTranslator implements Translator {
     try {
       ev = JSON.parse(data);
     } catch {
-      return; // not an Anthropic event; nothing to translate
+      ev = undefined;
     }
-    if (!isObj(ev)) return;
+    if (!isObj(ev)) {
+      // Not an Anthropic event: end the stream with an error the client's SDK can read.
+      this.streamError = malformedChunkError(this.model);
+      this.#out += sseData(JSON.stringify(this.streamError.toBody())) + SSE_DONE_TEXT;
+      this.#done = true;
+      return;
+    }
     const type = typeof ev.type === 'string' ? ev.type : event;
     switch (type) {
       case 'content_block_delta': {

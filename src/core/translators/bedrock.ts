@@ -25,7 +25,7 @@ import {
 } from './common.js';
 import { EventStreamDecoder, EventStreamError, headerString } from './eventstream.js';
 import { registerTranslator } from './index.js';
-import { scrubSecrets, tryParseJson as tryJson, upstreamError } from './upstream-error.js';
+import { tryParseJson as tryJson, upstreamError } from './upstream-error.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -443,10 +443,8 @@ function bedrockError(
 ): ApiError {
   const type = errorTypeName(typeRaw);
   const status = (type && ERROR_STATUS[type]) || httpStatus;
-  const c = model.provider.credentials;
   // Signature errors print the canonical request and string to sign: keep the first sentence only.
-  let text = /Signature/i.test(type ?? '') ? (message.split(/(?<=\.)\s/)[0] ?? message) : message;
-  text = scrubSecrets(text, [c.awsSecretAccessKey?.reveal(), c.awsSessionToken?.reveal()]);
+  const text = /Signature/i.test(type ?? '') ? (message.split(/(?<=\.)\s/)[0] ?? message) : message;
   const quota = type === 'ServiceQuotaExceededException';
   return upstreamError(model, status, {
     message: text,

@@ -23,7 +23,7 @@ import {
 } from './common.js';
 import { registerTranslator } from './index.js';
 import { SseParser } from './sse.js';
-import { tryParseJson as tryJson, upstreamError } from './upstream-error.js';
+import { malformedChunkError, tryParseJson as tryJson, upstreamError } from './upstream-error.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
 
 export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
@@ -481,7 +481,10 @@ class GeminiTranslator implements Translator {
     if (this.blocked || this.streamError || data.length === 0) return '';
     const json = tryJson(data) as GeminiResponse | GeminiResponse[] | undefined;
     const ev = Array.isArray(json) ? json[0] : json;
-    if (!ev || typeof ev !== 'object') return '';
+    if (!ev || typeof ev !== 'object') {
+      this.streamError = malformedChunkError(this.model);
+      return this.writer.error(this.streamError);
+    }
     if (ev.error) {
       this.streamError = geminiError(this.model, 502, ev.error, 'stream error', true);
       return this.writer.error(this.streamError);

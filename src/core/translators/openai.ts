@@ -15,7 +15,8 @@
 // tool call, refusal or reasoning text), the finish, an error or the end: a stream that breaks
 // before its first token then has sent nothing, so the data plane can still fail over.
 // A stream that ends with neither `[DONE]` nor a finish_reason is reported as streamError
-// (truncated), and the client gets an OpenAI-style error chunk before `[DONE]`.
+// (truncated), and the client gets an OpenAI-style error chunk before `[DONE]`; so does a stream
+// with an event that is not a JSON object (the rest of that stream is dropped).
 // If a streaming request is answered with a JSON body (some servers ignore `stream`), the JSON
 // is converted into an equivalent chunk stream, so the client still gets SSE.
 import type { CompiledModel } from '../config/compiled.js';
@@ -33,7 +34,7 @@ import {
 import { registerTranslator } from './index.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-import { bodyExcerpt, tryParseJson, upstreamError } from './upstream-error.js';
+import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from './upstream-error.js';
 
 export interface OpenAITranslatorOptions {
   /** Used when the provider has no baseUrl (the public endpoint of the type). */
@@ -368,8 +369,11 @@ export class OpenAITranslator implements Translator {
     }
     // After the first token only usage, error and finish chunks need a look: skip the JSON parse
     // for plain content deltas.
+    // (A chunk that is not even framed as an object is caught here without a parse.)
     if (
       this.sawFirstToken &&
+      data.charCodeAt(0) === 0x7b &&
+      data.charCodeAt(data.length - 1) === 0x7d &&
       !hasNonNullKey(data, '"usage"') &&
       !hasNonNullKey(data, '"finish_reason"') &&
       !hasNonNullKey(data, '"error"')
@@ -381,11 +385,10 @@ export class OpenAITranslator implements Translator {
     try {
       obj = JSON.parse(data);
     } catch {
-      this.#out += 'data: ' + data + '\n\n'; // not ours to judge: forward
-      return;
+      obj = undefined;
     }
     if (!isObj(obj)) {
-      this.#out += 'data: ' + data + '\n\n';
+      this.#malformed();
       return;
     }
     if (isObj(obj.error)) {
@@ -414,6 +417,13 @@ export class OpenAITranslator implements Translator {
       if (this.#hideUsageChunk && emptyChoices) return;
     }
     this.#out += 'data: ' + data + '\n\n';
+  }
+
+  /** A chunk the client's SDK could not parse: end the stream with an OpenAI error event instead. */
+  #malformed(): void {
+    this.streamError = malformedChunkError(this.model);
+    this.#out += sseData(JSON.stringify(this.streamError.toBody())) + SSE_DONE_TEXT;
+    this.#sawDone = true; // nothing after this reaches the client
   }
 
   #finish(): void {

@@ -4,29 +4,16 @@
 // the provider setup is at fault, failover does not help); upstream 503 and Anthropic's 529
 // (overloaded) become 503; 504/408 become 504 (timeout_error); every other 5xx (and anything
 // odd) becomes 502 with type upstream_error. The provider's own error type goes into `code`
-// when the provider gave no code. Messages are scrubbed of credentials: the provider key
-// itself, anything shaped like an API key (providers echo masked keys: "sk-proj-****abcd"),
-// and bearer tokens.
+// when the provider gave no code. Every field is redacted (src/core/redact.ts) before it is
+// clipped, so a clip can never leave half a key behind; ApiError redacts again as it is built.
 import type { CompiledModel } from '../config/compiled.js';
 import { ApiError, type ErrorType } from '../errors.js';
+import { redact } from '../redact.js';
 
 const MAX_MESSAGE = 500;
-
-/** Remove credentials from text that may reach a client or a log. */
-export function scrubSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
-  let out = text;
-  for (const s of secrets) {
-    if (s !== undefined && s.length >= 4) out = out.split(s).join('[redacted]');
-  }
-  // Key-shaped tokens (OpenAI sk-/sk-proj-, Anthropic sk-ant-, restricted rk-, masked forms with *).
-  out = out.replace(/\b(?:sk|rk)-[A-Za-z0-9_*.-]{3,}/g, '[redacted]');
-  out = out.replace(/\bBearer\s+[^\s"',]+/gi, 'Bearer [redacted]');
-  out = out.replace(
-    /\b(?:x-api-key|api[-_]key)(["']?\s*[:=]\s*["']?)[^\s"',}]+/gi,
-    (_m, sep: string) => `api_key${sep}[redacted]`,
-  );
-  return out;
-}
+const MAX_FIELD = 200;
+/** How much of a non-JSON body is looked at for an excerpt. */
+const EXCERPT_WINDOW = 4000;
 
 /** Parse a body as JSON, or undefined when it is not JSON. */
 export function tryParseJson(body: Buffer | string): unknown {
@@ -42,16 +29,23 @@ export function tryParseJson(body: Buffer | string): unknown {
 /** A short, single-line excerpt of a non-JSON body (HTML error pages from proxies and the like). */
 export function bodyExcerpt(body: Buffer | string): string {
   let text =
-    typeof body === 'string' ? body.slice(0, 4000) : body.toString('utf8', 0, Math.min(body.length, 4000));
-  text = text
+    typeof body === 'string'
+      ? body.slice(0, EXCERPT_WINDOW)
+      : body.toString('utf8', 0, Math.min(body.length, EXCERPT_WINDOW));
+  text = redact(text)
     .replace(/<[^>]*>/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
   return text.length > 200 ? text.slice(0, 200) + '…' : text;
 }
 
-function clip(message: string): string {
-  return message.length > MAX_MESSAGE ? message.slice(0, MAX_MESSAGE) + '…' : message;
+function clip(text: string, max = MAX_MESSAGE): string {
+  return text.length > max ? text.slice(0, max) + '…' : text;
+}
+
+/** A provider's type/code/param: redacted, then clipped. */
+function field(value: string | null | undefined): string | null {
+  return value === null || value === undefined ? null : clip(redact(value), MAX_FIELD);
 }
 
 /** The status the client sees for an upstream status (policy above). */
@@ -101,12 +95,11 @@ export function upstreamError(
   info: UpstreamErrorInfo,
 ): ApiError {
   const status = clientStatusFor(upstreamStatus);
-  const secrets = [model.provider.credentials.apiKey?.reveal()];
   const raw =
     info.message !== undefined && info.message.trim() !== '' ? info.message : `HTTP ${upstreamStatus}`;
-  const providerMessage = clip(scrubSecrets(raw, secrets));
-  const providerType = info.providerType ?? null;
-  const providerCode = info.providerCode ?? null;
+  const providerMessage = clip(redact(raw));
+  const providerType = field(info.providerType);
+  const providerCode = field(info.providerCode);
   const provider = model.provider.name;
   if (status >= 500) {
     return new ApiError(
@@ -131,5 +124,15 @@ export function upstreamError(
   } else if (status === 429) {
     message = `Provider '${provider}' is rate limiting requests: ${providerMessage}`;
   }
-  return new ApiError(status, message, type, code, info.param ?? null);
+  return new ApiError(status, message, type, code, field(info.param));
+}
+
+/** A stream event that is not the JSON the provider's wire format promises. */
+export function malformedChunkError(model: CompiledModel): ApiError {
+  return new ApiError(
+    502,
+    `Provider '${model.provider.name}' sent a stream event that is not valid JSON; the stream was ended.`,
+    'upstream_error',
+    'invalid_upstream_response',
+  );
 }
