@@ -69,7 +69,10 @@ class KillableProxy {
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
   port = 0;
-  constructor(private readonly target: number) {}
+  readonly target: number;
+  constructor(target: number) {
+    this.target = target;
+  }
 
   async start(): Promise<void> {
     const server = createServer((client) => {

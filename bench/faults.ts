@@ -1,5 +1,6 @@
 // Fault injection through the gateway and the sidecar (Envoy harness): see bench/faults-run.ts.
-//   node bench/faults.ts [--requests 10000] [--concurrency 32] [--plane gateway|sidecar|both]
+//   node --experimental-transform-types bench/faults.ts [--requests 10000] [--concurrency 32] [--plane gateway|sidecar|both]
+// (src/ and the test mocks use TypeScript parameter properties, which plain type stripping refuses)
 // Prints, per data plane: answered, failed with a correct error, lost or hung (must be 0),
 // streams switched after their first byte (must be 0), upstream calls per request, p50/p99.
 import '../scripts/run-from-source.ts';

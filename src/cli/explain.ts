@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ClassificationDetail, explainClassification } from '../core/classifier/index.js';
+import { type ClassificationDetail, type Classifier, SHIPPED } from '../core/classifier/index.js';
 import type { ChatCompletionRequest, ChatMessage } from '../core/openai.js';
 
 const USAGE = `usage: tierflow explain [options] PROMPT...
@@ -16,6 +16,8 @@ features that moved the score most.
                        or just a messages array
   -c, --config FILE    config that decides tier and model (default: $TIERFLOW_CONFIG or ./tierflow.yaml)
   -m, --model NAME     virtual model whose policy decides (default: the request's model, else "auto")
+  -r, --router FILE    score with a router written by \`tierflow train\` (default: the policy's
+                       classifier.modelFile, else the shipped model)
   -n, --top N          features to list (default 8)
       --json           print the whole explanation as JSON
   -h, --help           show this help
@@ -41,11 +43,11 @@ export interface Decision {
  * live threshold in the running server; here the configured maxScore stands in for it).
  */
 export async function describeDecision(
-  score: number,
   req: ChatCompletionRequest,
   configPath: string,
   modelName: string,
-): Promise<Decision> {
+  explicit?: Classifier,
+): Promise<{ detail: ClassificationDetail; decision: Decision }> {
   const [
     { loadConfigFile, formatIssue },
     { parseChatRequest },
@@ -60,17 +62,26 @@ export async function describeDecision(
   const loaded = loadConfigFile(configPath);
   if (!loaded.config) {
     const first = loaded.issues.find((i) => i.severity === 'error') ?? loaded.issues[0];
-    return { config: configPath, error: first ? formatIssue(first, configPath) : 'invalid config' };
+    return {
+      detail: (explicit ?? SHIPPED).explain(req),
+      decision: { config: configPath, error: first ? formatIssue(first, configPath) : 'invalid config' },
+    };
   }
   const config = loaded.config;
   const policy = config.virtualModels.get(modelName);
   if (!policy) {
     const names = [...config.virtualModels.keys()].join(', ') || 'none';
     return {
-      config: configPath,
-      error: `'${modelName}' is not a virtual model of this config (virtual models: ${names})`,
+      detail: (explicit ?? SHIPPED).explain(req),
+      decision: {
+        config: configPath,
+        error: `'${modelName}' is not a virtual model of this config (virtual models: ${names})`,
+      },
     };
   }
+  // The classifier the running server would use for this policy, unless --router overrides it.
+  const detail = (explicit ?? policy.classifier ?? SHIPPED).explain(req);
+  const score = detail.score;
   const thresholds = policy.tiers
     .map((t, i) => (i < policy.tiers.length - 1 ? `${t.name} <= ${t.maxScore} <` : t.name))
     .join(' ');
@@ -81,6 +92,12 @@ export async function describeDecision(
     tier: policy.tiers[tierIndex]!.name,
     thresholds,
   };
+  if (policy.spendTarget) {
+    const t = policy.spendTarget;
+    const n = policy.tiers.length;
+    const low = n > 2 ? policy.tiers[n - 3]!.maxScore : 0;
+    decision.note = `policy targets $${t.usd} per ${t.period}: the running server moves the last threshold between ${low} and ${policy.tiers[n - 2]!.maxScore} to meet it (target vs projection: tierflow_policy_spend_target_usd / _projected_usd); the configured maxScore is used here`;
+  }
   if (policy.flagshipShare !== undefined) {
     decision.note = `policy targets ${policy.flagshipShare * 100}% flagship calls: the running server moves the last threshold with the score distribution; the configured maxScore is used here`;
   }
@@ -92,7 +109,7 @@ export async function describeDecision(
   } catch (err) {
     decision.error = (err as Error).message;
   }
-  return decision;
+  return { detail, decision };
 }
 
 function readRequest(file: string): ChatCompletionRequest {
@@ -164,6 +181,7 @@ export async function run(argv: string[]): Promise<number> {
         file: { type: 'string', short: 'f' },
         config: { type: 'string', short: 'c' },
         model: { type: 'string', short: 'm' },
+        router: { type: 'string', short: 'r' },
         top: { type: 'string', short: 'n' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -202,10 +220,19 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const detail = explainClassification(req);
+  let explicit: Classifier | undefined;
+  if (values.router !== undefined) {
+    try {
+      const { readClassifierFile } = await import('../config/classifier-file.js');
+      explicit = readClassifierFile(resolve(values.router));
+    } catch (err) {
+      process.stderr.write(`tierflow explain: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
   const configPath = resolve(values.config ?? process.env.TIERFLOW_CONFIG ?? 'tierflow.yaml');
   const modelName = values.model ?? (req.model && req.model.length > 0 ? req.model : 'auto');
-  const decision = await describeDecision(detail.score, req, configPath, modelName);
+  const { detail, decision } = await describeDecision(req, configPath, modelName, explicit);
   if (values.json) {
     process.stdout.write(JSON.stringify({ ...detail, decision }, null, 2) + '\n');
   } else {

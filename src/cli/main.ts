@@ -31,6 +31,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'summarize spend, savings, models and failovers from /metrics or Prometheus',
     load: () => import('./report.js'),
   },
+  train: {
+    summary: 'fit a router to your own labelled outcomes (JSONL), with a cross-validated report',
+    load: () => import('./train.js'),
+  },
   validate: {
     summary: 'check a config file and print what it compiles to',
     load: () => import('./validate.js'),

@@ -3,10 +3,11 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { classify } from '../core/classifier/index.js';
+import { type Classifier, SHIPPED } from '../core/classifier/index.js';
+import { readClassifierFile } from '../config/classifier-file.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
 
-const USAGE = `usage: tierflow score [--reasons] < requests.jsonl > scores.jsonl
+const USAGE = `usage: tierflow score [--reasons] [--model ROUTER.json] < requests.jsonl > scores.jsonl
 
 Reads one JSON object per line on stdin: {"id": ..., "messages": [...]} (other chat-completions
 fields such as "tools" or "response_format" are taken into account when present). Prints one
@@ -18,8 +19,9 @@ with its line number ("line 7: ...") and produces no output line; the other line
 scored, and the command exits with status 1 at the end (0 when every line was scored).
 
 options:
-  --reasons   also print the features that drove each score: {"id", "score", "reasons"}
-  -h, --help  show this help
+  --reasons             also print the features that drove each score: {"id", "score", "reasons"}
+  --model, --router F   score with a router written by \`tierflow train\` instead of the shipped model
+  -h, --help            show this help
 `;
 
 export interface ScoreIo {
@@ -33,11 +35,16 @@ const MAX_ERROR_LINES = 100;
 const FLUSH_EVERY = 256;
 
 export async function run(argv: string[], io: ScoreIo = process): Promise<number> {
-  let values: { reasons?: boolean; help?: boolean };
+  let values: { reasons?: boolean; model?: string; router?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { reasons: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        reasons: { type: 'boolean' },
+        model: { type: 'string' },
+        router: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (err) {
     io.stderr.write(`tierflow score: ${(err as Error).message}\n\n${USAGE}`);
@@ -48,6 +55,16 @@ export async function run(argv: string[], io: ScoreIo = process): Promise<number
     return 0;
   }
   const withReasons = values.reasons === true;
+  let classifier: Classifier = SHIPPED;
+  const routerFile = values.model ?? values.router;
+  if (routerFile !== undefined) {
+    try {
+      classifier = readClassifierFile(routerFile);
+    } catch (err) {
+      io.stderr.write(`tierflow score: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
 
   let pending: string[] = [];
   const flush = async (): Promise<void> => {
@@ -90,7 +107,7 @@ export async function run(argv: string[], io: ScoreIo = process): Promise<number
     }
     let out: string;
     try {
-      const c = classify({
+      const c = classifier.classify({
         ...rec,
         model: typeof rec.model === 'string' ? rec.model : 'auto',
       } as ChatCompletionRequest);

@@ -1,7 +1,9 @@
 // The standalone config file: YAML -> env interpolation -> schema validation -> compile.
 // Issues name the field and, where the YAML has it, the line.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { readClassifierFile } from './classifier-file.js';
 import { type CompileResult, type ConfigIssue, compileConfig } from '../core/config/compile.js';
 import { unservableReason } from '../core/config/servable.js';
 import { Secret } from '../core/secret.js';
@@ -16,10 +18,14 @@ export interface LocatedIssue extends ConfigIssue {
 export interface LoadResult extends CompileResult {
   issues: LocatedIssue[];
   source: string;
+  /** Other files the config read (policies' classifier model files): watch them too. */
+  files?: string[];
 }
 
 export interface LoadOptions extends Partial<CredentialSources> {
   demoBaseUrl?: string;
+  /** Directory that relative paths in the config (classifier.modelFile) start from. */
+  baseDir?: string;
 }
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): LoadResult {
@@ -32,7 +38,7 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadRes
       issues: [{ path: '/', message: `cannot read ${path}: ${(e as Error).message}`, severity: 'error' }],
     };
   }
-  return loadConfigText(text, options);
+  return loadConfigText(text, { baseDir: dirname(resolve(path)), ...options });
 }
 
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
@@ -63,7 +69,13 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
       });
     }
   }
+  const files: string[] = [];
   const result = compileConfig(data, {
+    resolveClassifier: (_policy, spec) => {
+      const path = resolve(options.baseDir ?? process.cwd(), spec.modelFile);
+      files.push(path);
+      return readClassifierFile(path);
+    },
     resolveCredentials: resolveCredentials({
       env,
       secretsDir: options.secretsDir,
@@ -80,8 +92,8 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   });
   const all = [...issues, ...result.issues];
   const located = all.map((i) => ({ ...i, line: lineOf(doc, lineCounter, i.path) }));
-  if (issues.length) return { source: text, issues: located };
-  return { ...result, source: text, issues: located };
+  if (issues.length) return { source: text, issues: located, files };
+  return { ...result, source: text, issues: located, files };
 }
 
 function lineOf(doc: Document, lc: LineCounter, pointer: string): number | undefined {

@@ -10,6 +10,7 @@ import { KeyLimits } from './limits.js';
 import type { ChatCompletionRequest } from './openai.js';
 import { DEFAULT_BODY_LIMIT, type ParsedRequest, parseChatRequest } from './parse.js';
 import { selectCandidates, selectExplicit, tierIndexForScore } from './select.js';
+import { SpendTarget, type SpendStatus } from './spend-target.js';
 import { conversationKey, StickyConversations } from './stickiness.js';
 
 export interface RoutePlan {
@@ -60,6 +61,8 @@ export interface RouterOptions {
   /** Creates the running threshold of a policy that sets flagshipShare (default: TargetThreshold). */
   shareThreshold?: (policy: CompiledPolicy) => ShareThreshold;
   clock?: () => number;
+  /** Wall-clock time in epoch ms, for spend-target periods (default Date.now). */
+  wallClock?: () => number;
   bodyLimit?: number;
 }
 
@@ -70,6 +73,8 @@ export class Router {
   readonly #classify: (req: ChatCompletionRequest) => Classification;
   readonly #shareThreshold: (policy: CompiledPolicy) => ShareThreshold;
   #thresholds = new Map<string, ShareThreshold>();
+  #spendTargets = new Map<string, SpendTarget>();
+  readonly #wallClock: () => number;
   readonly #sticky = new StickyConversations();
   readonly #clock: () => number;
   readonly bodyLimit: number;
@@ -80,6 +85,7 @@ export class Router {
     this.#classify = options.classify ?? defaultClassify;
     this.#shareThreshold = options.shareThreshold ?? defaultShareThreshold;
     this.#clock = options.clock ?? (() => performance.now());
+    this.#wallClock = options.wallClock ?? Date.now;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.#rebuildThresholds();
   }
@@ -99,11 +105,39 @@ export class Router {
     const next = new Map<string, ShareThreshold>();
     for (const p of this.#config.policies.values()) {
       if (p.flagshipShare === undefined) continue;
-      // Keep the running distribution across reloads while the target is unchanged.
-      const key = `${p.name}@${p.flagshipShare}`;
+      // Keep the running distribution across reloads while the target and classifier are unchanged.
+      const key = shareKey(p);
       next.set(key, this.#thresholds.get(key) ?? this.#shareThreshold(p));
     }
     this.#thresholds = next;
+    const spend = new Map<string, SpendTarget>();
+    for (const p of this.#config.policies.values()) {
+      if (!p.spendTarget || p.tiers.length < 2) continue;
+      const max = p.tiers[p.tiers.length - 2]!.maxScore;
+      const min = p.tiers.length > 2 ? p.tiers[p.tiers.length - 3]!.maxScore : 0;
+      const key = spendKey(p);
+      spend.set(key, this.#spendTargets.get(key) ?? new SpendTarget({ ...p.spendTarget, min, max }));
+    }
+    this.#spendTargets = spend;
+  }
+
+  /** Target vs projection of every policy with a spend target (metrics). */
+  spendStatus(): Array<SpendStatus & { policy: string }> {
+    const now = this.#wallClock();
+    const out: Array<SpendStatus & { policy: string }> = [];
+    for (const p of this.#config.policies.values()) {
+      const t = p.spendTarget ? this.#spendTargets.get(spendKey(p)) : undefined;
+      if (t) out.push({ policy: p.name, ...t.status(now) });
+    }
+    return out;
+  }
+
+  /** A served request's cost, for its policy's spend target. */
+  recordCost(plan: RoutePlan, served: CompiledModel, usd: number): void {
+    const p = plan.policy;
+    if (!p?.spendTarget) return;
+    const last = p.tiers[p.tiers.length - 1]!;
+    this.#spendTargets.get(spendKey(p))?.recordCost(usd, served.tier === last.name, this.#wallClock());
   }
 
   /** The whole decision for one request body. Throws ApiError for anything the client must hear. */
@@ -175,13 +209,12 @@ export class Router {
     virtualKey: CompiledVirtualKey | undefined,
     startedAt: number,
   ): RoutePlan {
-    const c = this.#classify(request.body);
-    const share =
-      policy.flagshipShare !== undefined
-        ? this.#thresholds.get(`${policy.name}@${policy.flagshipShare}`)
-        : undefined;
-    const scoredTier = tierIndexForScore(policy, c.score, share?.threshold());
+    const c = policy.classifier ? policy.classifier.classify(request.body) : this.#classify(request.body);
+    const share = policy.flagshipShare !== undefined ? this.#thresholds.get(shareKey(policy)) : undefined;
+    const spend = policy.spendTarget ? this.#spendTargets.get(spendKey(policy)) : undefined;
+    const scoredTier = tierIndexForScore(policy, c.score, share?.threshold() ?? spend?.threshold());
     share?.observe(c.score);
+    spend?.observe(c.score, this.#wallClock());
     const earlier = policy.stickiness ? this.#recall(policy, request.body, virtualKey, startedAt) : undefined;
     const tierIndex = Math.max(scoredTier, Math.min(earlier?.tierIndex ?? 0, policy.tiers.length - 1));
     const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
@@ -272,6 +305,11 @@ export class Router {
     });
   }
 }
+
+const spendKey = (p: CompiledPolicy): string =>
+  `${p.name}@${p.spendTarget?.usd}/${p.spendTarget?.period}@${p.tiers.map((t) => t.maxScore).join(',')}@${p.classifier?.id ?? ''}`;
+
+const shareKey = (p: CompiledPolicy): string => `${p.name}@${p.flagshipShare}@${p.classifier?.id ?? ''}`;
 
 /** What the client may ask for instead of an unknown model. */
 function modelHint(config: CompiledConfig): string {

@@ -137,7 +137,8 @@ export function renderChartEnvoyTemplate(): string {
       failOpen: false,
       bufferLimitBytes: S_BUFFER,
     }),
-    { lineWidth: 0 },
+    // YAML 1.1 output (strings such as "off" or "0644" quoted): Envoy's and Helm's readers are 1.1.
+    { lineWidth: 0, version: '1.1' },
   );
   let t = yaml;
   t = replaceExact(

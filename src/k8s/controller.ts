@@ -2,6 +2,7 @@
 // with the code the sidecars use and writes the result into status (leader only), serves the
 // mutating admission webhook (every replica), and exposes health and metrics.
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -72,6 +73,9 @@ const PLACEHOLDER: Pick<CompileOptions, 'resolveCredentials' | 'resolveVirtualKe
   resolveVirtualKey: (name) => new Secret(`placeholder:${name}`),
 };
 
+/** Days before expiry from which the controller warns about its webhook certificate. */
+const CERT_WARN_DAYS = 30;
+
 export class Controller {
   readonly #o: ControllerOptions;
   readonly #log: Logger;
@@ -95,6 +99,7 @@ export class Controller {
     statusWrites: Counter<'result'>;
     reconciles: Counter<'result'>;
     leader: Gauge;
+    certExpiry: Gauge;
     objects: Gauge<'kind' | 'ready'>;
   };
   /** Latest build per namespace (diagnostics and tests). */
@@ -128,6 +133,11 @@ export class Controller {
       leader: new Gauge({
         name: 'tierflow_controller_leader',
         help: '1 while this replica holds the lease.',
+        registers: reg,
+      }),
+      certExpiry: new Gauge({
+        name: 'tierflow_controller_webhook_certificate_expiry_timestamp_seconds',
+        help: 'When the webhook serving certificate in use expires (Unix time). The chart renews its own certificate on a helm upgrade within webhook.generatedCertRenewDays; cert-manager renews by itself.',
         registers: reg,
       }),
       objects: new Gauge({
@@ -364,6 +374,7 @@ export class Controller {
         listener,
       );
       this.#certStamp = fileStamp(certFile, keyFile);
+      this.#noteCertificate(certFile);
       // cert-manager (or a chart upgrade) rotates the mounted Secret: swap the context in place.
       this.#certTimer = setInterval(() => {
         const now = fileStamp(certFile, keyFile);
@@ -376,6 +387,7 @@ export class Controller {
           });
           this.#certStamp = now;
           this.#log.info('webhook certificate reloaded');
+          this.#noteCertificate(certFile);
         } catch (err) {
           this.#log.warn('webhook certificate reload failed', { err: errorText(err) });
         }
@@ -384,6 +396,22 @@ export class Controller {
       this.#webhookServer = await this.#listen(server, w);
     } else {
       this.#webhookServer = await this.#listen(createHttpServer(listener), w);
+    }
+  }
+
+  /** Exports the serving certificate's expiry, and warns when it is close. */
+  #noteCertificate(certFile: string) {
+    try {
+      const expires = Date.parse(new X509Certificate(readFileSync(certFile)).validTo);
+      this.#m.certExpiry.set(Math.round(expires / 1000));
+      const days = Math.floor((expires - Date.now()) / 86_400_000);
+      if (days < CERT_WARN_DAYS)
+        this.#log.warn('webhook certificate expires soon', {
+          days,
+          hint: 'helm upgrade renews the chart-generated certificate (webhook.generatedCertRenewDays); with cert-manager, check the Certificate',
+        });
+    } catch (err) {
+      this.#log.warn('cannot read the webhook certificate expiry', { err: errorText(err) });
     }
   }
 

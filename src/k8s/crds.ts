@@ -13,6 +13,7 @@
 //   per kind, because they are about the Kubernetes API rather than the config model.
 import { stringify } from 'yaml';
 import { ProviderSpec, RoutingPolicySpec, VirtualKeySpec } from '../core/config/schema.js';
+import { FALSE_IS } from '../core/config/json-schema.js';
 import { CATEGORY, CONDITION_TYPES, GROUP, RESOURCE_BY_KEY, VERSION, type ResourceKey } from './resources.js';
 
 type Json = Record<string, unknown>;
@@ -217,6 +218,7 @@ const KIND_DESCRIPTIONS: Record<ResourceKey, string> = {
 
 /** Deep copy of a JSON Schema made structural (see the header comment). Throws on what a CRD cannot express. */
 export function toStructural(schema: Json, path = 'spec'): Json {
+  if (typeof schema[FALSE_IS] === 'string') return offEnumField(schema);
   const out: Json = {};
   for (const [k, v] of Object.entries(schema)) {
     if (k === '$id' || k === '$schema' || k === 'title') continue;
@@ -268,6 +270,21 @@ export function toStructural(schema: Json, path = 'spec'): Json {
   }
   if (Array.isArray(out.required) && out.required.length === 0) delete out.required;
   return out;
+}
+
+/**
+ * An S.offEnum field: kubectl and helm read an unquoted `off` as the boolean false (YAML 1.1), and
+ * a string-typed field would refuse it (and "false" is not in the enum either). So the field is
+ * untyped for the API server (x-kubernetes-preserve-unknown-fields, which a structural schema
+ * allows on a leaf) and TierFlow validates it: the string values or false (= off); anything else
+ * is reported in the object's status (Accepted=False) with the field path.
+ */
+function offEnumField(schema: Json): Json {
+  const values = (schema.enum as string[]).join(', ');
+  return {
+    description: `${String(schema.description)} One of: ${values} (an unquoted off, which kubectl reads as false, means off).`,
+    'x-kubernetes-preserve-unknown-fields': true,
+  };
 }
 
 /** Walks dotted paths (`a.b`, `a[].b`, '' = root). */
@@ -448,5 +465,9 @@ export const GENERATED_HEADER =
 
 /** The YAML text of a CRD file, exactly as committed. */
 export function renderCrdYaml(key: ResourceKey): string {
-  return GENERATED_HEADER + stringify(buildCrd(key), { lineWidth: 0, aliasDuplicateObjects: false });
+  // YAML 1.1 output: strings that read as booleans or numbers there (off, yes, 0644) get quoted.
+  return (
+    GENERATED_HEADER +
+    stringify(buildCrd(key), { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' })
+  );
 }

@@ -25,6 +25,14 @@ export interface VirtualKeyUsage {
 export interface RoutingView {
   readonly config: CompiledConfig;
   readonly health: { breakerState(model: CompiledModel): BreakerState };
+  /** Policies with a spend target: target, spend so far and projection of the current period. */
+  spendStatus?(): Iterable<{
+    policy: string;
+    targetUsd: number;
+    spentUsd: number;
+    projectedUsd: number;
+    threshold: number | undefined;
+  }>;
 }
 
 export class Metrics {
@@ -325,6 +333,43 @@ export class Metrics {
         }
       },
     });
+    const spend = [
+      [
+        'tierflow_policy_spend_target_usd',
+        'Spend target of a policy per period (policies with spendTarget).',
+        'targetUsd',
+      ],
+      [
+        'tierflow_policy_spend_usd',
+        'Spend of a policy in the current spend-target period, as seen by this process.',
+        'spentUsd',
+      ],
+      [
+        'tierflow_policy_spend_projected_usd',
+        'Projected spend of a policy at the end of the current period at the current threshold and traffic.',
+        'projectedUsd',
+      ],
+      [
+        'tierflow_policy_spend_threshold',
+        'The maxScore a spend target has set for the tier below the flagship (absent during warm-up).',
+        'threshold',
+      ],
+    ] as const;
+    for (const [name, help, field] of spend) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['policy'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of read()?.spendStatus?.() ?? []) {
+            const v = s[field];
+            if (v !== undefined && Number.isFinite(v)) this.set({ policy: s.policy }, v);
+          }
+        },
+      });
+    }
   }
 }
 

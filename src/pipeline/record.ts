@@ -81,6 +81,7 @@ export function recordRequest(
     }
   }
   if (served && outcome.status < 400) deps.router.remember(plan, served);
+  if (served && cost) deps.router.recordCost(plan, served, cost.costUsd);
   if (plan.virtualKey) {
     deps.router.limits.record(
       plan.virtualKey,

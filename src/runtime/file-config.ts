@@ -37,8 +37,19 @@ export function openFileConfig(
   const first = loadServableConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);
-  const watcher: ConfigWatcher = watchFile(file, () => {
+  // Files the config reads (classifier model files) reload it too, like the config file itself.
+  const others = new Map<string, ConfigWatcher>();
+  const watchOthers = (files: string[] = []): void => {
+    for (const [path, w] of others) {
+      if (files.includes(path)) continue;
+      w.close();
+      others.delete(path);
+    }
+    for (const path of files) if (!others.has(path)) others.set(path, watchFile(path, reload));
+  };
+  const reload = (): void => {
     const next = loadServableConfigFile(file, options);
+    watchOthers([...new Set([...others.keys(), ...(next.files ?? [])])]);
     if (!next.config) {
       onRejected?.();
       log.error('config reload rejected; the last good config keeps serving', {
@@ -47,11 +58,20 @@ export function openFileConfig(
       });
       return;
     }
+    watchOthers(next.files);
     logWarnings(log, file, next.issues);
     apply(next.config);
     log.info('config reloaded', { file, revision: next.config.revision });
-  });
-  return { initial: first.config, close: () => watcher.close() };
+  };
+  const watcher: ConfigWatcher = watchFile(file, reload);
+  watchOthers(first.files);
+  return {
+    initial: first.config,
+    close: () => {
+      watcher.close();
+      for (const w of others.values()) w.close();
+    },
+  };
 }
 
 function logWarnings(log: Logger, file: string, issues: LocatedIssue[]): void {

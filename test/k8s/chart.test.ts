@@ -406,5 +406,19 @@ describe('Helm chart', () => {
     ]) {
       expect(notes).toContain(step);
     }
+    // Adding a namespace through the chart keeps the ones already there (--set replaces lists).
+    const more = helm([
+      'install',
+      'tf',
+      CHART,
+      '--dry-run=client',
+      '--namespace',
+      'tierflow-system',
+      '--set',
+      'sidecar.namespaces={team-a,team-b}',
+    ]);
+    expect(more.stdout).toContain("--set 'sidecar.namespaces={team-a,team-b,APP_NS}'");
+    expect(notes).toContain("--set 'sidecar.namespaces={APP_NS}'");
+    expect(notes).toContain('create rolebinding');
   });
 });

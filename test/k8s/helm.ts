@@ -36,7 +36,8 @@ export function helm(args: string[]): HelmResult {
 
 export function valuesFile(values: Record<string, unknown>): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tierflow-values-')), 'values.yaml');
-  writeFileSync(file, stringify(values));
+  // Helm reads values as YAML 1.1: strings such as "on" or "off" must be written quoted.
+  writeFileSync(file, stringify(values, { version: '1.1' }));
   return file;
 }
 
@@ -48,6 +49,17 @@ export function renderChart(
   namespace = 'tierflow-system',
   release = 'tf',
 ): Manifest[] {
+  return parseAllDocuments(renderChartText(values, namespace, release))
+    .map((d) => d.toJS() as Manifest)
+    .filter((d) => d && typeof d === 'object');
+}
+
+/** What `helm template` prints (the text kubectl would read). */
+export function renderChartText(
+  values: Record<string, unknown> = {},
+  namespace = 'tierflow-system',
+  release = 'tf',
+): string {
   const r = helm([
     'template',
     release,
@@ -59,9 +71,7 @@ export function renderChart(
     valuesFile(values),
   ]);
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as Manifest)
-    .filter((d) => d && typeof d === 'object');
+  return r.stdout;
 }
 
 export function find(manifests: Manifest[], kind: string, nameSuffix = ''): Manifest {

@@ -500,6 +500,11 @@ describe('sidecar injection webhook', () => {
     const text = await res.text();
     expect(text).toMatch(/tierflow_controller_webhook_requests_total\{result="injected"\} [1-9]/);
     expect(text).toMatch(/tierflow_controller_webhook_requests_total\{result="skipped"\} [1-9]/);
+    // The serving certificate's expiry (the chart's: generatedCertDays from now).
+    const expiry = Number(
+      /tierflow_controller_webhook_certificate_expiry_timestamp_seconds (\d+)/.exec(text)?.[1],
+    );
+    expect(expiry * 1000 - Date.now()).toBeGreaterThan(3000 * 86_400_000);
     const ready = await fetch(`http://127.0.0.1:${controller.metricsAddress!.port}/readyz`);
     expect(ready.status).toBe(200);
   });

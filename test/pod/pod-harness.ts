@@ -83,7 +83,7 @@ export function runAs(id: Identity, argv: string[], env: Record<string, string>)
   return {
     child,
     output: () => out,
-    line: (match, timeoutMs = 20_000) =>
+    line: (match, timeoutMs = 90_000) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out; output:\n${out}`)), timeoutMs);
         waiters.push({

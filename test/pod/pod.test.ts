@@ -197,7 +197,8 @@ describe.skipIf(Boolean(unavailable))(
       api.create('llmproviders', 'team-a', 'openai', provider(mock.url));
       api.create('routingpolicies', 'team-a', 'default', autoPolicy());
       pod = await startPod('team-a');
-    }, 60_000);
+      // Generous: on a loaded machine a Node process can take tens of seconds to start.
+    }, 240_000);
 
     afterAll(async () => {
       await pod?.stop();
@@ -235,7 +236,7 @@ describe.skipIf(Boolean(unavailable))(
       expect(await grpcProbe(port, tf.startupProbe!.grpc!.service ?? '')).toBe('SERVING');
       await eventually(
         async () => (await grpcProbe(port, tf.readinessProbe!.grpc!.service ?? '')) === 'SERVING',
-        10_000,
+        60_000,
         'readiness',
       );
     });
@@ -284,14 +285,14 @@ describe.skipIf(Boolean(unavailable))(
         const err = (await res.json()) as { error: { code: string; message: string; type: string } };
         expect(err.error.code).toBe('tierflow_not_configured');
         expect(err.error.message).toMatch(/HTTP 403.*team-b.*sidecar\.namespaces/);
-        await waitFor(() => b.tierflow.output().includes('no configuration yet'), 5000);
+        await waitFor(() => b.tierflow.output().includes('no configuration yet'), 30_000);
         // The RoleBinding appears (and the objects): the sidecar picks them up and serves.
         api.clearFailures();
         api.create('llmproviders', 'team-b', 'openai', provider(mock.url));
         api.create('routingpolicies', 'team-b', 'default', autoPolicy());
         await eventually(
           async () => (await grpcProbe(port, EXT_PROC_SERVICE)) === 'SERVING',
-          40_000,
+          90_000,
           'readiness',
         );
         const ok = await b.client.chat.completions.create({
@@ -302,6 +303,6 @@ describe.skipIf(Boolean(unavailable))(
       } finally {
         await b.stop();
       }
-    }, 90_000);
+    }, 300_000);
   },
 );

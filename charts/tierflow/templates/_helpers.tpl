@@ -67,7 +67,7 @@ app.kubernetes.io/part-of: tierflow
   values:
     - kube-system
     - kube-node-lease
-    - {{ .Release.Namespace }}
+    - {{ .Release.Namespace | quote }}
 {{- with .Values.webhook.namespaceSelectorExpressions }}
 {{ toYaml . }}
 {{- end }}
@@ -81,6 +81,9 @@ app.kubernetes.io/part-of: tierflow
 {{- if or (eq (int .Values.sidecar.runAsUser) 0) (eq (int .Values.envoy.runAsUser) 0) }}
 {{- fail "sidecar.runAsUser and envoy.runAsUser must not be 0 (root)" }}
 {{- end }}
+{{- if ge (int .Values.webhook.generatedCertRenewDays) (int .Values.webhook.generatedCertDays) }}
+{{- fail "webhook.generatedCertRenewDays must be less than webhook.generatedCertDays" }}
+{{- end }}
 {{- if eq (int .Values.sidecar.sharedGroup) 0 }}
 {{- fail "sidecar.sharedGroup must not be 0 (root's group)" }}
 {{- end }}
@@ -89,5 +92,45 @@ app.kubernetes.io/part-of: tierflow
 {{- end }}
 {{- if eq (int .Values.sidecar.listenerPort) (int .Values.envoy.healthPort) }}
 {{- fail "sidecar.listenerPort and envoy.healthPort must differ" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The chart-generated webhook certificate. Reused across upgrades; renewed by the first `helm upgrade`
+within webhook.generatedCertRenewDays of its expiry (and for a Secret of an older chart, which has
+no expiry annotation). While renewing, the caBundle holds the new and the previous CA: the API
+server trusts the controller both before and after the kubelet delivers the new Secret to it.
+Input: dict "ctx" <root context> "existing" <the Secret from lookup, or empty>.
+Output (YAML): caCert (the CA to store), caBundle, crt, key (base64) and notAfter (RFC 3339, UTC).
+*/}}
+{{- define "tierflow.webhookCert" -}}
+{{- $ctx := .ctx }}
+{{- $existing := .existing | default dict }}
+{{- $days := int $ctx.Values.webhook.generatedCertDays }}
+{{- $renewDays := int $ctx.Values.webhook.generatedCertRenewDays }}
+{{- $format := "2006-01-02T15:04:05Z07:00" }}
+{{- $data := $existing.data | default dict }}
+{{- $notAfter := dig "metadata" "annotations" "tierflow.dev/not-after" "" $existing }}
+{{- $renewBy := add (now | unixEpoch | int64) (mul $renewDays 86400) }}
+{{- if and (index $data "ca.crt") $notAfter (gt (toDate $format $notAfter | unixEpoch | int64) $renewBy) }}
+caCert: {{ index $data "ca.crt" | quote }}
+caBundle: {{ index $data "ca.crt" | quote }}
+crt: {{ index $data "tls.crt" | quote }}
+key: {{ index $data "tls.key" | quote }}
+notAfter: {{ $notAfter | quote }}
+{{- else }}
+{{- $fullname := include "tierflow.fullname" $ctx }}
+{{- $svc := include "tierflow.webhookServiceName" $ctx }}
+{{- $ns := $ctx.Release.Namespace }}
+{{- $dns := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) }}
+{{- $ca := genCA (printf "%s-webhook-ca" $fullname) $days }}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc $ns) nil $dns $days $ca }}
+{{- $previous := "" }}
+{{- if index $data "ca.crt" }}{{ $previous = index $data "ca.crt" | b64dec }}{{ end }}
+caCert: {{ $ca.Cert | b64enc | quote }}
+caBundle: {{ printf "%s%s" $ca.Cert $previous | b64enc | quote }}
+crt: {{ $cert.Cert | b64enc | quote }}
+key: {{ $cert.Key | b64enc | quote }}
+notAfter: {{ dateInZone $format (now | dateModify (printf "+%dh" (mul $days 24))) "UTC" | quote }}
 {{- end }}
 {{- end }}

@@ -51,7 +51,8 @@ export interface ClassificationDetail extends Classification {
   model: { name: string; version: string };
 }
 
-interface ModelFile {
+/** The parts of a model file the product reads (see model.json and `tierflow train`). */
+export interface ModelFile {
   name: string;
   format: number;
   version: string;
@@ -60,8 +61,13 @@ interface ModelFile {
   intercept: number;
   calibration: { center: number; scale: number };
   reference: number[];
-  /** Learned word -> difficulty weights (the vocabulary_difficulty feature). */
-  vocabulary: Record<string, number>;
+  /** Learned word -> difficulty weights (the vocabulary_difficulty feature); shipped model only. */
+  vocabulary?: Record<string, number>;
+  /**
+   * A router fitted to a user's outcomes (`tierflow train`) names the shipped model it was fitted
+   * on: it reuses that model's vocabulary, so it only loads next to the same shipped version.
+   */
+  base?: { name: string; version: string };
 }
 
 /** Number of reasons reported by classify(). */
@@ -69,27 +75,167 @@ const MAX_REASONS = 3;
 /** A feature must move the logit at least this much to be named as a reason. */
 const MIN_REASON = 0.02;
 
-function loadModel(m: ModelFile): {
-  weights: Float64Array;
-  mean: Float64Array;
-  intercept: number;
-  center: number;
-  scale: number;
-} {
-  if (m.format !== 2) throw new Error(`classifier model: unsupported format ${String(m.format)}`);
-  const names = m.features;
-  if (names.length !== NUM_FEATURES || names.some((n, i) => n !== FEATURE_NAMES[i])) {
-    throw new Error(
-      'classifier model: feature list does not match the code; retrain (scripts/train-classifier.ts)',
+// Scratch buffer: classify() is synchronous, so reusing it is safe (shared by all classifiers).
+const xs = new Float64Array(NUM_FEATURES);
+
+/** A loaded model: the weights that turn the feature vector into a score. */
+export class Classifier {
+  readonly info: { name: string; version: string };
+  /** Identifies these weights (a running threshold learned on another model's scores is reset). */
+  readonly id: string;
+  readonly #weights: Float64Array;
+  readonly #mean: Float64Array;
+  readonly #intercept: number;
+  readonly #center: number;
+  readonly #scale: number;
+
+  /** Validates `m` (throws an Error that says what is wrong) and builds the classifier. */
+  constructor(m: ModelFile, shipped?: { name: string; version: string }) {
+    if (!m || typeof m !== 'object') throw new Error('classifier model: not a JSON object');
+    if (m.format !== 2) throw new Error(`classifier model: unsupported format ${String(m.format)}`);
+    const names = m.features;
+    if (
+      !Array.isArray(names) ||
+      names.length !== NUM_FEATURES ||
+      names.some((n, i) => n !== FEATURE_NAMES[i])
+    ) {
+      throw new Error(
+        'classifier model: feature list does not match the code; retrain (scripts/train-classifier.ts or tierflow train)',
+      );
+    }
+    if (
+      !Array.isArray(m.weights) ||
+      !Array.isArray(m.reference) ||
+      m.weights.length !== NUM_FEATURES ||
+      m.reference.length !== NUM_FEATURES
+    ) {
+      throw new Error('classifier model: weights and reference must have one entry per feature');
+    }
+    const c = m.calibration ?? { center: NaN, scale: NaN };
+    const all = [...m.weights, ...m.reference, m.intercept, c.center, c.scale];
+    if (!all.every((v) => typeof v === 'number' && Number.isFinite(v)) || !(c.scale > 0)) {
+      throw new Error('classifier model: non-finite weights or calibration');
+    }
+    if (shipped && m.base && (m.base.name !== shipped.name || m.base.version !== shipped.version)) {
+      throw new Error(
+        `classifier model: fitted on ${m.base.name} ${m.base.version}, but this TierFlow ships ${shipped.name} ${shipped.version}; refit it with tierflow train`,
+      );
+    }
+    this.info = { name: String(m.name), version: String(m.version) };
+    this.id = `${this.info.name}@${this.info.version}:${m.intercept}:${c.center}:${c.scale}`;
+    this.#weights = Float64Array.from(m.weights);
+    this.#mean = Float64Array.from(m.reference);
+    this.#intercept = m.intercept;
+    this.#center = c.center;
+    this.#scale = c.scale;
+  }
+
+  #calibrate(z: number): number {
+    const s = 1 / (1 + Math.exp(-(z - this.#center) / this.#scale));
+    // Keep it strictly inside [0,1] and finite whatever the input.
+    return s >= 0 && s <= 1 ? s : z > this.#center ? 1 : 0;
+  }
+
+  /** Reference point of each feature for contributions (see ModelFile.reference). */
+  reference(): number[] {
+    return Array.from(this.#mean);
+  }
+
+  /** The logit of a feature vector (before calibration). */
+  logit(x: Float64Array): number {
+    const w = this.#weights;
+    let z = this.#intercept;
+    for (let j = 0; j < NUM_FEATURES; j++) z += w[j]! * x[j]!;
+    return z;
+  }
+
+  /** Called by the router on every request of a policy with tiers. */
+  classify(req: ChatCompletionRequest): Classification {
+    extractFeatures(req, xs);
+    const w = this.#weights;
+    const mean = this.#mean;
+    const z = this.logit(xs);
+    const score = this.#calibrate(z);
+    // Reasons: the features that pushed the score the way it went, strongest first.
+    const sign = z >= this.#center ? 1 : -1;
+    let i1 = -1;
+    let i2 = -1;
+    let i3 = -1;
+    let c1 = MIN_REASON;
+    let c2 = MIN_REASON;
+    let c3 = MIN_REASON;
+    for (let j = 0; j < NUM_FEATURES; j++) {
+      const c = sign * w[j]! * (xs[j]! - mean[j]!);
+      if (c <= c3) continue;
+      if (c > c1) {
+        i3 = i2;
+        c3 = c2;
+        i2 = i1;
+        c2 = c1;
+        i1 = j;
+        c1 = c;
+      } else if (c > c2) {
+        i3 = i2;
+        c3 = c2;
+        i2 = j;
+        c2 = c;
+      } else {
+        i3 = j;
+        c3 = c;
+      }
+    }
+    const reasons: string[] = [];
+    if (i1 >= 0) reasons.push(FEATURE_NAMES[i1]!);
+    if (i2 >= 0) reasons.push(FEATURE_NAMES[i2]!);
+    if (i3 >= 0 && reasons.length < MAX_REASONS) reasons.push(FEATURE_NAMES[i3]!);
+    return { score, reasons };
+  }
+
+  /**
+   * The same score as classify() plus the full breakdown (every feature's value, weight and
+   * contribution, and where the analysed task is). For `tierflow explain` and debugging; not for
+   * the hot path.
+   */
+  explain(req: ChatCompletionRequest): ClassificationDetail {
+    const { score, reasons } = this.classify(req);
+    const task: TaskInfo = { message: -1, start: 0, examples: 0 };
+    const x = extractFeatures(req, new Float64Array(NUM_FEATURES), task);
+    const z = this.logit(x);
+    const features: FeatureContribution[] = [];
+    for (let j = 0; j < NUM_FEATURES; j++) {
+      const weight = this.#weights[j]!;
+      features.push({
+        name: FEATURE_NAMES[j]!,
+        value: x[j]!,
+        weight,
+        contribution: weight * (x[j]! - this.#mean[j]!),
+      });
+    }
+    features.sort(
+      (a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || a.name.localeCompare(b.name),
     );
+    const msg = task.message >= 0 ? req.messages[task.message] : undefined;
+    const text =
+      typeof msg?.content === 'string'
+        ? msg.content
+        : Array.isArray(msg?.content)
+          ? msg.content.map((p) => (p.type === 'text' && typeof p.text === 'string' ? p.text : '')).join('\n')
+          : '';
+    const body = text.slice(task.start).trim();
+    const excerpt = body.length > 240 ? `${body.slice(0, 160)} … ${body.slice(-60)}` : body;
+    return {
+      score,
+      reasons,
+      logit: z,
+      features,
+      task: { ...task, excerpt },
+      vocabulary: vocabularyOf(body),
+      model: this.info,
+    };
   }
-  if (m.weights.length !== NUM_FEATURES || m.reference.length !== NUM_FEATURES) {
-    throw new Error('classifier model: weights and reference must have one entry per feature');
-  }
-  const all = [...m.weights, ...m.reference, m.intercept, m.calibration.center, m.calibration.scale];
-  if (!all.every(Number.isFinite) || !(m.calibration.scale > 0)) {
-    throw new Error('classifier model: non-finite weights or calibration');
-  }
+}
+
+function loadShipped(m: ModelFile): Classifier {
   if (!m.vocabulary || typeof m.vocabulary !== 'object') {
     throw new Error('classifier model: vocabulary must be an object of word -> weight');
   }
@@ -98,112 +244,35 @@ function loadModel(m: ModelFile): {
   } catch (err) {
     throw new Error(`classifier model: ${(err as Error).message}`, { cause: err });
   }
-  return {
-    weights: Float64Array.from(m.weights),
-    mean: Float64Array.from(m.reference),
-    intercept: m.intercept,
-    center: m.calibration.center,
-    scale: m.calibration.scale,
-  };
+  return new Classifier(m);
 }
 
-const M = loadModel(model as ModelFile);
-export const MODEL_INFO: { name: string; version: string } = { name: model.name, version: model.version };
-
-// Scratch buffers: classify() is synchronous, so reusing them is safe.
-const xs = new Float64Array(NUM_FEATURES);
-
-const calibrate = (z: number): number => {
-  const s = 1 / (1 + Math.exp(-(z - M.center) / M.scale));
-  // Keep it strictly inside [0,1] and finite whatever the input.
-  return s >= 0 && s <= 1 ? s : z > M.center ? 1 : 0;
-};
-
-/** The production classifier: called by the router on every request of a policy with tiers. */
-export function classify(req: ChatCompletionRequest): Classification {
-  extractFeatures(req, xs);
-  const w = M.weights;
-  const mean = M.mean;
-  let z = M.intercept;
-  for (let j = 0; j < NUM_FEATURES; j++) z += w[j]! * xs[j]!;
-  const score = calibrate(z);
-  // Reasons: the features that pushed the score the way it went, strongest first.
-  const sign = z >= M.center ? 1 : -1;
-  let i1 = -1;
-  let i2 = -1;
-  let i3 = -1;
-  let c1 = MIN_REASON;
-  let c2 = MIN_REASON;
-  let c3 = MIN_REASON;
-  for (let j = 0; j < NUM_FEATURES; j++) {
-    const c = sign * w[j]! * (xs[j]! - mean[j]!);
-    if (c <= c3) continue;
-    if (c > c1) {
-      i3 = i2;
-      c3 = c2;
-      i2 = i1;
-      c2 = c1;
-      i1 = j;
-      c1 = c;
-    } else if (c > c2) {
-      i3 = i2;
-      c3 = c2;
-      i2 = j;
-      c2 = c;
-    } else {
-      i3 = j;
-      c3 = c;
-    }
-  }
-  const reasons: string[] = [];
-  if (i1 >= 0) reasons.push(FEATURE_NAMES[i1]!);
-  if (i2 >= 0) reasons.push(FEATURE_NAMES[i2]!);
-  if (i3 >= 0 && reasons.length < MAX_REASONS) reasons.push(FEATURE_NAMES[i3]!);
-  return { score, reasons };
-}
+/** The model shipped in the package (src/core/classifier/model.json). */
+export const SHIPPED: Classifier = loadShipped(model as ModelFile);
+export const MODEL_INFO: { name: string; version: string } = SHIPPED.info;
 
 /**
- * The same score as classify() plus the full breakdown (every feature's value, weight and
- * contribution, and where the analysed task is). For `tierflow explain` and debugging; not for
- * the hot path.
+ * A classifier from a model file written by `tierflow train` (already parsed from JSON). Throws
+ * an Error naming what is wrong when the file does not fit this version of TierFlow.
  */
-export function explainClassification(req: ChatCompletionRequest): ClassificationDetail {
-  const { score, reasons } = classify(req);
-  const task: TaskInfo = { message: -1, start: 0, examples: 0 };
-  const x = extractFeatures(req, new Float64Array(NUM_FEATURES), task);
-  let z = M.intercept;
-  const features: FeatureContribution[] = [];
-  for (let j = 0; j < NUM_FEATURES; j++) {
-    const weight = M.weights[j]!;
-    z += weight * x[j]!;
-    features.push({
-      name: FEATURE_NAMES[j]!,
-      value: x[j]!,
-      weight,
-      contribution: weight * (x[j]! - M.mean[j]!),
-    });
+export function loadClassifier(m: unknown): Classifier {
+  const file = m as ModelFile;
+  if (file && typeof file === 'object' && file.vocabulary !== undefined) {
+    throw new Error(
+      'classifier model: a custom model reuses the shipped vocabulary and must not carry its own',
+    );
   }
-  features.sort(
-    (a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || a.name.localeCompare(b.name),
-  );
-  const msg = task.message >= 0 ? req.messages[task.message] : undefined;
-  const text =
-    typeof msg?.content === 'string'
-      ? msg.content
-      : Array.isArray(msg?.content)
-        ? msg.content.map((p) => (p.type === 'text' && typeof p.text === 'string' ? p.text : '')).join('\n')
-        : '';
-  const body = text.slice(task.start).trim();
-  const excerpt = body.length > 240 ? `${body.slice(0, 160)} … ${body.slice(-60)}` : body;
-  return {
-    score,
-    reasons,
-    logit: z,
-    features,
-    task: { ...task, excerpt },
-    vocabulary: vocabularyOf(body),
-    model: MODEL_INFO,
-  };
+  return new Classifier(file, SHIPPED.info);
+}
+
+/** The shipped classifier: called by the router on every request of a policy with tiers. */
+export function classify(req: ChatCompletionRequest): Classification {
+  return SHIPPED.classify(req);
+}
+
+/** The shipped classifier's full breakdown of one request (see Classifier.explain). */
+export function explainClassification(req: ChatCompletionRequest): ClassificationDetail {
+  return SHIPPED.explain(req);
 }
 
 const MAX_VOCABULARY_SHOWN = 12;

@@ -1,6 +1,7 @@
 // validate + compile: a FileConfig-shaped object -> CompiledConfig, or the issues that stop it.
 // Pure: credentials are resolved by a callback supplied by the caller (file/env or Kubernetes).
 import { createHash } from 'node:crypto';
+import type { Classifier } from '../classifier/index.js';
 import type { Secret } from '../secret.js';
 import type {
   CompiledConfig,
@@ -13,12 +14,13 @@ import type {
 } from './compiled.js';
 import {
   type Capability,
+  type ClassifierSpec,
   type CredentialsSpec,
   FileConfig,
   type FileConfig as FileConfigType,
   type ProviderType,
 } from './schema.js';
-import { validate } from './json-schema.js';
+import { offValue, validate } from './json-schema.js';
 import { resolveModelFacts } from './model-facts.js';
 
 export interface ConfigIssue {
@@ -45,6 +47,11 @@ export interface CompileOptions {
   demoBaseUrl?: string;
   /** The standard AWS environment, used by Bedrock providers that declare no credentials or region. */
   aws?: { credentials: ProviderCredentials; region?: string };
+  /**
+   * Loads a policy's classifier (classifier.modelFile); throws an Error saying what is wrong.
+   * Without it, a policy that names a model file is an error.
+   */
+  resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier;
 }
 
 export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
@@ -128,7 +135,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       apiVersion: p.apiVersion,
       region,
       auth: p.auth ?? 'apiKey',
-      promptCaching: p.promptCaching ?? 'auto',
+      promptCaching: offValue(p.promptCaching) ?? 'auto',
       breaker: { ...BREAKER_DEFAULTS, ...p.breaker },
       models: [],
       enabled: hasCredentials,
@@ -222,16 +229,36 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     if (pol.flagshipShare !== undefined && pol.tiers.length < 2) {
       err(`${at}/flagshipShare`, 'flagshipShare needs at least two tiers');
     }
+    if (pol.spendTarget !== undefined) {
+      if (pol.tiers.length < 2) err(`${at}/spendTarget`, 'spendTarget needs at least two tiers');
+      if (pol.flagshipShare !== undefined) {
+        err(`${at}/spendTarget`, 'set either spendTarget or flagshipShare, not both');
+      }
+    }
     const policy: CompiledPolicy = {
       name: pol.name,
       virtualModels: pol.virtualModels,
       tiers,
       flagshipShare: pol.flagshipShare,
+      ...(pol.spendTarget
+        ? { spendTarget: { usd: pol.spendTarget.usd, period: pol.spendTarget.period } }
+        : {}),
       objective: { cost: pol.objective?.cost ?? 0.7, latency: pol.objective?.latency ?? 0.3 },
       latencySloMs: pol.latencySloMs,
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
     };
-    const stickyMode = pol.stickiness ? (pol.stickiness.mode ?? 'tier') : 'off';
+    if (pol.classifier) {
+      if (!options.resolveClassifier) {
+        err(`${at}/classifier`, 'classifier.modelFile is only supported in the standalone file config');
+      } else {
+        try {
+          policy.classifier = options.resolveClassifier(pol.name, pol.classifier);
+        } catch (e) {
+          err(`${at}/classifier/modelFile`, (e as Error).message);
+        }
+      }
+    }
+    const stickyMode = pol.stickiness ? (offValue(pol.stickiness.mode) ?? 'tier') : 'off';
     if (stickyMode !== 'off') {
       policy.stickiness = { mode: stickyMode, ttlMs: (pol.stickiness?.ttlSeconds ?? 3600) * 1000 };
     }

@@ -1,5 +1,6 @@
 // The compiled, immutable form of a configuration, built once per config change and swapped
 // atomically. Everything the per-request path needs is precomputed here.
+import type { Classifier } from '../classifier/index.js';
 import type { Secret } from '../secret.js';
 import type { ModelFacts } from './model-facts.js';
 import type { BreakerSpec, Capability, FailoverSpec, ProviderType } from './schema.js';
@@ -64,11 +65,15 @@ export interface CompiledPolicy {
   virtualModels: string[];
   tiers: CompiledTier[];
   flagshipShare?: number;
+  /** Spend-targeted routing (spendTarget); the threshold's upper bound is the tier's maxScore. */
+  spendTarget?: { usd: number; period: 'hour' | 'day' | 'month' };
   objective: { cost: number; latency: number };
   latencySloMs?: number;
   failover: Required<FailoverSpec>;
   /** Conversation stickiness; undefined when off. */
   stickiness?: { mode: 'tier' | 'model'; ttlMs: number };
+  /** The policy's own classifier (classifier.modelFile); undefined: the shipped model. */
+  classifier?: Classifier;
 }
 
 export interface CompiledVirtualKey {

@@ -24,6 +24,13 @@ export type ObjectOf<P extends Props> = Simplify<
 >;
 
 type Extra = Record<string, unknown>;
+/** Schema annotation of S.offEnum: the boolean false stands for this value. */
+export const FALSE_IS = 'x-tierflow-false-is';
+
+/** The value an S.offEnum field means: false (YAML 1.1's reading of an unquoted off) is 'off'. */
+export function offValue<T extends string>(v: T | false | undefined): T | 'off' | undefined {
+  return v === false ? 'off' : v;
+}
 const optionals = new WeakSet<object>();
 
 export const S = {
@@ -36,6 +43,15 @@ export const S = {
   boolean: (description: string) => ({ type: 'boolean', description }) as Schema<boolean>,
   enum: <const T extends readonly string[]>(values: T, description: string) =>
     ({ type: 'string', enum: [...values], description }) as Schema<T[number]>,
+  /**
+   * An enum whose "off" value YAML 1.1 readers (kubectl, helm: sigs.k8s.io/yaml) turn into the
+   * boolean false when it is written unquoted. `false` is accepted and means `off`; the CRD makes
+   * the field untyped so the API server accepts it (see toStructural in src/k8s/crds.ts).
+   */
+  offEnum: <const T extends readonly string[]>(values: T, description: string) => {
+    if (!values.includes('off')) throw new Error('S.offEnum: the values must include off');
+    return { type: 'string', enum: [...values], description, [FALSE_IS]: 'off' } as Schema<T[number] | false>;
+  },
   array: <T>(items: Schema<T>, description: string, extra: Extra = {}) =>
     ({ type: 'array', items, description, ...extra }) as Schema<T[]>,
   stringMap: (description: string) =>
@@ -124,6 +140,14 @@ function check(s: Json, v: unknown, path: string, out: SchemaIssue[]): void {
       return;
     }
     case 'string': {
+      if (v === false && typeof s[FALSE_IS] === 'string') return;
+      if (typeof v === 'boolean' && Array.isArray(s.enum)) {
+        out.push({
+          path: at,
+          message: `must be one of ${s.enum.join(', ')} (got ${v}: YAML 1.1, as kubectl reads it, turns unquoted on/off/yes/no into booleans; quote the value)`,
+        });
+        return;
+      }
       if (typeof v !== 'string') {
         out.push({ path: at, message: `expected a string, got ${typeName(v)}` });
         return;

@@ -224,7 +224,7 @@ export const ProviderSpec = Obj(
       ),
     ),
     promptCaching: Opt(
-      StringEnum(
+      S.offEnum(
         ['auto', 'off'] as const,
         'Anthropic: auto (default) marks a long system prompt, and the conversation so far once a conversation is under way, as cacheable (cache_control) when the client marked nothing, so repeated prefixes are billed at the cache-read price as on providers that cache by themselves. off sends only what the client marked.',
       ),
@@ -317,7 +317,7 @@ export const FailoverSpec = Obj(
 export const StickinessSpec = Obj(
   {
     mode: Opt(
-      StringEnum(
+      S.offEnum(
         ['off', 'tier', 'model'] as const,
         'off: every turn is routed on its own. tier (the default): a later turn never goes to a cheaper tier than an earlier turn of the conversation was served by. model: also the same model as the previous turn while it is healthy and able to serve the request (keeps provider prompt caches warm).',
       ),
@@ -330,6 +330,24 @@ export const StickinessSpec = Obj(
     ),
   },
   'Conversation stickiness. A conversation is recognised by the prompt_cache_key of the request or, without one, by its system prompt and first user message (per virtual key). The first turn is always routed by its own score.',
+);
+
+export const SpendTargetSpec = Obj(
+  {
+    usd: num('What the policy should spend per period (USD).', { minimum: 0 }),
+    period: StringEnum(['hour', 'day', 'month'] as const, 'The period (UTC).'),
+  },
+  "Spend-targeted routing: the threshold of the tier below the flagship moves (never above its maxScore, never below the previous tier's) so that the period's projected spend meets the target. Instead of flagshipShare.",
+);
+
+export const ClassifierSpec = Obj(
+  {
+    modelFile: str(
+      'A router written by `tierflow train` (JSON), instead of the shipped model. Standalone config: a path, relative to the config file; the file is watched and a change reloads it.',
+      { minLength: 1 },
+    ),
+  },
+  'The classifier that scores requests for this policy (default: the model shipped with TierFlow).',
 );
 
 export const RoutingPolicySpec = Obj(
@@ -348,6 +366,7 @@ export const RoutingPolicySpec = Obj(
         { exclusiveMinimum: 0, maximum: 1 },
       ),
     ),
+    spendTarget: Opt(SpendTargetSpec),
     objective: Opt(ObjectiveSpec),
     latencySloMs: Opt(
       int('Skip candidates whose p95 time to first token exceeds this, while another candidate meets it.', {
@@ -356,6 +375,7 @@ export const RoutingPolicySpec = Obj(
     ),
     failover: Opt(FailoverSpec),
     stickiness: Opt(StickinessSpec),
+    classifier: Opt(ClassifierSpec),
   },
   'Routing policy: virtual model names mapped to tiers by complexity score, with candidates and failover rules.',
 );
@@ -427,6 +447,8 @@ export type BreakerSpec = Static<typeof BreakerSpec>;
 export type RoutingPolicySpec = Static<typeof RoutingPolicySpec>;
 export type TierSpec = Static<typeof TierSpec>;
 export type FailoverSpec = Static<typeof FailoverSpec>;
+export type ClassifierSpec = Static<typeof ClassifierSpec>;
+export type SpendTargetSpec = Static<typeof SpendTargetSpec>;
 export type VirtualKeySpec = Static<typeof VirtualKeySpec>;
 export type FileConfig = Static<typeof FileConfig>;
 export type FileProvider = Static<typeof FileProvider>;
