@@ -371,6 +371,14 @@ export async function exchange(
   return { plane, what, status: res.status, body: text, text: `${res.status}\n${headers}\n\n${text}` };
 }
 
+/** Fresh breakers, and providers that refused credentials back in rotation. */
+export function resetHealth(planes: Planes): void {
+  for (const r of planes.routers) {
+    r.health.close();
+    r.health.retain(r.config);
+  }
+}
+
 /** Every scenario on both planes; returns what the clients saw. */
 export async function runScenarios(
   families: Family[],
@@ -390,7 +398,7 @@ export async function runScenarios(
   for (const [plane, base] of bases) {
     for (const f of families) {
       const run = async (what: string, fault: Fault, stream: boolean) => {
-        for (const r of planes.routers) r.health.close(); // breakers must not stop the mock being asked
+        resetHealth(planes); // breakers and refused credentials must not stop the mock being asked
         f.mock.failNext(fault);
         out.push(
           await exchange(base, plane, `${f.name} ${what}`, '/v1/chat/completions', ask(f.model, stream)),

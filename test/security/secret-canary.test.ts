@@ -9,6 +9,7 @@ import {
   type Family,
   findLeaks,
   type Planes,
+  resetHealth,
   runScenarios,
   startFamilies,
   startPlanes,
@@ -34,7 +35,7 @@ const secrets = () => [keys.openai, keys.anthropic, keys.gemini, keys.azure, key
 
 describe('secret canary', () => {
   it('every scenario reached the provider mock on both planes', () => {
-    for (const f of families) expect(f.mock.requests.length, f.name).toBeGreaterThan(0);
+    for (const f of families) expect(f.mock.requests.length, f.name).toBeGreaterThan(20);
     expect(exchanges.filter((e) => e.plane === 'gateway').length).toBeGreaterThan(50);
     expect(exchanges.filter((e) => e.plane === 'sidecar').length).toBeGreaterThan(50);
     expect(planes.harness.violations).toEqual([]);
@@ -78,7 +79,7 @@ describe('secret canary', () => {
     for (const base of [planes.gatewayUrl, planes.sidecarUrl]) {
       const sdk = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-client-placeholder', maxRetries: 0 });
       for (const f of families.filter((x) => x.name !== 'bedrock')) {
-        for (const r of planes.routers) r.health.close();
+        resetHealth(planes);
         f.mock.failNext(f.streamFaults(f.secret).find((x) => JSON.stringify(x).includes('not json'))!);
         let caught: unknown;
         try {
