@@ -124,7 +124,7 @@ export function formatIssue(i: LocatedIssue, file?: string): string {
 
 /**
  * `loadConfigFile`, refusing a config that compiles but could serve no request (see
- * src/core/config/servable.ts): what `tierflow validate`, start-up and hot reload apply.
+ * src/core/config/servable.ts): what `tierflow validate` and hot reload apply (start-up only warns).
  */
 export function loadServableConfigFile(path: string, options: LoadOptions = {}): LoadResult {
   const r = loadConfigFile(path, options);

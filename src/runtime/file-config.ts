@@ -1,7 +1,13 @@
 // A Router fed from a YAML file with hot reload: the last good config keeps serving.
 import type { CompiledConfig } from '../core/config/compiled.js';
 import { EntraTokens } from '../config/entra.js';
-import { formatIssue, type LoadOptions, loadServableConfigFile, type LocatedIssue } from '../config/load.js';
+import {
+  formatIssue,
+  loadConfigFile,
+  type LoadOptions,
+  loadServableConfigFile,
+  type LocatedIssue,
+} from '../config/load.js';
 import { type ConfigWatcher, watchFile } from '../config/watch.js';
 import type { Logger } from '../observe/log.js';
 
@@ -34,7 +40,10 @@ export function openFileConfig(
 ): FileConfigSource {
   // One Entra token per identity for the life of the process: a reload does not fetch anew.
   options = { ...options, entraTokens: options.entraTokens ?? new EntraTokens(log) };
-  const first = loadServableConfigFile(file, options);
+  // At start-up a config that can serve nothing still starts (not ready, saying why: see
+  // startupNotice), so a missing key can be fixed by editing the file; a reload to such a
+  // config is refused, because it would replace one that serves.
+  const first = loadConfigFile(file, options);
   if (!first.config) throw new ConfigLoadError(file, first.issues);
   logWarnings(log, file, first.issues);
   // Files the config reads (classifier model files) reload it too, like the config file itself.
