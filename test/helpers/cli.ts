@@ -1,6 +1,7 @@
-// Runs the built CLI (bin/tierflow.js) as a child process and waits for its "listening" log line.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+// The built CLI as a child process, in the shape the observability tests use: the "listening"
+// log entry as `ready`, and stop() that kills it outright. The process handling is cli-process.ts.
+import type { ChildProcess } from 'node:child_process';
+import { startCli as startCliProcess } from './cli-process.js';
 
 export interface CliProcess {
   child: ChildProcess;
@@ -15,33 +16,13 @@ export async function startCli(
   readyMessage: string,
   env: Record<string, string> = {},
 ): Promise<CliProcess> {
-  const child = spawn(process.execPath, ['bin/tierflow.js', ...args], {
-    env: { ...process.env, TIERFLOW_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output += line + '\n';
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === readyMessage) resolve(entry);
-      } catch {
-        /* not a log line */
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`tierflow ${args[0]} exited with ${code}: ${output}`)));
-  });
+  const p = await startCliProcess(args, env, readyMessage);
   return {
-    child,
-    ready,
-    output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
+    child: p.child,
+    ready: p.listening,
+    output: p.output,
+    stop: async () => {
+      await p.stop('SIGKILL');
+    },
   };
 }
