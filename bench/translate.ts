@@ -7,8 +7,8 @@ import { parseChatRequest } from '../dist/core/parse.js';
 import { translatorFor } from '../dist/core/providers/table.js';
 import { fmt, summarize } from './lib.ts';
 
-const { values } = parseArgs({ options: { iterations: { type: 'string' } } });
-const iterations = Number(values.iterations ?? 20_000);
+const { values } = parseArgs({ options: { iterations: { type: 'string' }, quick: { type: 'boolean' } } });
+const iterations = Number(values.iterations ?? (values.quick ? 5_000 : 20_000));
 const loaded = loadConfigFile('tierflow.yaml', {
   env: {
     OPENAI_API_KEY: 'x',
