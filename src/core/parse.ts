@@ -1,6 +1,7 @@
 // parse: bytes of an OpenAI chat-completions request -> a validated ParsedRequest, or an ApiError.
 import { ApiError, badRequest } from './errors.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
+import type { EmbeddingsRequest } from './embeddings/request.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
 
 export interface RequestNeeds {
@@ -20,6 +21,8 @@ export interface ParsedRequest {
   promptTokens: number;
   /** Output tokens the client asked for at most, if it said. */
   maxOutputTokens: number | undefined;
+  /** Set for an embeddings request (POST /v1/embeddings); `body` then has no messages. */
+  embeddings?: EmbeddingsRequest;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;

@@ -48,13 +48,18 @@ export interface Gateway {
 }
 
 const CHAT_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/chat/completions']);
+const EMBEDDINGS_PATHS: ReadonlySet<string> = new Set(['/v1/embeddings', '/embeddings']);
 const MODELS_PATHS: ReadonlySet<string> = new Set(['/v1/models', '/models']);
-const SERVED = 'POST /v1/chat/completions, GET /v1/models and GET /v1/models/{id}';
+const SERVED = 'POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and GET /v1/models/{id}';
 
 /** The OpenAI API's paths (with or without the /v1 prefix): they need a virtual key when keys are configured. */
 function isApiPath(path: string): boolean {
   return (
-    path.startsWith('/v1/') || CHAT_PATHS.has(path) || MODELS_PATHS.has(path) || path.startsWith('/models/')
+    path.startsWith('/v1/') ||
+    CHAT_PATHS.has(path) ||
+    EMBEDDINGS_PATHS.has(path) ||
+    MODELS_PATHS.has(path) ||
+    path.startsWith('/models/')
   );
 }
 
@@ -94,11 +99,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
-      if (req.method === 'POST' && CHAT_PATHS.has(path)) {
+      const embeddings = EMBEDDINGS_PATHS.has(path);
+      if (req.method === 'POST' && (embeddings || CHAT_PATHS.has(path))) {
         inflight++;
         res.on('close', () => inflight--);
         if (draining) res.setHeader('connection', 'close');
-        void chat(req, res, requestId).catch((err: unknown) => internalError(res, err, requestId));
+        void chat(req, res, requestId, embeddings ? 'embeddings' : 'chat').catch((err: unknown) =>
+          internalError(res, err, requestId),
+        );
         return;
       }
       if (serveOps(req, res, path, ops)) return;
@@ -142,7 +150,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const model = retrieveModel(config, id, key);
       return model ? json(res, 200, model) : error(res, modelNotFound(id));
     }
-    if (CHAT_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
+    if (CHAT_PATHS.has(path) || EMBEDDINGS_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
     return error(
       res,
       new ApiError(
@@ -154,7 +162,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
-  async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  /** POST chat completions or embeddings: the same pipeline, the API picks the decision and translators. */
+  async function chat(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    api: 'chat' | 'embeddings',
+  ): Promise<void> {
     // Tracing off: the arguments are not even evaluated.
     const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
     const wrongType = unsupportedContentType(header(req, 'content-type'));
@@ -174,7 +188,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
+    const plan = planRequest(deps, body, header(req, 'authorization'), requestId, api);
     if (plan instanceof ApiError) {
       traceRejected(deps, trace, plan);
       return error(res, plan);

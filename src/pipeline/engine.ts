@@ -19,7 +19,7 @@ import {
 } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
-import { translatorFor } from '../core/providers/table.js';
+import { translatorForRequest } from '../core/providers/table.js';
 import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
@@ -92,7 +92,7 @@ export class RequestAttempts {
       this.attempts.push(record);
       let translator: Translator | undefined;
       try {
-        translator = translatorFor(model.provider.type)(plan.request, model);
+        translator = translatorForRequest(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {

@@ -35,6 +35,8 @@ export interface ProviderCredentialRules {
 export interface ProviderSpec {
   /** Chat Completions: the translator of one attempt. */
   readonly chat: TranslatorFactory;
+  /** Embeddings (POST /v1/embeddings); unset: the family offers none (its embeddingModels are refused). */
+  readonly embeddings?: TranslatorFactory;
   readonly endpoint: ProviderEndpoint;
   readonly credentials: ProviderCredentialRules;
   /** Default facts of a model from its ids (upstream id, then name): the family's documented rules. */
