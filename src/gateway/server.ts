@@ -15,6 +15,7 @@ import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
+import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import type { Tracer } from '../observe/tracing.js';
 import {
   applyServerLimits,
@@ -174,18 +175,22 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
-    if (plan instanceof ApiError) {
-      traceRejected(deps, trace, plan);
-      return error(res, plan);
+    try {
+      const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
+      if (plan instanceof ApiError) {
+        traceRejected(deps, trace, plan);
+        return error(res, plan);
+      }
+      if (trace) trace.decidedAt = deps.router.now();
+      const outcome = await runAttempts(
+        new RequestAttempts(plan, deps, requestId, trace),
+        options.client,
+        new HttpSink(res, {}),
+      );
+      recordRequest(deps, plan, outcome, requestId, trace);
+    } finally {
+      releaseAfterRequest(body.length);
     }
-    if (trace) trace.decidedAt = deps.router.now();
-    const outcome = await runAttempts(
-      new RequestAttempts(plan, deps, requestId, trace),
-      options.client,
-      new HttpSink(res, {}),
-    );
-    recordRequest(deps, plan, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {
