@@ -20,6 +20,11 @@ export interface ParsedRequest {
   promptTokens: number;
   /** Output tokens the client asked for at most, if it said. */
   maxOutputTokens: number | undefined;
+  /**
+   * The body's bytes as the client sent them: a translator that changes only `model` rewrites
+   * these (src/core/raw-json.ts) instead of serializing `body` again. Dropped with the messages.
+   */
+  raw?: Buffer;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
@@ -45,7 +50,9 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
   } catch (err) {
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
-  return validateChatRequest(body);
+  const parsed = validateChatRequest(body);
+  parsed.raw = bytes;
+  return parsed;
 }
 
 /** The 400 for a body nested deeper than MAX_JSON_DEPTH. */
