@@ -2,6 +2,7 @@
 import { ApiError, badRequest } from './errors.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
+import type { ResponsesRequest } from './responses/request.js';
 
 export interface RequestNeeds {
   tools: boolean;
@@ -20,6 +21,8 @@ export interface ParsedRequest {
   promptTokens: number;
   /** Output tokens the client asked for at most, if it said. */
   maxOutputTokens: number | undefined;
+  /** Set for a Responses API request (POST /v1/responses); `body` is then its chat form. */
+  responses?: ResponsesRequest;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
