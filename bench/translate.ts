@@ -4,8 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../dist/config/load.js';
 import { parseChatRequest } from '../dist/core/parse.js';
-import { translatorFor } from '../dist/core/translators/index.js';
-import '../dist/core/translators/register-all.js';
+import { translatorFor } from '../dist/core/providers/table.js';
 import { fmt, summarize } from './lib.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string' }, quick: { type: 'boolean' } } });

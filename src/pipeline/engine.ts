@@ -19,9 +19,9 @@ import {
 } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
+import { translatorFor } from '../core/providers/table.js';
+import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
 import { responsesTranslator } from '../core/responses/translator.js';
-import { translatorFor } from '../core/translators/index.js';
-import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/translators/types.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';

@@ -20,7 +20,6 @@ import type { ProviderCredentials } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { Secret } from '../../src/core/secret.js';
-import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';

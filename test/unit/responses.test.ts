@@ -6,10 +6,10 @@ import { parseChatRequest } from '../../src/core/parse.js';
 import { parseResponsesRequest, responsesToChat } from '../../src/core/responses/request.js';
 import { completionToResponse } from '../../src/core/responses/response.js';
 import { ChatToResponsesStream } from '../../src/core/responses/stream.js';
-import { NativeResponsesTranslator, responsesTranslator } from '../../src/core/responses/translator.js';
+import { NativeResponsesTranslator } from '../../src/core/providers/openai/responses.js';
+import { responsesTranslator } from '../../src/core/responses/translator.js';
 import { Secret } from '../../src/core/secret.js';
-import '../../src/core/translators/register-all.js';
-import { SseParser } from '../../src/core/translators/sse.js';
+import { SseParser } from '../../src/core/providers/shared/sse.js';
 import { compiledModel } from '../helpers/translator.js';
 
 const usage = { promptTokens: 10, completionTokens: 5, cachedPromptTokens: 2, cacheWriteTokens: 0 };

@@ -4,11 +4,10 @@ import type { ProviderType } from '../../src/core/config/schema.js';
 import { ApiError } from '../../src/core/errors.js';
 import { parseChatRequest } from '../../src/core/parse.js';
 import { Secret } from '../../src/core/secret.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/translators/openai.js';
-import '../../src/core/translators/register-all.js';
-import { parseSse } from '../../src/core/translators/sse.js';
-import type { Translator } from '../../src/core/translators/types.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/providers/openai/chat.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
+import type { Translator } from '../../src/core/providers/types.js';
 import { redact } from '../../src/core/redact.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 import { compiledModel, sendThrough } from '../helpers/translator.js';
@@ -762,7 +761,7 @@ describe('mock server faults (shared by all provider mocks)', () => {
 
 describe('output limit field', () => {
   it('OpenAI gets max_completion_tokens; OpenAI-compatible servers keep max_tokens', async () => {
-    const { translatorFor } = await import('../../src/core/translators/index.js');
+    const { translatorFor } = await import('../../src/core/providers/table.js');
     const { parseChatRequest } = await import('../../src/core/parse.js');
     const { compile, sampleFile } = await import('../helpers/config.js');
     const file = sampleFile();

@@ -10,7 +10,7 @@
 //   error chunk            -> `error`, then response.failed (nothing after it)
 // Every event carries `type` and a sequence_number counting from 0; item ids are msg_... / fc_...
 import type { Usage } from '../openai.js';
-import { SseParser } from '../translators/sse.js';
+import { SseParser } from '../providers/shared/sse.js';
 import {
   functionCallItem,
   messageItem,
