@@ -33,6 +33,7 @@ import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import { costOf, type RequestOutcome, recordRequest, traceRejected } from '../pipeline/record.js';
 import type { RequestTrace } from '../observe/tracing.js';
 import { planRequest, releaseMessages } from '../pipeline/plan.js';
+import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
@@ -219,6 +220,7 @@ export class SidecarStream implements StreamProcessor {
   #passthroughProvider: string | undefined;
   #failoverSink: BufferSink | undefined;
   #done = false;
+  #bodyBytes = 0;
 
   constructor(deps: AttemptDeps, options: SidecarOptions = {}) {
     this.#deps = deps;
@@ -256,6 +258,7 @@ export class SidecarStream implements StreamProcessor {
 
   onEnd(reason: 'end' | 'cancelled' | 'error'): void {
     this.#failoverSink?.abort();
+    releaseAfterRequest(this.#bodyBytes);
     if (this.#done) return;
     const attempt = this.#attempt;
     if (attempt && this.#run) {
@@ -351,6 +354,7 @@ export class SidecarStream implements StreamProcessor {
 
   #onRequestBody(msg: HttpBody): ProcessingResponse {
     const body = msg.body ?? EMPTY;
+    this.#bodyBytes = body.length;
     if (this.#kind === 'passthrough') return this.#passthrough(body, []);
     if (this.#kind !== 'chat') return { request_body: CONTINUE };
     return this.#decide(body);

@@ -16,6 +16,7 @@ import type { UpstreamClient } from '../pipeline/client.js';
 import { planRequest } from '../pipeline/plan.js';
 import { planResponsesRequest } from '../pipeline/responses.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
+import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import type { Tracer } from '../observe/tracing.js';
 import {
   applyServerLimits,
@@ -189,18 +190,22 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const planned = plan(deps, body, header(req, 'authorization'), requestId);
-    if (planned instanceof ApiError) {
-      traceRejected(deps, trace, planned);
-      return error(res, planned);
+    try {
+      const planned = plan(deps, body, header(req, 'authorization'), requestId);
+      if (planned instanceof ApiError) {
+        traceRejected(deps, trace, planned);
+        return error(res, planned);
+      }
+      if (trace) trace.decidedAt = deps.router.now();
+      const outcome = await runAttempts(
+        new RequestAttempts(planned, deps, requestId, trace),
+        options.client,
+        new HttpSink(res, {}),
+      );
+      recordRequest(deps, planned, outcome, requestId, trace);
+    } finally {
+      releaseAfterRequest(body.length);
     }
-    if (trace) trace.decidedAt = deps.router.now();
-    const outcome = await runAttempts(
-      new RequestAttempts(planned, deps, requestId, trace),
-      options.client,
-      new HttpSink(res, {}),
-    );
-    recordRequest(deps, planned, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {
