@@ -2,6 +2,7 @@
 import { ApiError, badRequest } from './errors.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
+import type { ResponsesRequest } from './responses/request.js';
 
 export interface RequestNeeds {
   tools: boolean;
@@ -25,6 +26,8 @@ export interface ParsedRequest {
    * these (src/core/raw-json.ts) instead of serializing `body` again. Dropped with the messages.
    */
   raw?: Buffer;
+  /** Set for a Responses API request (POST /v1/responses); `body` is then its chat form. */
+  responses?: ResponsesRequest;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;

@@ -33,17 +33,22 @@ export function planRequest(
     return plan;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    deps.metrics.requests.inc({
-      mode: 'rejected',
-      policy: 'none',
-      tier: 'none',
-      provider: 'none',
-      model: 'none',
-      status_class: statusClass(err.status),
-    });
-    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
-    return err;
+    return rejected(deps, err, requestId);
   }
+}
+
+/** A request refused before routing: counted and logged; the ApiError to answer with. */
+export function rejected(deps: DataPlaneDeps, err: ApiError, requestId: string): ApiError {
+  deps.metrics.requests.inc({
+    mode: 'rejected',
+    policy: 'none',
+    tier: 'none',
+    provider: 'none',
+    model: 'none',
+    status_class: statusClass(err.status),
+  });
+  deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+  return err;
 }
 
 const RELEASED: ChatCompletionRequest['messages'] = [];

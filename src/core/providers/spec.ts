@@ -35,6 +35,11 @@ export interface ProviderCredentialRules {
 export interface ProviderSpec {
   /** Chat Completions: the translator of one attempt. */
   readonly chat: TranslatorFactory;
+  /**
+   * The Responses API, for a provider that speaks it itself: Responses requests go to it as they
+   * are. Unset: they reach the provider through `chat` (src/core/responses translates).
+   */
+  readonly responses?: TranslatorFactory;
   readonly endpoint: ProviderEndpoint;
   readonly credentials: ProviderCredentialRules;
   /** Default facts of a model from its ids (upstream id, then name): the family's documented rules. */

@@ -24,6 +24,7 @@ import { createGeminiTranslator } from './gemini/chat.js';
 import { GEMINI_DEFAULT_BASE_URL } from './gemini/endpoint.js';
 import { OPENAI_FAMILY, openAITranslatorFactory } from './openai/chat.js';
 import { OPENAI_DEFAULT_BASE_URL } from './openai/endpoint.js';
+import { createOpenAIResponsesTranslator } from './openai/responses.js';
 import type { ProviderSpec } from './spec.js';
 import type { TranslatorFactory } from './types.js';
 
@@ -32,6 +33,9 @@ const apiKeyPresent = (c: ProviderCredentials): boolean => Boolean(c.apiKey);
 export const PROVIDERS = {
   openai: {
     chat: openAITranslatorFactory(OPENAI_FAMILY.openai),
+    // Azure OpenAI has a Responses API too, but only on newer api-versions and not for every
+    // deployment; it stays on chat completions, which every deployment serves.
+    responses: createOpenAIResponsesTranslator,
     endpoint: { kind: 'fixed', baseUrl: OPENAI_DEFAULT_BASE_URL },
     credentials: { sources: ['secretRef'], undeclared: 'disabled', present: apiKeyPresent },
     modelFacts: (ids) => openaiFacts(ids),
