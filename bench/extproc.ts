@@ -292,6 +292,8 @@ async function startServer(kind: 'tierflow' | 'noop'): Promise<Server> {
   const socket = join(mkdtempSync(join(tmpdir(), 'tf-bench-')), `${kind}.sock`);
   const child = fork(new URL('./extproc-server.mjs', import.meta.url).pathname, [kind, socket], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    // The image's environment (Dockerfile): freed large buffers go back to the system.
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' },
     // TF_PROF=dir writes a CPU profile of each server there.
     // Both servers run with the V8 flags the product's launcher and image set.
     execArgv: [

@@ -6,7 +6,7 @@
 //   portkey   Portkey's open-source gateway from npm, when it can be installed (a TypeScript peer);
 //             installed on demand into node_modules/.cache, never a dependency; --no-peer skips it
 //
-//   node bench/gateway.ts [--quick] [--seconds 3] [--rounds 3] [--rate 1000] [--no-peer] [--otel]
+//   node bench/gateway.ts [--quick] [--seconds 3] [--rounds 3] [--rate 1000] [--no-peer] [--no-big] [--otel]
 //
 // Figures: closed-loop throughput at 32 in flight and the server's CPU per request (user+system
 // of its process); open-loop latency at --rate req/s as overhead over calling the upstream
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     'no-peer': { type: 'boolean' },
+    'no-big': { type: 'boolean' },
     otel: { type: 'boolean' },
   },
 });
@@ -38,10 +39,14 @@ const rounds = Number(values.rounds ?? (quick ? 1 : 3));
 const CONCURRENCY = 32;
 const node = process.execPath;
 // The flags bin/tierflow.js sets in its shebang (spawning node directly skips the shebang).
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc')
+const NODE_FLAGS = (
+  process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc --expose-gc'
+)
   .split(' ')
   .filter(Boolean);
 
+// The image's environment (Dockerfile): freed large buffers go back to the system.
+const RUNTIME_ENV = { MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' };
 const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) c.kill('SIGTERM');
@@ -52,7 +57,10 @@ function startChild(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn(node, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...RUNTIME_ENV, ...env },
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -99,6 +107,7 @@ const tierflowChild = spawn(
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
+      ...RUNTIME_ENV,
       // The per-request log line is part of the product: benchmarked at the default level.
       TIERFLOW_LOG_LEVEL: process.env.TIERFLOW_LOG_LEVEL ?? 'info',
       ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url } : {}),
@@ -243,7 +252,7 @@ const bigBody = (m: string) =>
   });
 const rssBig: Record<string, number> = {};
 const rssSettled: Record<string, number> = {};
-const bigKeys = ['bare', 'tierflow'];
+const bigKeys = values['no-big'] ? [] : ['bare', 'tierflow'];
 const bigBodies: Record<string, string> = { bare: bigBody('bench-mini'), tierflow: bigBody('auto') };
 for (const k of bigKeys) {
   for (let i = 0; i < (quick ? 2 : 4); i++) await post(targets[k]!, bigBodies[k])();
@@ -333,21 +342,33 @@ figure({
   value: `${fmt(rssIdle.tierflow!, 0)} / ${fmt(rssLoad.tierflow!, 0)}`,
   reference: `bare proxy ${fmt(rssIdle.bare!, 0)} / ${fmt(rssLoad.bare!, 0)}`,
 });
-figure({
-  plane: 'gateway',
-  what: 'RSS 2 s after 30 MB bodies (MB)',
-  value: fmt(rssSettled.tierflow!, 0),
-  reference: `bare proxy ${fmt(rssSettled.bare!, 0)}`,
-  goal: '<= idle + 40 MB',
-  ok: rssSettled.tierflow! <= rssIdle.tierflow! + 40,
-});
+if (rssSettled.tierflow !== undefined)
+  figure({
+    plane: 'gateway',
+    what: 'RSS 2 s after 30 MB bodies (MB)',
+    value: fmt(rssSettled.tierflow, 0),
+    reference: `bare proxy ${fmt(rssSettled.bare!, 0)}`,
+    goal: '<= RSS before them + 20 MB',
+    ok: rssSettled.tierflow <= rssLoad.tierflow! + 20,
+  });
 if (otlp) {
   await new Promise((r) => setTimeout(r, 6000)); // the last batch (OTEL_BSP_SCHEDULE_DELAY 5 s)
   console.log(`OTLP export: ${otlp.spans} spans in ${otlp.posts} requests, ${fmt(otlp.bytes / 1e6, 1)} MB`);
 }
 
 await agent.close();
-for (const c of children) c.kill('SIGTERM');
+// Wait for the servers to exit (TierFlow logs its shutdown into the pipe this process drains).
+await Promise.all(
+  children.map(
+    (c) =>
+      new Promise<void>((resolve) => {
+        if (c.exitCode !== null || c.signalCode !== null) return resolve();
+        c.once('exit', () => resolve());
+        c.kill('SIGTERM');
+        setTimeout(resolve, 5000).unref();
+      }),
+  ),
+);
 process.exit(0);
 
 // --- helpers --------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
 import { translatorForRequest } from '../core/providers/table.js';
 import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
+import { responsesTranslator } from '../core/responses/translator.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';
@@ -92,7 +93,9 @@ export class RequestAttempts {
       this.attempts.push(record);
       let translator: Translator | undefined;
       try {
-        translator = translatorForRequest(plan.request, model);
+        translator = plan.request.responses
+          ? responsesTranslator(plan.request, model)
+          : translatorForRequest(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {

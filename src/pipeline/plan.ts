@@ -38,26 +38,40 @@ export function planRequest(
     return plan;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    deps.metrics.requests.inc({
-      mode: 'rejected',
-      policy: 'none',
-      tier: 'none',
-      provider: 'none',
-      model: 'none',
-      status_class: statusClass(err.status),
-    });
-    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
-    return err;
+    return rejected(deps, err, requestId);
   }
+}
+
+/** A request refused before routing: counted and logged; the ApiError to answer with. */
+export function rejected(deps: DataPlaneDeps, err: ApiError, requestId: string): ApiError {
+  deps.metrics.requests.inc({
+    mode: 'rejected',
+    policy: 'none',
+    tier: 'none',
+    provider: 'none',
+    model: 'none',
+    status_class: statusClass(err.status),
+  });
+  deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+  return err;
 }
 
 const RELEASED: ChatCompletionRequest['messages'] = [];
 
 /**
  * A streamed response has reached the client, so nothing can fail over any more: the request's
- * messages (often the largest object of a request, kept for rebuilding it for another
- * candidate) can go while the stream stays open. Nothing reads them after this point.
+ * messages and its raw bytes (often the largest objects of a request, kept for rebuilding it for
+ * another candidate) can go while the stream stays open. Nothing reads them after this point.
  */
 export function releaseMessages(plan: RoutePlan): void {
   plan.request.body.messages = RELEASED;
+  plan.request.raw = undefined;
 }
+
+/** planRequest for an embeddings body (POST /v1/embeddings). */
+export const planEmbeddingsRequest = (
+  deps: DataPlaneDeps,
+  body: Buffer,
+  authorization: string | undefined,
+  requestId: string,
+): RoutePlan | ApiError => planRequest(deps, body, authorization, requestId, 'embeddings');

@@ -21,9 +21,16 @@
 // OpenAI-compatible servers), `omitUsage` (never reports usage), `strict: false` (skips the
 // per-model rules of openai-rules.ts: sampling ranges and reasoning-model defaults, roles,
 // tool-call id length and call/result pairing, which are enforced by default).
-// See faults.ts for the fault kinds.
+// POST {base}/responses speaks the Responses API (openai-responses.ts). See faults.ts for the
+// fault kinds.
 import { openAIEmbeddings, openAIEmbeddingsProblem } from './embeddings.js';
 import { openAIRuleViolation } from './openai-rules.js';
+import {
+  isResponsesRequest,
+  newResponsesStore,
+  renderResponses,
+  validateResponses,
+} from './openai-responses.js';
 import {
   type MockReply,
   type MockServer,
@@ -93,6 +100,7 @@ function estimateTokens(v: unknown): number {
 
 export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<MockServer> {
   const basePath = options.basePath ?? '/v1';
+  const responses = newResponsesStore();
   return startMockServer({
     basePath,
     errorBody,
@@ -119,6 +127,7 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
         const problem = openAIEmbeddingsProblem(req.body);
         return problem ? [400, err(problem, 'invalid_request_error')] : undefined;
       }
+      if (isResponsesRequest(req, basePath)) return validateResponses(req.body, responses);
       if (req.method !== 'POST' || path !== `${basePath}/chat/completions`) {
         return [
           404,
@@ -169,6 +178,8 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
         });
         return;
       }
+      if (isResponsesRequest(req, basePath))
+        return renderResponses(ctx, responses, options.omitUsage === true);
       const b = req.body;
       if (req.path.split('?')[0] === `${basePath}/embeddings`) {
         await ctx.writeJson(200, openAIEmbeddings(b, reply.model ?? b.model));

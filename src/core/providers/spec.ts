@@ -37,6 +37,11 @@ export interface ProviderSpec {
   readonly chat: TranslatorFactory;
   /** Embeddings (POST /v1/embeddings); unset: the family offers none (its embeddingModels are refused). */
   readonly embeddings?: TranslatorFactory;
+  /**
+   * The Responses API, for a provider that speaks it itself: Responses requests go to it as they
+   * are. Unset: they reach the provider through `chat` (src/core/responses translates).
+   */
+  readonly responses?: TranslatorFactory;
   readonly endpoint: ProviderEndpoint;
   readonly credentials: ProviderCredentialRules;
   /** Default facts of a model from its ids (upstream id, then name): the family's documented rules. */

@@ -29,6 +29,7 @@ import { GEMINI_DEFAULT_BASE_URL } from './gemini/endpoint.js';
 import { OPENAI_FAMILY, openAITranslatorFactory } from './openai/chat.js';
 import { openaiEmbeddingsFactory } from './openai/embeddings.js';
 import { OPENAI_DEFAULT_BASE_URL } from './openai/endpoint.js';
+import { createOpenAIResponsesTranslator } from './openai/responses.js';
 import type { ProviderSpec } from './spec.js';
 import type { Translator, TranslatorFactory } from './types.js';
 
@@ -38,6 +39,9 @@ export const PROVIDERS = {
   openai: {
     chat: openAITranslatorFactory(OPENAI_FAMILY.openai),
     embeddings: openaiEmbeddingsFactory('openai'),
+    // Azure OpenAI has a Responses API too, but only on newer api-versions and not for every
+    // deployment; it stays on chat completions, which every deployment serves.
+    responses: createOpenAIResponsesTranslator,
     endpoint: { kind: 'fixed', baseUrl: OPENAI_DEFAULT_BASE_URL },
     credentials: { sources: ['secretRef'], undeclared: 'disabled', present: apiKeyPresent },
     modelFacts: (ids) => openaiFacts(ids),
