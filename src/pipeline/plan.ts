@@ -55,9 +55,10 @@ const RELEASED: ChatCompletionRequest['messages'] = [];
 
 /**
  * A streamed response has reached the client, so nothing can fail over any more: the request's
- * messages (often the largest object of a request, kept for rebuilding it for another
- * candidate) can go while the stream stays open. Nothing reads them after this point.
+ * messages and its raw bytes (often the largest objects of a request, kept for rebuilding it for
+ * another candidate) can go while the stream stays open. Nothing reads them after this point.
  */
 export function releaseMessages(plan: RoutePlan): void {
   plan.request.body.messages = RELEASED;
+  plan.request.raw = undefined;
 }

@@ -784,3 +784,33 @@ describe('output limit field', () => {
     expect(localBody).not.toHaveProperty('max_completion_tokens');
   });
 });
+
+describe('upstream body on the client bytes', () => {
+  const m = () => model({}, 'gpt-4o-mini-2024-07-18');
+  const build = (text: string) => translatorFor('openai')(parseChatRequest(text), m()).buildRequest();
+
+  it('is the client body with only model replaced when nothing else changes (formatting, key order, big integers kept)', () => {
+    const text =
+      '{ "messages": [ {"role": "user", "content": "Hi \\"there\\""} ],\n  "seed": 12345678901234567890, "model": "auto", "user": "u1" }';
+    expect(build(text).body!.toString()).toBe(text.replace('"auto"', '"gpt-4o-mini-2024-07-18"'));
+  });
+
+  it('adds stream_options for a stream that sent none, as the first member', () => {
+    const text = '{"model":"auto","stream":true,"messages":[{"role":"user","content":"Hi"}]}';
+    const body = build(text).body!.toString();
+    expect(body).toBe(
+      '{"stream_options":{"include_usage":true},"model":"gpt-4o-mini-2024-07-18","stream":true,"messages":[{"role":"user","content":"Hi"}]}',
+    );
+  });
+
+  it('is serialized again when the translator adapted something', () => {
+    const withOptions = build(
+      '{"model":"auto","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"Hi"}]}',
+    );
+    expect(JSON.parse(withOptions.body!.toString()).stream_options).toEqual({ include_usage: true });
+    const maxTokens = build('{"model":"auto","max_tokens":5,"messages":[{"role":"user","content":"Hi"}]}');
+    const parsed = JSON.parse(maxTokens.body!.toString());
+    expect(parsed.max_completion_tokens).toBe(5);
+    expect(parsed.max_tokens).toBeUndefined();
+  });
+});

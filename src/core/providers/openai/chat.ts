@@ -37,6 +37,7 @@ import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest 
 import { openaiAuthHeaders } from './auth.js';
 import { OPENAI_DEFAULT_BASE_URL } from './endpoint.js';
 import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from '../shared/upstream-error.js';
+import { rewriteModel } from '../../raw-json.js';
 
 export interface OpenAITranslatorOptions {
   /** Used when the provider has no baseUrl (the public endpoint of the type). */
@@ -266,8 +267,31 @@ export class OpenAITranslator implements Translator {
       method: 'POST',
       url: this.url(),
       headers: this.headers(),
-      body: Buffer.from(JSON.stringify(body)),
+      body: this.#rawBody(src, body) ?? Buffer.from(JSON.stringify(body)),
     };
+  }
+
+  /**
+   * The client's bytes with only `model` replaced (and stream_options added when the client sent
+   * none), when that is all that changed; undefined otherwise.
+   */
+  #rawBody(src: ChatCompletionRequest, body: ChatCompletionRequest): Buffer | undefined {
+    const raw = this.request.raw;
+    if (!raw) return undefined;
+    const s = src as unknown as Record<string, unknown>;
+    const b = body as unknown as Record<string, unknown>;
+    const addsStreamOptions = this.#injectedUsage && s.stream_options === undefined;
+    for (const k in b) {
+      if (k === 'model' || (k === 'stream_options' && addsStreamOptions)) continue;
+      if (b[k] !== s[k]) return undefined;
+    }
+    for (const k in s) if (!(k in b)) return undefined;
+    if (this.#injectedUsage && !addsStreamOptions) return undefined;
+    return rewriteModel(
+      raw,
+      this.model.upstreamModel,
+      addsStreamOptions ? '"stream_options":{"include_usage":true}' : undefined,
+    );
   }
 
   get adjusted(): readonly string[] {
