@@ -306,6 +306,11 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
       );
     if (typeof gc.topP === 'number' && (gc.topP < 0 || gc.topP > 1))
       return invalid(`* GenerateContentRequest.generation_config.top_p: must be in the range [0.0, 1.0]`);
+    const tc = gc.thinkingConfig as Record<string, unknown> | undefined;
+    if (tc?.thinkingBudget !== undefined && tc.thinkingLevel !== undefined)
+      return invalid('You can only set only one of thinking budget and thinking level.');
+    if (tc?.thinkingLevel !== undefined && !isGemini3(model))
+      return invalid('Thinking level is not supported for this model.');
     if (gc.responseJsonSchema !== undefined && gc.responseMimeType !== 'application/json')
       return invalid('responseJsonSchema requires responseMimeType application/json');
   }
