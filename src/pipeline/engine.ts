@@ -19,7 +19,7 @@ import {
 } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
-import { translatorFor } from '../core/providers/table.js';
+import { translatorForRequest } from '../core/providers/table.js';
 import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
 import { responsesTranslator } from '../core/responses/translator.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
@@ -97,7 +97,7 @@ export class RequestAttempts {
       try {
         translator = plan.request.responses
           ? responsesTranslator(plan.request, model)
-          : translatorFor(model.provider.type)(plan.request, model);
+          : translatorForRequest(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {

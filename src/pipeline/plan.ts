@@ -10,16 +10,21 @@ import type { DataPlaneDeps } from './record.js';
 /**
  * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
  * limits) is counted and logged here and comes back as the ApiError to answer with.
+ * `api`: which OpenAI API the body is (chat completions, or embeddings).
  */
 export function planRequest(
   deps: DataPlaneDeps,
   body: Buffer,
   authorization: string | undefined,
   requestId: string,
+  api: 'chat' | 'embeddings' = 'chat',
 ): RoutePlan | ApiError {
   const t0 = performance.now();
   try {
-    const plan = deps.router.plan(body, authorization);
+    const plan =
+      api === 'embeddings'
+        ? deps.router.planEmbeddings(body, authorization)
+        : deps.router.plan(body, authorization);
     const key = plan.virtualKey;
     if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
       plan.limitHeaders = limitHeaders(deps.router.limits.status(key));
@@ -62,3 +67,11 @@ export function releaseMessages(plan: RoutePlan): void {
   plan.request.body.messages = RELEASED;
   plan.request.raw = undefined;
 }
+
+/** planRequest for an embeddings body (POST /v1/embeddings). */
+export const planEmbeddingsRequest = (
+  deps: DataPlaneDeps,
+  body: Buffer,
+  authorization: string | undefined,
+  requestId: string,
+): RoutePlan | ApiError => planRequest(deps, body, authorization, requestId, 'embeddings');

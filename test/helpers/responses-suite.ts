@@ -294,6 +294,33 @@ export function responsesSuite(start: (config: CompiledConfig) => Promise<Plane>
       else expect(outcome).toBeInstanceOf(Error);
     });
 
+    it.each([
+      ['OpenAI (native)', 'oa/oa-mini', () => oa],
+      ['OpenAI-compatible (chat)', 'compat/llama', () => compat],
+    ] as const)(
+      '%s: a stream that breaks after its first tokens ends with Responses error events',
+      async (_, id, mock) => {
+        mock().setResponse({ content: 'one two three four five six seven' });
+        mock().failNext({ kind: 'reset-mid-stream', afterEvents: 5 });
+        const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+        const failure = await (async () => {
+          const stream = await sdk.responses.create({ model: id, input: 'x', stream: true });
+          for await (const e of stream) events.push(e);
+        })().catch((e: unknown) => e);
+        if (plane.streamFailover) {
+          // The gateway ends it in-band, in the Responses format (no chat error chunk).
+          expect(events.some((e) => e.type === 'response.output_text.delta')).toBe(true);
+          expect(failure).toBeUndefined();
+          const error = events.find((e) => e.type === 'error') as OpenAI.Responses.ResponseErrorEvent;
+          expect(error.code).toBe('reset');
+          expect(events[events.length - 1]!.type).toBe(id === 'oa/oa-mini' ? 'error' : 'response.failed');
+        } else {
+          // Envoy resets the client's stream.
+          expect(failure).toBeInstanceOf(Error);
+        }
+      },
+    );
+
     it('previous_response_id goes to OpenAI, skipping a chat-only candidate', async () => {
       oa.setResponse({ content: 'first' });
       const first = await sdk.responses.create({ model: 'oa/oa-mini', input: 'start' });
@@ -343,6 +370,17 @@ export function responsesSuite(start: (config: CompiledConfig) => Promise<Plane>
       });
       expect(body.reasoning_effort).toBe('low');
       expect(body.max_tokens).toBe(50);
+    });
+
+    it('reasoning.effort reaches Gemini as its thinking budget', async () => {
+      fam.gemini.setResponse({ content: 'thought about it' });
+      const res = await sdk.responses.create({
+        model: 'google/gemini-flash',
+        input: 'think',
+        reasoning: { effort: 'high' },
+      });
+      expect(res.output_text).toBe('thought about it');
+      expect(fam.gemini.lastRequest!.body.generationConfig.thinkingConfig).toEqual({ thinkingBudget: 24576 });
     });
 
     it('a cut answer is status incomplete (max_output_tokens)', async () => {

@@ -256,7 +256,12 @@ export async function startMockServer(behaviour: ProviderBehaviour): Promise<Moc
           if (closing || res.destroyed) return;
           if (i === cut) {
             if (fault?.kind === 'stream-error') res.end(errorEvent(fault));
-            else res.socket?.destroy();
+            else {
+              // Let the events written so far reach the client before the connection drops (a
+              // destroy right behind them may overtake them, and the client would see no byte).
+              await wait(20);
+              res.socket?.destroy();
+            }
             return;
           }
           res.write(events[i]);

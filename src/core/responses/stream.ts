@@ -259,6 +259,14 @@ export class ChatToResponsesStream {
     this.#emit(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
   }
 
+  /** The stream failed outside the chat chunks (the connection broke): the events that end it. */
+  fail(error: Json): string {
+    if (!this.#ended) this.#fail(error);
+    const out = this.#out;
+    this.#out = '';
+    return out;
+  }
+
   /** The chat stream carried an error: tell the client, end the response as failed. */
   #fail(error: Json): void {
     this.#start();

@@ -113,4 +113,10 @@ export class ResponsesOverChat implements Translator {
   onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError {
     return this.inner.onError(status, headers, body);
   }
+
+  /** A broken stream ends as the Responses API ends one: an `error` event, then response.failed. */
+  streamBroken(error: ApiError): Buffer {
+    this.#stream ??= new ChatToResponsesStream(this.responses.body, now(), () => this.inner.usage);
+    return Buffer.from(this.#stream.fail(error.toBody().error));
+  }
 }

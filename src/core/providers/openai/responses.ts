@@ -159,6 +159,14 @@ export class NativeResponsesTranslator extends OpenAITranslator {
     }
   }
 
+  /** The connection broke mid-stream: an `error` event ends it (Responses clients read no error chunk). */
+  streamBroken(error: ApiError): Buffer {
+    this.#emitError(error);
+    const out = this.#out;
+    this.#out = '';
+    return Buffer.from(out);
+  }
+
   /** An `error` event of our own (the provider's stream broke or was unreadable). */
   #emitError(e: ApiError): void {
     const payload = {
