@@ -26,6 +26,8 @@ import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';
 
+const RELEASED_BODY = Buffer.alloc(0);
+
 export interface AttemptRecord {
   model: CompiledModel;
   outcome: AttemptOutcome;
@@ -365,9 +367,14 @@ export class Attempt {
     this.run.recordAttempt(this.tracker, this.record, false);
   }
 
-  /** The first byte goes to the client: from here on nothing fails over. */
+  /**
+   * The first byte goes to the client: from here on nothing fails over. Nothing reads the
+   * upstream body any more (the HTTP client keeps its own reference while it still sends it):
+   * a long stream stops holding it.
+   */
   commit(): void {
     this.#committed = true;
+    this.request.body = RELEASED_BODY;
   }
 
   get committed(): boolean {
