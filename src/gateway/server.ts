@@ -174,7 +174,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const plan = planRequest(deps, body, header(req, 'authorization'), requestId);
+    const plan = planRequest(deps, { body, headers: req.headers }, requestId);
     if (plan instanceof ApiError) {
       traceRejected(deps, trace, plan);
       return error(res, plan);

@@ -3,7 +3,7 @@
 import { ApiError } from '../core/errors.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
 import { limitHeaders } from '../core/limit-headers.js';
-import type { RoutePlan } from '../core/router.js';
+import type { RoutePlan, RouteRequest } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
 import type { DataPlaneDeps } from './record.js';
 
@@ -13,13 +13,12 @@ import type { DataPlaneDeps } from './record.js';
  */
 export function planRequest(
   deps: DataPlaneDeps,
-  body: Buffer,
-  authorization: string | undefined,
+  route: RouteRequest,
   requestId: string,
 ): RoutePlan | ApiError {
   const t0 = performance.now();
   try {
-    const plan = deps.router.plan(body, authorization);
+    const plan = deps.router.plan(route);
     const key = plan.virtualKey;
     if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
       plan.limitHeaders = limitHeaders(deps.router.limits.status(key));
