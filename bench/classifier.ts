@@ -6,10 +6,12 @@
 // Measures dist/ like the other benchmarks (`npm run build` first).
 import { parseArgs } from 'node:util';
 import { classify } from '../dist/core/classifier/index.js';
-import { fmt, summarize } from './lib.ts';
+import { figure, fmt, summarize } from './lib.ts';
 
-const { values } = parseArgs({ options: { iterations: { type: 'string' }, strict: { type: 'boolean' } } });
-const iterations = Number(values.iterations ?? 20_000);
+const { values } = parseArgs({
+  options: { iterations: { type: 'string' }, strict: { type: 'boolean' }, quick: { type: 'boolean' } },
+});
+const iterations = Number(values.iterations ?? (values.quick ? 5_000 : 20_000));
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -116,6 +118,14 @@ for (const c of cases) {
   const s = summarize(samples);
   const ok = s.p99 <= c.budgetUs;
   if (!ok) over++;
+  if (c.name === '~8 KB prompt' || c.name === '~200 KB prompt')
+    figure({
+      plane: 'classifier',
+      what: `classify, ${c.name.slice(1)}: p50 / p99 (us)`,
+      value: `${fmt(s.p50, 1)} / ${fmt(s.p99, 1)}`,
+      goal: `p99 <= ${c.budgetUs} us`,
+      ok,
+    });
   console.log(
     `${c.name.padEnd(20)} ${String(s.n).padStart(6)}  ${fmt(s.p50, 1).padStart(7)}  ${fmt(s.p99, 1).padStart(7)}  ${fmt(s.max, 1).padStart(7)}   ${c.budgetUs} us ${ok ? 'ok' : 'OVER'}${sink < 0 ? '' : ''}`,
   );

@@ -4,10 +4,10 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../dist/config/load.js';
 import { HealthRegistry } from '../dist/core/health/registry.js';
 import { Router } from '../dist/core/router.js';
-import { fmt, summarize } from './lib.ts';
+import { figure, fmt, summarize } from './lib.ts';
 
-const { values } = parseArgs({ options: { iterations: { type: 'string' } } });
-const iterations = Number(values.iterations ?? 20_000);
+const { values } = parseArgs({ options: { iterations: { type: 'string' }, quick: { type: 'boolean' } } });
+const iterations = Number(values.iterations ?? (values.quick ? 5_000 : 20_000));
 const loaded = loadConfigFile('tierflow.yaml', {
   env: { OPENAI_API_KEY: 'x', ANTHROPIC_API_KEY: 'x', GEMINI_API_KEY: 'x' },
 });
@@ -55,6 +55,14 @@ for (const [name, body] of Object.entries(bodies)) {
     samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
   }
   const s = summarize(samples);
+  const budget = raw.length > 6000 ? 50 : undefined;
+  figure({
+    plane: 'decision',
+    what: `Router.plan, ${name}: p50 / p99 (us)`,
+    value: `${fmt(s.p50, 1)} / ${fmt(s.p99, 1)}`,
+    goal: budget ? `p99 <= ${budget} us` : undefined,
+    ok: budget ? s.p99 <= budget : undefined,
+  });
   console.log(
     `decision (${name}, ${raw.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  (n=${s.n})`,
   );

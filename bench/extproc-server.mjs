@@ -7,7 +7,6 @@
 import { loadConfigFile } from '../dist/config/load.js';
 import { HealthRegistry } from '../dist/core/health/registry.js';
 import { Router } from '../dist/core/router.js';
-import '../dist/core/translators/register-all.js';
 import { noopProcessor } from '../dist/extproc/noop.js';
 import { sidecarProcessor } from '../dist/extproc/processor.js';
 import { ExtProcServer } from '../dist/extproc/server.js';

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { EXT_PROC_METHOD_PATH, extProcService } from '../dist/extproc/protos.js';
-import { fmt, summarize } from './lib.ts';
+import { figure, fmt, summarize } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -292,6 +292,8 @@ async function startServer(kind: 'tierflow' | 'noop'): Promise<Server> {
   const socket = join(mkdtempSync(join(tmpdir(), 'tf-bench-')), `${kind}.sock`);
   const child = fork(new URL('./extproc-server.mjs', import.meta.url).pathname, [kind, socket], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    // The image's environment (Dockerfile): freed large buffers go back to the system.
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' },
     // TF_PROF=dir writes a CPU profile of each server there.
     // Both servers run with the V8 flags the product's launcher and image set.
     execArgv: [
@@ -578,6 +580,62 @@ if (want('memory')) {
   );
 }
 row('RSS after the whole run (MB)', fmt(endRss.noop!, 1), fmt(endRss.tierflow!, 1), '', '');
+
+// The summary table of `npm run bench` (bench/run.ts).
+if (want('cpu'))
+  figure({
+    plane: 'sidecar',
+    what: 'server CPU per request (us)',
+    value: fmt(cpu.tierflow!, 0),
+    reference: `no-op ${fmt(cpu.noop!, 0)}`,
+    ratio: cpu.tierflow! / cpu.noop!,
+    goal: '<= 1.5x no-op',
+    ok: cpu.tierflow! / cpu.noop! <= 1.5,
+  });
+if (want('latency')) {
+  const a = summarize(lat.noop!).p50;
+  const b = summarize(lat.tierflow!).p50;
+  figure({
+    plane: 'sidecar',
+    what: 'latency p50, 1 in flight (ms)',
+    value: fmt(b),
+    reference: `no-op ${fmt(a)}`,
+    ratio: b / a,
+    goal: '<= 1.25x no-op',
+    ok: b / a <= 1.25,
+  });
+}
+if (want('throughput')) {
+  const a = Math.max(...tput.noop!);
+  const b = Math.max(...tput.tierflow!);
+  figure({
+    plane: 'sidecar',
+    what: 'throughput, 64 in flight (req/s)',
+    value: fmt(b, 0),
+    reference: `no-op ${fmt(a, 0)}`,
+    ratio: b / a,
+    goal: '>= 0.80x no-op',
+    ok: b / a >= 0.8,
+  });
+}
+if (want('chunk'))
+  figure({
+    plane: 'sidecar',
+    what: 'server CPU per streamed chunk (us)',
+    value: fmt(chunk.tierflow!.cpuUsPerChunk, 1),
+    reference: `no-op ${fmt(chunk.noop!.cpuUsPerChunk, 1)}`,
+    goal: '<= 30 us',
+    ok: chunk.tierflow!.cpuUsPerChunk <= 30,
+  });
+if (want('memory'))
+  figure({
+    plane: 'sidecar',
+    what: `RSS at ${mem.tierflow!.streams} open streams (MB)`,
+    value: fmt(mem.tierflow!.loadedMb, 0),
+    reference: `no-op ${fmt(mem.noop!.loadedMb, 0)}`,
+    goal: '<= 120 MB',
+    ok: mem.tierflow!.loadedMb <= 120,
+  });
 
 for (const s of servers) {
   s.client.close();

@@ -10,7 +10,6 @@ import { createServer, type Server, type Socket, connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { HealthRegistry } from '../src/core/health/registry.js';
 import { Router } from '../src/core/router.js';
-import '../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../src/extproc/processor.js';
 import { ExtProcServer } from '../src/extproc/server.js';

@@ -1,5 +1,5 @@
 // Shared helpers for the benchmarks: percentiles, an open-loop load generator, RSS readings.
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -53,4 +53,29 @@ export const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(di
 export function cpuMs(pid: number = process.pid): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** One figure for the summary table `npm run bench` prints (bench/run.ts). */
+export interface Figure {
+  /** Plane or part: decision, classifier, sidecar, gateway. */
+  plane: string;
+  what: string;
+  /** TierFlow's figure, already formatted (with its unit). */
+  value: string;
+  /** The reference's figure (no-op server, bare proxy, peer), formatted; '' if none. */
+  reference?: string;
+  /** TierFlow relative to the reference, e.g. 1.42 (x). */
+  ratio?: number;
+  goal?: string;
+  /** Whether the goal is met; undefined when there is no goal. */
+  ok?: boolean;
+}
+
+/**
+ * Hands a figure to bench/run.ts, which sets BENCH_FIGURES to a file: one JSON object a line.
+ * Run alone, a benchmark only prints its own output.
+ */
+export function figure(f: Figure): void {
+  const file = process.env.BENCH_FIGURES;
+  if (file) appendFileSync(file, JSON.stringify(f) + '\n');
 }

@@ -1,6 +1,14 @@
-// `npm run bench`: every benchmark in sequence (build first: they measure dist/).
+// `npm run bench`: every benchmark in sequence (build first: they measure dist/), then one table
+// with every figure, its reference (the physical limit: a no-op ext_proc server, a bare Node
+// proxy; a peer where it runs) and its goal.
+//   npm run bench [-- --quick] [-- --readme]
+// --quick   shorter phases and fewer rounds (about a minute and a half in all)
+// --readme  also writes the table into README.md's Performance section (between the markers)
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Figure } from './lib.ts';
 
 const benches = [
   'bench/decision.ts',
@@ -9,11 +17,57 @@ const benches = [
   'bench/gateway.ts',
   'bench/extproc.ts',
 ];
+const args = process.argv.slice(2);
+const readme = args.includes('--readme');
+const benchArgs = args.filter((a) => a !== '--readme');
+const figuresFile = join(mkdtempSync(join(tmpdir(), 'tierflow-bench-')), 'figures.jsonl');
+writeFileSync(figuresFile, '');
+
+const loadBefore = os.loadavg()[0]!;
+const started = Date.now();
 let failed = 0;
 for (const b of benches) {
   if (!existsSync(b)) continue;
   console.log(`\n== ${b}`);
-  const r = spawnSync(process.execPath, [b, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [b, ...benchArgs], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_FIGURES: figuresFile },
+  });
   if (r.status !== 0) failed++;
+}
+
+const figures = readFileSync(figuresFile, 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => JSON.parse(l) as Figure);
+const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+const machine =
+  `${os.cpus().length} x ${cpu}, Node ${process.versions.node}, load average ${loadBefore.toFixed(1)} ` +
+  `at the start and ${os.loadavg()[0]!.toFixed(1)} at the end, ${benchArgs.includes('--quick') ? '`--quick`, ' : ''}` +
+  `${Math.round((Date.now() - started) / 1000)} s`;
+const table = [
+  '| plane | figure | TierFlow | reference | ratio | goal | met |',
+  '|---|---|---|---|---|---|---|',
+  ...figures.map(
+    (f) =>
+      `| ${f.plane} | ${f.what} | ${f.value} | ${f.reference ?? ''} | ${f.ratio === undefined ? '' : f.ratio.toFixed(2) + 'x'} | ${f.goal ?? ''} | ${f.ok === undefined ? '' : f.ok ? 'yes' : '**no**'} |`,
+  ),
+].join('\n');
+console.log(`\n== summary (${machine})\n\n${table}\n`);
+
+if (readme) {
+  const BEGIN = '<!-- bench:begin -->';
+  const END = '<!-- bench:end -->';
+  const text = readFileSync('README.md', 'utf8');
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a === -1 || b < a) {
+    console.error(`README.md has no ${BEGIN} ... ${END} section`);
+    failed++;
+  } else {
+    const section = `${BEGIN}\nMeasured by \`npm run bench${benchArgs.length ? ' -- ' + benchArgs.join(' ') : ''}\` on ${machine}.\n\n${table}\n${END}`;
+    writeFileSync('README.md', text.slice(0, a) + section + text.slice(b + END.length));
+    console.log('README.md Performance section updated.');
+  }
 }
 process.exit(failed ? 1 : 0);

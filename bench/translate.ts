@@ -4,12 +4,11 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../dist/config/load.js';
 import { parseChatRequest } from '../dist/core/parse.js';
-import { translatorFor } from '../dist/core/translators/index.js';
-import '../dist/core/translators/register-all.js';
+import { translatorFor } from '../dist/core/providers/table.js';
 import { fmt, summarize } from './lib.ts';
 
-const { values } = parseArgs({ options: { iterations: { type: 'string' } } });
-const iterations = Number(values.iterations ?? 20_000);
+const { values } = parseArgs({ options: { iterations: { type: 'string' }, quick: { type: 'boolean' } } });
+const iterations = Number(values.iterations ?? (values.quick ? 5_000 : 20_000));
 const loaded = loadConfigFile('tierflow.yaml', {
   env: {
     OPENAI_API_KEY: 'x',

@@ -1,6 +1,8 @@
 // Writes the CRDs generated from the one config schema:
 //   crds/tierflow.dev_<plural>.yaml and charts/tierflow/crds/tierflow.dev_<plural>.yaml
-// Run: node_modules/.bin/node scripts/gen-crds.ts   (Node 24 strips the types; `--check` only compares)
+// Run: node_modules/.bin/node --experimental-transform-types scripts/gen-crds.ts (`--check` only
+// compares). The CRD rules read the provider table, which loads the translators: their classes use
+// TypeScript-only syntax (parameter properties) that plain type stripping refuses.
 import './run-from-source.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +30,6 @@ for (const dir of ['crds', join('charts', 'tierflow', 'crds')]) {
   }
 }
 if (stale) {
-  process.stderr.write('run: node_modules/.bin/node scripts/gen-crds.ts\n');
+  process.stderr.write('run: npm run gen:k8s\n');
   process.exitCode = 1;
 }

@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { HealthRegistry } from '../core/health/registry.js';
 import { Router } from '../core/router.js';
-import '../core/translators/register-all.js';
 import { startDemoProvider, type DemoProvider } from '../gateway/demo-provider.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../gateway/http-hardening.js';
 import { createGateway } from '../gateway/server.js';

@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { HealthRegistry } from '../core/health/registry.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { Router } from '../core/router.js';
-import '../core/translators/register-all.js';
 import { ENVOY_CONFIG_DEFAULTS } from '../extproc/envoy-config.js';
 import { sidecarProcessor } from '../extproc/processor.js';
 import {

@@ -2,6 +2,7 @@
 import { ApiError, badRequest } from './errors.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
+import type { ResponsesRequest } from './responses/request.js';
 
 export interface RequestNeeds {
   tools: boolean;
@@ -20,6 +21,13 @@ export interface ParsedRequest {
   promptTokens: number;
   /** Output tokens the client asked for at most, if it said. */
   maxOutputTokens: number | undefined;
+  /**
+   * The body's bytes as the client sent them: a translator that changes only `model` rewrites
+   * these (src/core/raw-json.ts) instead of serializing `body` again. Dropped with the messages.
+   */
+  raw?: Buffer;
+  /** Set for a Responses API request (POST /v1/responses); `body` is then its chat form. */
+  responses?: ResponsesRequest;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
@@ -45,7 +53,9 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
   } catch (err) {
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
-  return validateChatRequest(body);
+  const parsed = validateChatRequest(body);
+  parsed.raw = bytes;
+  return parsed;
 }
 
 /** The 400 for a body nested deeper than MAX_JSON_DEPTH. */

@@ -7,11 +7,12 @@ import type { CompiledConfig, CompiledModel, CompiledProvider } from '../core/co
 import { ApiError } from '../core/errors.js';
 import type { HealthRegistry } from '../core/health/registry.js';
 import { redact } from '../core/redact.js';
-import { bodyExcerpt, clientStatusFor, tryParseJson } from '../core/translators/upstream-error.js';
+import { openaiAuthHeaders } from '../core/providers/openai/auth.js';
+import { bodyExcerpt, clientStatusFor, tryParseJson } from '../core/providers/shared/upstream-error.js';
+import { providerSpec } from '../core/providers/table.js';
 
-/** Provider types that speak the OpenAI REST API under their base URL. */
-const OPENAI_WIRE = new Set(['openai', 'openai-compatible', 'demo']);
-const DEFAULT_BASE: Record<string, string> = { openai: 'https://api.openai.com/v1' };
+/** The provider speaks the OpenAI REST API under its base URL (the provider table says which). */
+const openaiWire = (p: CompiledProvider): boolean => providerSpec(p.type).openaiWire;
 
 export interface PassthroughTarget {
   provider: CompiledProvider;
@@ -35,7 +36,7 @@ export function passthroughTarget(
       config.models.get(requestedModel) ??
       config.modelsByName.get(requestedModel)?.find((m) => health.available(m));
     const first = named ?? config.modelsByName.get(requestedModel)?.[0];
-    if (first && OPENAI_WIRE.has(first.provider.type)) {
+    if (first && openaiWire(first.provider)) {
       model = first;
       provider = first.provider;
     }
@@ -44,7 +45,7 @@ export function passthroughTarget(
     outer: for (const policy of config.policies.values()) {
       for (const tier of policy.tiers) {
         for (const m of tier.candidates) {
-          if (OPENAI_WIRE.has(m.provider.type) && m.provider.enabled) {
+          if (openaiWire(m.provider) && m.provider.enabled) {
             provider = m.provider;
             break outer;
           }
@@ -54,14 +55,14 @@ export function passthroughTarget(
   }
   if (!provider) {
     for (const p of config.providers.values()) {
-      if (p.enabled && OPENAI_WIRE.has(p.type)) {
+      if (p.enabled && openaiWire(p)) {
         provider = p;
         break;
       }
     }
   }
   if (!provider) return undefined;
-  const base = provider.baseUrl || DEFAULT_BASE[provider.type];
+  const base = provider.baseUrl;
   if (!base) return undefined;
   const root = base.endsWith('/') ? base.slice(0, -1) : base;
   const url = new URL(root + rest);
@@ -70,8 +71,7 @@ export function passthroughTarget(
   if (!url.pathname.startsWith(new URL(root).pathname.replace(/\/?$/, '/'))) return undefined;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(provider.headers ?? {})) headers[k.toLowerCase()] = v;
-  const key = provider.credentials.apiKey;
-  if (key) headers.authorization = `Bearer ${key.reveal()}`;
+  Object.assign(headers, openaiAuthHeaders(provider));
   return { provider, model, url, headers };
 }
 

@@ -1,6 +1,7 @@
 // The per-stream state machine: Envoy's phases mapped onto the shared pipeline.
 //
-//   request_headers  -> strip client x-tierflow-*; classify the path (chat, models, passthrough)
+//   request_headers  -> strip client x-tierflow-*; classify the path (chat, responses, models,
+//                       passthrough); chat and responses are routed, the same way from here on
 //   request_body     -> Router.plan -> first candidate whose breaker admits it -> translator
 //                       -> rewrite :path/:authority/:scheme, provider auth, body, content-length,
 //                          x-tierflow-cluster, clear_route_cache (one answer)
@@ -33,6 +34,8 @@ import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import { costOf, type RequestOutcome, recordRequest, traceRejected } from '../pipeline/record.js';
 import type { RequestTrace } from '../observe/tracing.js';
 import { planRequest, releaseMessages } from '../pipeline/plan.js';
+import { planResponsesRequest } from '../pipeline/responses.js';
+import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
 import { headersToRecord, setHeader } from './headers.js';
@@ -94,7 +97,8 @@ const MODE_NONE = processingMode('NONE');
 
 const CONTINUE = { response: { status: 'CONTINUE' as const } };
 
-type Kind = 'chat' | 'passthrough' | 'models' | 'reject';
+/** `chat` and `responses` are routed (POST /v1/chat/completions, POST /v1/responses). */
+type Kind = 'chat' | 'responses' | 'passthrough' | 'models' | 'reject';
 
 /** Splits `/v1/chat/completions?x` into the route kind and the path after the API prefix. */
 export function classifyPath(
@@ -105,7 +109,8 @@ export function classifyPath(
   const path = q === -1 ? rawPath : rawPath.slice(0, q);
   const rest = path.startsWith('/v1/') ? rawPath.slice(3) : rawPath;
   const bare = path.startsWith('/v1/') ? path.slice(3) : path;
-  if (bare === '/chat/completions') {
+  const routed = bare === '/chat/completions' ? 'chat' : bare === '/responses' ? 'responses' : undefined;
+  if (routed) {
     if (method !== 'POST')
       return {
         kind: 'reject',
@@ -117,7 +122,7 @@ export function classifyPath(
           'method_not_allowed',
         ),
       };
-    return { kind: 'chat', rest };
+    return { kind: routed, rest };
   }
   if ((bare === '/models' || bare.startsWith('/models/')) && method === 'GET')
     return { kind: 'models', rest };
@@ -219,6 +224,7 @@ export class SidecarStream implements StreamProcessor {
   #passthroughProvider: string | undefined;
   #failoverSink: BufferSink | undefined;
   #done = false;
+  #bodyBytes = 0;
 
   constructor(deps: AttemptDeps, options: SidecarOptions = {}) {
     this.#deps = deps;
@@ -256,6 +262,7 @@ export class SidecarStream implements StreamProcessor {
 
   onEnd(reason: 'end' | 'cancelled' | 'error'): void {
     this.#failoverSink?.abort();
+    releaseAfterRequest(this.#bodyBytes);
     if (this.#done) return;
     const attempt = this.#attempt;
     if (attempt && this.#run) {
@@ -295,14 +302,15 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
-    const wrongType = kind === 'chat' ? unsupportedContentType(h['content-type']) : undefined;
+    const routed = kind === 'chat' || kind === 'responses';
+    const wrongType = routed ? unsupportedContentType(h['content-type']) : undefined;
     if (wrongType) return errorResponse(wrongType);
     if (kind === 'models') return this.#models(rest);
     // Client-supplied x-tierflow-* never go past this answer.
     const remove: string[] = [];
     for (const k in h) if (k.startsWith('x-tierflow-')) remove.push(k);
     if (kind === 'passthrough' && msg.end_of_stream) return this.#passthrough(undefined, remove);
-    if (kind === 'chat' && msg.end_of_stream) {
+    if (routed && msg.end_of_stream) {
       // No body will follow: the pipeline's own parser says what is wrong.
       return this.#decide(EMPTY);
     }
@@ -351,14 +359,16 @@ export class SidecarStream implements StreamProcessor {
 
   #onRequestBody(msg: HttpBody): ProcessingResponse {
     const body = msg.body ?? EMPTY;
+    this.#bodyBytes = body.length;
     if (this.#kind === 'passthrough') return this.#passthrough(body, []);
-    if (this.#kind !== 'chat') return { request_body: CONTINUE };
+    if (this.#kind !== 'chat' && this.#kind !== 'responses') return { request_body: CONTINUE };
     return this.#decide(body);
   }
 
   /** parse -> authenticate -> policy -> classify -> select (Router.plan), then the first attempt's rewrite. */
   #decide(body: Buffer): ProcessingResponse {
-    const plan = planRequest(this.#deps, { body, headers: this.#reqHeaders }, this.#requestId);
+    const planner = this.#kind === 'responses' ? planResponsesRequest : planRequest;
+    const plan = planner(this.#deps, { body, headers: this.#reqHeaders }, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
       traceRejected(this.#deps, this.#trace, plan);

@@ -13,8 +13,10 @@ import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
 import { RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
-import { planRequest } from '../pipeline/plan.js';
+import { type Planner, planRequest } from '../pipeline/plan.js';
+import { planResponsesRequest } from '../pipeline/responses.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
+import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import type { Tracer } from '../observe/tracing.js';
 import {
   applyServerLimits,
@@ -48,13 +50,18 @@ export interface Gateway {
 }
 
 const CHAT_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/chat/completions']);
+const RESPONSES_PATHS: ReadonlySet<string> = new Set(['/v1/responses', '/responses']);
 const MODELS_PATHS: ReadonlySet<string> = new Set(['/v1/models', '/models']);
-const SERVED = 'POST /v1/chat/completions, GET /v1/models and GET /v1/models/{id}';
+const SERVED = 'POST /v1/chat/completions, POST /v1/responses, GET /v1/models and GET /v1/models/{id}';
 
 /** The OpenAI API's paths (with or without the /v1 prefix): they need a virtual key when keys are configured. */
 function isApiPath(path: string): boolean {
   return (
-    path.startsWith('/v1/') || CHAT_PATHS.has(path) || MODELS_PATHS.has(path) || path.startsWith('/models/')
+    path.startsWith('/v1/') ||
+    CHAT_PATHS.has(path) ||
+    RESPONSES_PATHS.has(path) ||
+    MODELS_PATHS.has(path) ||
+    path.startsWith('/models/')
   );
 }
 
@@ -94,11 +101,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
-      if (req.method === 'POST' && CHAT_PATHS.has(path)) {
+      const responses = RESPONSES_PATHS.has(path);
+      if (req.method === 'POST' && (responses || CHAT_PATHS.has(path))) {
         inflight++;
         res.on('close', () => inflight--);
         if (draining) res.setHeader('connection', 'close');
-        void chat(req, res, requestId).catch((err: unknown) => internalError(res, err, requestId));
+        void chat(req, res, requestId, responses ? planResponsesRequest : planRequest).catch((err: unknown) =>
+          internalError(res, err, requestId),
+        );
         return;
       }
       if (serveOps(req, res, path, ops)) return;
@@ -142,7 +152,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const model = retrieveModel(config, id, key);
       return model ? json(res, 200, model) : error(res, modelNotFound(id));
     }
-    if (CHAT_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
+    if (CHAT_PATHS.has(path) || RESPONSES_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
     return error(
       res,
       new ApiError(
@@ -154,7 +164,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
-  async function chat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  /** POST chat completions or responses: `plan` is the one that reads the body's API. */
+  async function chat(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    plan: Planner,
+  ): Promise<void> {
     // Tracing off: the arguments are not even evaluated.
     const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
     const wrongType = unsupportedContentType(header(req, 'content-type'));
@@ -174,18 +190,22 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return; // client went away while sending
     }
-    const plan = planRequest(deps, { body, headers: req.headers }, requestId);
-    if (plan instanceof ApiError) {
-      traceRejected(deps, trace, plan);
-      return error(res, plan);
+    try {
+      const planned = plan(deps, { body, headers: req.headers }, requestId);
+      if (planned instanceof ApiError) {
+        traceRejected(deps, trace, planned);
+        return error(res, planned);
+      }
+      if (trace) trace.decidedAt = deps.router.now();
+      const outcome = await runAttempts(
+        new RequestAttempts(planned, deps, requestId, trace),
+        options.client,
+        new HttpSink(res, {}),
+      );
+      recordRequest(deps, planned, outcome, requestId, trace);
+    } finally {
+      releaseAfterRequest(body.length);
     }
-    if (trace) trace.decidedAt = deps.router.now();
-    const outcome = await runAttempts(
-      new RequestAttempts(plan, deps, requestId, trace),
-      options.client,
-      new HttpSink(res, {}),
-    );
-    recordRequest(deps, plan, outcome, requestId, trace);
   }
 
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {

@@ -14,6 +14,7 @@
 import { stringify } from 'yaml';
 import { ProviderSpec, RoutingPolicySpec, VirtualKeySpec } from '../core/config/schema.js';
 import { FALSE_IS } from '../core/config/json-schema.js';
+import { providerTypeRules } from './provider-rules.js';
 import { CATEGORY, CONDITION_TYPES, GROUP, RESOURCE_BY_KEY, VERSION, type ResourceKey } from './resources.js';
 
 type Json = Record<string, unknown>;
@@ -68,24 +69,7 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
     },
     rules: {
       '': [
-        {
-          rule: "!(self.type in ['azure-openai', 'openai-compatible']) || has(self.baseUrl)",
-          message: 'baseUrl is required for types azure-openai and openai-compatible',
-          fieldPath: '.baseUrl',
-          reason: 'FieldValueRequired',
-        },
-        {
-          rule: "self.type != 'bedrock' || has(self.region) || has(self.baseUrl)",
-          message: 'a bedrock provider needs region (or baseUrl)',
-          fieldPath: '.region',
-          reason: 'FieldValueRequired',
-        },
-        {
-          rule: "!has(self.credentials) || (self.type == 'bedrock' ? has(self.credentials.awsAccessKeyIdRef) : has(self.credentials.secretRef) || (self.type == 'azure-openai' && has(self.credentials.entra)))",
-          message:
-            'bedrock takes awsAccessKeyIdRef and awsSecretAccessKeyRef; azure-openai takes secretRef or entra; every other type takes secretRef',
-          fieldPath: '.credentials',
-        },
+        ...providerTypeRules(),
         {
           rule: "!has(self.credentials) || !has(self.credentials.entra) || (has(self.auth) && self.auth == 'entra')",
           message: 'credentials.entra needs auth: entra',

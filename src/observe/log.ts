@@ -1,5 +1,6 @@
 // JSON lines on stdout (errors on stderr), one object per event. Never pass secrets in fields;
 // every line still goes through `redact` (src/core/redact.ts) on its way out, as a safety net.
+import { writeSync } from 'node:fs';
 import { redact } from '../core/redact.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -32,8 +33,47 @@ export function createLogger(
   };
 }
 
+// stdout lines are batched per event-loop turn: one write for every line logged while that turn's
+// requests were handled, instead of one system call per request on the request path (stdout to a
+// pipe or file is synchronous). They leave at the next setImmediate, at once beyond BATCH_BYTES,
+// and synchronously when the process exits (normally, by process.exit or an uncaught exception);
+// only a SIGKILL can lose the last turn's lines. Errors go to stderr at once.
+const BATCH_BYTES = 64 * 1024;
+let batch = '';
+let scheduled = false;
+let exitHook = false;
+
+function flushBatch(): void {
+  scheduled = false;
+  if (batch === '') return;
+  const text = batch;
+  batch = '';
+  process.stdout.write(text);
+}
+
 function defaultWrite(line: string, level: Level): void {
-  (level === 'error' ? process.stderr : process.stdout).write(line + '\n');
+  if (level === 'error') {
+    process.stderr.write(line + '\n');
+    return;
+  }
+  batch += line + '\n';
+  if (batch.length >= BATCH_BYTES) return flushBatch();
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      if (batch === '') return;
+      try {
+        writeSync(1, batch);
+      } catch {
+        /* stdout already gone */
+      }
+      batch = '';
+    });
+  }
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flushBatch);
+  }
 }
 
 export const silentLogger: Logger = {

@@ -9,6 +9,7 @@
 // Prompts and completions are never exported. Provider keys, virtual keys and client input are
 // never attributes; the virtual key appears by its configured name only.
 import type { CompiledModel } from '../core/config/compiled.js';
+import { providerSpec } from '../core/providers/table.js';
 import type { Logger } from './log.js';
 import {
   formatTraceparent,
@@ -125,20 +126,7 @@ function positive(v: string | undefined, fallback: number): number {
 
 /** The `gen_ai.provider.name` of a provider type (well-known values of the semantic conventions). */
 function genAiProvider(model: CompiledModel): string {
-  switch (model.provider.type) {
-    case 'openai':
-      return 'openai';
-    case 'anthropic':
-      return 'anthropic';
-    case 'gemini':
-      return 'gcp.gemini';
-    case 'azure-openai':
-      return 'azure.ai.openai';
-    case 'bedrock':
-      return 'aws.bedrock';
-    default:
-      return model.provider.name;
-  }
+  return providerSpec(model.provider.type).genAiProviderName ?? model.provider.name;
 }
 
 const nanos = (ms: number): string => BigInt(Math.round((performance.timeOrigin + ms) * 1e6)).toString();

@@ -1,7 +1,7 @@
 // undici keep-alive pools to providers: one Agent, one pool per origin.
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
-import type { UpstreamRequest } from '../core/translators/types.js';
+import type { UpstreamRequest } from '../core/providers/types.js';
 
 // undici's main entry also builds fetch, WebSocket and cache stores (~13 MB of RSS); the data
 // plane needs only the Agent and its request API, so it loads those two modules alone.

@@ -19,8 +19,9 @@ import {
 } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
-import { translatorFor } from '../core/translators/index.js';
-import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/translators/types.js';
+import { translatorFor } from '../core/providers/table.js';
+import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
+import { responsesTranslator } from '../core/responses/translator.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';
@@ -92,7 +93,9 @@ export class RequestAttempts {
       this.attempts.push(record);
       let translator: Translator | undefined;
       try {
-        translator = translatorFor(model.provider.type)(plan.request, model);
+        translator = plan.request.responses
+          ? responsesTranslator(plan.request, model)
+          : translatorFor(model.provider.type)(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {

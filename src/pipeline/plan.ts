@@ -3,9 +3,22 @@
 import { ApiError } from '../core/errors.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
 import { limitHeaders } from '../core/limit-headers.js';
-import type { RoutePlan, RouteRequest } from '../core/router.js';
+import type { RequestHeaders, RoutePlan, RouteRequest } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
 import type { DataPlaneDeps } from './record.js';
+
+/** A request as a data plane received it: the body's bytes and the client's headers. */
+export interface ReceivedRequest {
+  body: Buffer;
+  headers: RequestHeaders;
+}
+
+/** Plans a received request of one API (chat completions: planRequest; Responses: planResponsesRequest). */
+export type Planner = (
+  deps: DataPlaneDeps,
+  received: ReceivedRequest,
+  requestId: string,
+) => RoutePlan | ApiError;
 
 /**
  * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
@@ -32,26 +45,32 @@ export function planRequest(
     return plan;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    deps.metrics.requests.inc({
-      mode: 'rejected',
-      policy: 'none',
-      tier: 'none',
-      provider: 'none',
-      model: 'none',
-      status_class: statusClass(err.status),
-    });
-    deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
-    return err;
+    return rejected(deps, err, requestId);
   }
+}
+
+/** A request refused before routing: counted and logged; the ApiError to answer with. */
+export function rejected(deps: DataPlaneDeps, err: ApiError, requestId: string): ApiError {
+  deps.metrics.requests.inc({
+    mode: 'rejected',
+    policy: 'none',
+    tier: 'none',
+    provider: 'none',
+    model: 'none',
+    status_class: statusClass(err.status),
+  });
+  deps.log.info('request rejected', { requestId, status: err.status, error: err.code ?? err.type });
+  return err;
 }
 
 const RELEASED: ChatCompletionRequest['messages'] = [];
 
 /**
  * A streamed response has reached the client, so nothing can fail over any more: the request's
- * messages (often the largest object of a request, kept for rebuilding it for another
- * candidate) can go while the stream stays open. Nothing reads them after this point.
+ * messages and its raw bytes (often the largest objects of a request, kept for rebuilding it for
+ * another candidate) can go while the stream stays open. Nothing reads them after this point.
  */
 export function releaseMessages(plan: RoutePlan): void {
   plan.request.body.messages = RELEASED;
+  plan.request.raw = undefined;
 }

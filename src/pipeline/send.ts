@@ -216,7 +216,7 @@ async function send(
         'upstream_error',
         kind,
       );
-      await sink.write(Buffer.from(`data: ${e.toJson()}\n\n`));
+      await sink.write(translator.streamBroken?.(e) ?? Buffer.from(`data: ${e.toJson()}\n\n`));
       sink.end();
       attempt.streamFailed(transportDetail(err, kind, plan.firstByteTimeoutMs));
       return served(start.status, e);

@@ -17,10 +17,9 @@ import type { CompiledModel } from '../../src/core/config/compiled.js';
 import type { ProviderType } from '../../src/core/config/schema.js';
 import { parseChatRequest } from '../../src/core/parse.js';
 import { Secret } from '../../src/core/secret.js';
-import { encodeEventStreamMessage } from '../../src/core/translators/eventstream.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import '../../src/core/translators/register-all.js';
-import type { Translator } from '../../src/core/translators/types.js';
+import { encodeEventStreamMessage } from '../../src/core/providers/shared/eventstream.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import type { Translator } from '../../src/core/providers/types.js';
 import { compiledModel } from '../helpers/translator.js';
 
 function modelOf(type: ProviderType, upstreamModel: string): CompiledModel {

@@ -17,7 +17,6 @@ import { compileConfig } from '../../src/core/config/compile.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { Secret } from '../../src/core/secret.js';
-import '../../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';

@@ -13,7 +13,6 @@ import {
 } from '../../src/core/policy-steps.js';
 import { headerValue } from '../../src/core/route-request.js';
 import { Router } from '../../src/core/router.js';
-import '../../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';

@@ -5,7 +5,6 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
@@ -204,7 +203,7 @@ describe('family-specific behaviour through the gateway', () => {
 
   it('Bedrock: a wrong secret is caught by the mock signature check', async () => {
     // Sanity check of the mock itself: a request signed with another secret is refused.
-    const { signSigV4 } = await import('../../src/core/translators/bedrock.js');
+    const { signSigV4 } = await import('../../src/core/providers/shared/sigv4.js');
     const url = new URL(`${bedrock.url}/model/x/converse`);
     const body = Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }));
     const headers = { 'content-type': 'application/json' };

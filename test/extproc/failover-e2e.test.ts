@@ -5,7 +5,6 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import '../../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';

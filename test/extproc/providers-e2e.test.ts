@@ -9,7 +9,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { CompiledConfig } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import '../../src/core/translators/register-all.js';
 import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
 import { sidecarProcessor } from '../../src/extproc/processor.js';
 import { ExtProcServer } from '../../src/extproc/server.js';

@@ -8,7 +8,6 @@ import type { ChatCompletionRequest } from '../../src/core/openai.js';
 import type { Classification } from '../../src/core/classifier/index.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import '../../src/core/translators/register-all.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 import { silentLogger, type Logger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';

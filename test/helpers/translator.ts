@@ -2,9 +2,10 @@
 // translator's request to a (mock) server and feeds the answer back through the translator.
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import type { Capability } from '../../src/core/config/schema.js';
-import { type ModelFactsSpec, resolveModelFacts } from '../../src/core/config/model-facts.js';
+import type { ModelFactsSpec } from '../../src/core/config/model-facts.js';
+import { resolveModelFacts } from '../../src/core/providers/table.js';
 import type { ApiError } from '../../src/core/errors.js';
-import type { Translator } from '../../src/core/translators/types.js';
+import type { Translator } from '../../src/core/providers/types.js';
 
 type ProviderFixture = Pick<CompiledProvider, 'name' | 'type' | 'baseUrl' | 'credentials'> &
   Partial<CompiledProvider>;

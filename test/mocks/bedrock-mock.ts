@@ -32,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { encodeEventStreamMessage } from '../../src/core/translators/eventstream.js';
+import { encodeEventStreamMessage } from '../../src/core/providers/shared/eventstream.js';
 import {
   type Fault,
   type MockServer,

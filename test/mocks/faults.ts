@@ -140,7 +140,21 @@ export function wordChunks(text: string): string[] {
 
 /** Default reply for a request: echo of the last user text. */
 export function defaultReply(req: RecordedRequest): MockReply {
-  return { content: `echo: ${lastUserText(req.body?.messages)}` };
+  return { content: `echo: ${lastUserText(req.body?.messages ?? responsesInputMessages(req.body?.input))}` };
+}
+
+/** A Responses API `input` (string or items) as chat-shaped messages, for echo replies. */
+function responsesInputMessages(input: unknown): unknown {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  if (!Array.isArray(input)) return undefined;
+  return input.map((item: { role?: unknown; content?: unknown }) => ({
+    role: item?.role,
+    content: Array.isArray(item?.content)
+      ? item.content.map((p: { type?: unknown; text?: unknown }) =>
+          p?.type === 'input_text' ? { type: 'text', text: p.text } : p,
+        )
+      : item?.content,
+  }));
 }
 
 export async function startMockServer(behaviour: ProviderBehaviour): Promise<MockServer> {
@@ -242,7 +256,12 @@ export async function startMockServer(behaviour: ProviderBehaviour): Promise<Moc
           if (closing || res.destroyed) return;
           if (i === cut) {
             if (fault?.kind === 'stream-error') res.end(errorEvent(fault));
-            else res.socket?.destroy();
+            else {
+              // Let the events written so far reach the client before the connection drops (a
+              // destroy right behind them may overtake them, and the client would see no byte).
+              await wait(20);
+              res.socket?.destroy();
+            }
             return;
           }
           res.write(events[i]);

@@ -20,8 +20,15 @@
 // OpenAI-compatible servers), `omitUsage` (never reports usage), `strict: false` (skips the
 // per-model rules of openai-rules.ts: sampling ranges and reasoning-model defaults, roles,
 // tool-call id length and call/result pairing, which are enforced by default).
-// See faults.ts for the fault kinds.
+// POST {base}/responses speaks the Responses API (openai-responses.ts). See faults.ts for the
+// fault kinds.
 import { openAIRuleViolation } from './openai-rules.js';
+import {
+  isResponsesRequest,
+  newResponsesStore,
+  renderResponses,
+  validateResponses,
+} from './openai-responses.js';
 import {
   type MockReply,
   type MockServer,
@@ -91,6 +98,7 @@ function estimateTokens(v: unknown): number {
 
 export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<MockServer> {
   const basePath = options.basePath ?? '/v1';
+  const responses = newResponsesStore();
   return startMockServer({
     basePath,
     errorBody,
@@ -113,6 +121,7 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
       }
       const path = req.path.split('?')[0];
       if (req.method === 'GET' && path === `${basePath}/models`) return undefined;
+      if (isResponsesRequest(req, basePath)) return validateResponses(req.body, responses);
       if (req.method !== 'POST' || path !== `${basePath}/chat/completions`) {
         return [
           404,
@@ -163,6 +172,8 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
         });
         return;
       }
+      if (isResponsesRequest(req, basePath))
+        return renderResponses(ctx, responses, options.omitUsage === true);
       const b = req.body;
       const model = reply.model ?? b.model;
       const id = `chatcmpl-mock${req.at.toString(36)}`;

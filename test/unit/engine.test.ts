@@ -6,8 +6,7 @@ import { ApiError } from '../../src/core/errors.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { KeyLimits } from '../../src/core/limits.js';
 import { Router } from '../../src/core/router.js';
-import { registerTranslator, translatorFor } from '../../src/core/translators/index.js';
-import '../../src/core/translators/register-all.js';
+import { PROVIDERS } from '../../src/core/providers/table.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { RequestAttempts } from '../../src/pipeline/engine.js';
@@ -33,20 +32,20 @@ describe('breaker accounting', () => {
     await tick();
     await new Promise((r) => setTimeout(r, 150));
     expect(health.breakerState(m)).toBe('half-open');
-    const real = translatorFor('openai');
-    registerTranslator('openai', (req, model) => {
+    const real = PROVIDERS.openai.chat;
+    PROVIDERS.openai.chat = (req, model) => {
       const t = real(req, model);
       return Object.assign(Object.create(t) as typeof t, {
         buildRequest: () => {
           throw new TypeError('translator bug');
         },
       });
-    });
+    };
     try {
       const run = new RequestAttempts(router.plan({ body: body('alpha-mini') }), deps, 'r1');
       expect(() => run.next()).toThrow('translator bug');
     } finally {
-      registerTranslator('openai', real);
+      PROVIDERS.openai.chat = real;
     }
     // The probe slot is free again (the breaker settles on the next tick): the provider can come back.
     await tick();

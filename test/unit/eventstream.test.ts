@@ -6,7 +6,7 @@ import {
   EventStreamError,
   encodeEventStreamMessage,
   type EventStreamMessage,
-} from '../../src/core/translators/eventstream.js';
+} from '../../src/core/providers/shared/eventstream.js';
 
 const event = (type: string, payload: unknown) =>
   encodeEventStreamMessage(

@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { compileConfig, validateFileConfig } from '../../src/core/config/compile.js';
+import { claudeVersion, compareApiVersions, PARAM_NAMES } from '../../src/core/config/model-facts.js';
+import { defaultModelFacts, resolveModelFacts } from '../../src/core/providers/table.js';
 import {
-  claudeVersion,
-  compareApiVersions,
-  defaultModelFacts,
-  PARAM_NAMES,
-  resolveModelFacts,
-} from '../../src/core/config/model-facts.js';
-import { Adjustments, adaptParam, adaptSampling, fitToolCallId } from '../../src/core/translators/common.js';
+  Adjustments,
+  adaptParam,
+  adaptSampling,
+  fitToolCallId,
+} from '../../src/core/providers/shared/common.js';
 import { Secret } from '../../src/core/secret.js';
 
 describe('default model facts by provider type and family', () => {

@@ -6,7 +6,7 @@ import {
   sseData,
   sseEvent,
   type SseEvent,
-} from '../../src/core/translators/sse.js';
+} from '../../src/core/providers/shared/sse.js';
 
 function collect(chunks: Uint8Array[], withEnd = true): { events: SseEvent[]; comments: string[] } {
   const events: SseEvent[] = [];

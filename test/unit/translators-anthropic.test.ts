@@ -9,11 +9,10 @@ import {
   DEFAULT_MAX_TOKENS,
   finishReasonFor,
   toAnthropicRequest,
-} from '../../src/core/translators/anthropic.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import '../../src/core/translators/register-all.js';
-import { parseSse } from '../../src/core/translators/sse.js';
-import type { Translator } from '../../src/core/translators/types.js';
+} from '../../src/core/providers/anthropic/chat.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
+import type { Translator } from '../../src/core/providers/types.js';
 import { type MockServer, startAnthropicMock } from '../mocks/anthropic-mock.js';
 import { compiledModel, sendThrough } from '../helpers/translator.js';
 

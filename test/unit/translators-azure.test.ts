@@ -2,12 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { CompiledModel, CompiledProvider } from '../../src/core/config/compiled.js';
 import { parseChatRequest } from '../../src/core/parse.js';
 import { Secret } from '../../src/core/secret.js';
-import {
-  AZURE_DEFAULT_API_VERSION,
-  createAzureOpenAITranslator,
-} from '../../src/core/translators/azure-openai.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import { parseSse } from '../../src/core/translators/sse.js';
+import { createAzureOpenAITranslator } from '../../src/core/providers/azure-openai/chat.js';
+import { AZURE_DEFAULT_API_VERSION } from '../../src/core/providers/azure-openai/endpoint.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
 import { compiledModel } from '../helpers/translator.js';
 
 const KEY = 'azure-key-0123456789abcdef';

@@ -9,11 +9,11 @@ import {
   bedrockToolUseId,
   buildConverseBody,
   createBedrockTranslator,
-  signSigV4,
-} from '../../src/core/translators/bedrock.js';
-import { encodeEventStreamMessage } from '../../src/core/translators/eventstream.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import { parseSse } from '../../src/core/translators/sse.js';
+} from '../../src/core/providers/bedrock/converse.js';
+import { signSigV4 } from '../../src/core/providers/shared/sigv4.js';
+import { encodeEventStreamMessage } from '../../src/core/providers/shared/eventstream.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
 import { compiledModel } from '../helpers/translator.js';
 
 const KEY_ID = 'AKIDEXAMPLE';

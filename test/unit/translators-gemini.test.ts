@@ -8,9 +8,9 @@ import {
   createGeminiTranslator,
   signatureFromToolCallId,
   toolCallIdFor,
-} from '../../src/core/translators/gemini.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import { parseSse } from '../../src/core/translators/sse.js';
+} from '../../src/core/providers/gemini/chat.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
 import { compiledModel } from '../helpers/translator.js';
 
 const KEY = 'AIzaSyTEST-gemini-key-0123456789';

@@ -4,11 +4,10 @@ import type { ProviderType } from '../../src/core/config/schema.js';
 import { ApiError } from '../../src/core/errors.js';
 import { parseChatRequest } from '../../src/core/parse.js';
 import { Secret } from '../../src/core/secret.js';
-import { translatorFor } from '../../src/core/translators/index.js';
-import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/translators/openai.js';
-import '../../src/core/translators/register-all.js';
-import { parseSse } from '../../src/core/translators/sse.js';
-import type { Translator } from '../../src/core/translators/types.js';
+import { translatorFor } from '../../src/core/providers/table.js';
+import { hasNonNullKey, OPENAI_FAMILY, OpenAITranslator } from '../../src/core/providers/openai/chat.js';
+import { parseSse } from '../../src/core/providers/shared/sse.js';
+import type { Translator } from '../../src/core/providers/types.js';
 import { redact } from '../../src/core/redact.js';
 import { type MockServer, startOpenAIMock } from '../mocks/openai-mock.js';
 import { compiledModel, sendThrough } from '../helpers/translator.js';
@@ -762,7 +761,7 @@ describe('mock server faults (shared by all provider mocks)', () => {
 
 describe('output limit field', () => {
   it('OpenAI gets max_completion_tokens; OpenAI-compatible servers keep max_tokens', async () => {
-    const { translatorFor } = await import('../../src/core/translators/index.js');
+    const { translatorFor } = await import('../../src/core/providers/table.js');
     const { parseChatRequest } = await import('../../src/core/parse.js');
     const { compile, sampleFile } = await import('../helpers/config.js');
     const file = sampleFile();
@@ -783,5 +782,35 @@ describe('output limit field', () => {
     );
     expect(localBody.max_tokens).toBe(77);
     expect(localBody).not.toHaveProperty('max_completion_tokens');
+  });
+});
+
+describe('upstream body on the client bytes', () => {
+  const m = () => model({}, 'gpt-4o-mini-2024-07-18');
+  const build = (text: string) => translatorFor('openai')(parseChatRequest(text), m()).buildRequest();
+
+  it('is the client body with only model replaced when nothing else changes (formatting, key order, big integers kept)', () => {
+    const text =
+      '{ "messages": [ {"role": "user", "content": "Hi \\"there\\""} ],\n  "seed": 12345678901234567890, "model": "auto", "user": "u1" }';
+    expect(build(text).body!.toString()).toBe(text.replace('"auto"', '"gpt-4o-mini-2024-07-18"'));
+  });
+
+  it('adds stream_options for a stream that sent none, as the first member', () => {
+    const text = '{"model":"auto","stream":true,"messages":[{"role":"user","content":"Hi"}]}';
+    const body = build(text).body!.toString();
+    expect(body).toBe(
+      '{"stream_options":{"include_usage":true},"model":"gpt-4o-mini-2024-07-18","stream":true,"messages":[{"role":"user","content":"Hi"}]}',
+    );
+  });
+
+  it('is serialized again when the translator adapted something', () => {
+    const withOptions = build(
+      '{"model":"auto","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"Hi"}]}',
+    );
+    expect(JSON.parse(withOptions.body!.toString()).stream_options).toEqual({ include_usage: true });
+    const maxTokens = build('{"model":"auto","max_tokens":5,"messages":[{"role":"user","content":"Hi"}]}');
+    const parsed = JSON.parse(maxTokens.body!.toString());
+    expect(parsed.max_completion_tokens).toBe(5);
+    expect(parsed.max_tokens).toBeUndefined();
   });
 });

@@ -18,10 +18,10 @@ import {
   type CredentialsSpec,
   FileConfig,
   type FileConfig as FileConfigType,
-  type ProviderType,
 } from './schema.js';
 import { offValue, validate } from './json-schema.js';
-import { resolveModelFacts } from './model-facts.js';
+import { PROVIDER_TYPES, providerSpec, resolveModelFacts } from '../providers/table.js';
+import type { CredentialSource, ProviderSpec } from '../providers/spec.js';
 
 export interface ConfigIssue {
   /** JSON pointer into the config, e.g. /policies/0/tiers/1/models/0 */
@@ -53,14 +53,6 @@ export interface CompileOptions {
    */
   resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier;
 }
-
-export const DEFAULT_BASE_URLS: Partial<Record<ProviderType, string>> = {
-  openai: 'https://api.openai.com/v1',
-  anthropic: 'https://api.anthropic.com/v1',
-  gemini: 'https://generativelanguage.googleapis.com/v1beta',
-  // Replaced by the gateway's in-process demo server (demoBaseUrl) whenever the demo serves.
-  demo: 'http://127.0.0.1:0/v1',
-};
 
 export const BREAKER_DEFAULTS = {
   errorThresholdPercentage: 50,
@@ -99,13 +91,16 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
   file.providers.forEach((p, i) => {
     const at = `/providers/${i}`;
     if (providers.has(p.name)) return err(`${at}/name`, `duplicate provider name '${p.name}'`);
-    const region = p.region ?? (p.type === 'bedrock' ? (options.aws?.region ?? 'us-east-1') : undefined);
-    const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(p.type, region);
+    const spec = providerSpec(p.type);
+    const region =
+      p.region ??
+      (spec.endpoint.kind === 'regional' ? (options.aws?.region ?? spec.endpoint.defaultRegion) : undefined);
+    const baseUrl = (p.type === 'demo' && options.demoBaseUrl) || p.baseUrl || defaultBaseUrl(spec, region);
     if (!baseUrl) return err(`${at}/baseUrl`, `baseUrl is required for provider type ${p.type}`);
-    if (p.credentials?.entra && (p.type !== 'azure-openai' || p.auth !== 'entra')) {
+    if (p.credentials?.entra && (!spec.credentials.sources.includes('entra') || p.auth !== 'entra')) {
       return err(
         `${at}/credentials/entra`,
-        'credentials.entra is for azure-openai providers with auth: entra',
+        `credentials.entra is for ${typesTaking('entra')} providers with auth: entra`,
       );
     }
     let credentials: ProviderCredentials = {};
@@ -118,13 +113,13 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         warn(`${at}/credentials`, unavailable);
       }
     }
-    // A Bedrock provider that declares no credentials uses the standard AWS environment.
-    if (p.type === 'bedrock' && !p.credentials && options.aws) credentials = options.aws.credentials;
+    const ambient = !p.credentials && spec.credentials.undeclared === 'aws-environment';
+    // A provider of such a type that declares no credentials uses the standard AWS environment.
+    if (ambient && options.aws) credentials = options.aws.credentials;
     const hasCredentials =
-      p.type === 'demo' ||
-      (p.credentials || p.type === 'bedrock'
-        ? credentialsPresent(p.type, credentials)
-        : p.type === 'openai-compatible');
+      p.credentials || ambient
+        ? spec.credentials.present(credentials)
+        : spec.credentials.undeclared === 'keyless';
     if (!hasCredentials) warn(`${at}/credentials`, `provider '${p.name}' has no credentials; it is disabled`);
     const provider: CompiledProvider = {
       name: p.name,
@@ -140,7 +135,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       models: [],
       enabled: hasCredentials,
     };
-    if (!hasCredentials) provider.disabledReason = unavailable ?? missingCredentials(p.type, p.credentials);
+    if (!hasCredentials) provider.disabledReason = unavailable ?? missingCredentials(spec, p.credentials);
     providers.set(p.name, provider);
     const names = new Set<string>();
     p.models.forEach((m, j) => {
@@ -330,25 +325,23 @@ function explicitFailover(policies: ReadonlyMap<string, CompiledPolicy>): Map<st
   return byModel;
 }
 
-function defaultBaseUrl(type: ProviderType, region: string | undefined): string | undefined {
-  if (type === 'bedrock') return region ? `https://bedrock-runtime.${region}.amazonaws.com` : undefined;
-  return DEFAULT_BASE_URLS[type];
+function defaultBaseUrl(spec: ProviderSpec, region: string | undefined): string | undefined {
+  const e = spec.endpoint;
+  if (e.kind === 'fixed') return e.baseUrl;
+  if (e.kind === 'regional') return region ? e.baseUrl(region) : undefined;
+  return undefined;
 }
+
+/** The provider types that take a credential source, for messages ("azure-openai"). */
+const typesTaking = (source: CredentialSource): string =>
+  PROVIDER_TYPES.filter((t) => providerSpec(t).credentials.sources.includes(source)).join(', ');
 
 /** What a provider without usable credentials lacks, in words a user can act on. */
-function missingCredentials(type: ProviderType, spec: CredentialsSpec | undefined): string {
-  if (spec?.apiKeyEnv) return `environment variable ${spec.apiKeyEnv} is not set`;
-  if (spec?.secretRef) return `secret ${spec.secretRef.name}/${spec.secretRef.key} is empty`;
-  if (type === 'bedrock') {
-    return 'no AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_BEARER_TOKEN_BEDROCK)';
-  }
-  return spec ? 'its credentials are empty' : 'no credentials configured';
-}
-
-function credentialsPresent(type: ProviderType, c: ProviderCredentials): boolean {
-  // Bedrock: access keys (SigV4) or a Bedrock API key (bearer).
-  if (type === 'bedrock') return Boolean((c.awsAccessKeyId && c.awsSecretAccessKey) || c.apiKey);
-  return Boolean(c.apiKey);
+function missingCredentials(spec: ProviderSpec, declared: CredentialsSpec | undefined): string {
+  if (declared?.apiKeyEnv) return `environment variable ${declared.apiKeyEnv} is not set`;
+  if (declared?.secretRef) return `secret ${declared.secretRef.name}/${declared.secretRef.key} is empty`;
+  if (spec.credentials.missingHint) return spec.credentials.missingHint;
+  return declared ? 'its credentials are empty' : 'no credentials configured';
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {

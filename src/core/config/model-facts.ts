@@ -1,8 +1,8 @@
 // What a model accepts on the wire, so translators can make any request acceptable to whichever
 // model serves it. The catalog states these facts per model (`facts` in the model spec); what a
-// catalog entry leaves out comes from defaultModelFacts(), derived from the provider type and the
-// model family, so a user-written config without facts still gets the documented rules.
-import type { ProviderType } from './schema.js';
+// catalog entry leaves out comes from the family defaults built here, which each provider's entry
+// in src/core/providers/table.ts picks (`modelFacts`), so a user-written config without facts
+// still gets the documented rules.
 
 /**
  * One sampling parameter:
@@ -92,31 +92,34 @@ const OPENAI_BASE: ModelFacts = {
 
 const anyMatch = (re: RegExp, ids: readonly string[]): boolean => ids.some((id) => re.test(id));
 
-function openaiFacts(type: ProviderType, ids: readonly string[]): ModelFacts {
-  const f: ModelFacts = { ...OPENAI_BASE };
-  if (type === 'openai' || type === 'azure-openai') {
-    f.source = 'https://platform.openai.com/docs/guides/reasoning (reasoning models: default sampling only)';
-    if (anyMatch(OPENAI_REASONING, ids)) {
-      // "Unsupported value: 'temperature' does not support 0.5 with this model. Only the default (1) value is supported."
-      f.temperature = defaultOnly(1);
-      f.topP = defaultOnly(1);
-      f.frequencyPenalty = defaultOnly(0);
-      f.presencePenalty = defaultOnly(0);
-      if (type === 'azure-openai') f.minApiVersion = AZURE_REASONING_API_VERSION;
-    }
-    if (anyMatch(OPENAI_NO_SYSTEM, ids)) {
-      f.systemRole = false;
-      f.developerRole = false;
-    }
-  } else {
-    // vLLM, Ollama, llama.cpp and most proxies render chat templates that know system, not developer.
+/** OpenAI's own models (OpenAI, Azure OpenAI). `reasoningApiVersion`: Azure's minimum for reasoning models. */
+export function openaiFacts(ids: readonly string[], reasoningApiVersion?: string): ModelFacts {
+  const f: ModelFacts = {
+    ...OPENAI_BASE,
+    source: 'https://platform.openai.com/docs/guides/reasoning (reasoning models: default sampling only)',
+  };
+  if (anyMatch(OPENAI_REASONING, ids)) {
+    // "Unsupported value: 'temperature' does not support 0.5 with this model. Only the default (1) value is supported."
+    f.temperature = defaultOnly(1);
+    f.topP = defaultOnly(1);
+    f.frequencyPenalty = defaultOnly(0);
+    f.presencePenalty = defaultOnly(0);
+    if (reasoningApiVersion) f.minApiVersion = reasoningApiVersion;
+  }
+  if (anyMatch(OPENAI_NO_SYSTEM, ids)) {
+    f.systemRole = false;
     f.developerRole = false;
-    f.topK = range(-1, 1_000_000);
   }
   return f;
 }
 
-function anthropicFacts(type: ProviderType, ids: readonly string[]): ModelFacts {
+/** Other servers of the OpenAI wire format. */
+export function openaiCompatibleFacts(): ModelFacts {
+  // vLLM, Ollama, llama.cpp and most proxies render chat templates that know system, not developer.
+  return { ...OPENAI_BASE, developerRole: false, topK: range(-1, 1_000_000) };
+}
+
+export function anthropicFacts(ids: readonly string[]): ModelFacts {
   const v = ids.map(claudeVersion).find((x) => x !== undefined);
   const f: ModelFacts = {
     // Messages API: temperature 0..1 (default 1); Bedrock Converse InferenceConfiguration: 0..1.
@@ -143,15 +146,17 @@ function anthropicFacts(type: ProviderType, ids: readonly string[]): ModelFacts 
     f.topP = { support: 'range', min: 0.99, max: 1, outside: 'drop' };
     f.topK = NONE;
   }
-  if (type === 'bedrock' && v === undefined) {
-    // Other Converse models (Nova, Llama, Mistral...): inferenceConfig has no topK.
-    f.topK = NONE;
-    f.temperatureWithTopP = true;
-  }
   return f;
 }
 
-function geminiFacts(ids: readonly string[]): ModelFacts {
+/** Bedrock Converse: Claude as on Anthropic; other models (Nova, Llama, Mistral...) have no topK. */
+export function bedrockFacts(ids: readonly string[]): ModelFacts {
+  const f = anthropicFacts(ids);
+  if (ids.some((id) => claudeVersion(id) !== undefined)) return f;
+  return { ...f, topK: NONE, temperatureWithTopP: true };
+}
+
+export function geminiFacts(ids: readonly string[]): ModelFacts {
   const legacy = anyMatch(GEMINI_LEGACY, ids);
   return {
     temperature: range(0, 2, 1),
@@ -170,35 +175,12 @@ function geminiFacts(ids: readonly string[]): ModelFacts {
   };
 }
 
-/**
- * The documented facts of a model, from its provider type and model family. The family is read
- * from the upstream id and the model name (an Azure deployment name often says nothing).
- */
-export function defaultModelFacts(
-  type: ProviderType,
-  upstreamModel: string,
-  name = upstreamModel,
-): ModelFacts {
-  const ids = name === upstreamModel ? [upstreamModel] : [upstreamModel, name];
-  switch (type) {
-    case 'anthropic':
-    case 'bedrock':
-      return anthropicFacts(type, ids);
-    case 'gemini':
-      return geminiFacts(ids);
-    default:
-      return openaiFacts(type, ids);
-  }
-}
+/** The ids a model's family is read from: the upstream id and the model name (an Azure deployment name often says nothing). */
+export const familyIds = (upstreamModel: string, name: string): string[] =>
+  name === upstreamModel ? [upstreamModel] : [upstreamModel, name];
 
 /** Catalog facts merged over the defaults of the model's family. */
-export function resolveModelFacts(
-  type: ProviderType,
-  upstreamModel: string,
-  name: string,
-  spec: ModelFactsSpec | undefined,
-): ModelFacts {
-  const base = defaultModelFacts(type, upstreamModel, name);
+export function mergeModelFacts(base: ModelFacts, spec: ModelFactsSpec | undefined): ModelFacts {
   if (!spec) return base;
   const out: ModelFacts = { ...base };
   for (const k of Object.keys(spec) as (keyof ModelFacts)[]) {

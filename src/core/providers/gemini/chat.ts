@@ -2,10 +2,10 @@
 //   POST {base}/models/{model}:generateContent                 JSON in, JSON out
 //   POST {base}/models/{model}:streamGenerateContent?alt=sse   JSON in, SSE of GenerateContentResponse
 // Auth: the x-goog-api-key header (never the ?key= query parameter, which ends up in access logs).
-import type { CompiledModel } from '../config/compiled.js';
-import { ApiError } from '../errors.js';
-import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
-import type { ParsedRequest } from '../parse.js';
+import type { CompiledModel } from '../../config/compiled.js';
+import { ApiError } from '../../errors.js';
+import type { ChatMessage, FinishReason, ToolCall, Usage } from '../../openai.js';
+import type { ParsedRequest } from '../../parse.js';
 import {
   clientResponseStart,
   ChunkWriter,
@@ -20,13 +20,12 @@ import {
   Adjustments,
   adaptSampling,
   fitToolCallId,
-} from './common.js';
-import { registerTranslator } from './index.js';
-import { SseParser } from './sse.js';
-import { malformedChunkError, tryParseJson as tryJson, upstreamError } from './upstream-error.js';
-import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-
-export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
+} from '../shared/common.js';
+import { SseParser } from '../shared/sse.js';
+import { malformedChunkError, tryParseJson as tryJson, upstreamError } from '../shared/upstream-error.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
+import { geminiAuthHeaders } from './auth.js';
+import { geminiModelUrl } from './endpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tool-call ids and thought signatures
@@ -368,10 +367,12 @@ class GeminiTranslator implements Translator {
   private sawFinish = false;
   private blocked = false;
 
-  constructor(
-    private readonly request: ParsedRequest,
-    readonly model: CompiledModel,
-  ) {
+  private readonly request: ParsedRequest;
+  readonly model: CompiledModel;
+
+  constructor(request: ParsedRequest, model: CompiledModel) {
+    this.request = request;
+    this.model = model;
     this.writer = new ChunkWriter(randomId('chatcmpl-'), model.name, nowSeconds(), request.clientWantsUsage);
     this.sse = new SseParser((data) => {
       this.out += this.onEvent(data);
@@ -388,22 +389,15 @@ class GeminiTranslator implements Translator {
 
   buildRequest(): UpstreamRequest {
     const p = this.model.provider;
-    const base = (p.baseUrl || GEMINI_DEFAULT_BASE_URL).replace(/\/+$/, '');
-    const modelId = this.model.upstreamModel.replace(/^models\//, '');
-    const url = new URL(
-      `${base}/models/${encodeURIComponent(modelId)}:${this.request.stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
+    const url = geminiModelUrl(
+      this.model,
+      this.request.stream ? 'streamGenerateContent?alt=sse' : 'generateContent',
     );
-    const headers: Record<string, string> = { ...p.headers, 'content-type': 'application/json' };
-    const key = p.credentials.apiKey;
-    if (!key) {
-      throw new ApiError(
-        500,
-        `Provider ${p.name} (gemini) has no API key configured.`,
-        'api_error',
-        'provider_misconfigured',
-      );
-    }
-    headers['x-goog-api-key'] = key.reveal();
+    const headers: Record<string, string> = {
+      ...p.headers,
+      'content-type': 'application/json',
+      ...geminiAuthHeaders(p),
+    };
     return {
       method: 'POST',
       url,
@@ -534,5 +528,3 @@ class GeminiTranslator implements Translator {
 export function createGeminiTranslator(request: ParsedRequest, model: CompiledModel): Translator {
   return new GeminiTranslator(request, model);
 }
-
-registerTranslator('gemini', createGeminiTranslator);

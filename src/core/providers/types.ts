@@ -66,6 +66,12 @@ export interface Translator {
    * Bytes already reached the client, so this never triggers failover; it marks the attempt failed.
    */
   readonly streamError: ApiError | undefined;
+  /**
+   * The bytes that end a committed stream in-band when the connection to the provider broke (the
+   * data plane writes them, then ends the response). Unset: an OpenAI error chunk (`data:
+   * {"error":...}`), which is what chat completion clients expect.
+   */
+  streamBroken?(error: ApiError): Buffer;
 }
 
 export type TranslatorFactory = (request: ParsedRequest, model: CompiledModel) => Translator;

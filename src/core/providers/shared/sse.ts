@@ -37,10 +37,13 @@ export class SseParser {
   #event = '';
   #lastId: string | undefined = undefined;
 
-  constructor(
-    private readonly onEvent: SseEventHandler,
-    private readonly onComment?: (text: string) => void,
-  ) {}
+  private readonly onEvent: SseEventHandler;
+  private readonly onComment: ((text: string) => void) | undefined;
+
+  constructor(onEvent: SseEventHandler, onComment?: (text: string) => void) {
+    this.onEvent = onEvent;
+    this.onComment = onComment;
+  }
 
   /** Feed one chunk of the byte stream. Handlers run synchronously, in order. */
   push(chunk: Uint8Array): void {

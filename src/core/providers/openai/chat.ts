@@ -19,10 +19,10 @@
 // with an event that is not a JSON object (the rest of that stream is dropped).
 // If a streaming request is answered with a JSON body (some servers ignore `stream`), the JSON
 // is converted into an equivalent chunk stream, so the client still gets SSE.
-import type { CompiledModel } from '../config/compiled.js';
-import { ApiError } from '../errors.js';
-import type { ChatCompletionRequest, ChatMessage, Usage } from '../openai.js';
-import type { ParsedRequest } from '../parse.js';
+import type { CompiledModel } from '../../config/compiled.js';
+import { ApiError } from '../../errors.js';
+import type { ChatCompletionRequest, ChatMessage, Usage } from '../../openai.js';
+import type { ParsedRequest } from '../../parse.js';
 import {
   Adjustments,
   adaptSampling,
@@ -30,11 +30,14 @@ import {
   fitToolCallId,
   isJsonAnswerToStream,
   StreamHoldBack,
-} from './common.js';
-import { registerTranslator } from './index.js';
-import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
-import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from './upstream-error.js';
+} from '../shared/common.js';
+import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from '../shared/sse.js';
+import { joinUrl, providerHeaders } from '../shared/request.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
+import { openaiAuthHeaders } from './auth.js';
+import { OPENAI_DEFAULT_BASE_URL } from './endpoint.js';
+import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from '../shared/upstream-error.js';
+import { rewriteModel } from '../../raw-json.js';
 
 export interface OpenAITranslatorOptions {
   /** Used when the provider has no baseUrl (the public endpoint of the type). */
@@ -53,7 +56,7 @@ export interface OpenAITranslatorOptions {
 /** Per provider type. openai-compatible injects too: vLLM, Ollama, llama.cpp and LiteLLM accept it. */
 export const OPENAI_FAMILY = {
   openai: {
-    defaultBaseUrl: 'https://api.openai.com/v1',
+    defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
     injectIncludeUsage: true,
     maxCompletionTokens: true,
   },
@@ -89,18 +92,6 @@ export function usageToOpenAI(u: Usage): Json {
     total_tokens: u.promptTokens + u.completionTokens,
     prompt_tokens_details: { cached_tokens: u.cachedPromptTokens },
   };
-}
-
-/** Join base URL and path; the base may or may not end with '/'. */
-export function joinUrl(base: string, path: string): URL {
-  return new URL((base.endsWith('/') ? base.slice(0, -1) : base) + path);
-}
-
-/** Provider headers with lower-case names. */
-export function providerHeaders(model: CompiledModel): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(model.provider.headers ?? {})) out[k.toLowerCase()] = v;
-  return out;
 }
 
 /**
@@ -248,11 +239,15 @@ export class OpenAITranslator implements Translator {
   /** Streaming request answered with JSON: collect it, convert at the end. */
   #jsonParts: Buffer[] | undefined;
 
-  constructor(
-    readonly request: ParsedRequest,
-    readonly model: CompiledModel,
-    protected readonly options: OpenAITranslatorOptions,
-  ) {}
+  readonly request: ParsedRequest;
+  readonly model: CompiledModel;
+  protected readonly options: OpenAITranslatorOptions;
+
+  constructor(request: ParsedRequest, model: CompiledModel, options: OpenAITranslatorOptions) {
+    this.request = request;
+    this.model = model;
+    this.options = options;
+  }
 
   buildRequest(): UpstreamRequest {
     const src = this.request.body;
@@ -272,8 +267,31 @@ export class OpenAITranslator implements Translator {
       method: 'POST',
       url: this.url(),
       headers: this.headers(),
-      body: Buffer.from(JSON.stringify(body)),
+      body: this.#rawBody(src, body) ?? Buffer.from(JSON.stringify(body)),
     };
+  }
+
+  /**
+   * The client's bytes with only `model` replaced (and stream_options added when the client sent
+   * none), when that is all that changed; undefined otherwise.
+   */
+  #rawBody(src: ChatCompletionRequest, body: ChatCompletionRequest): Buffer | undefined {
+    const raw = this.request.raw;
+    if (!raw) return undefined;
+    const s = src as unknown as Record<string, unknown>;
+    const b = body as unknown as Record<string, unknown>;
+    const addsStreamOptions = this.#injectedUsage && s.stream_options === undefined;
+    for (const k in b) {
+      if (k === 'model' || (k === 'stream_options' && addsStreamOptions)) continue;
+      if (b[k] !== s[k]) return undefined;
+    }
+    for (const k in s) if (!(k in b)) return undefined;
+    if (this.#injectedUsage && !addsStreamOptions) return undefined;
+    return rewriteModel(
+      raw,
+      this.model.upstreamModel,
+      addsStreamOptions ? '"stream_options":{"include_usage":true}' : undefined,
+    );
   }
 
   get adjusted(): readonly string[] {
@@ -325,8 +343,7 @@ export class OpenAITranslator implements Translator {
   }
 
   protected authHeaders(): Record<string, string> {
-    const key = this.model.provider.credentials.apiKey;
-    return key ? { authorization: `Bearer ${key.reveal()}` } : {};
+    return openaiAuthHeaders(this.model.provider);
   }
 
   onResponseHeaders(status: number, headers: UpstreamHeaders): ClientResponseStart {
@@ -512,7 +529,3 @@ export function openAITranslatorFactory(options: OpenAITranslatorOptions) {
   return (request: ParsedRequest, model: CompiledModel): Translator =>
     new OpenAITranslator(request, model, options);
 }
-
-registerTranslator('openai', openAITranslatorFactory(OPENAI_FAMILY.openai));
-registerTranslator('openai-compatible', openAITranslatorFactory(OPENAI_FAMILY['openai-compatible']));
-registerTranslator('demo', openAITranslatorFactory(OPENAI_FAMILY.demo));

@@ -33,7 +33,11 @@ export class EventStreamDecoder {
   private pending: Buffer = Buffer.alloc(0);
   private failed: EventStreamError | undefined;
 
-  constructor(private readonly maxMessageBytes = MAX_MESSAGE_BYTES) {}
+  private readonly maxMessageBytes: number;
+
+  constructor(maxMessageBytes = MAX_MESSAGE_BYTES) {
+    this.maxMessageBytes = maxMessageBytes;
+  }
 
   /** Bytes received that do not yet form a whole message. */
   get pendingBytes(): number {

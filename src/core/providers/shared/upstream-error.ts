@@ -6,9 +6,9 @@
 // odd) becomes 502 with type upstream_error. The provider's own error type goes into `code`
 // when the provider gave no code. Every field is redacted (src/core/redact.ts) before it is
 // clipped, so a clip can never leave half a key behind; ApiError redacts again as it is built.
-import type { CompiledModel } from '../config/compiled.js';
-import { ApiError, type ErrorType } from '../errors.js';
-import { redact } from '../redact.js';
+import type { CompiledModel } from '../../config/compiled.js';
+import { ApiError, type ErrorType } from '../../errors.js';
+import { redact } from '../../redact.js';
 
 const MAX_MESSAGE = 500;
 const MAX_FIELD = 200;

@@ -2,11 +2,11 @@
 // objects (chat.completion, chat.completion.chunk SSE), usage, and upstream status -> OpenAI error.
 // Keep this small: only what more than one translator needs.
 import { createHash, randomBytes } from 'node:crypto';
-import type { ModelFacts, ParamFact } from '../config/model-facts.js';
-import type { ApiError } from '../errors.js';
-import type { ChatCompletionRequest, ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
+import type { ModelFacts, ParamFact } from '../../config/model-facts.js';
+import type { ApiError } from '../../errors.js';
+import type { ChatCompletionRequest, ChatMessage, FinishReason, ToolCall, Usage } from '../../openai.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, sseData } from './sse.js';
-import type { ClientResponseStart, UpstreamHeaders } from './types.js';
+import type { ClientResponseStart, UpstreamHeaders } from '../types.js';
 
 export const randomId = (prefix: string, bytes = 12): string =>
   `${prefix}${randomBytes(bytes).toString('base64url')}`;
@@ -126,12 +126,17 @@ export class ChunkWriter {
   /** True once a content or tool-call delta was written. */
   sawFirstToken = false;
 
-  constructor(
-    readonly id: string,
-    readonly model: string,
-    readonly created: number,
-    private readonly includeUsage: boolean,
-  ) {}
+  readonly id: string;
+  readonly model: string;
+  readonly created: number;
+  private readonly includeUsage: boolean;
+
+  constructor(id: string, model: string, created: number, includeUsage: boolean) {
+    this.id = id;
+    this.model = model;
+    this.created = created;
+    this.includeUsage = includeUsage;
+  }
 
   get finishReason(): FinishReason | undefined {
     return this.finished;

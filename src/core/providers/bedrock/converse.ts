@@ -1,15 +1,11 @@
 // AWS Bedrock translator: OpenAI chat completions <-> Bedrock Converse / ConverseStream.
 //   POST {base}/model/{modelId}/converse          JSON in, JSON out
 //   POST {base}/model/{modelId}/converse-stream   JSON in, AWS event-stream (binary frames) out
-// Auth: SigV4 (service "bedrock") with the provider's access key / secret / session token, or a
-// Bedrock API key sent as a bearer token. Signing is synchronous here (node:crypto HMAC, following
-// the SigV4 spec); test/unit/translators-bedrock.test.ts checks it byte for byte against
-// @smithy/signature-v4 for the same inputs and date.
-import { createHash, createHmac } from 'node:crypto';
-import type { CompiledModel } from '../config/compiled.js';
-import { ApiError } from '../errors.js';
-import type { ChatMessage, FinishReason, ToolCall, Usage } from '../openai.js';
-import type { ParsedRequest } from '../parse.js';
+// Auth (SigV4 or a Bedrock API key) lives in ./auth.ts, the endpoint in ./endpoint.ts.
+import type { CompiledModel } from '../../config/compiled.js';
+import { ApiError } from '../../errors.js';
+import type { ChatMessage, FinishReason, ToolCall, Usage } from '../../openai.js';
+import type { ParsedRequest } from '../../parse.js';
 import {
   clientResponseStart,
   ChunkWriter,
@@ -22,102 +18,13 @@ import {
   Adjustments,
   adaptSampling,
   fitToolCallId,
-} from './common.js';
-import { EventStreamDecoder, EventStreamError, headerString } from './eventstream.js';
-import { registerTranslator } from './index.js';
-import { tryParseJson as tryJson, upstreamError } from './upstream-error.js';
-import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-
-// ---------------------------------------------------------------------------------------------
-// SigV4
-
-export interface SigV4Input {
-  method: string;
-  url: URL;
-  /** Headers to sign (lower-case names), host excluded: it is taken from the URL. */
-  headers: Record<string, string>;
-  body: Buffer;
-  region: string;
-  service: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string | undefined;
-  date: Date;
-}
-
-/** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
-const uriEscape = (s: string): string =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-const hmac = (key: string | Buffer, data: string): Buffer =>
-  createHmac('sha256', key).update(data, 'utf8').digest();
-
-function canonicalPath(path: string): string {
-  const segments: string[] = [];
-  for (const seg of path.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') segments.pop();
-    else segments.push(seg);
-  }
-  const normalized = `${path.startsWith('/') ? '/' : ''}${segments.join('/')}${segments.length > 0 && path.endsWith('/') ? '/' : ''}`;
-  // The wire path is already percent-encoded once; SigV4 (every service but S3) encodes it again.
-  return uriEscape(normalized).replace(/%2F/g, '/');
-}
-
-function canonicalQuery(url: URL): string {
-  const pairs: [string, string][] = [];
-  for (const [k, v] of url.searchParams) pairs.push([uriEscape(k), uriEscape(v)]);
-  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
-}
-
-/**
- * Signs a request with AWS Signature Version 4 (header form). Returns the headers to add:
- * authorization, x-amz-date, x-amz-content-sha256 and, with temporary credentials,
- * x-amz-security-token.
- */
-export function signSigV4(i: SigV4Input): Record<string, string> {
-  const amzDate = i.date
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
-  const shortDate = amzDate.slice(0, 8);
-  const payloadHash = sha256Hex(i.body);
-  const added: Record<string, string> = { 'x-amz-date': amzDate, 'x-amz-content-sha256': payloadHash };
-  if (i.sessionToken) added['x-amz-security-token'] = i.sessionToken;
-  const all: Record<string, string> = { ...i.headers, ...added, host: i.url.host };
-  const names = Object.keys(all)
-    .map((n) => n.toLowerCase())
-    .sort();
-  const lower: Record<string, string> = {};
-  for (const [k, v] of Object.entries(all)) lower[k.toLowerCase()] = v;
-  const canonicalHeaders = names
-    .map(
-      (n) =>
-        `${n}:${lower[n]!.replace(/[\r\n]/g, ' ')
-          .replace(/[ \t]+/g, ' ')
-          .trim()}`,
-    )
-    .join('\n');
-  const signedHeaders = names.join(';');
-  const canonicalRequest = [
-    i.method,
-    canonicalPath(i.url.pathname),
-    canonicalQuery(i.url),
-    canonicalHeaders,
-    '',
-    signedHeaders,
-    payloadHash,
-  ].join('\n');
-  const scope = `${shortDate}/${i.region}/${i.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  const kDate = hmac(`AWS4${i.secretAccessKey}`, shortDate);
-  const kSigning = hmac(hmac(hmac(kDate, i.region), i.service), 'aws4_request');
-  const signature = createHmac('sha256', kSigning).update(stringToSign, 'utf8').digest('hex');
-  added.authorization = `AWS4-HMAC-SHA256 Credential=${i.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-  return added;
-}
+} from '../shared/common.js';
+import { EventStreamDecoder, EventStreamError, headerString } from '../shared/eventstream.js';
+import { tryParseJson as tryJson, upstreamError } from '../shared/upstream-error.js';
+import { uriEscape } from '../shared/sigv4.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
+import { bedrockAuthHeaders } from './auth.js';
+import { bedrockBase } from './endpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Request mapping
@@ -462,17 +369,6 @@ export interface BedrockOptions {
   now?: () => Date;
 }
 
-/** Region from the provider, else from a bedrock-runtime.{region}.amazonaws.com base URL. */
-export function bedrockRegion(model: CompiledModel): string {
-  const p = model.provider;
-  if (p.region) return p.region;
-  const m = /bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(p.baseUrl ?? '');
-  return m?.[1] ?? 'us-east-1';
-}
-
-export const bedrockDefaultBaseUrl = (region: string): string =>
-  `https://bedrock-runtime.${region}.amazonaws.com`;
-
 class BedrockTranslator implements Translator {
   usage: Usage | undefined;
   streamError: ApiError | undefined;
@@ -484,11 +380,14 @@ class BedrockTranslator implements Translator {
   private stopped = false;
   private broken = false;
 
-  constructor(
-    private readonly request: ParsedRequest,
-    readonly model: CompiledModel,
-    private readonly opts: BedrockOptions = {},
-  ) {
+  private readonly request: ParsedRequest;
+  readonly model: CompiledModel;
+  private readonly opts: BedrockOptions;
+
+  constructor(request: ParsedRequest, model: CompiledModel, opts: BedrockOptions = {}) {
+    this.request = request;
+    this.model = model;
+    this.opts = opts;
     this.writer = new ChunkWriter(randomId('chatcmpl-'), model.name, nowSeconds(), request.clientWantsUsage);
   }
 
@@ -501,44 +400,18 @@ class BedrockTranslator implements Translator {
   }
 
   buildRequest(): UpstreamRequest {
-    const p = this.model.provider;
-    const region = bedrockRegion(this.model);
-    const base = (p.baseUrl || bedrockDefaultBaseUrl(region)).replace(/\/+$/, '');
     const op = this.request.stream ? 'converse-stream' : 'converse';
-    const url = new URL(`${base}/model/${uriEscape(this.model.upstreamModel)}/${op}`);
+    const url = new URL(`${bedrockBase(this.model)}/model/${uriEscape(this.model.upstreamModel)}/${op}`);
     const body = Buffer.from(JSON.stringify(buildConverseBody(this.request, this.model, this.adjustments)));
     const headers: Record<string, string> = {
-      ...p.headers,
+      ...this.model.provider.headers,
       'content-type': 'application/json',
       accept: this.request.stream ? 'application/vnd.amazon.eventstream' : 'application/json',
     };
-    const c = p.credentials;
-    if (c.awsAccessKeyId && c.awsSecretAccessKey) {
-      Object.assign(
-        headers,
-        signSigV4({
-          method: 'POST',
-          url,
-          headers,
-          body,
-          region,
-          service: 'bedrock',
-          accessKeyId: c.awsAccessKeyId.reveal(),
-          secretAccessKey: c.awsSecretAccessKey.reveal(),
-          sessionToken: c.awsSessionToken?.reveal(),
-          date: this.opts.now?.() ?? new Date(),
-        }),
-      );
-    } else if (c.apiKey) {
-      headers.authorization = `Bearer ${c.apiKey.reveal()}`;
-    } else {
-      throw new ApiError(
-        500,
-        `Provider ${p.name} (bedrock) has no AWS credentials: set credentials or the AWS environment.`,
-        'api_error',
-        'provider_misconfigured',
-      );
-    }
+    Object.assign(
+      headers,
+      bedrockAuthHeaders(this.model, { method: 'POST', url, headers, body }, this.opts.now),
+    );
     return { method: 'POST', url, headers, body };
   }
 
@@ -703,5 +576,3 @@ export function createBedrockTranslator(
 ): Translator {
   return new BedrockTranslator(request, model, opts);
 }
-
-registerTranslator('bedrock', (request, model) => createBedrockTranslator(request, model));

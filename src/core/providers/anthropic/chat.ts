@@ -37,11 +37,13 @@
 // has sent nothing and can fail over); `[DONE]` is emitted on message_stop. An `error` event mid-stream sets streamError and is forwarded as an
 // OpenAI-style error chunk (`data: {"error":{...}}`, which the OpenAI SDKs raise as an APIError),
 // then `[DONE]`. A stream that ends without message_stop is treated the same way (truncated).
-import type { CompiledModel } from '../config/compiled.js';
-import { ApiError, badRequest } from '../errors.js';
-import type { ChatMessage, ContentPart, FinishReason, Usage } from '../openai.js';
-import type { ParsedRequest } from '../parse.js';
-import { strictSchema } from './anthropic-schema.js';
+import type { CompiledModel } from '../../config/compiled.js';
+import { ApiError, badRequest } from '../../errors.js';
+import type { ChatMessage, ContentPart, FinishReason, Usage } from '../../openai.js';
+import type { ParsedRequest } from '../../parse.js';
+import { ANTHROPIC_VERSION, anthropicAuthHeaders } from './auth.js';
+import { ANTHROPIC_DEFAULT_BASE_URL } from './endpoint.js';
+import { strictSchema } from './schema.js';
 import {
   Adjustments,
   adaptSampling,
@@ -49,15 +51,13 @@ import {
   fitToolCallId,
   isJsonAnswerToStream,
   StreamHoldBack,
-} from './common.js';
-import { registerTranslator } from './index.js';
-import { completionToSse, joinUrl, providerHeaders, usageToOpenAI } from './openai.js';
-import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from './sse.js';
-import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from './types.js';
-import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from './upstream-error.js';
+} from '../shared/common.js';
+import { completionToSse, usageToOpenAI } from '../openai/chat.js';
+import { joinUrl, providerHeaders } from '../shared/request.js';
+import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from '../shared/sse.js';
+import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
+import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from '../shared/upstream-error.js';
 
-export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com/v1';
-export const ANTHROPIC_VERSION = '2023-06-01';
 /** max_tokens when the client set none (capped by the model's maxOutputTokens). */
 export const DEFAULT_MAX_TOKENS = 8192;
 
@@ -501,10 +501,13 @@ export class AnthropicTranslator implements Translator {
   readonly #hold = new StreamHoldBack();
   #jsonParts: Buffer[] | undefined;
 
-  constructor(
-    readonly request: ParsedRequest,
-    readonly model: CompiledModel,
-  ) {}
+  readonly request: ParsedRequest;
+  readonly model: CompiledModel;
+
+  constructor(request: ParsedRequest, model: CompiledModel) {
+    this.request = request;
+    this.model = model;
+  }
 
   buildRequest(): UpstreamRequest {
     const body = toAnthropicRequest(this.request, this.model, this.#adjustments);
@@ -515,8 +518,7 @@ export class AnthropicTranslator implements Translator {
       'anthropic-version': ANTHROPIC_VERSION,
       ...providerHeaders(this.model),
     };
-    const key = this.model.provider.credentials.apiKey;
-    if (key) headers['x-api-key'] = key.reveal();
+    Object.assign(headers, anthropicAuthHeaders(this.model.provider));
     return {
       method: 'POST',
       url: joinUrl(this.model.provider.baseUrl || ANTHROPIC_DEFAULT_BASE_URL, '/messages'),
@@ -837,4 +839,6 @@ export class AnthropicTranslator implements Translator {
   }
 }
 
-registerTranslator('anthropic', (request, model) => new AnthropicTranslator(request, model));
+export function createAnthropicTranslator(request: ParsedRequest, model: CompiledModel): Translator {
+  return new AnthropicTranslator(request, model);
+}

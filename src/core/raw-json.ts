@@ -1,0 +1,103 @@
+// A request body rewritten on its bytes. An OpenAI-wire translator changes nothing but the
+// top-level `model` (and may add `stream_options`) for most requests, so the upstream body is the
+// client's bytes with that one value replaced, instead of JSON.stringify of the parsed request: a
+// second copy of every message, the largest allocation of a request. Works on text JSON.parse has
+// accepted (the caller parsed it first); whatever it cannot rewrite with certainty (an escaped
+// top-level key, a non-string model) it leaves to the caller's JSON.stringify.
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_OBJECT = 0x7d;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const MODEL_KEY = Buffer.from('"model"');
+
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** Index after the closing quote of the JSON string whose opening quote is at `start`; -1 if none. */
+function stringEnd(b: Buffer, start: number): number {
+  let from = start + 1;
+  for (;;) {
+    const q = b.indexOf(QUOTE, from);
+    if (q === -1) return -1;
+    let backslashes = 0;
+    for (let k = q - 1; b[k] === BACKSLASH; k--) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/**
+ * Where the values of the top-level "model" keys are ([start, end) of each string, quotes
+ * included), in order; undefined when the text cannot be rewritten with certainty.
+ */
+export function topLevelModelSpans(b: Buffer): Array<[number, number]> | undefined {
+  const spans: Array<[number, number]> = [];
+  let depth = 0;
+  let expectKey = false;
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c === QUOTE) {
+      const end = stringEnd(b, i);
+      if (end === -1) return undefined;
+      if (depth === 1 && expectKey) {
+        expectKey = false;
+        for (let k = i + 1; k < end - 1; k++) if (b[k] === BACKSLASH) return undefined; // "mod\u0065l"
+        if (end - i === MODEL_KEY.length && b.compare(MODEL_KEY, 0, MODEL_KEY.length, i, end) === 0) {
+          let j = end;
+          while (isSpace(b[j])) j++;
+          if (b[j] !== COLON) return undefined;
+          j++;
+          while (isSpace(b[j])) j++;
+          if (b[j] !== QUOTE) return undefined;
+          const valueEnd = stringEnd(b, j);
+          if (valueEnd === -1) return undefined;
+          spans.push([j, valueEnd]);
+          i = valueEnd;
+          continue;
+        }
+      }
+      i = end;
+      continue;
+    }
+    if (c === OPEN_OBJECT) {
+      if (++depth === 1) expectKey = true;
+    } else if (c === OPEN_ARRAY) depth++;
+    else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
+    else if (c === COMMA && depth === 1) expectKey = true;
+    i++;
+  }
+  return spans;
+}
+
+/**
+ * The body with every top-level "model" set to `model` and, when given, `firstField` (a
+ * `"key":value` JSON member) inserted as the first member; undefined when it cannot be done on
+ * the bytes (then the caller serializes the parsed request).
+ */
+export function rewriteModel(b: Buffer, model: string, firstField?: string): Buffer | undefined {
+  const spans = topLevelModelSpans(b);
+  if (!spans || spans.length === 0) return undefined;
+  let open = 0;
+  while (isSpace(b[open])) open++;
+  if (b[open] !== OPEN_OBJECT) return undefined;
+  const value = Buffer.from(JSON.stringify(model));
+  const insert = firstField === undefined ? undefined : Buffer.from(firstField + ',');
+  let size = b.length + (insert?.length ?? 0);
+  for (const [s, e] of spans) size += value.length - (e - s);
+  const out = Buffer.allocUnsafe(size);
+  let pos = b.copy(out, 0, 0, open + 1);
+  if (insert) pos += insert.copy(out, pos);
+  let from = open + 1;
+  for (const [s, e] of spans) {
+    pos += b.copy(out, pos, from, s);
+    pos += value.copy(out, pos);
+    from = e;
+  }
+  b.copy(out, pos, from);
+  return out;
+}

@@ -1,0 +1,27 @@
+// plan for a Responses API request (POST /v1/responses): the request in chat form goes through
+// the same decision as a chat completion (planRequest), and the plan carries the Responses facts
+// so each attempt's translator answers in the Responses format (src/core/responses).
+import { ApiError } from '../core/errors.js';
+import { parseResponsesRequest } from '../core/responses/request.js';
+import type { RoutePlan } from '../core/router.js';
+import { planRequest, type ReceivedRequest, rejected } from './plan.js';
+import type { DataPlaneDeps } from './record.js';
+
+export function planResponsesRequest(
+  deps: DataPlaneDeps,
+  received: ReceivedRequest,
+  requestId: string,
+): RoutePlan | ApiError {
+  let parsed;
+  try {
+    parsed = parseResponsesRequest(received.body, deps.router.bodyLimit);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    return rejected(deps, err, requestId);
+  }
+  const chat = Buffer.from(JSON.stringify(parsed.chat));
+  const plan = planRequest(deps, { body: chat, headers: received.headers }, requestId);
+  if (plan instanceof ApiError) return plan;
+  plan.request.responses = parsed.responses;
+  return plan;
+}

@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '../../src/observe/log.js';
+
+describe('default log writer', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('batches the stdout lines of one event-loop turn into one write, in order', async () => {
+    const writes: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    const log = createLogger('info');
+    log.info('first', { n: 1 });
+    log.warn('second', { n: 2 });
+    log.debug('below the level');
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    const lines = writes[0]!
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; level: string });
+    expect(lines.map((l) => [l.msg, l.level])).toEqual([
+      ['first', 'info'],
+      ['second', 'warn'],
+    ]);
+  });
+
+  it('writes errors to stderr at once', () => {
+    const err: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      err.push(String(chunk));
+      return true;
+    });
+    createLogger('info').error('boom', { code: 'x' });
+    expect(err).toHaveLength(1);
+    expect(JSON.parse(err[0]!)).toMatchObject({ level: 'error', msg: 'boom', code: 'x' });
+  });
+
+  it('flushes a large batch without waiting for the turn to end', async () => {
+    const writes: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    const log = createLogger('info');
+    for (let i = 0; i < 200; i++) log.info('line', { pad: 'x'.repeat(500), i });
+    expect(writes.length).toBeGreaterThan(0);
+    await new Promise((r) => setImmediate(r)); // the rest, still into the mock
+    expect(writes.join('').trimEnd().split('\n')).toHaveLength(200);
+  });
+});
