@@ -1,6 +1,7 @@
 // parse: bytes of an OpenAI chat-completions request -> a validated ParsedRequest, or an ApiError.
 import { ApiError, badRequest } from './errors.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
+import type { EmbeddingsRequest } from './embeddings/request.js';
 import type { ChatCompletionRequest, ChatMessage } from './openai.js';
 import type { ResponsesRequest } from './responses/request.js';
 
@@ -28,6 +29,8 @@ export interface ParsedRequest {
   raw?: Buffer;
   /** Set for a Responses API request (POST /v1/responses); `body` is then its chat form. */
   responses?: ResponsesRequest;
+  /** Set for an embeddings request (POST /v1/embeddings); `body` then has no messages. */
+  embeddings?: EmbeddingsRequest;
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;

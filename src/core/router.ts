@@ -9,6 +9,7 @@ import { ApiError } from './errors.js';
 import type { HealthRegistry } from './health/registry.js';
 import { KeyLimits } from './limits.js';
 import type { ChatCompletionRequest } from './openai.js';
+import { embeddingsParsedRequest, parseEmbeddingsRequest } from './embeddings/request.js';
 import { DEFAULT_BODY_LIMIT, type ParsedRequest, parseChatRequest } from './parse.js';
 import {
   POLICY_STEPS,
@@ -17,7 +18,7 @@ import {
   type ShareThreshold,
   type StepContext,
 } from './policy-steps.js';
-import { headerValue, type RouteRequest } from './route-request.js';
+import { headerValue, type RequestHeaders, type RouteRequest } from './route-request.js';
 import { selectExplicit } from './select.js';
 import { SpendTarget, type SpendStatus } from './spend-target.js';
 import { StickyConversations } from './stickiness.js';
@@ -187,6 +188,60 @@ export class Router {
     return plan;
   }
 
+  /**
+   * The decision for an embeddings request: an explicit embedding model (a virtual model such as
+   * `auto` is refused: there is nothing to classify), every enabled provider offering it as
+   * candidates, healthy ones first, cheapest first; the top-level failover rules.
+   */
+  planEmbeddings(received: { body: Buffer; headers?: RequestHeaders }): RoutePlan {
+    const startedAt = this.#clock();
+    const config = this.#config;
+    const embeddings = parseEmbeddingsRequest(received.body, this.bodyLimit);
+    const request = embeddingsParsedRequest(embeddings);
+    const virtualKey = authenticate(config, headerValue(received.headers, 'authorization'));
+    if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
+      throw new ApiError(
+        403,
+        `This key may not use model '${request.model}'.`,
+        'permission_error',
+        'model_not_allowed',
+      );
+    }
+    const named = embeddingCandidates(config, request.model);
+    const candidates = named.filter((m) => this.health.available(m));
+    if (candidates.length === 0) {
+      throw new ApiError(
+        503,
+        `Model '${request.model}' is temporarily unavailable: every provider of it has an open circuit breaker or is out of rotation.`,
+        'api_error',
+        'model_unavailable',
+      );
+    }
+    candidates.sort((a, b) => a.pricing.inputPerMTok - b.pricing.inputPerMTok);
+    const f = config.failover;
+    const plan: RoutePlan = {
+      request,
+      policy: undefined,
+      score: undefined,
+      reasons: [],
+      tier: 'embeddings',
+      candidates,
+      virtualKey,
+      startedAt,
+      deadlineAt: startedAt + f.deadlineMs,
+      maxAttempts: f.maxAttempts,
+      firstByteTimeoutMs: f.firstByteTimeoutMs,
+      maxRetryAfterMs: f.maxRetryAfterMs,
+      failover: f,
+      reservedUsd: 0,
+    };
+    if (virtualKey) {
+      plan.reservedUsd = virtualKey.budget ? expectedCostUsd(request, candidates[0]!) : 0;
+      this.limits.admit(virtualKey, plan.reservedUsd);
+    }
+    return plan;
+  }
+
   #planForModel(
     config: CompiledConfig,
     request: ParsedRequest,
@@ -325,6 +380,45 @@ function modelHint(config: CompiledConfig): string {
     return `Use ${virtual.map((v) => `'${v}'`).join(' or ')}, or one of GET /v1/models.`;
   if (config.models.size > 0) return 'Use one of GET /v1/models.';
   return 'No provider is usable: check the provider credentials in the TierFlow configuration.';
+}
+
+/** The embedding models a request's `model` names, or the 400/404 that says why there are none. */
+function embeddingCandidates(config: CompiledConfig, name: string): CompiledModel[] {
+  const byId = config.embeddingModels.get(name);
+  const named = byId ? [byId] : config.embeddingModelsByName.get(name);
+  if (named) return [...named];
+  if (config.virtualModels.has(name)) {
+    throw new ApiError(
+      400,
+      `Embeddings need an explicit embedding model; '${name}' routes chat requests. ${embeddingHint(config)}`,
+      'invalid_request_error',
+      'model_not_embeddings',
+      'model',
+    );
+  }
+  if (config.models.has(name) || config.modelsByName.has(name)) {
+    throw new ApiError(
+      400,
+      `Model '${name}' is a chat model, not an embedding model. ${embeddingHint(config)}`,
+      'invalid_request_error',
+      'model_not_embeddings',
+      'model',
+    );
+  }
+  throw new ApiError(
+    404,
+    `The embedding model '${name}' does not exist or is not configured. ${embeddingHint(config)}`,
+    'invalid_request_error',
+    'model_not_found',
+    'model',
+  );
+}
+
+function embeddingHint(config: CompiledConfig): string {
+  const names = [...config.embeddingModelsByName.keys()];
+  return names.length
+    ? `Embedding models: ${names.map((n) => `'${n}'`).join(', ')}.`
+    : 'No embedding model is configured (embeddingModels of a provider).';
 }
 
 /** Output tokens assumed when the request sets no limit, for the budget reservation. */

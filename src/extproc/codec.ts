@@ -88,15 +88,10 @@ function writeStruct(buf: Buffer, pos: number, s: PbStruct): number {
   return pos;
 }
 
-/** `head` (an encoded message) followed by field `fieldNumber` holding the Struct `s`. */
-export function appendStructField(head: Uint8Array, fieldNumber: number, s: PbStruct): Buffer {
-  const size = structSize(s);
-  const out = Buffer.allocUnsafe(head.length + ldSize(size));
-  out.set(head, 0);
-  let pos = head.length;
-  out[pos++] = (fieldNumber << 3) | 2;
-  pos = writeVarint(out, pos, size);
-  writeStruct(out, pos, s);
+/** The Struct `s` encoded on its own. */
+export function structBytes(s: PbStruct): Buffer {
+  const out = Buffer.allocUnsafe(structSize(s));
+  writeStruct(out, 0, s);
   return out;
 }
 
@@ -162,14 +157,21 @@ export function extProcCodec(): Codec {
     return res;
   };
 
-  /** ProcessingResponse.dynamic_metadata is field 8: appended as raw bytes (fields may come in any order). */
+  /**
+   * ProcessingResponse.dynamic_metadata is field 8: its Struct is written by hand (structBytes) and
+   * added to the same writer as a length-delimited field (fields may come in any order), so the
+   * answer is assembled once, without copying the encoded head (and the body in it) again.
+   */
   const encodeResponse = (res: ProcessingResponse): Buffer => {
     const md = res.dynamic_metadata;
     if (!md) return Res.encode(normalize(res)).finish() as Buffer;
     res.dynamic_metadata = undefined; // skipped by the encoder (null/undefined fields are not written)
-    const head = Res.encode(normalize(res)).finish();
+    const writer = Res.encode(normalize(res));
     res.dynamic_metadata = md;
-    return appendStructField(head, 8, md);
+    return writer
+      .uint32((8 << 3) | 2)
+      .bytes(structBytes(md))
+      .finish() as Buffer;
   };
 
   const service = root.lookupService(EXT_PROC_SERVICE);

@@ -80,6 +80,7 @@ const KEEP_PASSTHROUGH = new Set([...KEEP_REQUEST, 'content-type', 'accept', 'us
 const KEEP_RESPONSE = new Set(['date', 'x-request-id']);
 
 const EMPTY = Buffer.alloc(0);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 export function processingMode(responseBody: BodySendMode): ProcessingMode {
   return {
@@ -208,7 +209,7 @@ export class SidecarStream implements StreamProcessor {
 
   #kind: Kind = 'reject';
   #rest = '/';
-  #reqHeaders: Record<string, string> = {};
+  #reqHeaders: Readonly<Record<string, string>> = NO_HEADERS;
   #requestId = '';
   #authorization: string | undefined;
   /** Only with OpenTelemetry export on. */
@@ -219,7 +220,7 @@ export class SidecarStream implements StreamProcessor {
   /** The attempt Envoy is making (the first); undefined once the request moved past it. */
   #attempt: Attempt | undefined;
   #respStatus = 0;
-  #respHeaders: Record<string, string> = {};
+  #respHeaders: Readonly<Record<string, string>> = NO_HEADERS;
   #respMode: 'stream' | 'json' | 'error' | 'none' = 'none';
   #passthroughProvider: string | undefined;
   #failoverSink: BufferSink | undefined;
@@ -431,6 +432,7 @@ export class SidecarStream implements StreamProcessor {
       if (headers[k] !== undefined || k === this.#clusterHeader) continue;
       remove.push(k);
     }
+    this.#reqHeaders = NO_HEADERS; // read here for the last time
     const fields: Record<string, PbValue> = { request_id: str(this.#requestId) };
     if (model) {
       fields.model = str(model.name);
@@ -600,18 +602,16 @@ export class SidecarStream implements StreamProcessor {
       attempt.commit();
       const estimate = promptCostEstimateUsd(plan.request.promptTokens, model);
       releaseMessages(plan);
+      const mutation = this.#responseHeaderMutation(
+        start.headers,
+        model,
+        estimate,
+        start.status !== status ? start.status : undefined,
+      );
+      // A stream may stay open for minutes: it keeps only what its chunks need.
+      this.#respHeaders = NO_HEADERS;
       return {
-        response_headers: {
-          response: {
-            status: 'CONTINUE',
-            header_mutation: this.#responseHeaderMutation(
-              start.headers,
-              model,
-              estimate,
-              start.status !== status ? start.status : undefined,
-            ),
-          },
-        },
+        response_headers: { response: { status: 'CONTINUE', header_mutation: mutation } },
         mode_override: MODE_STREAMED,
       };
     }

@@ -13,7 +13,7 @@ import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
 import { RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
-import { type Planner, planRequest } from '../pipeline/plan.js';
+import { planEmbeddingsRequest, type Planner, planRequest } from '../pipeline/plan.js';
 import { planResponsesRequest } from '../pipeline/responses.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
 import { releaseAfterRequest } from '../pipeline/release-memory.js';
@@ -51,8 +51,10 @@ export interface Gateway {
 
 const CHAT_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/chat/completions']);
 const RESPONSES_PATHS: ReadonlySet<string> = new Set(['/v1/responses', '/responses']);
+const EMBEDDINGS_PATHS: ReadonlySet<string> = new Set(['/v1/embeddings', '/embeddings']);
 const MODELS_PATHS: ReadonlySet<string> = new Set(['/v1/models', '/models']);
-const SERVED = 'POST /v1/chat/completions, POST /v1/responses, GET /v1/models and GET /v1/models/{id}';
+const SERVED =
+  'POST /v1/chat/completions, POST /v1/responses, POST /v1/embeddings, GET /v1/models and GET /v1/models/{id}';
 
 /** The OpenAI API's paths (with or without the /v1 prefix): they need a virtual key when keys are configured. */
 function isApiPath(path: string): boolean {
@@ -60,6 +62,7 @@ function isApiPath(path: string): boolean {
     path.startsWith('/v1/') ||
     CHAT_PATHS.has(path) ||
     RESPONSES_PATHS.has(path) ||
+    EMBEDDINGS_PATHS.has(path) ||
     MODELS_PATHS.has(path) ||
     path.startsWith('/models/')
   );
@@ -102,13 +105,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
       const responses = RESPONSES_PATHS.has(path);
-      if (req.method === 'POST' && (responses || CHAT_PATHS.has(path))) {
+      const embeddings = EMBEDDINGS_PATHS.has(path);
+      if (req.method === 'POST' && (responses || embeddings || CHAT_PATHS.has(path))) {
         inflight++;
         res.on('close', () => inflight--);
         if (draining) res.setHeader('connection', 'close');
-        void chat(req, res, requestId, responses ? planResponsesRequest : planRequest).catch((err: unknown) =>
-          internalError(res, err, requestId),
-        );
+        const plan = responses ? planResponsesRequest : embeddings ? planEmbeddingsRequest : planRequest;
+        void chat(req, res, requestId, plan).catch((err: unknown) => internalError(res, err, requestId));
         return;
       }
       if (serveOps(req, res, path, ops)) return;
@@ -152,7 +155,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const model = retrieveModel(config, id, key);
       return model ? json(res, 200, model) : error(res, modelNotFound(id));
     }
-    if (CHAT_PATHS.has(path) || RESPONSES_PATHS.has(path)) return error(res, methodNotAllowed(req, path));
+    if (CHAT_PATHS.has(path) || RESPONSES_PATHS.has(path) || EMBEDDINGS_PATHS.has(path))
+      return error(res, methodNotAllowed(req, path));
     return error(
       res,
       new ApiError(
@@ -164,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
-  /** POST chat completions or responses: `plan` is the one that reads the body's API. */
+  /** POST chat completions, responses or embeddings: `plan` is the one that reads the body's API. */
   async function chat(
     req: IncomingMessage,
     res: ServerResponse,

@@ -64,6 +64,8 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
       baseUrl: { maxLength: 2048 },
       headers: { maxProperties: 32 },
       models: { maxItems: 128, ...MAP_BY_NAME },
+      embeddingModels: { maxItems: 64, ...MAP_BY_NAME },
+      'embeddingModels[].name': { maxLength: 253 },
       'models[].capabilities': { maxItems: 8 },
       'models[].name': { maxLength: 253 },
     },

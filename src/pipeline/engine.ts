@@ -19,12 +19,14 @@ import {
 } from '../core/failover.js';
 import type { AttemptTracker } from '../core/health/registry.js';
 import type { RoutePlan } from '../core/router.js';
-import { translatorFor } from '../core/providers/table.js';
+import { translatorForRequest } from '../core/providers/table.js';
 import type { Translator, UpstreamHeaders, UpstreamRequest } from '../core/providers/types.js';
 import { responsesTranslator } from '../core/responses/translator.js';
 import type { AttemptTiming, RequestTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './client.js';
 import type { DataPlaneDeps } from './record.js';
+
+const RELEASED_BODY = Buffer.alloc(0);
 
 export interface AttemptRecord {
   model: CompiledModel;
@@ -95,7 +97,7 @@ export class RequestAttempts {
       try {
         translator = plan.request.responses
           ? responsesTranslator(plan.request, model)
-          : translatorFor(model.provider.type)(plan.request, model);
+          : translatorForRequest(plan.request, model);
         const request = translator.buildRequest();
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {
@@ -365,9 +367,14 @@ export class Attempt {
     this.run.recordAttempt(this.tracker, this.record, false);
   }
 
-  /** The first byte goes to the client: from here on nothing fails over. */
+  /**
+   * The first byte goes to the client: from here on nothing fails over. Nothing reads the
+   * upstream body any more (the HTTP client keeps its own reference while it still sends it):
+   * a long stream stops holding it.
+   */
   commit(): void {
     this.#committed = true;
+    this.request.body = RELEASED_BODY;
   }
 
   get committed(): boolean {

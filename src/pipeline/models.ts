@@ -1,5 +1,5 @@
 // GET /v1/models and GET /v1/models/{id}: the virtual models (policies) and every enabled
-// configured model; with a virtual key that names its allowed models, only those.
+// configured model (chat and embedding models); with a virtual key that names its allowed models, only those.
 import type { CompiledConfig, CompiledVirtualKey } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
 
@@ -16,9 +16,11 @@ export function listModels(config: CompiledConfig, key?: CompiledVirtualKey) {
   for (const name of config.virtualModels.keys()) {
     if (!allowed || allowed.has(name)) data.push(retrieveModel(config, name)!);
   }
-  for (const [name, models] of config.modelsByName) {
-    if (!allowed || allowed.has(name)) data.push(retrieveModel(config, name)!);
-    else for (const m of models) if (allowed.has(m.id)) data.push(retrieveModel(config, m.id)!);
+  for (const byName of [config.modelsByName, config.embeddingModelsByName]) {
+    for (const [name, models] of byName) {
+      if (!allowed || allowed.has(name)) data.push(retrieveModel(config, name)!);
+      else for (const m of models) if (allowed.has(m.id)) data.push(retrieveModel(config, m.id)!);
+    }
   }
   return { object: 'list' as const, data };
 }
@@ -32,9 +34,9 @@ export function retrieveModel(
   if (key?.allowedModels && !key.allowedModels.has(id)) return undefined;
   const policy = config.virtualModels.get(id);
   if (policy) return entry(id, `tierflow:${policy.name}`);
-  const named = config.modelsByName.get(id);
+  const named = config.modelsByName.get(id) ?? config.embeddingModelsByName.get(id);
   if (named) return entry(id, named.map((m) => m.provider.name).join(','));
-  const model = config.models.get(id);
+  const model = config.models.get(id) ?? config.embeddingModels.get(id);
   if (model) return entry(id, model.provider.name);
   return undefined;
 }

@@ -13,7 +13,7 @@ export interface ReceivedRequest {
   headers: RequestHeaders;
 }
 
-/** Plans a received request of one API (chat completions: planRequest; Responses: planResponsesRequest). */
+/** Plans a received request of one API: planRequest (chat completions), planEmbeddingsRequest, planResponsesRequest. */
 export type Planner = (
   deps: DataPlaneDeps,
   received: ReceivedRequest,
@@ -22,27 +22,32 @@ export type Planner = (
 
 /**
  * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
- * limits) is counted and logged here and comes back as the ApiError to answer with.
+ * limits) is counted and logged here and comes back as the ApiError to answer with. `route.body`
+ * is the chat-completions body, as bytes or already parsed (the chat form of a Responses request).
  */
 export function planRequest(
   deps: DataPlaneDeps,
   route: RouteRequest,
   requestId: string,
 ): RoutePlan | ApiError {
+  return decide(deps, requestId, () => deps.router.plan(route));
+}
+
+function decide(deps: DataPlaneDeps, requestId: string, plan: () => RoutePlan): RoutePlan | ApiError {
   const t0 = performance.now();
   try {
-    const plan = deps.router.plan(route);
-    const key = plan.virtualKey;
+    const planned = plan();
+    const key = planned.virtualKey;
     if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
-      plan.limitHeaders = limitHeaders(deps.router.limits.status(key));
+      planned.limitHeaders = limitHeaders(deps.router.limits.status(key));
     }
     deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
-    if (plan.policy && plan.score !== undefined) {
-      deps.metrics.scoreOf(plan.policy.name).observe(plan.score);
-      const applied = plan.conversation?.applied;
-      if (applied) deps.metrics.stickyRoutes.inc({ policy: plan.policy.name, applied });
+    if (planned.policy && planned.score !== undefined) {
+      deps.metrics.scoreOf(planned.policy.name).observe(planned.score);
+      const applied = planned.conversation?.applied;
+      if (applied) deps.metrics.stickyRoutes.inc({ policy: planned.policy.name, applied });
     }
-    return plan;
+    return planned;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     return rejected(deps, err, requestId);
@@ -74,3 +79,7 @@ export function releaseMessages(plan: RoutePlan): void {
   plan.request.body.messages = RELEASED;
   plan.request.raw = undefined;
 }
+
+/** The decision for an embeddings body (POST /v1/embeddings), timed and counted like planRequest. */
+export const planEmbeddingsRequest: Planner = (deps, received, requestId) =>
+  decide(deps, requestId, () => deps.router.planEmbeddings(received));

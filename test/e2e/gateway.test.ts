@@ -397,7 +397,8 @@ describe('bad input', () => {
   });
 
   it('unknown paths and methods get OpenAI-style errors', async () => {
-    expect((await fetch(`${gw.url}/v1/embeddings`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await fetch(`${gw.url}/v1/audio/speech`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await fetch(`${gw.url}/v1/embeddings`)).status).toBe(405);
     expect((await fetch(`${gw.baseURL}/chat/completions`)).status).toBe(405);
   });
 });

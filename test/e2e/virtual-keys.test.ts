@@ -12,6 +12,7 @@ const AUTO_ONLY = 'tf-team-auto-only-0123456789';
 const RATED = 'tf-team-rated-0123456789';
 const BUDGETED = 'tf-team-budget-0123456789';
 const OPEN = 'tf-team-open-0123456789';
+const RESPONSES = 'tf-team-responses-0123456789';
 
 let mock: MockServer;
 let gw: TestGateway;
@@ -45,6 +46,7 @@ beforeAll(async () => {
       { name: 'rated', key: RATED, rpm: 2, tpm: 1000 },
       { name: 'budgeted', key: BUDGETED, budget: { usd: 1, period: 'month' } },
       { name: 'open', key: OPEN },
+      { name: 'responses', key: RESPONSES, rpm: 2, tpm: 1000 },
     ],
   });
 });
@@ -61,7 +63,14 @@ describe('every /v1/* path needs a key', () => {
   it('models, one model, and unknown paths answer 401 without a valid key', async () => {
     await expect(sdk('wrong').models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     await expect(sdk('wrong').models.retrieve('auto')).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
-    for (const path of ['/v1/models', '/v1/models/auto', '/v1/embeddings', '/v1/nothing-here', '/models']) {
+    for (const path of [
+      '/v1/models',
+      '/v1/models/auto',
+      '/v1/embeddings',
+      '/v1/responses',
+      '/v1/nothing-here',
+      '/models',
+    ]) {
       const res = await request(gw.url + path);
       expect(res.statusCode, path).toBe(401);
       expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
@@ -72,6 +81,27 @@ describe('every /v1/* path needs a key', () => {
     const res = await request(gw.url + '/v1/nothing-here', { headers: { authorization: `Bearer ${OPEN}` } });
     expect(res.statusCode).toBe(404);
     await res.body.dump();
+  });
+});
+
+describe('client.responses: the same keys, model rules and limits as chat', () => {
+  const ask = { model: 'auto', input: 'Hi' };
+
+  it('401 without a valid key, 403 for a model the key may not use', async () => {
+    await expect(sdk('wrong').responses.create(ask)).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(sdk(AUTO_ONLY).responses.create({ ...ask, model: 'alpha-mini' })).rejects.toBeInstanceOf(
+      OpenAI.PermissionDeniedError,
+    );
+  });
+
+  it('requests and tokens (from the Responses usage) count against the key; the third is a 429', async () => {
+    const { response: first } = await sdk(RESPONSES).responses.create(ask).withResponse();
+    expect(first.headers.get('x-ratelimit-remaining-requests')).toBe('1');
+    const { response: second } = await sdk(RESPONSES).responses.create(ask).withResponse();
+    expect(second.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    // the first answer's usage (input_tokens 10 + output_tokens 2) is counted by now
+    expect(second.headers.get('x-ratelimit-remaining-tokens')).toBe('988');
+    await expect(sdk(RESPONSES).responses.create(ask)).rejects.toBeInstanceOf(OpenAI.RateLimitError);
   });
 });
 

@@ -372,6 +372,17 @@ export function responsesSuite(start: (config: CompiledConfig) => Promise<Plane>
       expect(body.max_tokens).toBe(50);
     });
 
+    it('reasoning.effort reaches Gemini as its thinking budget', async () => {
+      fam.gemini.setResponse({ content: 'thought about it' });
+      const res = await sdk.responses.create({
+        model: 'google/gemini-flash',
+        input: 'think',
+        reasoning: { effort: 'high' },
+      });
+      expect(res.output_text).toBe('thought about it');
+      expect(fam.gemini.lastRequest!.body.generationConfig.thinkingConfig).toEqual({ thinkingBudget: 24576 });
+    });
+
     it('a cut answer is status incomplete (max_output_tokens)', async () => {
       compat.setResponse({ content: 'a b c d e f' });
       const res = await sdk.responses.create({ model: 'compat/llama', input: 'x', max_output_tokens: 2 });

@@ -22,6 +22,7 @@
 // versions with "Model o4-mini is enabled only for api versions 2024-12-01-preview and later".
 // `deploymentModels` says which model a deployment runs (default: the deployment name). Then the
 // OpenAI per-model rules (openai-rules.ts) apply to the deployment's model.
+import { openAIEmbeddings, openAIEmbeddingsProblem } from './embeddings.js';
 import { openAIRuleViolation, REASONING_MODEL } from './openai-rules.js';
 import {
   type MockServer,
@@ -118,11 +119,16 @@ function errorBody(status: number): unknown {
   }
 }
 
-function route(path: string): { deployment?: string; v1: boolean } | undefined {
+type Op = 'chat' | 'embeddings';
+
+function route(path: string): { deployment?: string; v1: boolean; op: Op } | undefined {
   const url = new URL(path, 'http://mock');
-  if (url.pathname === '/openai/v1/chat/completions') return { v1: true };
-  const m = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname);
-  return m ? { deployment: decodeURIComponent(m[1]!), v1: false } : undefined;
+  if (url.pathname === '/openai/v1/chat/completions') return { v1: true, op: 'chat' };
+  if (url.pathname === '/openai/v1/embeddings') return { v1: true, op: 'embeddings' };
+  const m = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(url.pathname);
+  return m
+    ? { deployment: decodeURIComponent(m[1]!), v1: false, op: m[2] === 'embeddings' ? 'embeddings' : 'chat' }
+    : undefined;
 }
 
 export async function startAzureMock(options: AzureMockOptions = {}): Promise<MockServer> {
@@ -150,6 +156,10 @@ export async function startAzureMock(options: AzureMockOptions = {}): Promise<Mo
       const deployment = r.v1 ? b.model : r.deployment;
       if (options.deployments && !options.deployments.includes(String(deployment)))
         return [404, errorBody(404)];
+      if (r.op === 'embeddings') {
+        const problem = openAIEmbeddingsProblem(b);
+        return problem ? [400, { error: { code: 'BadRequest', message: problem } }] : undefined;
+      }
       if (!Array.isArray(b.messages) || b.messages.length === 0) {
         return [
           400,
@@ -197,6 +207,10 @@ export async function startAzureMock(options: AzureMockOptions = {}): Promise<Mo
     async render(ctx: RenderContext) {
       const { req, reply } = ctx;
       const b = req.body;
+      if (route(req.path)!.op === 'embeddings') {
+        const r = route(req.path)!;
+        return ctx.writeJson(200, openAIEmbeddings(b, reply.model ?? String(r.v1 ? b.model : r.deployment)));
+      }
       const model = reply.model ?? 'gpt-4.1-mini-2025-04-14';
       const id = `chatcmpl-azure${req.at.toString(36)}`;
       const created = Math.floor(req.at / 1000);

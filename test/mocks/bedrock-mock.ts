@@ -29,6 +29,7 @@
 // temperature together with topP ("`temperature` and `top_p` cannot both be specified for this
 // model"), and models after Claude Opus 4.6 accept temperature only as 1 and topP only >= 0.99
 // (anthropic-sdk-typescript messages.ts deprecation notes).
+import { mockTokens, mockVector } from './embeddings.js';
 import { createHash } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -329,13 +330,54 @@ const exceptionFrame = (type: string, message: string) =>
     ),
   );
 
+/**
+ * InvokeModel for the embedding models TierFlow translates: Amazon Titan Text Embeddings V2
+ * ({inputText, dimensions: 256 | 512 | 1024, normalize}) and Cohere Embed ({texts: 1..96,
+ * input_type}). A validation message, or the answer and its input token count.
+ */
+function invokeEmbeddings(
+  modelId: string,
+  b: Record<string, unknown>,
+): string | { body: unknown; tokens: number } {
+  if (/amazon\.titan-embed-text/.test(modelId)) {
+    if (typeof b.inputText !== 'string' || b.inputText === '')
+      return 'Malformed input request: #: required key [inputText] not found';
+    const dims = b.dimensions ?? 1024;
+    if (![256, 512, 1024].includes(dims as number))
+      return 'Malformed input request: #/dimensions: 8 is not a valid enum value'.replace('8', String(dims));
+    const embedding = mockVector(b.inputText, dims as number);
+    const tokens = mockTokens(b.inputText);
+    return {
+      body: { embedding, inputTextTokenCount: tokens, embeddingsByType: { float: embedding } },
+      tokens,
+    };
+  }
+  if (/cohere\.embed/.test(modelId)) {
+    const texts = b.texts;
+    if (!Array.isArray(texts) || texts.length > 96 || !texts.every((t) => typeof t === 'string'))
+      return 'Malformed input request: #/texts: expected type: JSONArray of at most 96 strings';
+    if (typeof b.input_type !== 'string')
+      return 'Malformed input request: #: required key [input_type] not found';
+    return {
+      body: {
+        id: 'mock',
+        response_type: 'embeddings_floats',
+        texts,
+        embeddings: texts.map((t) => mockVector(t)),
+      },
+      tokens: texts.reduce((n: number, t: string) => n + mockTokens(t), 0),
+    };
+  }
+  return `The provided model identifier is invalid: ${modelId}`;
+}
+
 export async function startBedrockMock(options: BedrockMockOptions = {}): Promise<MockServer> {
   const strict = options.strict ?? true;
   return startMockServer({
     basePath: '',
     errorBody: (status) => ({ message: MESSAGES[TYPE_OF[status] ?? ''] ?? `HTTP ${status}` }),
     validate(req: RecordedRequest) {
-      const m = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(req.path.split('?')[0]!);
+      const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(req.path.split('?')[0]!);
       if (req.method !== 'POST' || !m)
         return [404, { message: `Unknown operation ${req.method} ${req.path}` }];
       if (typeof req.body !== 'object' || req.body === null) return [400, { message: 'Invalid JSON body' }];
@@ -354,6 +396,18 @@ export async function startBedrockMock(options: BedrockMockOptions = {}): Promis
       const authError = await checkAuth(req, options);
       if (authError) return fail(authError[0], authError[1]);
       const b = req.body as Record<string, unknown>;
+      if (req.path.split('?')[0]!.endsWith('/invoke')) {
+        const modelId = decodeURIComponent(/^\/model\/([^/]+)\//.exec(req.path)![1]!);
+        const answer = invokeEmbeddings(modelId, b);
+        if (typeof answer === 'string') return fail('ValidationException', answer);
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'x-amzn-requestid': 'mock',
+          'x-amzn-bedrock-input-token-count': String(answer.tokens),
+        });
+        res.end(JSON.stringify(answer.body));
+        return;
+      }
       if (strict) {
         const modelId = decodeURIComponent(/^\/model\/([^/]+)\//.exec(req.path)![1]!);
         const problem = validateConverse(b) ?? validateInference(b, modelId);

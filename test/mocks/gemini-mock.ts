@@ -12,7 +12,8 @@
 // Wire format: POST {base}/models/{model}:generateContent (JSON GenerateContentResponse) and
 // POST {base}/models/{model}:streamGenerateContent?alt=sse (SSE, `data: <GenerateContentResponse>`
 // events separated by CRLF CRLF; without alt=sse the real API answers one JSON array, and so does
-// this mock). The key comes in x-goog-api-key (or ?key=); a wrong key is answered like Google
+// this mock); POST {base}/models/{model}:batchEmbedContents and :embedContent (deterministic
+// vectors, see embeddings.ts). The key comes in x-goog-api-key (or ?key=); a wrong key is answered like Google
 // does: 400 INVALID_ARGUMENT with an ErrorInfo detail whose reason is API_KEY_INVALID. Errors are
 // {"error":{"code","message","status","details"}}.
 // Requests are validated like the real API (unless `strict: false`): contents non-empty with roles
@@ -29,6 +30,7 @@
 // Also: generationConfig temperature in [0, 2] and topP in [0, 1]; fileData with an http(s) URI
 // (not a Files API resource) needs its mimeType.
 import { randomBytes } from 'node:crypto';
+import { mockVector } from './embeddings.js';
 import {
   type MockReply,
   type MockServer,
@@ -102,9 +104,47 @@ const DATA_FIELDS = [
   'codeExecutionResult',
 ];
 
+type EmbedRequest = {
+  model?: unknown;
+  content?: { parts?: { text?: unknown }[] };
+  outputDimensionality?: unknown;
+};
+
+/** models.batchEmbedContents / models.embedContent bodies, checked like the real API. */
+function validateEmbed(
+  b: Record<string, unknown>,
+  model: string,
+  method: string,
+): [number, unknown] | undefined {
+  const requests =
+    method === 'embedContent' ? [b as EmbedRequest] : (b.requests as EmbedRequest[] | undefined);
+  if (!Array.isArray(requests) || requests.length === 0)
+    return invalid('* BatchEmbedContentsRequest.requests: contents is not specified');
+  for (const [i, r] of requests.entries()) {
+    if (method === 'batchEmbedContents' && r.model !== `models/${model}`)
+      return invalid(`* BatchEmbedContentsRequest.requests[${i}].model: model must match the batch model`);
+    const parts = r.content?.parts;
+    if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p?.text !== 'string'))
+      return invalid(`* BatchEmbedContentsRequest.requests[${i}].content: parts with text are required`);
+  }
+  return undefined;
+}
+
+function embedAnswer(b: Record<string, unknown>): unknown {
+  const one = (r: EmbedRequest) => ({
+    values: mockVector(
+      (r.content!.parts ?? []).map((p) => String(p.text)).join(''),
+      typeof r.outputDimensionality === 'number' ? r.outputDimensionality : undefined,
+    ),
+  });
+  return Array.isArray(b.requests)
+    ? { embeddings: (b.requests as EmbedRequest[]).map(one) }
+    : { embedding: one(b as EmbedRequest) };
+}
+
 function route(path: string, basePath: string): { model: string; method: string } | undefined {
   const m = new RegExp(
-    `^${basePath.replace(/[/.]/g, '\\$&')}/models/([^/:]+):(generateContent|streamGenerateContent)$`,
+    `^${basePath.replace(/[/.]/g, '\\$&')}/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents|embedContent)$`,
   ).exec(path);
   return m ? { model: decodeURIComponent(m[1]!), method: m[2]! } : undefined;
 }
@@ -266,6 +306,11 @@ function validateBody(b: Record<string, unknown>, model: string): [number, unkno
       );
     if (typeof gc.topP === 'number' && (gc.topP < 0 || gc.topP > 1))
       return invalid(`* GenerateContentRequest.generation_config.top_p: must be in the range [0.0, 1.0]`);
+    const tc = gc.thinkingConfig as Record<string, unknown> | undefined;
+    if (tc?.thinkingBudget !== undefined && tc.thinkingLevel !== undefined)
+      return invalid('You can only set only one of thinking budget and thinking level.');
+    if (tc?.thinkingLevel !== undefined && !isGemini3(model))
+      return invalid('Thinking level is not supported for this model.');
     if (gc.responseJsonSchema !== undefined && gc.responseMimeType !== 'application/json')
       return invalid('responseJsonSchema requires responseMimeType application/json');
   }
@@ -331,6 +376,8 @@ export async function startGeminiMock(options: GeminiMockOptions = {}): Promise<
       }
       const b = req.body;
       if (typeof b !== 'object' || b === null) return invalid('Invalid JSON payload received.');
+      if (r.method === 'batchEmbedContents' || r.method === 'embedContent')
+        return validateEmbed(b, r.model, r.method);
       return strict ? validateBody(b, r.model) : undefined;
     },
     async render(ctx: RenderContext) {
@@ -338,6 +385,8 @@ export async function startGeminiMock(options: GeminiMockOptions = {}): Promise<
       const url = new URL(req.path, 'http://mock');
       const { model, method } = route(url.pathname, basePath)!;
       const b = req.body;
+      if (method === 'batchEmbedContents' || method === 'embedContent')
+        return ctx.writeJson(200, embedAnswer(b));
       // faults.ts derives the default echo from OpenAI-shaped messages: use Gemini's contents instead.
       const reply: MockReply =
         ctx.reply.content === 'echo: '

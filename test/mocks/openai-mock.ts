@@ -11,7 +11,8 @@
 // Speaks the documented wire format: POST {base}/chat/completions, JSON (chat.completion) or SSE
 // (chat.completion.chunk events, first delta with the role, tool_calls deltas with index/id/name
 // then argument fragments, a finish chunk, the usage chunk (`choices: []`) when
-// stream_options.include_usage is true, then `data: [DONE]`); GET {base}/models. Errors use
+// stream_options.include_usage is true, then `data: [DONE]`); GET {base}/models; POST
+// {base}/embeddings (deterministic vectors per input text, see embeddings.ts; base64 on request). Errors use
 // {"error":{"message","type","param","code"}}. With `apiKey` set, a wrong/missing bearer token
 // gets OpenAI's 401 (its message echoes a masked key, as OpenAI does). Default reply:
 // `echo: <last user text>`; usage defaults are derived from the request. max_tokens /
@@ -22,6 +23,7 @@
 // tool-call id length and call/result pairing, which are enforced by default).
 // POST {base}/responses speaks the Responses API (openai-responses.ts). See faults.ts for the
 // fault kinds.
+import { openAIEmbeddings, openAIEmbeddingsProblem } from './embeddings.js';
 import { openAIRuleViolation } from './openai-rules.js';
 import {
   isResponsesRequest,
@@ -121,6 +123,10 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
       }
       const path = req.path.split('?')[0];
       if (req.method === 'GET' && path === `${basePath}/models`) return undefined;
+      if (req.method === 'POST' && path === `${basePath}/embeddings`) {
+        const problem = openAIEmbeddingsProblem(req.body);
+        return problem ? [400, err(problem, 'invalid_request_error')] : undefined;
+      }
       if (isResponsesRequest(req, basePath)) return validateResponses(req.body, responses);
       if (req.method !== 'POST' || path !== `${basePath}/chat/completions`) {
         return [
@@ -175,6 +181,10 @@ export async function startOpenAIMock(options: OpenAIMockOptions = {}): Promise<
       if (isResponsesRequest(req, basePath))
         return renderResponses(ctx, responses, options.omitUsage === true);
       const b = req.body;
+      if (req.path.split('?')[0] === `${basePath}/embeddings`) {
+        await ctx.writeJson(200, openAIEmbeddings(b, reply.model ?? b.model));
+        return;
+      }
       const model = reply.model ?? b.model;
       const id = `chatcmpl-mock${req.at.toString(36)}`;
       const created = Math.floor(req.at / 1000);

@@ -223,6 +223,27 @@ describe('Gemini request mapping', () => {
     ).toEqual({ responseMimeType: 'application/json' });
   });
 
+  it.each([
+    ['gemini-2.5-flash', 'low', { thinkingBudget: 1024 }],
+    ['gemini-2.5-flash', 'medium', { thinkingBudget: 8192 }],
+    ['gemini-2.5-flash', 'high', { thinkingBudget: 24576 }],
+    ['gemini-2.5-flash', 'minimal', { thinkingBudget: 0 }],
+    ['gemini-2.5-pro', 'none', { thinkingBudget: 128 }],
+    ['gemini-3-pro-preview', 'medium', { thinkingLevel: 'high' }],
+    ['gemini-3-pro-preview', 'minimal', { thinkingLevel: 'low' }],
+    ['gemini-3-flash-preview', 'medium', { thinkingLevel: 'medium' }],
+  ])('maps reasoning_effort on %s: %s -> %j', (upstream, effort, config) => {
+    const t = createGeminiTranslator(req({ reasoning_effort: effort }), model({}, upstream));
+    expect(JSON.parse(t.buildRequest().body.toString()).generationConfig.thinkingConfig).toEqual(config);
+    expect(t.adjusted).toEqual([]);
+  });
+
+  it('drops reasoning_effort for a model that does not think, and says so', () => {
+    const t = createGeminiTranslator(req({ reasoning_effort: 'high' }), model({}, 'gemini-2.0-flash'));
+    expect(JSON.parse(t.buildRequest().body.toString()).generationConfig).toBeUndefined();
+    expect(t.adjusted).toEqual(['reasoning_effort']);
+  });
+
   it('round-trips thought signatures through the tool-call id', () => {
     const sig = 'CiQB0e2Kb+/sig==';
     const id = toolCallIdFor(sig);

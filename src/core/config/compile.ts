@@ -16,6 +16,7 @@ import {
   type Capability,
   type ClassifierSpec,
   type CredentialsSpec,
+  type EmbeddingModelSpec,
   FileConfig,
   type FileConfig as FileConfigType,
 } from './schema.js';
@@ -88,6 +89,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
 
   const providers = new Map<string, CompiledProvider>();
   const models = new Map<string, CompiledModel>();
+  const embeddingModels = new Map<string, CompiledModel>();
   file.providers.forEach((p, i) => {
     const at = `/providers/${i}`;
     if (providers.has(p.name)) return err(`${at}/name`, `duplicate provider name '${p.name}'`);
@@ -162,6 +164,14 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       provider.models.push(model);
       models.set(model.id, model);
     });
+    (p.embeddingModels ?? []).forEach((m, j) => {
+      const where = `${at}/embeddingModels/${j}`;
+      if (!spec.embeddings) return err(where, `provider type ${p.type} offers no embeddings API`);
+      if (names.has(m.name))
+        return err(`${where}/name`, `duplicate model '${m.name}' in provider '${p.name}'`);
+      names.add(m.name);
+      embeddingModels.set(`${p.name}/${m.name}`, embeddingModel(provider, m));
+    });
   });
 
   // The demo provider only serves while no real provider can.
@@ -179,6 +189,18 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     const list = modelsByName.get(m.name) ?? [];
     list.push(m);
     modelsByName.set(m.name, list);
+  }
+
+  const enabledEmbeddings = new Map([...embeddingModels].filter(([, m]) => m.provider.enabled));
+  const embeddingModelsByName = new Map<string, CompiledModel[]>();
+  for (const m of enabledEmbeddings.values()) {
+    if (modelsByName.has(m.name)) {
+      err(`/providers`, `'${m.name}' is both a chat model and an embedding model`);
+      continue;
+    }
+    const list = embeddingModelsByName.get(m.name) ?? [];
+    list.push(m);
+    embeddingModelsByName.set(m.name, list);
   }
 
   const policies = new Map<string, CompiledPolicy>();
@@ -264,7 +286,7 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
           `${at}/virtualModels/${k}`,
           `virtual model '${vm}' is already used by policy '${virtualModels.get(vm)!.name}'`,
         );
-      } else if (modelsByName.has(vm) || models.has(vm)) {
+      } else if (modelsByName.has(vm) || models.has(vm) || embeddingModelsByName.has(vm)) {
         err(`${at}/virtualModels/${k}`, `virtual model '${vm}' has the name of a configured model`);
       } else {
         virtualModels.set(vm, policy);
@@ -283,7 +305,13 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
     }
     if (!hash) return err(at, `virtual key '${vk.name}' needs keyHash, key or secretRef`);
     (vk.allowedModels ?? []).forEach((m, k) => {
-      if (!virtualModels.has(m) && !models.has(m) && !modelsByName.has(m)) {
+      if (
+        !virtualModels.has(m) &&
+        !models.has(m) &&
+        !modelsByName.has(m) &&
+        !embeddingModels.has(m) &&
+        !embeddingModelsByName.has(m)
+      ) {
         warn(`${at}/allowedModels/${k}`, `'${m}' is neither a virtual model nor a configured model`);
       }
     });
@@ -304,6 +332,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       providers,
       models: enabledModels,
       modelsByName,
+      embeddingModels: enabledEmbeddings,
+      embeddingModelsByName,
       policies,
       virtualModels,
       virtualKeys,
@@ -323,6 +353,26 @@ function explicitFailover(policies: ReadonlyMap<string, CompiledPolicy>): Map<st
   for (const p of policies.values())
     for (const t of p.tiers) for (const m of t.candidates) if (!byModel.has(m.id)) byModel.set(m.id, p);
   return byModel;
+}
+
+/**
+ * An embedding model in the shape the pipeline carries (health, breakers and accounting are the
+ * same as for chat models): input price only, no output, never a chat candidate.
+ */
+function embeddingModel(provider: CompiledProvider, m: EmbeddingModelSpec): CompiledModel {
+  const input = m.pricing.inputPerMTok;
+  return {
+    id: `${provider.name}/${m.name}`,
+    name: m.name,
+    upstreamModel: m.upstreamModel ?? m.name,
+    tier: 'embeddings',
+    provider,
+    pricing: { inputPerMTok: input, outputPerMTok: 0, cachedInputPerMTok: input, cacheWritePerMTok: input },
+    contextWindow: m.maxInputTokens ?? Number.MAX_SAFE_INTEGER,
+    maxOutputTokens: 0,
+    capabilities: new Set(),
+    facts: resolveModelFacts(provider.type, m.upstreamModel ?? m.name, m.name, undefined),
+  };
 }
 
 function defaultBaseUrl(spec: ProviderSpec, region: string | undefined): string | undefined {

@@ -92,6 +92,12 @@ export interface CompiledConfig {
   models: ReadonlyMap<string, CompiledModel>;
   /** Enabled models by bare name: one name may be offered by several providers (failover between them). */
   modelsByName: ReadonlyMap<string, readonly CompiledModel[]>;
+  /**
+   * Enabled embedding models (a provider's embeddingModels) by `provider/model`, and by bare name
+   * (failover between the providers offering one). Never chat candidates: policies do not see them.
+   */
+  embeddingModels: ReadonlyMap<string, CompiledModel>;
+  embeddingModelsByName: ReadonlyMap<string, readonly CompiledModel[]>;
   policies: ReadonlyMap<string, CompiledPolicy>;
   /** Virtual model name -> policy. */
   virtualModels: ReadonlyMap<string, CompiledPolicy>;

@@ -179,6 +179,23 @@ export const ModelSpec = Obj(
   'One model offered by the provider.',
 );
 
+export const EmbeddingModelSpec = Obj(
+  {
+    name: str('Model name clients send as `model` to POST /v1/embeddings, unique within the provider.', {
+      minLength: 1,
+    }),
+    upstreamModel: Opt(
+      str('Model id sent to the provider (Azure: the deployment name). Defaults to name.', { minLength: 1 }),
+    ),
+    pricing: Obj(
+      { inputPerMTok: num('USD per 1M input tokens.', { minimum: 0 }) },
+      'List price of the embedding model.',
+    ),
+    maxInputTokens: Opt(int('Largest input the model takes, in tokens (informational).', { minimum: 1 })),
+  },
+  'One embedding model offered by the provider (POST /v1/embeddings).',
+);
+
 export const BreakerSpec = Obj(
   {
     errorThresholdPercentage: Opt(
@@ -231,6 +248,12 @@ export const ProviderSpec = Obj(
     ),
     breaker: Opt(BreakerSpec),
     models: S.array(ModelSpec, 'Models offered by this provider.', { minItems: 1 }),
+    embeddingModels: Opt(
+      S.array(
+        EmbeddingModelSpec,
+        'Embedding models offered by this provider (types openai, openai-compatible, azure-openai, gemini and bedrock).',
+      ),
+    ),
   },
   'An LLM provider: where to send requests, how to authenticate, and the models with their prices.',
 );
@@ -440,6 +463,7 @@ export const FileConfig = S.object(
 
 export type ProviderSpec = Static<typeof ProviderSpec>;
 export type ModelSpec = Static<typeof ModelSpec>;
+export type EmbeddingModelSpec = Static<typeof EmbeddingModelSpec>;
 export type PricingSpec = Static<typeof Pricing>;
 export type CredentialsSpec = Static<typeof Credentials>;
 export type EntraSpec = Static<typeof EntraSpec>;

@@ -35,6 +35,8 @@ export interface ProviderCredentialRules {
 export interface ProviderSpec {
   /** Chat Completions: the translator of one attempt. */
   readonly chat: TranslatorFactory;
+  /** Embeddings (POST /v1/embeddings); unset: the family offers none (its embeddingModels are refused). */
+  readonly embeddings?: TranslatorFactory;
   /**
    * The Responses API, for a provider that speaks it itself: Responses requests go to it as they
    * are. Unset: they reach the provider through `chat` (src/core/responses translates).

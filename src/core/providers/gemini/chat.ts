@@ -26,6 +26,7 @@ import { malformedChunkError, tryParseJson as tryJson, upstreamError } from '../
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
 import { geminiAuthHeaders } from './auth.js';
 import { geminiModelUrl } from './endpoint.js';
+import { geminiThinking } from './thinking.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tool-call ids and thought signatures
@@ -229,6 +230,9 @@ export function buildGeminiBody(
     const schema = (rf.json_schema as { schema?: unknown } | undefined)?.schema;
     if (schema) gen.responseJsonSchema = schema;
   }
+  const thinking = geminiThinking(b.reasoning_effort, model.upstreamModel);
+  if (thinking) gen.thinkingConfig = thinking;
+  else if (thinking === null) adjusted.add('reasoning_effort');
   if (Object.keys(gen).length > 0) body.generationConfig = gen;
   return body;
 }
