@@ -141,11 +141,15 @@ export class Router {
     this.#spendTargets.get(spendKey(p))?.recordCost(usd, served.tier === last.name, this.#wallClock());
   }
 
-  /** The whole decision for one request body. Throws ApiError for anything the client must hear. */
-  plan(raw: Buffer | string, authorization?: string): RoutePlan {
+  /**
+   * The whole decision for one request body (or a request already parsed, e.g. the chat form of a
+   * Responses request). Throws ApiError for anything the client must hear.
+   */
+  plan(raw: Buffer | string | ParsedRequest, authorization?: string): RoutePlan {
     const startedAt = this.#clock();
     const config = this.#config;
-    const request = parseChatRequest(raw, this.bodyLimit);
+    const request =
+      typeof raw === 'string' || Buffer.isBuffer(raw) ? parseChatRequest(raw, this.bodyLimit) : raw;
     const virtualKey = authenticate(config, authorization);
     const policy = config.virtualModels.get(request.model);
     if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {

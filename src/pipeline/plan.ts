@@ -2,6 +2,7 @@
 // planes (the decision itself is core/router.ts).
 import { ApiError } from '../core/errors.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
+import type { ParsedRequest } from '../core/parse.js';
 import { limitHeaders } from '../core/limit-headers.js';
 import type { RoutePlan } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
@@ -19,23 +20,38 @@ export function planRequest(
   requestId: string,
   api: 'chat' | 'embeddings' = 'chat',
 ): RoutePlan | ApiError {
+  return decide(deps, requestId, () =>
+    api === 'embeddings'
+      ? deps.router.planEmbeddings(body, authorization)
+      : deps.router.plan(body, authorization),
+  );
+}
+
+/** planRequest for a request already parsed into its chat form (a Responses API request). */
+export function planParsedRequest(
+  deps: DataPlaneDeps,
+  request: ParsedRequest,
+  authorization: string | undefined,
+  requestId: string,
+): RoutePlan | ApiError {
+  return decide(deps, requestId, () => deps.router.plan(request, authorization));
+}
+
+function decide(deps: DataPlaneDeps, requestId: string, plan: () => RoutePlan): RoutePlan | ApiError {
   const t0 = performance.now();
   try {
-    const plan =
-      api === 'embeddings'
-        ? deps.router.planEmbeddings(body, authorization)
-        : deps.router.plan(body, authorization);
-    const key = plan.virtualKey;
+    const planned = plan();
+    const key = planned.virtualKey;
     if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
-      plan.limitHeaders = limitHeaders(deps.router.limits.status(key));
+      planned.limitHeaders = limitHeaders(deps.router.limits.status(key));
     }
     deps.metrics.decisionSeconds.observe((performance.now() - t0) / 1000);
-    if (plan.policy && plan.score !== undefined) {
-      deps.metrics.scoreOf(plan.policy.name).observe(plan.score);
-      const applied = plan.conversation?.applied;
-      if (applied) deps.metrics.stickyRoutes.inc({ policy: plan.policy.name, applied });
+    if (planned.policy && planned.score !== undefined) {
+      deps.metrics.scoreOf(planned.policy.name).observe(planned.score);
+      const applied = planned.conversation?.applied;
+      if (applied) deps.metrics.stickyRoutes.inc({ policy: planned.policy.name, applied });
     }
-    return plan;
+    return planned;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     return rejected(deps, err, requestId);

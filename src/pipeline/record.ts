@@ -108,6 +108,7 @@ export function recordRequest(
     costUsd: cost?.costUsd,
     ms: Math.round(elapsed * 1000),
     stream: plan.request.stream,
+    api: plan.request.responses ? 'responses' : undefined,
     error: outcome.error?.code ?? undefined,
     key: plan.virtualKey?.name,
     sticky: plan.conversation?.applied,

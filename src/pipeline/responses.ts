@@ -1,10 +1,11 @@
 // plan for a Responses API request (POST /v1/responses): the request in chat form goes through
-// the same decision as a chat completion (planRequest), and the plan carries the Responses facts
-// so each attempt's translator answers in the Responses format (src/core/responses).
+// the same decision as a chat completion (planParsedRequest), and the plan carries the Responses
+// facts, so each attempt's translator answers in the Responses format (src/core/responses).
 import { ApiError } from '../core/errors.js';
+import { type ParsedRequest, validateChatRequest } from '../core/parse.js';
 import { parseResponsesRequest } from '../core/responses/request.js';
 import type { RoutePlan } from '../core/router.js';
-import { planRequest, rejected } from './plan.js';
+import { planParsedRequest, rejected } from './plan.js';
 import type { DataPlaneDeps } from './record.js';
 
 export function planResponsesRequest(
@@ -13,15 +14,15 @@ export function planResponsesRequest(
   authorization: string | undefined,
   requestId: string,
 ): RoutePlan | ApiError {
-  let parsed;
+  let request: ParsedRequest;
   try {
-    parsed = parseResponsesRequest(body, deps.router.bodyLimit);
+    const parsed = parseResponsesRequest(body, deps.router.bodyLimit);
+    // The chat form is checked like any chat request, without a round trip through JSON.
+    request = validateChatRequest(parsed.chat);
+    request.responses = parsed.responses;
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     return rejected(deps, err, requestId);
   }
-  const plan = planRequest(deps, Buffer.from(JSON.stringify(parsed.chat)), authorization, requestId);
-  if (plan instanceof ApiError) return plan;
-  plan.request.responses = parsed.responses;
-  return plan;
+  return planParsedRequest(deps, request, authorization, requestId);
 }
