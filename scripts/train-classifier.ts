@@ -69,8 +69,9 @@ import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { extractFeatures, FEATURE_NAMES, NUM_FEATURES, MAX_VOCABULARY, setVocabulary } =
-  await import('../src/core/classifier/features.js');
+const { extractFeatures } = await import('../src/core/classifier/features.js');
+const { FEATURE_NAMES, NUM_FEATURES } = await import('../src/core/classifier/feature-names.js');
+const { MAX_VOCABULARY, setVocabulary } = await import('../src/core/classifier/scan.js');
 type Feature = (typeof FEATURE_NAMES)[number];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

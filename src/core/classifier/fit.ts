@@ -10,7 +10,8 @@
 // The regularisation (and, with "auto", the mode) is chosen by an inner cross-validation inside
 // every outer fold, so the reported out-of-fold figures never saw the rows they score.
 import type { ChatCompletionRequest } from '../openai.js';
-import { extractFeatures, FEATURE_NAMES, NUM_FEATURES } from './features.js';
+import { FEATURE_NAMES, NUM_FEATURES } from './feature-names.js';
+import { extractFeatures } from './features.js';
 import type { Classifier, ModelFile } from './index.js';
 
 export interface Outcome {
