@@ -383,7 +383,7 @@ export class SidecarStream implements StreamProcessor {
         : this.#kind === 'embeddings'
           ? planEmbeddingsRequest
           : planRequest;
-    const plan = planner(this.#deps, body, this.#authorization, this.#requestId);
+    const plan = planner(this.#deps, { body, headers: this.#reqHeaders }, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
       traceRejected(this.#deps, this.#trace, plan);
