@@ -1,7 +1,7 @@
 // Classifier latency: classify() per request, in-process, for prompts of ~1 KB, 8 KB and 200 KB.
 //   node bench/classifier.ts [--iterations 20000] [--strict]
 // Budgets (issue 4): p99 <= 50 us up to 8 KB, <= 1 ms at 200 KB. --strict exits 1 when over budget.
-// Messages longer than 4 KB are scanned as a 1 KB head and a 3 KB tail (features.ts, SCAN_LIMIT),
+// Messages longer than 4 KB are scanned as a 1 KB head and a 3 KB tail (scan.ts, SCAN_LIMIT),
 // so the cost levels off above 4 KB; the 4 KB case is the largest fully scanned one.
 // Measures dist/ like the other benchmarks (`npm run build` first).
 import { parseArgs } from 'node:util';

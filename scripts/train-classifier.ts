@@ -69,8 +69,10 @@ import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { extractFeatures, FEATURE_NAMES, NUM_FEATURES, MAX_VOCABULARY, setVocabulary } =
-  await import('../src/core/classifier/features.js');
+const { extractFeatures } = await import('../src/core/classifier/features.js');
+const { fitLogistic, solveSpd } = await import('../src/core/classifier/logistic.js');
+const { FEATURE_NAMES, NUM_FEATURES } = await import('../src/core/classifier/feature-names.js');
+const { MAX_VOCABULARY, setVocabulary } = await import('../src/core/classifier/scan.js');
 type Feature = (typeof FEATURE_NAMES)[number];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -465,32 +467,6 @@ interface Fit {
   std: number[];
 }
 
-function solve(a: Float64Array, b: Float64Array, n: number): Float64Array {
-  // Cholesky decomposition of the symmetric positive definite n x n matrix a (row-major).
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * n + j]!;
-      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
-      if (i === j) l[i * n + i] = Math.sqrt(Math.max(s, 1e-12));
-      else l[i * n + j] = s / l[j * n + j]!;
-    }
-  }
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = b[i]!;
-    for (let k = 0; k < i; k++) s -= l[i * n + k]! * y[k]!;
-    y[i] = s / l[i * n + i]!;
-  }
-  const x = new Float64Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    let s = y[i]!;
-    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * x[k]!;
-    x[i] = s / l[i * n + i]!;
-  }
-  return x;
-}
-
 /** Largest share, over labelled groups, of rows whose value differs from the group's most common value. */
 function support(rows: Row[], j: number): number {
   const by = new Map<string, Map<number, number>>();
@@ -549,7 +525,6 @@ function fit(rows: Row[], lambda: number): Fit {
   for (const j of active) std[j] = Math.max(std[j]!, 0.1);
   const groups = [...new Set(rows.map((r) => r.group))].sort();
   const q = active.length;
-  const dim = q + groups.length;
   const gi = new Map(groups.map((g, k) => [g, q + k]));
   const prior = active.map((j) => (PRIORS[FEATURE_NAMES[j]!] ?? 0) * std[j]!);
   const strength = active.map(
@@ -563,46 +538,19 @@ function fit(rows: Row[], lambda: number): Fit {
       if (!active.includes(j)) o += (PRIORS[FEATURE_NAMES[j]!] ?? 0) * (r.x[j]! - mean[j]!);
     return o;
   });
-  const theta = new Float64Array(dim);
-  theta.set(prior, 0);
-  for (let iter = 0; iter < 100; iter++) {
-    const grad = new Float64Array(dim);
-    const hess = new Float64Array(dim * dim);
-    for (let k = 0; k < rows.length; k++) {
-      const r = rows[k]!;
-      const si = s[k]!;
-      const g = gi.get(r.group)!;
-      let z = theta[g]! + offset[k]!;
-      for (let j = 0; j < q; j++) z += theta[j]! * si[j]!;
-      const mu = sigmoid(z);
-      const e = r.w * (mu - r.t);
-      const h = r.w * Math.max(mu * (1 - mu), 1e-9);
-      for (let a = 0; a < q; a++) {
-        grad[a]! += e * si[a]!;
-        const hs = h * si[a]!;
-        for (let b = 0; b <= a; b++) hess[a * dim + b]! += hs * si[b]!;
-        hess[g * dim + a]! += hs;
-      }
-      grad[g]! += e;
-      hess[g * dim + g]! += h;
-    }
-    for (let a = 0; a < q; a++) {
-      grad[a]! += strength[a]! * (theta[a]! - prior[a]!);
-      hess[a * dim + a]! += strength[a]!;
-    }
-    for (let g = q; g < dim; g++) {
-      grad[g]! += 1e-4 * theta[g]!;
-      hess[g * dim + g]! += 1e-4;
-    }
-    // (only the lower triangle is filled; the Cholesky solver reads nothing else)
-    const step = solve(hess, grad, dim);
-    let maxStep = 0;
-    for (let a = 0; a < dim; a++) {
-      theta[a]! -= step[a]!;
-      maxStep = Math.max(maxStep, Math.abs(step[a]!));
-    }
-    if (maxStep < 1e-10) break;
-  }
+  const theta = fitLogistic({
+    x: s,
+    t: rows.map((r) => r.t),
+    group: rows.map((r) => gi.get(r.group)! - q),
+    groups: groups.length,
+    w: rows.map((r) => r.w),
+    offset,
+    prior: Float64Array.from(prior),
+    strength: Float64Array.from(strength),
+    groupPenalty: 1e-4,
+    maxIterations: 100,
+    tolerance: 1e-10,
+  });
   // Back to raw units.
   const weights = new Array<number>(p).fill(0);
   for (let j = 0; j < p; j++) weights[j] = PRIORS[FEATURE_NAMES[j]!] ?? 0;
@@ -664,7 +612,7 @@ function fitLevels(
   });
   a[0] = a[0]! + 1e-9;
   use.forEach((_, k) => (a[(k + 1) * dim + k + 1]! += LEVEL_KAPPA * scale[k]! ** 2));
-  const sol = solve(a, b, dim);
+  const sol = solveSpd(a, b, dim);
   use.forEach((j, k) => (weights[j]! += sol[k + 1]!));
   return sol[0]!;
 }

@@ -1,5 +1,6 @@
 // The decision, written once for both data planes:
-// parse -> authenticate -> resolve policy -> classify -> select. Pure: no I/O.
+// parse -> authenticate -> resolve policy -> the policy's steps (./policy-steps.ts) or the named
+// model's providers. Pure: no I/O.
 import { createHash } from 'node:crypto';
 import { type Classification, classify as defaultClassify } from './classifier/index.js';
 import { TargetThreshold } from './classifier/quantile.js';
@@ -10,9 +11,20 @@ import { KeyLimits } from './limits.js';
 import type { ChatCompletionRequest } from './openai.js';
 import { embeddingsParsedRequest, parseEmbeddingsRequest } from './embeddings/request.js';
 import { DEFAULT_BODY_LIMIT, type ParsedRequest, parseChatRequest } from './parse.js';
-import { selectCandidates, selectExplicit, tierIndexForScore } from './select.js';
+import {
+  POLICY_STEPS,
+  type PolicyDecision,
+  type PolicyStep,
+  type ShareThreshold,
+  type StepContext,
+} from './policy-steps.js';
+import { headerValue, type RequestHeaders, type RouteRequest } from './route-request.js';
+import { selectExplicit } from './select.js';
 import { SpendTarget, type SpendStatus } from './spend-target.js';
-import { conversationKey, StickyConversations } from './stickiness.js';
+import { StickyConversations } from './stickiness.js';
+
+export type { ShareThreshold } from './policy-steps.js';
+export type { RequestHeaders, RouteRequest } from './route-request.js';
 
 export interface RoutePlan {
   request: ParsedRequest;
@@ -48,13 +60,6 @@ export interface RoutePlan {
   };
 }
 
-/** Keeps a policy's last threshold at the quantile that yields its target flagship share. */
-export interface ShareThreshold {
-  observe(score: number): void;
-  /** Undefined while warming up (the configured maxScore applies). */
-  threshold(): number | undefined;
-}
-
 export interface RouterOptions {
   config: CompiledConfig;
   health: HealthRegistry;
@@ -65,6 +70,8 @@ export interface RouterOptions {
   /** Wall-clock time in epoch ms, for spend-target periods (default Date.now). */
   wallClock?: () => number;
   bodyLimit?: number;
+  /** The policy branch of the decision, in order (default POLICY_STEPS). */
+  policySteps?: readonly PolicyStep[];
 }
 
 export class Router {
@@ -78,6 +85,8 @@ export class Router {
   readonly #wallClock: () => number;
   readonly #sticky = new StickyConversations();
   readonly #clock: () => number;
+  readonly #steps: readonly PolicyStep[];
+  readonly #stepContext: StepContext;
   readonly bodyLimit: number;
 
   constructor(options: RouterOptions) {
@@ -88,6 +97,16 @@ export class Router {
     this.#clock = options.clock ?? (() => performance.now());
     this.#wallClock = options.wallClock ?? Date.now;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    this.#steps = options.policySteps ?? POLICY_STEPS;
+    const classify = this.#classify;
+    this.#stepContext = {
+      health: this.health,
+      sticky: this.#sticky,
+      classify: (policy, body) => (policy.classifier ? policy.classifier.classify(body) : classify(body)),
+      shareThreshold: (policy) => this.#thresholds.get(shareKey(policy)),
+      spendTarget: (policy) => this.#spendTargets.get(spendKey(policy)),
+      wallClock: this.#wallClock,
+    };
     this.#rebuildThresholds();
   }
 
@@ -141,16 +160,14 @@ export class Router {
     this.#spendTargets.get(spendKey(p))?.recordCost(usd, served.tier === last.name, this.#wallClock());
   }
 
-  /**
-   * The whole decision for one request body (or a request already parsed, e.g. the chat form of a
-   * Responses request). Throws ApiError for anything the client must hear.
-   */
-  plan(raw: Buffer | string | ParsedRequest, authorization?: string): RoutePlan {
+  /** The whole decision for one request. Throws ApiError for anything the client must hear. */
+  plan(route: RouteRequest): RoutePlan {
     const startedAt = this.#clock();
     const config = this.#config;
+    const { body } = route;
     const request =
-      typeof raw === 'string' || Buffer.isBuffer(raw) ? parseChatRequest(raw, this.bodyLimit) : raw;
-    const virtualKey = authenticate(config, authorization);
+      typeof body === 'string' || Buffer.isBuffer(body) ? parseChatRequest(body, this.bodyLimit) : body;
+    const virtualKey = authenticate(config, headerValue(route.headers, 'authorization'));
     const policy = config.virtualModels.get(request.model);
     if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
       throw new ApiError(
@@ -161,7 +178,7 @@ export class Router {
       );
     }
     const plan = policy
-      ? this.#planForPolicy(policy, request, virtualKey, startedAt)
+      ? this.#planForPolicy(policy, request, route, virtualKey, startedAt)
       : this.#planForModel(config, request, virtualKey, startedAt);
     if (virtualKey) {
       // Admitted last, when nothing can reject the request any more: the reservation is always settled.
@@ -176,12 +193,12 @@ export class Router {
    * `auto` is refused: there is nothing to classify), every enabled provider offering it as
    * candidates, healthy ones first, cheapest first; the top-level failover rules.
    */
-  planEmbeddings(raw: Buffer, authorization?: string): RoutePlan {
+  planEmbeddings(received: { body: Buffer; headers?: RequestHeaders }): RoutePlan {
     const startedAt = this.#clock();
     const config = this.#config;
-    const embeddings = parseEmbeddingsRequest(raw, this.bodyLimit);
+    const embeddings = parseEmbeddingsRequest(received.body, this.bodyLimit);
     const request = embeddingsParsedRequest(embeddings);
-    const virtualKey = authenticate(config, authorization);
+    const virtualKey = authenticate(config, headerValue(received.headers, 'authorization'));
     if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
       throw new ApiError(
         403,
@@ -265,28 +282,32 @@ export class Router {
   #planForPolicy(
     policy: CompiledPolicy,
     request: ParsedRequest,
+    route: RouteRequest,
     virtualKey: CompiledVirtualKey | undefined,
     startedAt: number,
   ): RoutePlan {
-    const c = policy.classifier ? policy.classifier.classify(request.body) : this.#classify(request.body);
-    const share = policy.flagshipShare !== undefined ? this.#thresholds.get(shareKey(policy)) : undefined;
-    const spend = policy.spendTarget ? this.#spendTargets.get(spendKey(policy)) : undefined;
-    const scoredTier = tierIndexForScore(policy, c.score, share?.threshold() ?? spend?.threshold());
-    share?.observe(c.score);
-    spend?.observe(c.score, this.#wallClock());
-    const earlier = policy.stickiness ? this.#recall(policy, request.body, virtualKey, startedAt) : undefined;
-    const tierIndex = Math.max(scoredTier, Math.min(earlier?.tierIndex ?? 0, policy.tiers.length - 1));
-    const { candidates } = selectCandidates(policy, tierIndex, request, this.health);
-    const pinned = earlier?.modelId !== undefined && moveToFront(candidates, earlier.modelId);
-    const applied = pinned ? 'model' : tierIndex > scoredTier ? 'tier' : undefined;
+    const d: PolicyDecision = {
+      policy,
+      request,
+      headers: route.headers,
+      virtualKey,
+      startedAt,
+      score: 0,
+      reasons: [],
+      scoredTier: 0,
+      tierIndex: 0,
+      candidates: [],
+    };
+    for (const step of this.#steps) step(d, this.#stepContext);
     const f = policy.failover;
+    const conversation = d.conversation;
     return {
       request,
       policy,
-      score: c.score,
-      reasons: c.reasons,
-      tier: policy.tiers[tierIndex]!.name,
-      candidates,
+      score: d.score,
+      reasons: d.reasons,
+      tier: policy.tiers[d.tierIndex]!.name,
+      candidates: d.candidates,
       virtualKey,
       startedAt,
       deadlineAt: startedAt + f.deadlineMs,
@@ -295,12 +316,12 @@ export class Router {
       maxRetryAfterMs: f.maxRetryAfterMs,
       failover: f,
       reservedUsd: 0,
-      ...(earlier
+      ...(conversation
         ? {
             conversation: {
-              key: earlier.key,
-              ...(earlier.tierIndex !== undefined ? { tierIndex: earlier.tierIndex } : {}),
-              ...(applied ? { applied } : {}),
+              key: conversation.key,
+              ...(conversation.tierIndex !== undefined ? { tierIndex: conversation.tierIndex } : {}),
+              ...(d.sticky ? { applied: d.sticky } : {}),
             },
           }
         : {}),
@@ -328,24 +349,6 @@ export class Router {
       ...(k.tpm !== undefined ? { tpm: k.tpm } : {}),
       ...this.limits.usage(k),
     }));
-  }
-
-  /** The conversation a request belongs to, and what an earlier turn of it was served by. */
-  #recall(
-    policy: CompiledPolicy,
-    body: ChatCompletionRequest,
-    virtualKey: CompiledVirtualKey | undefined,
-    now: number,
-  ): { key: string; tierIndex?: number; modelId?: string } | undefined {
-    const key = conversationKey(body, `${virtualKey?.keyHash ?? '-'}\u0000${policy.name}`);
-    if (key === undefined) return undefined;
-    // Only a request that continues a conversation (it carries an earlier answer) reads it.
-    const continues = body.messages.some((m) => m?.role === 'assistant');
-    const entry = continues ? this.#sticky.get(key, now) : undefined;
-    if (!entry) return { key };
-    return policy.stickiness!.mode === 'model'
-      ? { key, tierIndex: entry.tierIndex, modelId: entry.modelId }
-      : { key, tierIndex: entry.tierIndex };
   }
 
   /**
@@ -425,14 +428,6 @@ const TYPICAL_OUTPUT_TOKENS = 400;
 function expectedCostUsd(request: ParsedRequest, model: CompiledModel): number {
   const out = request.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
   return (request.promptTokens * model.pricing.inputPerMTok + out * model.pricing.outputPerMTok) / 1e6;
-}
-
-/** Moves the model `id` to the front of `candidates`; false when it is not among them. */
-function moveToFront(candidates: CompiledModel[], id: string): boolean {
-  const k = candidates.findIndex((m) => m.id === id);
-  if (k < 0) return false;
-  if (k > 0) candidates.unshift(...candidates.splice(k, 1));
-  return true;
 }
 
 function defaultShareThreshold(policy: CompiledPolicy): ShareThreshold {

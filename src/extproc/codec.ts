@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import { encodeAnswer } from './answer-encoder.js';
 import { EXT_PROC_METHOD_PATH, EXT_PROC_PROTO, EXT_PROC_SERVICE, envoyProtoDirs } from './protos.js';
 import type { PbStruct, PbValue, ProcessingRequest, ProcessingResponse } from './types.js';
 
@@ -98,6 +99,8 @@ export function structBytes(s: PbStruct): Buffer {
 interface Codec {
   decodeRequest(buf: Buffer): ProcessingRequest;
   encodeResponse(res: ProcessingResponse): Buffer;
+  /** protobufjs's encoding of any answer (the reference the hand encoder is tested against). */
+  encodeResponseWithProtobufjs(res: ProcessingResponse): Buffer;
   encodeRequest(req: ProcessingRequest): Buffer;
   decodeResponse(buf: Buffer): ProcessingResponse;
   /** The Process method as the proto declares it. */
@@ -162,7 +165,7 @@ export function extProcCodec(): Codec {
    * added to the same writer as a length-delimited field (fields may come in any order), so the
    * answer is assembled once, without copying the encoded head (and the body in it) again.
    */
-  const encodeResponse = (res: ProcessingResponse): Buffer => {
+  const encodeWithProtobufjs = (res: ProcessingResponse): Buffer => {
     const md = res.dynamic_metadata;
     if (!md) return Res.encode(normalize(res)).finish() as Buffer;
     res.dynamic_metadata = undefined; // skipped by the encoder (null/undefined fields are not written)
@@ -174,6 +177,10 @@ export function extProcCodec(): Codec {
       .finish() as Buffer;
   };
 
+  /** The answers of every request by hand (answer-encoder.ts), anything else with protobufjs. */
+  const encodeResponse = (res: ProcessingResponse): Buffer =>
+    encodeAnswer(normalize(res), structBytes) ?? encodeWithProtobufjs(res);
+
   const service = root.lookupService(EXT_PROC_SERVICE);
   const method = service.methods.Process!;
   codec = {
@@ -184,6 +191,7 @@ export function extProcCodec(): Codec {
     },
     decodeRequest: (buf) => Req.decode(buf) as unknown as ProcessingRequest,
     encodeResponse,
+    encodeResponseWithProtobufjs: encodeWithProtobufjs,
     encodeRequest: (req) => Req.encode(req).finish() as Buffer,
     decodeResponse: (buf) => Res.decode(buf) as unknown as ProcessingResponse,
   };

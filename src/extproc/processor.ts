@@ -369,7 +369,7 @@ export class SidecarStream implements StreamProcessor {
   /** parse -> authenticate -> policy -> classify -> select (Router.plan), then the first attempt's rewrite. */
   #decide(body: Buffer): ProcessingResponse {
     const planner = this.#kind === 'responses' ? planResponsesRequest : planRequest;
-    const plan = planner(this.#deps, body, this.#authorization, this.#requestId);
+    const plan = planner(this.#deps, { body, headers: this.#reqHeaders }, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
       traceRejected(this.#deps, this.#trace, plan);

@@ -13,7 +13,7 @@ import { type OpsEndpoints, OPS_PATHS, serveOps } from '../observe/ops-http.js';
 import { RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import type { UpstreamClient } from '../pipeline/client.js';
-import { planEmbeddingsRequest, planRequest } from '../pipeline/plan.js';
+import { planEmbeddingsRequest, type Planner, planRequest } from '../pipeline/plan.js';
 import { planResponsesRequest } from '../pipeline/responses.js';
 import { recordRequest, traceRejected } from '../pipeline/record.js';
 import { releaseAfterRequest } from '../pipeline/release-memory.js';
@@ -173,7 +173,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     req: IncomingMessage,
     res: ServerResponse,
     requestId: string,
-    plan: typeof planRequest,
+    plan: Planner,
   ): Promise<void> {
     // Tracing off: the arguments are not even evaluated.
     const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
@@ -195,7 +195,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return; // client went away while sending
     }
     try {
-      const planned = plan(deps, body, header(req, 'authorization'), requestId);
+      const planned = plan(deps, { body, headers: req.headers }, requestId);
       if (planned instanceof ApiError) {
         traceRejected(deps, trace, planned);
         return error(res, planned);

@@ -2,39 +2,35 @@
 // planes (the decision itself is core/router.ts).
 import { ApiError } from '../core/errors.js';
 import type { ChatCompletionRequest } from '../core/openai.js';
-import type { ParsedRequest } from '../core/parse.js';
 import { limitHeaders } from '../core/limit-headers.js';
-import type { RoutePlan } from '../core/router.js';
+import type { RequestHeaders, RoutePlan, RouteRequest } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
 import type { DataPlaneDeps } from './record.js';
 
+/** A request as a data plane received it: the body's bytes and the client's headers. */
+export interface ReceivedRequest {
+  body: Buffer;
+  headers: RequestHeaders;
+}
+
+/** Plans a received request of one API: planRequest (chat completions), planEmbeddingsRequest, planResponsesRequest. */
+export type Planner = (
+  deps: DataPlaneDeps,
+  received: ReceivedRequest,
+  requestId: string,
+) => RoutePlan | ApiError;
+
 /**
  * The routing decision, timed. A request the router rejects (bad input, unknown model, auth,
- * limits) is counted and logged here and comes back as the ApiError to answer with.
- * `api`: which OpenAI API the body is (chat completions, or embeddings).
+ * limits) is counted and logged here and comes back as the ApiError to answer with. `route.body`
+ * is the chat-completions body, as bytes or already parsed (the chat form of a Responses request).
  */
 export function planRequest(
   deps: DataPlaneDeps,
-  body: Buffer,
-  authorization: string | undefined,
-  requestId: string,
-  api: 'chat' | 'embeddings' = 'chat',
-): RoutePlan | ApiError {
-  return decide(deps, requestId, () =>
-    api === 'embeddings'
-      ? deps.router.planEmbeddings(body, authorization)
-      : deps.router.plan(body, authorization),
-  );
-}
-
-/** planRequest for a request already parsed into its chat form (a Responses API request). */
-export function planParsedRequest(
-  deps: DataPlaneDeps,
-  request: ParsedRequest,
-  authorization: string | undefined,
+  route: RouteRequest,
   requestId: string,
 ): RoutePlan | ApiError {
-  return decide(deps, requestId, () => deps.router.plan(request, authorization));
+  return decide(deps, requestId, () => deps.router.plan(route));
 }
 
 function decide(deps: DataPlaneDeps, requestId: string, plan: () => RoutePlan): RoutePlan | ApiError {
@@ -84,10 +80,6 @@ export function releaseMessages(plan: RoutePlan): void {
   plan.request.raw = undefined;
 }
 
-/** planRequest for an embeddings body (POST /v1/embeddings). */
-export const planEmbeddingsRequest = (
-  deps: DataPlaneDeps,
-  body: Buffer,
-  authorization: string | undefined,
-  requestId: string,
-): RoutePlan | ApiError => planRequest(deps, body, authorization, requestId, 'embeddings');
+/** The decision for an embeddings body (POST /v1/embeddings), timed and counted like planRequest. */
+export const planEmbeddingsRequest: Planner = (deps, received, requestId) =>
+  decide(deps, requestId, () => deps.router.planEmbeddings(received));

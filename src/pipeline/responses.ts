@@ -1,5 +1,5 @@
 // plan for a Responses API request (POST /v1/responses): the request in chat form goes through
-// the same decision as a chat completion (planParsedRequest), and the plan carries the Responses
+// the same decision as a chat completion (planRequest), and the plan carries the Responses
 // facts, so each attempt's translator answers in the Responses format (src/core/responses).
 // Translated responses are kept in this process's ResponseStore (bounded, see
 // src/core/responses/store.ts) unless the request says `store: false`, so previous_response_id
@@ -9,8 +9,9 @@ import { ApiError } from '../core/errors.js';
 import { type ParsedRequest, validateChatRequest } from '../core/parse.js';
 import { parseResponsesRequest } from '../core/responses/request.js';
 import { ResponseStore } from '../core/responses/store.js';
+import { headerValue } from '../core/route-request.js';
 import type { RoutePlan } from '../core/router.js';
-import { planParsedRequest, rejected } from './plan.js';
+import { planRequest, type ReceivedRequest, rejected } from './plan.js';
 import type { DataPlaneDeps } from './record.js';
 
 /** One per process: both data planes run one pipeline per process. */
@@ -18,14 +19,14 @@ export const responseStore = new ResponseStore();
 
 export function planResponsesRequest(
   deps: DataPlaneDeps,
-  body: Buffer,
-  authorization: string | undefined,
+  received: ReceivedRequest,
   requestId: string,
 ): RoutePlan | ApiError {
+  const authorization = headerValue(received.headers, 'authorization');
   const owner = authorization ? createHash('sha256').update(authorization).digest('hex') : '';
   let request: ParsedRequest;
   try {
-    const parsed = parseResponsesRequest(body, deps.router.bodyLimit, (id) =>
+    const parsed = parseResponsesRequest(received.body, deps.router.bodyLimit, (id) =>
       responseStore.get(id, owner, Date.now()),
     );
     // The chat form is checked like any chat request, without a round trip through JSON.
@@ -41,5 +42,5 @@ export function planResponsesRequest(
     if (!(err instanceof ApiError)) throw err;
     return rejected(deps, err, requestId);
   }
-  return planParsedRequest(deps, request, authorization, requestId);
+  return planRequest(deps, { body: request, headers: received.headers }, requestId);
 }

@@ -132,9 +132,9 @@ describe('tierflow train', () => {
 
 describe('a policy with classifier.modelFile', () => {
   const plan = (config: CompiledConfig) =>
-    new Router({ config, health: new HealthRegistry() }).plan(
-      JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: TRANSLATION }] }),
-    );
+    new Router({ config, health: new HealthRegistry() }).plan({
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: TRANSLATION }] }),
+    });
 
   it('routes with the fitted router (path relative to the config file)', () => {
     const file = join(dir, 'tierflow.yaml');

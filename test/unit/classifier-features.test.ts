@@ -1,15 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { FEATURE_NAMES, type FeatureName, NUM_FEATURES } from '../../src/core/classifier/feature-names.js';
+import { extractFeatures, type TaskInfo } from '../../src/core/classifier/features.js';
 import {
-  extractFeatures,
-  FEATURE_NAMES,
-  type FeatureName,
   keywordCategories,
   MAX_VOCABULARY,
-  NUM_FEATURES,
   setVocabulary,
-  type TaskInfo,
   vocabularyWeight,
-} from '../../src/core/classifier/features.js';
+} from '../../src/core/classifier/scan.js';
 import type { ChatCompletionRequest, ChatMessage } from '../../src/core/openai.js';
 
 const req = (messages: ChatMessage[], extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({

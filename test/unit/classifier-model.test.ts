@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_VOCABULARY } from '../../src/core/classifier/features.js';
+import { MAX_VOCABULARY } from '../../src/core/classifier/scan.js';
 import {
   classify,
   explainClassification,

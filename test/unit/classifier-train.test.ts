@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FEATURE_NAMES } from '../../src/core/classifier/features.js';
+import { FEATURE_NAMES } from '../../src/core/classifier/feature-names.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const script = join(root, 'scripts/train-classifier.ts');

@@ -42,7 +42,7 @@ describe('breaker accounting', () => {
       });
     };
     try {
-      const run = new RequestAttempts(router.plan(body('alpha-mini')), deps, 'r1');
+      const run = new RequestAttempts(router.plan({ body: body('alpha-mini') }), deps, 'r1');
       expect(() => run.next()).toThrow('translator bug');
     } finally {
       PROVIDERS.openai.chat = real;
@@ -63,7 +63,7 @@ describe('candidate order', () => {
     const file = sampleFile();
     file.providers[0]!.models.push(model('alpha-mid', 'lightweight', 0.2, 0.8));
     const { health, router, deps } = setup(file);
-    const plan = router.plan(body('auto'));
+    const plan = router.plan({ body: body('auto') });
     expect(plan.candidates.map((c) => c.id).slice(0, 3)).toEqual([
       'alpha/alpha-mini',
       'alpha/alpha-mid',
@@ -135,12 +135,16 @@ describe('budget reservation', () => {
       { name: 'team', key: 'vk-secret', budget: { usd: 0.000_001, period: 'day' } },
     ];
     const { router } = setup(file);
-    const plan = router.plan(body('auto'), 'Bearer vk-secret');
+    const plan = router.plan({ body: body('auto'), headers: { authorization: 'Bearer vk-secret' } });
     expect(plan.reservedUsd).toBeGreaterThan(0.000_001);
     // Reserved past the budget: the next request is refused until the first one settles.
-    expect(() => router.plan(body('auto'), 'Bearer vk-secret')).toThrow(/Budget/);
+    expect(() => router.plan({ body: body('auto'), headers: { authorization: 'Bearer vk-secret' } })).toThrow(
+      /Budget/,
+    );
     router.limits.record(plan.virtualKey!, 0, 0, plan.reservedUsd);
-    expect(() => router.plan(body('auto'), 'Bearer vk-secret')).not.toThrow();
+    expect(() =>
+      router.plan({ body: body('auto'), headers: { authorization: 'Bearer vk-secret' } }),
+    ).not.toThrow();
     router.health.close();
   });
 });

@@ -161,5 +161,10 @@ describe('nesting depth', () => {
     expect(exceedsJsonDepth(Buffer.from(`{"a":"${'['.repeat(1000)}\\"["}`))).toBe(false);
     expect(exceedsJsonDepth(Buffer.from(deep(MAX_JSON_DEPTH, '[', ']')))).toBe(false);
     expect(exceedsJsonDepth(Buffer.from(deep(MAX_JSON_DEPTH + 1, '[', ']')))).toBe(true);
+    // a string ending in an escaped backslash closes there: the nesting after it counts
+    const after = `{"a":"x\\\\","b":${deep(MAX_JSON_DEPTH, '[', ']')}}`;
+    expect(JSON.parse(after).a).toBe('x\\');
+    expect(exceedsJsonDepth(Buffer.from(after))).toBe(true);
+    expect(exceedsJsonDepth(new Uint8Array(Buffer.from(after)))).toBe(true);
   });
 });

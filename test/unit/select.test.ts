@@ -34,7 +34,9 @@ describe('tier choice', () => {
 describe('selection', () => {
   it('orders a tier by price, then escalates to the flagship tier as fallback', () => {
     const { router } = fixedRouter(0.1);
-    const plan = router.plan(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }));
+    const plan = router.plan({
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+    });
     expect(plan.tier).toBe('lightweight');
     expect(plan.candidates.map((m) => m.id)).toEqual([
       'alpha/alpha-mini',
@@ -46,7 +48,9 @@ describe('selection', () => {
 
   it('a high score goes straight to the flagship tier and does not escalate down', () => {
     const { router } = fixedRouter(0.9);
-    const plan = router.plan(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }));
+    const plan = router.plan({
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+    });
     expect(plan.tier).toBe('flagship');
     expect(plan.candidates.map((m) => m.id)).toEqual(['alpha/alpha-large', 'beta/beta-big']);
   });
@@ -111,7 +115,9 @@ describe('selection', () => {
       setImmediate(() => {
         const e = (() => {
           try {
-            router.plan(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x' }] }));
+            router.plan({
+              body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x' }] }),
+            });
           } catch (err) {
             return err as ApiError;
           }
@@ -132,22 +138,22 @@ describe('selection', () => {
       health: new HealthRegistry(),
       classify: () => (classified++, { score: 0, reasons: [] }),
     });
-    const plan = router.plan(
-      JSON.stringify({ model: 'alpha-mini', messages: [{ role: 'user', content: 'x' }] }),
-    );
+    const plan = router.plan({
+      body: JSON.stringify({ model: 'alpha-mini', messages: [{ role: 'user', content: 'x' }] }),
+    });
     expect(classified).toBe(0);
     expect(plan.score).toBeUndefined();
     expect(plan.candidates.map((m) => m.id).sort()).toEqual(['alpha/alpha-mini', 'beta/alpha-mini']);
-    const byId = router.plan(
-      JSON.stringify({ model: 'beta/beta-big', messages: [{ role: 'user', content: 'x' }] }),
-    );
+    const byId = router.plan({
+      body: JSON.stringify({ model: 'beta/beta-big', messages: [{ role: 'user', content: 'x' }] }),
+    });
     expect(byId.candidates.map((m) => m.id)).toEqual(['beta/beta-big']);
   });
 
   it('unknown model -> 404 model_not_found', () => {
     const { router } = fixedRouter(0);
     expect(() =>
-      router.plan(JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] })),
+      router.plan({ body: JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }) }),
     ).toThrow(expect.objectContaining({ status: 404, code: 'model_not_found' }));
   });
 });
@@ -165,23 +171,27 @@ describe('virtual keys', () => {
 
   it('requires a known key once keys are configured', () => {
     const { router } = fixedRouter(0, file());
-    expect(() => router.plan(body())).toThrow(expect.objectContaining({ status: 401 }));
-    expect(() => router.plan(body(), 'Bearer wrong')).toThrow(expect.objectContaining({ status: 401 }));
-    expect(router.plan(body(), 'Bearer tf-team-a').virtualKey?.name).toBe('team-a');
+    expect(() => router.plan({ body: body() })).toThrow(expect.objectContaining({ status: 401 }));
+    expect(() => router.plan({ body: body(), headers: { authorization: 'Bearer wrong' } })).toThrow(
+      expect.objectContaining({ status: 401 }),
+    );
+    expect(
+      router.plan({ body: body(), headers: { authorization: 'Bearer tf-team-a' } }).virtualKey?.name,
+    ).toBe('team-a');
   });
 
   it('enforces allowed models, rpm and budget', () => {
     const { router } = fixedRouter(0, file());
-    expect(() => router.plan(body('alpha-mini'), 'Bearer tf-team-a')).toThrow(
-      expect.objectContaining({ status: 403 }),
-    );
-    router.plan(body(), 'Bearer tf-team-a');
-    expect(() => router.plan(body(), 'Bearer tf-team-a')).toThrow(
+    expect(() =>
+      router.plan({ body: body('alpha-mini'), headers: { authorization: 'Bearer tf-team-a' } }),
+    ).toThrow(expect.objectContaining({ status: 403 }));
+    router.plan({ body: body(), headers: { authorization: 'Bearer tf-team-a' } });
+    expect(() => router.plan({ body: body(), headers: { authorization: 'Bearer tf-team-a' } })).toThrow(
       expect.objectContaining({ status: 429, code: 'rate_limit_exceeded' }),
     );
-    const plan = router.plan(body(), 'Bearer tf-team-b');
+    const plan = router.plan({ body: body(), headers: { authorization: 'Bearer tf-team-b' } });
     router.limits.record(plan.virtualKey!, 100, 0.01);
-    expect(() => router.plan(body(), 'Bearer tf-team-b')).toThrow(
+    expect(() => router.plan({ body: body(), headers: { authorization: 'Bearer tf-team-b' } })).toThrow(
       expect.objectContaining({ status: 429, code: 'budget_exceeded' }),
     );
   });
@@ -201,7 +211,7 @@ describe('flagship share target', () => {
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x' }] });
     let flagship = 0;
     const n = 4000;
-    for (let k = 0; k < n; k++) if (router.plan(body).tier === 'flagship') flagship++;
+    for (let k = 0; k < n; k++) if (router.plan({ body: body }).tier === 'flagship') flagship++;
     // Warm-up uses maxScore (no flagship); afterwards about 30% go to the flagship.
     expect(flagship / n).toBeGreaterThan(0.22);
     expect(flagship / n).toBeLessThan(0.32);

@@ -117,7 +117,7 @@ describe('Router with a spendTarget policy', () => {
     for (let i = 0; i < n; i++) {
       score = r();
       wall += 5000; // one request every 5 s: 17,280 a day
-      const plan = router.plan(body);
+      const plan = router.plan({ body: body });
       const served = plan.candidates[0]!;
       if (plan.tier === 'flagship') flagship++;
       router.recordCost(plan, served, plan.tier === 'flagship' ? FLAGSHIP_USD : LIGHT_USD);
@@ -138,7 +138,7 @@ describe('Router with a spendTarget policy', () => {
     for (let i = 0; i < n; i++) {
       score = r();
       wall += 5000;
-      const plan = router.plan(body);
+      const plan = router.plan({ body: body });
       if (plan.tier === 'flagship') flagship++;
       router.recordCost(plan, plan.candidates[0]!, plan.tier === 'flagship' ? FLAGSHIP_USD : LIGHT_USD);
     }

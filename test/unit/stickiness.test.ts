@@ -90,55 +90,55 @@ describe('Router with a sticky policy', () => {
 
   it('tier: a short follow-up of a hard conversation stays on the flagship tier', () => {
     const { r, advance } = router('tier');
-    const first = r.plan(body(turn1));
+    const first = r.plan({ body: body(turn1) });
     expect(first.tier).toBe('flagship');
     r.remember(first, first.candidates[0]!);
-    const second = r.plan(body(turn2));
+    const second = r.plan({ body: body(turn2) });
     expect(second.tier).toBe('flagship');
     expect(second.conversation?.applied).toBe('tier');
     // a new conversation that opens the same way is routed by its own score
-    const fresh = r.plan(body([turn1[0]!, { role: 'user', content: 'thanks!' }]));
+    const fresh = r.plan({ body: body([turn1[0]!, { role: 'user', content: 'thanks!' }]) });
     expect(fresh.tier).toBe('lightweight');
     // and the memory ends with the TTL
     advance(61_000);
-    expect(r.plan(body(turn2)).tier).toBe('lightweight');
+    expect(r.plan({ body: body(turn2) }).tier).toBe('lightweight');
   });
 
   it('tier: never lowers a tier the score asks for, and is off without the setting', () => {
     const { r } = router('tier');
     const easy = [{ role: 'user' as const, content: 'hi' }];
-    const p1 = r.plan(body(easy));
+    const p1 = r.plan({ body: body(easy) });
     r.remember(p1, p1.candidates[0]!);
-    const p2 = r.plan(
-      body([
+    const p2 = r.plan({
+      body: body([
         ...easy,
         { role: 'assistant', content: 'hello' },
         { role: 'user', content: 'now a proof [hard]' },
       ]),
-    );
+    });
     expect(p2.tier).toBe('flagship');
     expect(p2.conversation?.applied).toBeUndefined();
 
     for (const mode of [undefined, 'off'] as const) {
       const plain = router(mode).r;
-      const a = plain.plan(body(turn1));
+      const a = plain.plan({ body: body(turn1) });
       plain.remember(a, a.candidates[0]!);
       expect(a.conversation).toBeUndefined();
-      expect(plain.plan(body(turn2)).tier).toBe('lightweight');
+      expect(plain.plan({ body: body(turn2) }).tier).toBe('lightweight');
     }
   });
 
   it('model: the next turn goes first to the model that served the last one', () => {
     const { r } = router('model');
-    const first = r.plan(body(turn1));
+    const first = r.plan({ body: body(turn1) });
     const fallback = first.candidates[1]!; // as if the primary had failed over
     r.remember(first, fallback);
-    const second = r.plan(body(turn2));
+    const second = r.plan({ body: body(turn2) });
     expect(second.candidates[0]!.id).toBe(fallback.id);
     expect(second.conversation?.applied).toBe('model');
     // a model out of rotation (breaker open, cooling down) is not forced back in
     r.health.coolDown(fallback, 60_000);
-    expect(r.plan(body(turn2)).candidates[0]!.id).not.toBe(fallback.id);
+    expect(r.plan({ body: body(turn2) }).candidates[0]!.id).not.toBe(fallback.id);
   });
 
   it('is per virtual key: another key does not continue the conversation', () => {
@@ -156,9 +156,9 @@ describe('Router with a sticky policy', () => {
         reasons: [],
       }),
     });
-    const first = r.plan(body(turn1), 'Bearer tf-a');
+    const first = r.plan({ body: body(turn1), headers: { authorization: 'Bearer tf-a' } });
     r.remember(first, first.candidates[0]!);
-    expect(r.plan(body(turn2), 'Bearer tf-a').tier).toBe('flagship');
-    expect(r.plan(body(turn2), 'Bearer tf-b').tier).toBe('lightweight');
+    expect(r.plan({ body: body(turn2), headers: { authorization: 'Bearer tf-a' } }).tier).toBe('flagship');
+    expect(r.plan({ body: body(turn2), headers: { authorization: 'Bearer tf-b' } }).tier).toBe('lightweight');
   });
 });

@@ -10,7 +10,9 @@
 // The regularisation (and, with "auto", the mode) is chosen by an inner cross-validation inside
 // every outer fold, so the reported out-of-fold figures never saw the rows they score.
 import type { ChatCompletionRequest } from '../openai.js';
-import { extractFeatures, FEATURE_NAMES, NUM_FEATURES } from './features.js';
+import { FEATURE_NAMES, NUM_FEATURES } from './feature-names.js';
+import { extractFeatures } from './features.js';
+import { fitLogistic } from './logistic.js';
 import type { Classifier, ModelFile } from './index.js';
 
 export interface Outcome {
@@ -102,7 +104,7 @@ export function promptLength(req: ChatCompletionRequest): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Penalised logistic regression (Newton), columns standardised on the fitting rows.
+// Penalised logistic regression (./logistic.ts), columns standardised on the fitting rows.
 
 interface Linear {
   /** Raw-unit weights per feature (the shipped logit's coefficient is folded in by the caller). */
@@ -126,56 +128,28 @@ function fitLinear(p: Prepared, idx: number[], mode: FitMode, lambda: number): L
     std[j] = Math.max(std[j]!, 0.1);
   }
   const useZ = mode === 'shipped';
-  // Parameters: [features..., a (shipped logit), b (intercept)]
+  // Columns: the active features (standardised), then the shipped logit; one group: the intercept.
   const k = active.length;
-  const dim = k + 2;
-  const theta = new Float64Array(dim);
-  if (useZ) theta[k] = 1;
-  const penalty = new Float64Array(dim);
-  for (let a = 0; a < k; a++) penalty[a] = lambda;
-  penalty[k] = useZ ? 1 : 1e6; // a: free-ish on top of the shipped model, pinned at 0 otherwise
-  penalty[k + 1] = 1e-6;
-  const prior = new Float64Array(dim);
+  const prior = new Float64Array(k + 1);
+  const strength = new Float64Array(k + 1).fill(lambda);
   if (useZ) prior[k] = 1;
-  const col = (i: number, a: number): number =>
-    a < k
-      ? (p.x[i]![active[a]!]! - mean[active[a]!]!) / std[active[a]!]!
-      : a === k
-        ? useZ
-          ? p.z0[i]!
-          : 0
-        : 1;
-  const row = new Float64Array(dim);
-  for (let iter = 0; iter < 50; iter++) {
-    const grad = new Float64Array(dim);
-    const hess = new Float64Array(dim * dim);
-    for (const i of idx) {
-      let z = 0;
-      for (let a = 0; a < dim; a++) {
-        row[a] = col(i, a);
-        z += theta[a]! * row[a]!;
-      }
-      const mu = 1 / (1 + Math.exp(-z));
-      const e = mu - p.t[i]!;
-      const h = Math.max(mu * (1 - mu), 1e-9);
-      for (let a = 0; a < dim; a++) {
-        grad[a]! += e * row[a]!;
-        const hr = h * row[a]!;
-        for (let b = 0; b <= a; b++) hess[a * dim + b]! += hr * row[b]!;
-      }
-    }
-    for (let a = 0; a < dim; a++) {
-      grad[a]! += penalty[a]! * (theta[a]! - prior[a]!);
-      hess[a * dim + a]! += penalty[a]!;
-    }
-    const step = solveSpd(hess, grad, dim);
-    let max = 0;
-    for (let a = 0; a < dim; a++) {
-      theta[a]! -= step[a]!;
-      max = Math.max(max, Math.abs(step[a]!));
-    }
-    if (max < 1e-9) break;
-  }
+  strength[k] = useZ ? 1 : 1e6; // a: free-ish on top of the shipped model, pinned at 0 otherwise
+  const theta = fitLogistic({
+    x: idx.map((i) => {
+      const row = new Float64Array(k + 1);
+      active.forEach((j, a) => (row[a] = (p.x[i]![j]! - mean[j]!) / std[j]!));
+      row[k] = useZ ? p.z0[i]! : 0;
+      return row;
+    }),
+    t: idx.map((i) => p.t[i]!),
+    group: idx.map(() => 0),
+    groups: 1,
+    prior,
+    strength,
+    groupPenalty: 1e-6,
+    maxIterations: 50,
+    tolerance: 1e-9,
+  });
   const w = new Float64Array(q);
   let b = theta[k + 1]!;
   active.forEach((j, a) => {
@@ -190,32 +164,6 @@ function predict(m: Linear, p: Prepared, i: number): number {
   const x = p.x[i]!;
   for (let j = 0; j < NUM_FEATURES; j++) z += m.w[j]! * x[j]!;
   return z;
-}
-
-/** Cholesky solve of a symmetric positive definite system (lower triangle of `a` is read). */
-function solveSpd(a: Float64Array, b: Float64Array, n: number): Float64Array {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * n + j]!;
-      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
-      if (i === j) l[i * n + i] = Math.sqrt(Math.max(s, 1e-12));
-      else l[i * n + j] = s / l[j * n + j]!;
-    }
-  }
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = b[i]!;
-    for (let k = 0; k < i; k++) s -= l[i * n + k]! * y[k]!;
-    y[i] = s / l[i * n + i]!;
-  }
-  const x = new Float64Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    let s = y[i]!;
-    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * x[k]!;
-    x[i] = s / l[i * n + i]!;
-  }
-  return x;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,17 +10,12 @@
 // ("hi", "rewrite this email") lands well below that mix; multi-step math, proofs and demanding code
 // writing above it. Thresholds (tier maxScore) and the flagship-share target move along it.
 import type { ChatCompletionRequest } from '../openai.js';
-import {
-  extractFeatures,
-  FEATURE_NAMES,
-  NUM_FEATURES,
-  setVocabulary,
-  vocabularyWeight,
-  type TaskInfo,
-} from './features.js';
+import { FEATURE_NAMES, NUM_FEATURES } from './feature-names.js';
+import { extractFeatures, type TaskInfo } from './features.js';
 import model from './model.json' with { type: 'json' };
+import { setVocabulary, vocabularyWeight } from './scan.js';
 
-export { FEATURE_NAMES } from './features.js';
+export { FEATURE_NAMES } from './feature-names.js';
 
 export interface Classification {
   /** In [0,1]; high when a lightweight model is likely to fail where the flagship succeeds. */
