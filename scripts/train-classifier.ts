@@ -63,6 +63,7 @@
 //   accuracy, own intercept, reduced weight. Questions that also occur in --data are dropped from
 //   the aux set so the out-of-fold figures stay honest.
 import './run-from-source.ts';
+import type { ChatCompletionRequest } from '../src/core/openai.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -71,6 +72,7 @@ import { parseArgs } from 'node:util';
 
 const { extractFeatures } = await import('../src/core/classifier/features.js');
 const { fitLogistic, solveSpd } = await import('../src/core/classifier/logistic.js');
+const { promptLength, routeMetrics } = await import('../src/core/classifier/fit.js');
 const { FEATURE_NAMES, NUM_FEATURES } = await import('../src/core/classifier/feature-names.js');
 const { MAX_VOCABULARY, setVocabulary } = await import('../src/core/classifier/scan.js');
 type Feature = (typeof FEATURE_NAMES)[number];
@@ -635,34 +637,12 @@ interface Metrics {
 }
 
 function metrics(items: Array<{ score: number; strong: number; weak: number }>): Metrics {
-  const n = items.length;
-  const sorted = [...items].sort((a, b) => b.score - a.score);
-  const qWeak = items.reduce((a, d) => a + d.weak, 0) / n;
-  const gap = items.reduce((a, d) => a + d.strong, 0) / n - qWeak;
-  const pts: Array<[number, number]> = [[0, 0]];
-  let gained = 0;
-  for (let i = 0; i < n;) {
-    let j = i;
-    while (j < n && sorted[j]!.score === sorted[i]!.score) {
-      gained += (sorted[j]!.strong - sorted[j]!.weak) / n;
-      j++;
-    }
-    pts.push([j / n, gained / gap]);
-    i = j;
-  }
-  let area = 0;
-  for (let k = 1; k < pts.length; k++)
-    area += ((pts[k - 1]![1] + pts[k]![1]) / 2) * (pts[k]![0] - pts[k - 1]![0]);
-  const reach = (target: number): number => {
-    for (let k = 1; k < pts.length; k++) {
-      const [c0, g0] = pts[k - 1]!;
-      const [c1, g1] = pts[k]!;
-      if (g0 >= target - 1e-12) return c0;
-      if (g1 >= target - 1e-12) return c0 + ((target - g0) / (g1 - g0)) * (c1 - c0);
-    }
-    return NaN;
-  };
-  return { n, APGR: area, CPT50: reach(0.5), CPT80: reach(0.8) };
+  const m = routeMetrics(
+    items.map((d) => d.score),
+    items.map((d) => d.strong),
+    items.map((d) => d.weak),
+  );
+  return { n: m.n, APGR: m.APGR, CPT50: m.CPT50, CPT80: m.CPT80 };
 }
 
 function report(rows: Row[], scores: Map<string, number>): Record<string, Metrics> {
@@ -713,17 +693,6 @@ function assignFolds(rows: Row[], k: number, seed: number): Map<string, number> 
 }
 
 /** The prompt-length baseline: characters of all messages' text. */
-function promptLength(req: { messages: unknown[] }): number {
-  let n = 0;
-  for (const m of req.messages as Array<{ content?: unknown }>) {
-    if (typeof m.content === 'string') n += m.content.length;
-    else if (Array.isArray(m.content))
-      for (const p of m.content as Array<{ text?: unknown }>)
-        if (typeof p.text === 'string') n += p.text.length;
-  }
-  return n;
-}
-
 const writeScores = (path: string, rows: Row[], scores: Map<string, number>): void =>
   writeFileSync(
     path,
@@ -868,7 +837,10 @@ if (sources.length >= 2 && !skipEval) {
   }
   losoReport = report(labelled, scores);
   log(formatReport('leave-one-source-out:', losoReport));
-  lengthReport = report(labelled, new Map(labelled.map((r) => [r.id, promptLength(r.req)])));
+  lengthReport = report(
+    labelled,
+    new Map(labelled.map((r) => [r.id, promptLength(r.req as ChatCompletionRequest)])),
+  );
   log(formatReport('prompt length (baseline):', lengthReport));
   if (opt.loso) writeScores(resolve(opt.loso), labelled, scores);
 }

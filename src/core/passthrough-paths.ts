@@ -4,7 +4,10 @@
 // percent-escapes, no backslash), so `base + rest` always stays under `base`. Envoy normalises
 // paths before we see them (normalize_path, merge_slashes); this check does not rely on it.
 
-/** First path segment after /v1 of the OpenAI API resources that may pass through. */
+/**
+ * First path segment after /v1 of the OpenAI API resources that may pass through. Chat
+ * completions, embeddings and POST /v1/responses are routed, never passed through.
+ */
 const RESOURCES = new Set([
   'assistants',
   'audio',
@@ -12,7 +15,6 @@ const RESOURCES = new Set([
   'completions',
   'containers',
   'conversations',
-  'embeddings',
   'files',
   'fine_tuning',
   'images',
@@ -29,7 +31,7 @@ const SEGMENT = /^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,255}$/;
 const MAX_SEGMENTS = 6;
 
 /**
- * `rest` is the path after `/v1` (query included), e.g. `/embeddings` or `/files/file-abc/content?x=1`.
+ * `rest` is the path after `/v1` (query included), e.g. `/moderations` or `/files/file-abc/content?x=1`.
  * True when it names an allowed OpenAI API resource and nothing else.
  */
 export function isAllowedPassthroughPath(rest: string): boolean {

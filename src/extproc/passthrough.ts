@@ -1,6 +1,6 @@
-// Requests other than chat completions (embeddings, moderations, files, audio...): TierFlow does
-// not translate them, it sends them unchanged to an OpenAI-wire provider of the config, with that
-// provider's key. Which provider: the one offering the model the body names, else the first
+// Requests other than chat completions, responses and embeddings (moderations, files, audio...):
+// TierFlow does not translate them, it sends them unchanged to an OpenAI-wire provider of the
+// config, with that provider's key. Which provider: the one offering the model the body names, else the first
 // OpenAI-wire model of the first policy (the `auto` policy's family), else any OpenAI-wire provider.
 // Only allowed OpenAI API paths get here (src/core/passthrough-paths.ts).
 import type { CompiledConfig, CompiledModel, CompiledProvider } from '../core/config/compiled.js';
@@ -22,7 +22,7 @@ export interface PassthroughTarget {
   headers: Record<string, string>;
 }
 
-/** `rest` is the path after the API version prefix, e.g. `/embeddings?x=1`. */
+/** `rest` is the path after the API version prefix, e.g. `/moderations?x=1`. */
 export function passthroughTarget(
   config: CompiledConfig,
   health: HealthRegistry,

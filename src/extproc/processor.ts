@@ -1,7 +1,8 @@
 // The per-stream state machine: Envoy's phases mapped onto the shared pipeline.
 //
-//   request_headers  -> strip client x-tierflow-*; classify the path (chat, responses, models,
-//                       passthrough); chat and responses are routed, the same way from here on
+//   request_headers  -> strip client x-tierflow-*; classify the path (chat, responses, embeddings,
+//                       models, passthrough); chat, responses and embeddings are routed, the same
+//                       way from here on
 //   request_body     -> Router.plan -> first candidate whose breaker admits it -> translator
 //                       -> rewrite :path/:authority/:scheme, provider auth, body, content-length,
 //                          x-tierflow-cluster, clear_route_cache (one answer)
@@ -33,7 +34,7 @@ import { type Attempt, RequestAttempts } from '../pipeline/engine.js';
 import { type AttemptDeps, runAttempts } from '../pipeline/send.js';
 import { costOf, type RequestOutcome, recordRequest, traceRejected } from '../pipeline/record.js';
 import type { RequestTrace } from '../observe/tracing.js';
-import { planRequest, releaseMessages } from '../pipeline/plan.js';
+import { planEmbeddingsRequest, planRequest, releaseMessages } from '../pipeline/plan.js';
 import { planResponsesRequest } from '../pipeline/responses.js';
 import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import { BufferSink } from './buffer-sink.js';
@@ -98,8 +99,16 @@ const MODE_NONE = processingMode('NONE');
 
 const CONTINUE = { response: { status: 'CONTINUE' as const } };
 
-/** `chat` and `responses` are routed (POST /v1/chat/completions, POST /v1/responses). */
-type Kind = 'chat' | 'responses' | 'passthrough' | 'models' | 'reject';
+/** `chat`, `responses` and `embeddings` are routed (POST /v1/chat/completions, /v1/responses, /v1/embeddings). */
+type Kind = 'chat' | 'responses' | 'embeddings' | 'passthrough' | 'models' | 'reject';
+
+const ROUTED: Readonly<Record<string, Kind>> = {
+  '/chat/completions': 'chat',
+  '/responses': 'responses',
+  '/embeddings': 'embeddings',
+};
+
+const isRouted = (kind: Kind): boolean => kind === 'chat' || kind === 'responses' || kind === 'embeddings';
 
 /** Splits `/v1/chat/completions?x` into the route kind and the path after the API prefix. */
 export function classifyPath(
@@ -110,7 +119,7 @@ export function classifyPath(
   const path = q === -1 ? rawPath : rawPath.slice(0, q);
   const rest = path.startsWith('/v1/') ? rawPath.slice(3) : rawPath;
   const bare = path.startsWith('/v1/') ? path.slice(3) : path;
-  const routed = bare === '/chat/completions' ? 'chat' : bare === '/responses' ? 'responses' : undefined;
+  const routed = Object.hasOwn(ROUTED, bare) ? ROUTED[bare] : undefined;
   if (routed) {
     if (method !== 'POST')
       return {
@@ -303,7 +312,7 @@ export class SidecarStream implements StreamProcessor {
     this.#kind = kind;
     this.#rest = rest;
     if (error) return errorResponse(error);
-    const routed = kind === 'chat' || kind === 'responses';
+    const routed = isRouted(kind);
     const wrongType = routed ? unsupportedContentType(h['content-type']) : undefined;
     if (wrongType) return errorResponse(wrongType);
     if (kind === 'models') return this.#models(rest);
@@ -362,13 +371,18 @@ export class SidecarStream implements StreamProcessor {
     const body = msg.body ?? EMPTY;
     this.#bodyBytes = body.length;
     if (this.#kind === 'passthrough') return this.#passthrough(body, []);
-    if (this.#kind !== 'chat' && this.#kind !== 'responses') return { request_body: CONTINUE };
+    if (!isRouted(this.#kind)) return { request_body: CONTINUE };
     return this.#decide(body);
   }
 
   /** parse -> authenticate -> policy -> classify -> select (Router.plan), then the first attempt's rewrite. */
   #decide(body: Buffer): ProcessingResponse {
-    const planner = this.#kind === 'responses' ? planResponsesRequest : planRequest;
+    const planner =
+      this.#kind === 'responses'
+        ? planResponsesRequest
+        : this.#kind === 'embeddings'
+          ? planEmbeddingsRequest
+          : planRequest;
     const plan = planner(this.#deps, { body, headers: this.#reqHeaders }, this.#requestId);
     if (plan instanceof ApiError) {
       this.#done = true;
@@ -474,6 +488,9 @@ export class SidecarStream implements StreamProcessor {
             'model_not_allowed',
           );
         }
+        // Counted like a routed request: one request against rpm, refused once the rpm, tpm or
+        // budget is used up (its cost is not known: nothing is reserved or spent).
+        if (key) router.limits.admit(key);
       }
     } catch (err) {
       if (err instanceof ApiError) {

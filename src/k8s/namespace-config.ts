@@ -142,16 +142,23 @@ export function findRefProblems(
   entry: Record<string, unknown>,
   objects: NamespaceObjects,
 ): RefProblem[] {
+  // Per provider: its chat models (tier candidates), and those plus its embedding models (what a
+  // virtual key may name).
   const providers = new Map<string, Set<string>>();
+  const withEmbeddings = new Map<string, Set<string>>();
+  const names = (list: unknown): string[] =>
+    (Array.isArray(list) ? list : [])
+      .map((m) => (isRecord(m) && typeof m.name === 'string' ? m.name : ''))
+      .filter(Boolean);
   for (const p of objects.providers) {
     const spec = isRecord(p.spec) ? p.spec : {};
-    const models = Array.isArray(spec.models) ? spec.models : [];
-    providers.set(
-      p.metadata?.name ?? '',
-      new Set(models.map((m) => (isRecord(m) && typeof m.name === 'string' ? m.name : '')).filter(Boolean)),
-    );
+    const chat = names(spec.models);
+    providers.set(p.metadata?.name ?? '', new Set(chat));
+    withEmbeddings.set(p.metadata?.name ?? '', new Set([...chat, ...names(spec.embeddingModels)]));
   }
   const check = (ref: unknown, path: string, allowVirtual: boolean): RefProblem | undefined => {
+    // allowVirtual: a virtual key's allowedModels, which may also name embedding models.
+    const known = allowVirtual ? withEmbeddings : providers;
     if (typeof ref !== 'string') return undefined;
     const slash = ref.indexOf('/');
     if (slash < 0) {
@@ -161,7 +168,7 @@ export function findRefProblems(
           isRecord(p.spec) && Array.isArray(p.spec.virtualModels) ? p.spec.virtualModels : [],
         ),
       );
-      const bare = [...providers.values()].some((models) => models.has(ref));
+      const bare = [...known.values()].some((models) => models.has(ref));
       return virtualModels.has(ref) || bare
         ? undefined
         : {
@@ -172,7 +179,7 @@ export function findRefProblems(
     }
     const provider = ref.slice(0, slash);
     const model = ref.slice(slash + 1);
-    const models = providers.get(provider);
+    const models = known.get(provider);
     if (!models)
       return {
         path,

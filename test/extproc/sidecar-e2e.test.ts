@@ -251,7 +251,7 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(models.data.map((m) => m.id)).toEqual(
       expect.arrayContaining(['auto', 'alpha-mini', 'beta-small']),
     );
-    const res = await fetch(`${base}/v1/embeddings`, {
+    const res = await fetch(`${base}/v1/moderations`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -262,7 +262,7 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     });
     expect(res.headers.get('x-tierflow-provider')).toBe('alpha');
     const seen = alpha.lastRequest!;
-    expect(seen.path).toBe('/v1/embeddings');
+    expect(seen.path).toBe('/v1/moderations');
     expect(seen.method).toBe('POST');
     expect(seen.headers.authorization).toBe('Bearer sk-alpha-secret');
     expect(seen.headers['x-tierflow-x']).toBeUndefined();
@@ -308,9 +308,9 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     }
     expect(alpha.requests.length).toBe(before);
     // Repeated slashes are merged into an allowed path, which then passes under the base path.
-    await raw('/v1//embeddings');
+    await raw('/v1//moderations');
     expect(alpha.requests.length).toBe(before + 1);
-    expect(alpha.lastRequest!.path).toBe('/v1/embeddings');
+    expect(alpha.lastRequest!.path).toBe('/v1/moderations');
   });
 
   it('keeps per-request state per stream even when clients repeat x-request-id', async () => {
@@ -447,6 +447,42 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect(Number(err!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(err!.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+  });
+
+  it('passed-through requests count against the key: rpm, then a spent budget refuses them', async () => {
+    const file = sampleFile({ alpha: alpha.url, beta: beta.url }) as unknown as Record<string, unknown>;
+    file.virtualKeys = [
+      { name: 'rated', key: 'tf-rated-key', rpm: 2 },
+      { name: 'spender', key: 'tf-spender-key', budget: { usd: 0.000001, period: 'day' } },
+    ];
+    router.setConfig(compile(file));
+    const moderate = (key: string) =>
+      fetch(`${base}/v1/moderations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'alpha-mini', input: 'hi' }),
+      });
+    const before = alpha.requests.length;
+    const rated = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'tf-rated-key', maxRetries: 0 });
+    await rated.chat.completions.create({ model: 'alpha-mini', messages: hello });
+    expect((await moderate('tf-rated-key')).headers.get('x-tierflow-provider')).toBe('alpha');
+    const third = await moderate('tf-rated-key');
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // The refused one never reached the provider; the pass-through also counts for routed requests.
+    expect(alpha.requests.length).toBe(before + 2);
+    await expect(
+      rated.chat.completions.create({ model: 'alpha-mini', messages: hello }),
+    ).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+
+    const spender = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'tf-spender-key', maxRetries: 0 });
+    await spender.chat.completions.create({ model: 'alpha-mini', messages: hello });
+    expect(router.keyUsage().find((k) => k.name === 'spender')!.spentUsd).toBeGreaterThan(0.000001);
+    const broke = await moderate('tf-spender-key');
+    expect(broke.status).toBe(429);
+    expect(((await broke.json()) as { error: { code: string } }).error.code).toBe('budget_exceeded');
+    expect(alpha.requests.length).toBe(before + 3);
   });
 
   it('cleans up when the client goes away mid-stream', async () => {

@@ -66,6 +66,33 @@ describe('buildNamespaceConfig', () => {
     expect(ready).toMatchObject({ type: 'Ready', status: 'False', reason: 'LastGoodInUse' });
   });
 
+  it('lets a virtual key name an embedding model of an LLMProvider (a policy tier may not)', () => {
+    const provider = {
+      ...openaiProvider(),
+      embeddingModels: [{ name: 'text-embedding-3-small', pricing: { inputPerMTok: 0.02 } }],
+    };
+    const key = {
+      ...virtualKey(),
+      allowedModels: ['auto', 'text-embedding-3-small', 'openai/text-embedding-3-small'],
+    };
+    const build = buildNamespaceConfig(
+      {
+        providers: [obj('openai', provider)],
+        policies: [
+          obj('default', autoPolicy()),
+          obj('bad', autoPolicy(['openai/text-embedding-3-small', 'openai/gpt-4o'], ['bad'])),
+        ],
+        virtualKeys: [obj('app', key)],
+      },
+      { compile, lastGood: new LastGoodStore() },
+    );
+    const byName = Object.fromEntries(build.outcomes.map((o) => [o.name, o]));
+    expect(byName.app).toMatchObject({ state: 'current' });
+    expect(conditionsFor(byName.app!, build)[1]).toMatchObject({ type: 'ResolvedRefs', status: 'True' });
+    expect(byName.bad).toMatchObject({ state: 'excluded' });
+    expect(build.config!.embeddingModelsByName.has('text-embedding-3-small')).toBe(true);
+  });
+
   it('blames the object that collides, not the one that was there first', () => {
     const store = new LastGoodStore();
     const objects: NamespaceObjects = {

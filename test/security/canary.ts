@@ -426,7 +426,7 @@ export async function runScenarios(
     for (const fault of openai.errorFaults(status, openai.secret)) {
       openai.mock.failNext(fault);
       out.push(
-        await exchange(planes.sidecarUrl, 'sidecar', `passthrough ${status}`, '/v1/embeddings', {
+        await exchange(planes.sidecarUrl, 'sidecar', `passthrough ${status}`, '/v1/moderations', {
           model: 'oa-mini',
           input: 'x',
         }),
@@ -440,7 +440,7 @@ export async function runScenarios(
     body: `<h1>bad gateway ${openai.secret}</h1>`,
   });
   out.push(
-    await exchange(planes.sidecarUrl, 'sidecar', 'passthrough 502 html', '/v1/embeddings', {
+    await exchange(planes.sidecarUrl, 'sidecar', 'passthrough 502 html', '/v1/moderations', {
       model: 'oa-mini',
       input: 'x',
     }),

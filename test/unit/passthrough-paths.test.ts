@@ -5,7 +5,7 @@ import { classifyPath } from '../../src/extproc/processor.js';
 describe('pass-through allow-list (without relying on Envoy normalising paths)', () => {
   it('allows OpenAI API resources and their ids', () => {
     for (const rest of [
-      '/embeddings',
+      '/images/generations',
       '/moderations',
       '/files/file-abc123/content',
       '/batches/batch_1/cancel?x=1',
