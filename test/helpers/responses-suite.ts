@@ -334,6 +334,59 @@ export function responsesSuite(start: (config: CompiledConfig) => Promise<Plane>
       expect(an.requests).toHaveLength(0);
     });
 
+    it('previous_response_id continues a translated response on any provider (stored in TierFlow)', async () => {
+      an.setResponse({ content: 'The capital is Paris.' });
+      const first = await sdk.responses.create({
+        model: 'an/an-small',
+        instructions: 'Be brief.',
+        input: 'Capital of France?',
+      });
+      expect((first as unknown as { store: boolean }).store).toBe(true);
+      compat.setResponse({ content: 'About 2 million.' });
+      const second = await sdk.responses.create({
+        model: 'compat/llama',
+        previous_response_id: first.id,
+        input: 'Population?',
+      });
+      expect(second.output_text).toBe('About 2 million.');
+      expect(second.previous_response_id).toBe(first.id);
+      // The earlier turns, not the earlier instructions (as OpenAI does).
+      expect(compat.lastRequest!.body.messages).toEqual([
+        { role: 'user', content: 'Capital of France?' },
+        { role: 'assistant', content: 'The capital is Paris.' },
+        { role: 'user', content: 'Population?' },
+      ]);
+      // On to OpenAI, in chat form: OpenAI does not know the id.
+      oa.setResponse({ content: 'ok' });
+      const stream = sdk.responses.stream({
+        model: 'oa/oa-mini',
+        previous_response_id: second.id,
+        input: 'Lyon?',
+      });
+      for await (const _ of stream) void _;
+      const third = await stream.finalResponse();
+      expect(oa.lastRequest!.path).toBe('/v1/chat/completions');
+      expect(oa.lastRequest!.body.messages).toHaveLength(5);
+      // A streamed answer is stored too.
+      compat.setResponse({ content: 'fine' });
+      await sdk.responses.create({ model: 'compat/llama', previous_response_id: third.id, input: 'Last.' });
+      expect(compat.lastRequest!.body.messages).toHaveLength(7);
+      expect(compat.lastRequest!.body.messages[5]).toEqual({ role: 'assistant', content: 'ok' });
+      // Another client key cannot continue it.
+      const other = new OpenAI({ baseURL: plane.baseURL, apiKey: 'another-client-key', maxRetries: 0 });
+      await expect(
+        other.responses.create({ model: 'compat/llama', previous_response_id: first.id, input: 'x' }),
+      ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    });
+
+    it('store: false is not kept', async () => {
+      const unstored = await sdk.responses.create({ model: 'an/an-small', input: 'x', store: false });
+      expect((unstored as unknown as { store: boolean }).store).toBe(false);
+      await expect(
+        sdk.responses.create({ model: 'an/an-small', previous_response_id: unstored.id, input: 'y' }),
+      ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    });
+
     it('previous_response_id on a chat-only provider: a 400 naming the limitation', async () => {
       const err = await sdk.responses
         .create({ model: 'an/an-small', previous_response_id: 'resp_abc', input: 'go on' })

@@ -5,6 +5,7 @@ import { ApiError } from '../../src/core/errors.js';
 import { parseChatRequest } from '../../src/core/parse.js';
 import { parseResponsesRequest, responsesToChat } from '../../src/core/responses/request.js';
 import { completionToResponse } from '../../src/core/responses/response.js';
+import { ResponseStore } from '../../src/core/responses/store.js';
 import { ChatToResponsesStream } from '../../src/core/responses/stream.js';
 import { NativeResponsesTranslator } from '../../src/core/providers/openai/responses.js';
 import { responsesTranslator } from '../../src/core/responses/translator.js';
@@ -384,5 +385,60 @@ describe('responsesTranslator', () => {
       .toString();
     expect(events(out).map((e) => e.type)).toEqual(['response.output_text.delta', 'error']);
     expect(cut.streamError?.code).toBe('incomplete_stream');
+  });
+});
+
+describe('ResponseStore', () => {
+  const msgs = (text: string) => [{ role: 'user' as const, content: text }];
+
+  it('gives a conversation back to its owner only, until it expires', () => {
+    const s = new ResponseStore({ maxEntries: 10, maxBytes: 1 << 20, ttlMs: 1000 });
+    s.set('resp_1', 'alice', msgs('hi'), 0);
+    expect(s.get('resp_1', 'alice', 999)).toEqual(msgs('hi'));
+    expect(s.get('resp_1', 'bob', 999)).toBeUndefined();
+    expect(s.get('resp_1', 'alice', 1000)).toBeUndefined();
+    expect(s.size).toBe(0);
+    expect(s.bytes).toBe(0);
+  });
+
+  it('drops the oldest entries beyond maxEntries and maxBytes, and refuses one larger than maxBytes', () => {
+    const s = new ResponseStore({ maxEntries: 2, maxBytes: 100, ttlMs: 1000 });
+    s.set('a', '', msgs('1'), 0);
+    s.set('b', '', msgs('2'), 0);
+    s.set('c', '', msgs('3'), 0);
+    expect([s.get('a', '', 1), s.get('b', '', 1), s.get('c', '', 1)].map(Boolean)).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    s.set('big', '', msgs('x'.repeat(60)), 0);
+    expect(s.get('b', '', 1)).toBeUndefined();
+    expect(s.bytes).toBeLessThanOrEqual(100);
+    s.set('huge', '', msgs('x'.repeat(200)), 0);
+    expect(s.get('huge', '', 1)).toBeUndefined();
+  });
+
+  it('previous_response_id found in the store continues in chat form, on any provider', () => {
+    const earlier = [
+      { role: 'user' as const, content: 'Q1' },
+      { role: 'assistant' as const, content: 'A1' },
+    ];
+    const { chat, responses } = responsesToChat(
+      { model: 'auto', instructions: 'Sys', previous_response_id: 'resp_x', input: 'Q2' },
+      (id) => (id === 'resp_x' ? earlier : undefined),
+    );
+    expect(responses.nativeOnly).toEqual([]);
+    expect(responses.continuesLocal).toBe(true);
+    expect(chat.messages).toEqual([
+      { role: 'system', content: 'Sys' },
+      ...earlier,
+      { role: 'user', content: 'Q2' },
+    ]);
+    expect(responses.conversation).toEqual([...earlier, { role: 'user', content: 'Q2' }]);
+    const unknown = responsesToChat(
+      { model: 'auto', previous_response_id: 'resp_y', input: 'Q2' },
+      () => undefined,
+    );
+    expect(unknown.responses.nativeOnly).toEqual(['previous_response_id']);
   });
 });

@@ -15,7 +15,9 @@
 //   max_output_tokens                 -> max_tokens (the OpenAI translator renames it where needed)
 //   temperature, top_p, parallel_tool_calls, user, stream -> the same fields
 //
-// Anything that needs server-side state or OpenAI's own tools (previous_response_id,
+// previous_response_id naming a conversation stored in this process (store.ts) continues it in
+// chat form: its messages come after the new instructions, before the new input.
+// Anything else that needs server-side state or OpenAI's own tools (previous_response_id,
 // conversation, prompt, background, item_reference, built-in tools, input files) has no chat
 // equivalent: it is listed in `nativeOnly`, and only providers that speak the Responses API
 // natively may serve such a request (the others refuse it with a 400 naming the field).
@@ -33,7 +35,16 @@ export interface ResponsesRequest {
   stream: boolean;
   /** Request fields (or item types) only a native Responses provider can serve, e.g. previous_response_id. */
   nativeOnly: string[];
+  /** previous_response_id named a conversation stored in this process (store.ts): chat form only. */
+  continuesLocal: boolean;
+  /** The conversation in chat form without the instructions (what a stored response keeps). */
+  conversation: ChatMessage[];
+  /** Set by the data plane when the answer may be stored: called with the response id and answer. */
+  remember?: (id: string, answer: ChatMessage) => void;
 }
+
+/** A stored conversation by response id (store.ts), for previous_response_id. */
+export type HistoryLookup = (id: string) => ChatMessage[] | undefined;
 
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -45,6 +56,7 @@ const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
 export function parseResponsesRequest(
   raw: Buffer,
   bodyLimit = DEFAULT_BODY_LIMIT,
+  history?: HistoryLookup,
 ): { responses: ResponsesRequest; chat: ChatCompletionRequest } {
   if (raw.length > bodyLimit) {
     throw new ApiError(
@@ -63,10 +75,13 @@ export function parseResponsesRequest(
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
   if (!isObj(body)) throw badRequest('Request body must be a JSON object.', null, 'invalid_type');
-  return responsesToChat(body);
+  return responsesToChat(body, history);
 }
 
-export function responsesToChat(body: Json): { responses: ResponsesRequest; chat: ChatCompletionRequest } {
+export function responsesToChat(
+  body: Json,
+  history?: HistoryLookup,
+): { responses: ResponsesRequest; chat: ChatCompletionRequest } {
   if (body.model === undefined)
     throw badRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
   if (typeof body.model !== 'string' || body.model.length === 0)
@@ -83,6 +98,15 @@ export function responsesToChat(body: Json): { responses: ResponsesRequest; chat
     if (typeof body.instructions !== 'string')
       throw badRequest("Invalid type for 'instructions': expected a string.", 'instructions', 'invalid_type');
     if (body.instructions.length > 0) messages.push({ role: 'system', content: body.instructions });
+  }
+  const instructions = messages.length;
+  // A conversation stored here continues in chat form, on any provider (copies: items below may
+  // extend the last message).
+  const earlier =
+    typeof body.previous_response_id === 'string' ? history?.(body.previous_response_id) : undefined;
+  if (earlier) {
+    nativeOnly.delete('previous_response_id');
+    for (const m of earlier) messages.push({ ...m });
   }
   const input = body.input;
   if (typeof input === 'string') messages.push({ role: 'user', content: input });
@@ -130,7 +154,16 @@ export function responsesToChat(body: Json): { responses: ResponsesRequest; chat
   }
   const user = typeof body.safety_identifier === 'string' ? body.safety_identifier : body.user;
   if (typeof user === 'string') chat.user = user;
-  return { responses: { body, stream, nativeOnly: [...nativeOnly] }, chat };
+  return {
+    responses: {
+      body,
+      stream,
+      nativeOnly: [...nativeOnly],
+      continuesLocal: earlier !== undefined,
+      conversation: messages.slice(instructions),
+    },
+    chat,
+  };
 }
 
 /** One input item appended to `messages` (consecutive function calls join one assistant message). */

@@ -10,7 +10,7 @@
 // back as OpenAI does. Nothing is stored: `store` is false and the id cannot be continued with
 // previous_response_id except on a provider that speaks the Responses API itself.
 import { randomBytes } from 'node:crypto';
-import type { Usage } from '../openai.js';
+import type { ChatMessage, ToolCall, Usage } from '../openai.js';
 
 type Json = Record<string, unknown>;
 
@@ -24,7 +24,13 @@ export function newId(prefix: 'resp' | 'msg' | 'fc'): string {
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
 
 /** The response object's fields that do not depend on the answer, echoed from the request. */
-export function responseShell(request: Json, id: string, createdAt: number, model: string): Json {
+export function responseShell(
+  request: Json,
+  id: string,
+  createdAt: number,
+  model: string,
+  stored = false,
+): Json {
   const text = isObj(request.text) ? request.text : {};
   return {
     id,
@@ -39,9 +45,10 @@ export function responseShell(request: Json, id: string, createdAt: number, mode
     model,
     output: [],
     parallel_tool_calls: request.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id:
+      typeof request.previous_response_id === 'string' ? request.previous_response_id : null,
     reasoning: isObj(request.reasoning) ? request.reasoning : { effort: null, summary: null },
-    store: false,
+    store: stored,
     temperature: request.temperature ?? null,
     text: { ...text, format: isObj(text.format) ? text.format : { type: 'text' } },
     tool_choice: request.tool_choice ?? 'auto',
@@ -102,6 +109,7 @@ export function completionToResponse(
   request: Json,
   usage: Usage | undefined,
   createdAt: number,
+  stored = false,
 ): Json {
   const choice =
     Array.isArray(completion.choices) && isObj(completion.choices[0]) ? completion.choices[0] : {};
@@ -129,10 +137,32 @@ export function completionToResponse(
   }
   const model = typeof completion.model === 'string' ? completion.model : String(request.model ?? '');
   return {
-    ...responseShell(request, newId('resp'), createdAt, model),
+    ...responseShell(request, newId('resp'), createdAt, model, stored),
     status,
     incomplete_details: incomplete,
     output,
     usage: usage ? responsesUsage(usage) : null,
   };
+}
+
+/** A response's output items as the assistant message of a chat conversation (for the store). */
+export function answerMessage(output: unknown): ChatMessage {
+  const items = Array.isArray(output) ? output.filter(isObj) : [];
+  let text = '';
+  const calls: ToolCall[] = [];
+  for (const item of items) {
+    if (item.type === 'message' && Array.isArray(item.content)) {
+      for (const part of item.content)
+        if (isObj(part) && part.type === 'output_text' && typeof part.text === 'string') text += part.text;
+    } else if (item.type === 'function_call') {
+      calls.push({
+        id: String(item.call_id ?? ''),
+        type: 'function',
+        function: { name: String(item.name ?? ''), arguments: String(item.arguments ?? '') },
+      });
+    }
+  }
+  const m: ChatMessage = { role: 'assistant', content: text.length > 0 || calls.length === 0 ? text : null };
+  if (calls.length > 0) m.tool_calls = calls;
+  return m;
 }

@@ -56,11 +56,16 @@ export class ChatToResponsesStream {
   readonly #calls = new Map<number, CallState>();
   #finish: unknown = null;
 
+  /** The final response once the stream completed (not when it failed). */
+  completed: Json | undefined;
+
   constructor(
     private readonly request: Json,
     private readonly createdAt: number,
     /** The usage the chat translator counted (read when the stream completes). */
     private readonly usage: () => Usage | undefined,
+    /** The response will be stored (store.ts): said in its `store` field. */
+    private readonly stored = false,
   ) {
     this.#model = String(request.model ?? '');
   }
@@ -88,7 +93,10 @@ export class ChatToResponsesStream {
   }
 
   #shell(status: string): Json {
-    return { ...responseShell(this.request, this.#responseId, this.createdAt, this.#model), status };
+    return {
+      ...responseShell(this.request, this.#responseId, this.createdAt, this.#model, this.stored),
+      status,
+    };
   }
 
   #start(): void {
@@ -256,6 +264,7 @@ export class ChatToResponsesStream {
       ),
       usage: usage ? responsesUsage(usage) : null,
     };
+    this.completed = response;
     this.#emit(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
   }
 
