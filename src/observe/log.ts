@@ -33,12 +33,13 @@ export function createLogger(
   };
 }
 
-// stdout lines are batched per event-loop turn: one write for every line logged while that turn's
-// requests were handled, instead of one system call per request on the request path (stdout to a
-// pipe or file is synchronous). They leave at the next setImmediate, at once beyond BATCH_BYTES,
-// and synchronously when the process exits (normally, by process.exit or an uncaught exception);
-// only a SIGKILL can lose the last turn's lines. Errors go to stderr at once.
+// stdout lines are batched: one write for every line logged within FLUSH_MS, instead of one
+// system call per request on the request path (stdout to a pipe or file is synchronous). They
+// leave at the latest FLUSH_MS after the first of them, at once beyond BATCH_BYTES, and
+// synchronously when the process exits (normally, by process.exit or an uncaught exception);
+// only a SIGKILL can lose the last lines. Errors go to stderr at once.
 const BATCH_BYTES = 64 * 1024;
+const FLUSH_MS = 20;
 let batch = '';
 let scheduled = false;
 let exitHook = false;
@@ -72,7 +73,7 @@ function defaultWrite(line: string, level: Level): void {
   }
   if (!scheduled) {
     scheduled = true;
-    setImmediate(flushBatch);
+    setTimeout(flushBatch, FLUSH_MS).unref();
   }
 }
 
