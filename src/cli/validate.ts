@@ -28,6 +28,8 @@ export async function run(argv: string[]): Promise<number> {
     lines.push(
       `  provider ${p.name} (${p.type}) ${p.enabled ? 'enabled' : 'disabled'}: ${p.models.map((m) => `${m.name}[${m.tier}]`).join(', ')}`,
     );
+    const embeddings = [...c.embeddingModels.values()].filter((m) => m.provider === p);
+    if (embeddings.length) lines.push(`    embeddings: ${embeddings.map((m) => m.name).join(', ')}`);
   }
   for (const pol of c.policies.values()) {
     lines.push(`  policy ${pol.name} [${pol.virtualModels.join(', ')}]:`);

@@ -25,6 +25,7 @@ import type { CompiledModel } from '../core/config/compiled.js';
 import { unsupportedContentType } from '../core/content-type.js';
 import { ApiError } from '../core/errors.js';
 import { exceedsJsonDepth } from '../core/json-depth.js';
+import { limitHeaders } from '../core/limit-headers.js';
 import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
 import { tooDeep } from '../core/parse.js';
 import { tierflowHeaders } from '../core/response-headers.js';
@@ -232,6 +233,8 @@ export class SidecarStream implements StreamProcessor {
   #respHeaders: Readonly<Record<string, string>> = NO_HEADERS;
   #respMode: 'stream' | 'json' | 'error' | 'none' = 'none';
   #passthroughProvider: string | undefined;
+  /** What the virtual key has left after admitting a pass-through request (x-ratelimit-* headers). */
+  #passthroughLimits: Record<string, string> | undefined;
   #failoverSink: BufferSink | undefined;
   #done = false;
   #bodyBytes = 0;
@@ -490,7 +493,11 @@ export class SidecarStream implements StreamProcessor {
         }
         // Counted like a routed request: one request against rpm, refused once the rpm, tpm or
         // budget is used up (its cost is not known: nothing is reserved or spent).
-        if (key) router.limits.admit(key);
+        if (key) {
+          router.limits.admit(key);
+          if (key.rpm !== undefined || key.tpm !== undefined || key.budget)
+            this.#passthroughLimits = limitHeaders(router.limits.status(key));
+        }
       }
     } catch (err) {
       if (err instanceof ApiError) {
@@ -546,6 +553,8 @@ export class SidecarStream implements StreamProcessor {
         setHeader('x-tierflow-attempts', '1'),
         setHeader('x-tierflow-provider', this.#passthroughProvider ?? 'none'),
       ];
+      const limits = this.#passthroughLimits;
+      if (limits) for (const k in limits) set.push(setHeader(k, limits[k]!));
       // Error bodies are read (and redacted: providers echo keys in them); others pass as sent.
       const failed = status >= 400 && !msg.end_of_stream;
       if (failed) this.#respMode = 'error';

@@ -465,7 +465,10 @@ describe('sidecar end to end (openai SDK -> Envoy harness -> TierFlow -> provide
     const before = alpha.requests.length;
     const rated = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'tf-rated-key', maxRetries: 0 });
     await rated.chat.completions.create({ model: 'alpha-mini', messages: hello });
-    expect((await moderate('tf-rated-key')).headers.get('x-tierflow-provider')).toBe('alpha');
+    const second = await moderate('tf-rated-key');
+    expect(second.headers.get('x-tierflow-provider')).toBe('alpha');
+    expect(second.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(second.headers.get('x-ratelimit-remaining-requests')).toBe('0');
     const third = await moderate('tf-rated-key');
     expect(third.status).toBe(429);
     expect(((await third.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
