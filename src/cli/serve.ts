@@ -14,6 +14,7 @@ import { metricsTokenFromEnv } from '../observe/ops-http.js';
 import { tracerFromEnv } from '../observe/tracing.js';
 import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import { UpstreamClient } from '../pipeline/client.js';
+import { responseStore } from '../pipeline/responses.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { DEFAULT_FLUSH_MS, SpendFile } from '../state/spend-file.js';
 import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
@@ -148,6 +149,7 @@ export async function run(argv: string[]): Promise<number> {
   const router = new Router({ config: source.initial, health, bodyLimit });
   live.router = router;
   metrics.trackVirtualKeys(() => live.router?.keyUsage() ?? []);
+  metrics.trackResponseStore(() => responseStore);
   metrics.trackRouting(() => live.router);
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })

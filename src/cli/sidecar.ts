@@ -26,6 +26,7 @@ import {
   warnOnUnsharedBudgets,
 } from '../state/shared-limits.js';
 import { UpstreamClient } from '../pipeline/client.js';
+import { responseStore } from '../pipeline/responses.js';
 
 const HELP = `usage: tierflow sidecar [options]
 
@@ -224,6 +225,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   metrics.trackOpenStreams(() => server.activeStreams);
   metrics.trackVirtualKeys(() => router?.keyUsage() ?? []);
+  metrics.trackResponseStore(() => responseStore);
   metrics.trackRouting(() => router);
   if (!router) server.health.setService(EXT_PROC_SERVICE, false);
   let bound;

@@ -222,6 +222,27 @@ export class Metrics {
     return m;
   }
 
+  /** Responses kept for previous_response_id (src/core/responses/store.ts), read on scrape. */
+  trackResponseStore(read: () => { size: number; bytes: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'tierflow_responses_stored',
+      help: 'Translated Responses API conversations kept in memory for previous_response_id.',
+      registers,
+      collect() {
+        this.set(read().size);
+      },
+    });
+    new Gauge({
+      name: 'tierflow_responses_stored_bytes',
+      help: 'Size (JSON bytes) of the Responses API conversations kept in memory.',
+      registers,
+      collect() {
+        this.set(read().bytes);
+      },
+    });
+  }
+
   /** Sidecar: open ext_proc streams (one per HTTP request in flight through Envoy), read on scrape. */
   trackOpenStreams(read: () => number): void {
     new Gauge({

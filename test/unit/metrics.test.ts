@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { compile, sampleFile } from '../helpers/config.js';
+import { ResponseStore } from '../../src/core/responses/store.js';
 
 describe('metrics', () => {
   it('reads the open ext_proc streams at scrape time', async () => {
@@ -11,6 +12,17 @@ describe('metrics', () => {
     expect(await metrics.registry.metrics()).toMatch(/^tierflow_extproc_open_streams 3$/m);
     open = 0;
     expect(await metrics.registry.metrics()).toMatch(/^tierflow_extproc_open_streams 0$/m);
+  });
+
+  it('reads the Responses store size at scrape time', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const store = new ResponseStore();
+    metrics.trackResponseStore(() => store);
+    expect(await metrics.registry.metrics()).toMatch(/^tierflow_responses_stored 0$/m);
+    store.set('resp_1', '', [{ role: 'user', content: 'hi' }], 0);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^tierflow_responses_stored 1$/m);
+    expect(text).toMatch(new RegExp(`^tierflow_responses_stored_bytes ${store.bytes}$`, 'm'));
   });
 
   it('per-model children count under the same labels as a labelled call', async () => {
