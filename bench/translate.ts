@@ -1,10 +1,12 @@
 // Translation time: Translator.buildRequest per family (the request adapted to the serving model's
-// facts, mapped to the wire format, serialised), in-process, for the models of the shipped catalog.
+// facts, mapped to the wire format, serialised), in-process, for the models of the shipped catalog;
+// then the same for embeddings requests (16 texts; Titan takes one).
 //   node bench/translate.ts [--iterations 20000]
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../dist/config/load.js';
+import { embeddingsParsedRequest, parseEmbeddingsRequest } from '../dist/core/embeddings/request.js';
 import { parseChatRequest } from '../dist/core/parse.js';
-import { translatorFor } from '../dist/core/providers/table.js';
+import { translatorFor, translatorForRequest } from '../dist/core/providers/table.js';
 import { fmt, summarize } from './lib.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string' }, quick: { type: 'boolean' } } });
@@ -74,5 +76,31 @@ for (const id of [
   const s = summarize(samples);
   console.log(
     `translate (${id}, ${raw.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  adjusted: ${adjusted.join(',') || '-'}  (n=${s.n})`,
+  );
+}
+
+// Embeddings: 16 texts of about 500 characters (Titan embeds one input per request: one text).
+const texts = Array.from({ length: 16 }, (_, i) => `Document ${i}: ${'searchable words '.repeat(30)}`);
+for (const [id, input] of [
+  ['openai/text-embedding-3-small', texts],
+  ['azure/text-embedding-3-small', texts],
+  ['google/gemini-embedding-001', texts],
+  ['bedrock/cohere-embed-english-v3', texts],
+  ['bedrock/titan-embed-text-v2', texts.slice(0, 1)],
+] as const) {
+  const model = loaded.config.embeddingModels.get(id);
+  if (!model) throw new Error(`${id} is not in the catalog`);
+  const bytes = Buffer.from(JSON.stringify({ model: model.name, input }));
+  const req = embeddingsParsedRequest(parseEmbeddingsRequest(bytes));
+  for (let i = 0; i < 2000; i++) translatorForRequest(req, model).buildRequest(); // warm-up
+  const samples = new Array<number>(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const t0 = process.hrtime.bigint();
+    translatorForRequest(req, model).buildRequest();
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+  const s = summarize(samples);
+  console.log(
+    `embeddings (${id}, ${bytes.length} B): p50 ${fmt(s.p50, 1)} µs  p99 ${fmt(s.p99, 1)} µs  (n=${s.n})`,
   );
 }
