@@ -44,7 +44,10 @@ const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
 const machine =
   `${os.cpus().length} x ${cpu}, Node ${process.versions.node}, load average ${loadBefore.toFixed(1)} ` +
   `at the start and ${os.loadavg()[0]!.toFixed(1)} at the end, ${benchArgs.includes('--quick') ? '`--quick`, ' : ''}` +
-  `${Math.round((Date.now() - started) / 1000)} s`;
+  `${Math.round((Date.now() - started) / 1000)} s` +
+  (loadBefore > os.cpus().length
+    ? ' (more runnable work than cores: absolute figures and tails are inflated, ratios hold better)'
+    : '');
 const table = [
   '| plane | figure | TierFlow | reference | ratio | goal | met |',
   '|---|---|---|---|---|---|---|',

@@ -73,6 +73,12 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
       '': [
         ...providerTypeRules(),
         {
+          rule: 'size(self.models) > 0 || (has(self.embeddingModels) && size(self.embeddingModels) > 0)',
+          message: 'a provider needs at least one model or embedding model',
+          fieldPath: '.models',
+          reason: 'FieldValueRequired',
+        },
+        {
           rule: "!has(self.credentials) || !has(self.credentials.entra) || (has(self.auth) && self.auth == 'entra')",
           message: 'credentials.entra needs auth: entra',
           fieldPath: '.auth',

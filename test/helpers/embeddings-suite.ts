@@ -67,7 +67,8 @@ function config() {
         name: 'ob',
         type: 'openai-compatible',
         baseUrl: openaiB.url,
-        models: [chatModel('local-chat')],
+        // Embeddings only (a text-embeddings server): no chat model.
+        models: [],
         embeddingModels: [{ name: 'text-embedding-3-small', pricing: { inputPerMTok: 0.03 } }],
       },
       {

@@ -79,6 +79,24 @@ describe('embeddingModels in the config', () => {
       for (const t of p.tiers) expect(t.candidates.map((c) => c.name)).not.toContain('emb');
   });
 
+  it('a provider may offer embeddings only, but not nothing', () => {
+    const file = sampleFile() as unknown as { providers: Record<string, unknown>[] };
+    file.providers.push({
+      name: 'tei',
+      type: 'openai-compatible',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      models: [],
+      embeddingModels: [{ name: 'bge-m3', pricing: { inputPerMTok: 0 } }],
+    });
+    const ok = compileConfig(file, { resolveCredentials: () => ({ apiKey: new Secret('k') }) });
+    expect(ok.config!.embeddingModels.has('tei/bge-m3')).toBe(true);
+    delete file.providers.at(-1)!.embeddingModels;
+    const bad = compileConfig(file, { resolveCredentials: () => ({ apiKey: new Secret('k') }) });
+    expect(bad.issues).toContainEqual(
+      expect.objectContaining({ path: '/providers/2/models', severity: 'error' }),
+    );
+  });
+
   it('refuses them on a family without an embeddings API, and a name a chat model has', () => {
     expect(withEmbeddings('anthropic').issues.map((i) => i.message)).toContain(
       'provider type anthropic offers no embeddings API',

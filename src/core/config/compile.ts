@@ -93,6 +93,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
   file.providers.forEach((p, i) => {
     const at = `/providers/${i}`;
     if (providers.has(p.name)) return err(`${at}/name`, `duplicate provider name '${p.name}'`);
+    if (p.models.length === 0 && !p.embeddingModels?.length)
+      return err(`${at}/models`, `provider '${p.name}' offers no model: list models or embeddingModels`);
     const spec = providerSpec(p.type);
     const region =
       p.region ??
@@ -175,7 +177,9 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
   });
 
   // The demo provider only serves while no real provider can.
-  const realUsable = [...providers.values()].some((p) => p.type !== 'demo' && p.enabled);
+  const realUsable = [...providers.values()].some(
+    (p) => p.type !== 'demo' && p.enabled && p.models.length > 0,
+  );
   for (const p of providers.values()) {
     if (p.type === 'demo' && realUsable) {
       p.enabled = false;

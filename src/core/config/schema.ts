@@ -247,7 +247,10 @@ export const ProviderSpec = Obj(
       ),
     ),
     breaker: Opt(BreakerSpec),
-    models: S.array(ModelSpec, 'Models offered by this provider.', { minItems: 1 }),
+    models: S.array(
+      ModelSpec,
+      'Chat models offered by this provider (may be empty for a provider that offers only embeddingModels).',
+    ),
     embeddingModels: Opt(
       S.array(
         EmbeddingModelSpec,
