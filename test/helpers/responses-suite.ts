@@ -436,6 +436,29 @@ export function responsesSuite(start: (config: CompiledConfig) => Promise<Plane>
       expect(fam.gemini.lastRequest!.body.generationConfig.thinkingConfig).toEqual({ thinkingBudget: 24576 });
     });
 
+    it('an inline PDF (input_file) reaches Anthropic as a document block', async () => {
+      an.setResponse({ content: 'A short PDF.' });
+      const res = await sdk.responses.create({
+        model: 'an/an-small',
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'What is this?' },
+              {
+                type: 'input_file',
+                filename: 'a.pdf',
+                file_data: 'data:application/pdf;base64,JVBERi0xLjQK',
+              },
+            ],
+          },
+        ],
+      });
+      expect(res.output_text).toBe('A short PDF.');
+      const blocks = an.lastRequest!.body.messages[0].content as { type: string }[];
+      expect(blocks.map((b) => b.type)).toEqual(['text', 'document']);
+    });
+
     it('a cut answer is status incomplete (max_output_tokens)', async () => {
       compat.setResponse({ content: 'a b c d e f' });
       const res = await sdk.responses.create({ model: 'compat/llama', input: 'x', max_output_tokens: 2 });

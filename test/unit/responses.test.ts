@@ -104,6 +104,28 @@ describe('responsesToChat', () => {
     expect(parsed.needs).toEqual({ tools: true, vision: true, jsonSchema: true });
   });
 
+  it('an inline input_file becomes a chat file part; a stored one needs OpenAI', () => {
+    const pdf = 'data:application/pdf;base64,JVBERi0=';
+    const { chat, responses } = responsesToChat({
+      model: 'auto',
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Summarise' },
+            { type: 'input_file', filename: 'a.pdf', file_data: pdf },
+            { type: 'input_file', file_id: 'file-1' },
+          ],
+        },
+      ],
+    });
+    expect(chat.messages[0]!.content).toEqual([
+      { type: 'text', text: 'Summarise' },
+      { type: 'file', file: { file_data: pdf, filename: 'a.pdf' } },
+    ]);
+    expect(responses.nativeOnly).toEqual(['input_file.file_id']);
+  });
+
   it('lists what only a native Responses provider can serve', () => {
     const { responses } = responsesToChat({
       model: 'auto',

@@ -4,7 +4,8 @@
 //
 //   instructions                      -> a leading system message
 //   input (string)                    -> one user message
-//   input items: message (easy or typed; input_text / input_image / output_text / refusal parts)
+//   input items: message (easy or typed; input_text / input_image / input_file with file_data /
+//                output_text / refusal parts)
 //                                     -> user / assistant / system / developer messages
 //                function_call        -> assistant tool_calls (consecutive calls share one message)
 //                function_call_output -> tool message
@@ -263,6 +264,14 @@ function messageContent(
           const detail = p.detail === 'low' || p.detail === 'high' ? p.detail : 'auto';
           parts.push({ type: 'image_url', image_url: { url: p.image_url, detail } });
         } else nativeOnly.add('input_image.file_id');
+        return;
+      case 'input_file':
+        // Inline files (data URLs) have a chat form; stored ones (file_id, file_url) do not.
+        if (typeof p.file_data === 'string') {
+          const file: Json = { file_data: p.file_data };
+          if (typeof p.filename === 'string') file.filename = p.filename;
+          parts.push({ type: 'file', file });
+        } else nativeOnly.add('input_file.file_id');
         return;
       default:
         nativeOnly.add(`content part '${p.type}'`);
