@@ -106,6 +106,7 @@ function config() {
             pricing: { inputPerMTok: 0.02 },
           },
           { name: 'cohere-embed', upstreamModel: 'cohere.embed-english-v3', pricing: { inputPerMTok: 0.1 } },
+          { name: 'cohere-v4', upstreamModel: 'cohere.embed-v4:0', pricing: { inputPerMTok: 0.12 } },
         ],
       },
     ],
@@ -166,6 +167,7 @@ export function embeddingsSuite(start: (config: CompiledConfig) => Promise<Plane
     ['gemini', 'gemini-embedding', () => gemini, 768],
     ['bedrock titan', 'titan-embed', () => bedrock, 512],
     ['bedrock cohere', 'cohere-embed', () => bedrock, undefined],
+    ['bedrock cohere v4', 'cohere-v4', () => bedrock, 256],
   ] as const)('%s embeddings through the gateway', (family, model, mock, dimensions) => {
     const inputs = family === 'bedrock titan' ? ['one input only'] : ['first text', 'second, longer text'];
     // Titan answers 1024 dimensions unless asked for fewer; the other mocks 8.

@@ -358,6 +358,23 @@ function invokeEmbeddings(
       return 'Malformed input request: #/texts: expected type: JSONArray of at most 96 strings';
     if (typeof b.input_type !== 'string')
       return 'Malformed input request: #: required key [input_type] not found';
+    if (b.output_dimension !== undefined) {
+      if (!/cohere\.embed-v4/.test(modelId))
+        return 'Malformed input request: extraneous key [output_dimension] is not permitted';
+      const dims = b.output_dimension as number;
+      if (![256, 512, 1024, 1536].includes(dims))
+        return 'Malformed input request: #/output_dimension: not a valid enum value';
+      // Embed v4 answers by type.
+      return {
+        body: {
+          id: 'mock',
+          response_type: 'embeddings_by_type',
+          texts,
+          embeddings: { float: texts.map((t) => mockVector(t, dims)) },
+        },
+        tokens: texts.reduce((n: number, t: string) => n + mockTokens(t), 0),
+      };
+    }
     return {
       body: {
         id: 'mock',

@@ -175,6 +175,11 @@ describe('embeddings translators', () => {
       embeddingModel('bedrock', 'mistral.x'),
     );
     expect(status(() => other.buildRequest())).toBe(400);
+    const v3 = translatorForRequest(
+      request({ model: 'emb', input: 'x', dimensions: 256 }),
+      embeddingModel('bedrock', 'cohere.embed-english-v3'),
+    );
+    expect(status(() => v3.buildRequest())).toBe(400);
     const titan = translatorForRequest(
       request({ model: 'emb', input: 'x' }),
       embeddingModel('bedrock', 'amazon.titan-embed-text-v2:0'),

@@ -4,7 +4,8 @@
 //     {embedding: [...], inputTextTokenCount}; one input per request.
 //   Cohere Embed (cohere.embed-*): {texts, input_type} -> {embeddings: [[...]]} (or, with
 //     embedding_types, {embeddings: {float: [[...]]}}); input_type defaults to search_document,
-//     a client may set it with an extra `input_type` field.
+//     a client may set it with an extra `input_type` field; `dimensions` becomes Embed v4's
+//     output_dimension (v3 models have none: a 400).
 // The input token count comes from inputTextTokenCount or the X-Amzn-Bedrock-Input-Token-Count
 // response header. Signing is the provider's (./auth.ts).
 import type { CompiledModel } from '../../config/compiled.js';
@@ -67,9 +68,11 @@ class BedrockEmbeddingsTranslator extends EmbeddingsTranslator {
   }
 
   private cohereBody(): Record<string, unknown> {
-    if (this.embeddings.dimensions !== undefined) {
+    const dims = this.embeddings.dimensions;
+    // Embed v4 takes output_dimension (256, 512, 1024 or 1536); v3 models have a fixed size.
+    if (dims !== undefined && !/cohere\.embed-v4/.test(this.model.upstreamModel)) {
       throw this.refuse(
-        `Model '${this.model.name}' (Cohere Embed) has no 'dimensions' parameter.`,
+        `Model '${this.model.name}' (Cohere Embed v3) has no 'dimensions' parameter.`,
         'dimensions',
       );
     }
@@ -77,6 +80,7 @@ class BedrockEmbeddingsTranslator extends EmbeddingsTranslator {
     return {
       texts: this.texts(),
       input_type: typeof inputType === 'string' ? inputType : 'search_document',
+      ...(dims !== undefined ? { output_dimension: dims } : {}),
     };
   }
 
