@@ -1,8 +1,8 @@
 // POST /v1/embeddings: bytes of an OpenAI embeddings request -> a validated EmbeddingsRequest, or
 // an ApiError. The translators (src/core/providers/<family>/embeddings.ts) read it from the plan.
-import { ApiError, badRequest } from '../errors.js';
-import { exceedsJsonDepth } from '../json-depth.js';
-import { DEFAULT_BODY_LIMIT, type ParsedRequest, tooDeep } from '../parse.js';
+import { badRequest } from '../errors.js';
+import { readJsonObjectBody } from '../json-body.js';
+import { DEFAULT_BODY_LIMIT, type ParsedRequest } from '../parse.js';
 
 export interface EmbeddingsRequest {
   /** The client's body as sent (unknown fields kept for OpenAI-wire providers). */
@@ -20,25 +20,7 @@ export interface EmbeddingsRequest {
 export const MAX_INPUTS = 2048;
 
 export function parseEmbeddingsRequest(raw: Buffer, bodyLimit = DEFAULT_BODY_LIMIT): EmbeddingsRequest {
-  if (raw.length > bodyLimit) {
-    throw new ApiError(
-      413,
-      `Request body is ${raw.length} bytes; the limit is ${bodyLimit}.`,
-      'invalid_request_error',
-      'request_too_large',
-    );
-  }
-  if (raw.length === 0) throw badRequest('Request body is empty; expected a JSON embeddings request.');
-  if (exceedsJsonDepth(raw)) throw tooDeep();
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw badRequest('Request body must be a JSON object.', null, 'invalid_type');
-  const b = body as Record<string, unknown>;
+  const b = readJsonObjectBody(raw, bodyLimit, 'a JSON embeddings request');
   if (b.model === undefined)
     throw badRequest("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
   if (typeof b.model !== 'string' || b.model.length === 0)

@@ -22,10 +22,10 @@
 // conversation, prompt, background, item_reference, built-in tools, input files) has no chat
 // equivalent: it is listed in `nativeOnly`, and only providers that speak the Responses API
 // natively may serve such a request (the others refuse it with a 400 naming the field).
-import { ApiError, badRequest } from '../errors.js';
-import { exceedsJsonDepth } from '../json-depth.js';
+import { badRequest } from '../errors.js';
+import { readJsonObjectBody } from '../json-body.js';
 import type { ChatCompletionRequest, ChatMessage, ContentPart, FunctionTool, ToolCall } from '../openai.js';
-import { DEFAULT_BODY_LIMIT, tooDeep } from '../parse.js';
+import { DEFAULT_BODY_LIMIT } from '../parse.js';
 
 type Json = Record<string, unknown>;
 
@@ -59,23 +59,7 @@ export function parseResponsesRequest(
   bodyLimit = DEFAULT_BODY_LIMIT,
   history?: HistoryLookup,
 ): { responses: ResponsesRequest; chat: ChatCompletionRequest } {
-  if (raw.length > bodyLimit) {
-    throw new ApiError(
-      413,
-      `Request body is ${raw.length} bytes; the limit is ${bodyLimit}.`,
-      'invalid_request_error',
-      'request_too_large',
-    );
-  }
-  if (raw.length === 0) throw badRequest('Request body is empty; expected a JSON Responses API request.');
-  if (exceedsJsonDepth(raw)) throw tooDeep();
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
-  }
-  if (!isObj(body)) throw badRequest('Request body must be a JSON object.', null, 'invalid_type');
+  const body = readJsonObjectBody(raw, bodyLimit, 'a JSON Responses API request');
   return responsesToChat(body, history);
 }
 
