@@ -7,23 +7,12 @@
 import { parseArgs } from 'node:util';
 import { classify } from '../dist/core/classifier/index.js';
 import { figure, fmt, summarize } from './lib.ts';
+import { seededRandom } from '../test/helpers/prng.ts';
 
 const { values } = parseArgs({
   options: { iterations: { type: 'string' }, strict: { type: 'boolean' }, quick: { type: 'boolean' } },
 });
 const iterations = Number(values.iterations ?? (values.quick ? 5_000 : 20_000));
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Word mix of ordinary prose: frequent function words, everyday content words, and some of the
 // technical and task vocabulary the classifier looks for (about one word in six).
@@ -47,7 +36,7 @@ const WORDS = [...FUNCTION_WORDS, ...FUNCTION_WORDS, ...CONTENT_WORDS, ...TASK_W
 
 /** Pseudo-text of about `bytes` characters: sentences, numbers, a question, some code and math. */
 function text(bytes: number, seed: number): string {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const parts: string[] = [];
   let len = 0;
   while (len < bytes) {
@@ -75,7 +64,7 @@ function text(bytes: number, seed: number): string {
 
 /** A few-shot multiple-choice prompt of about `bytes` characters (the layout of many benchmarks). */
 function fewShot(bytes: number, seed: number): string {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   let s = '';
   while (s.length < bytes - 300) {
     s += `${text(160, Math.floor(r() * 1e9))}\nA) ${text(20, 1)}\nB) ${text(24, 2)}\nC) ${text(18, 3)}\nD) ${text(22, 4)}\nAnswer:\n${'ABCD'[Math.floor(r() * 4)]}\n\n`;

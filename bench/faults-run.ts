@@ -23,6 +23,7 @@ import { tempSocket } from '../test/extproc/helpers.js';
 import { startAnthropicMock } from '../test/mocks/anthropic-mock.js';
 import type { MockServer, RecordedRequest } from '../test/mocks/faults.js';
 import { startOpenAIMock } from '../test/mocks/openai-mock.js';
+import { seededRandom } from '../test/helpers/prng.js';
 
 export interface FaultRunOptions {
   requests: number;
@@ -49,18 +50,6 @@ export interface FaultReport {
   p50Ms: number;
   p99Ms: number;
   byProvider: Record<string, number>;
-}
-
-/** A small deterministic PRNG (mulberry32), so a run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A TCP front for a provider that can be killed and restarted on the same port. */
@@ -117,7 +106,7 @@ export async function runFaults(
   plane: 'gateway' | 'sidecar',
   options: FaultRunOptions,
 ): Promise<FaultReport> {
-  const random = prng(options.seed);
+  const random = seededRandom(options.seed);
   const p1 = await startOpenAIMock({ apiKey: 'sk-p1' });
   const p2 = await startOpenAIMock({ apiKey: 'sk-p2' });
   const p3 = await startAnthropicMock({ apiKey: 'sk-p3' });

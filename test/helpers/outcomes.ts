@@ -1,18 +1,7 @@
 // Labelled outcomes for `tierflow train` tests: a traffic mix with a planted flagship gain.
 import type { Outcome } from '../../src/core/classifier/fit.js';
 import type { ChatCompletionRequest } from '../../src/core/openai.js';
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './prng.js';
 
 export const user = (content: string): ChatCompletionRequest => ({
   model: 'auto',
@@ -28,7 +17,7 @@ const THINGS = ['apples', 'pens', 'boxes', 'tickets', 'books', 'cups'];
  * both models (which the shipped model scores high). Chat is easy for both. 10% label noise.
  */
 export function plantedOutcomes(n: number, seed = 7): Outcome[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const rows: Outcome[] = [];
   for (let i = 0; i < n; i++) {
     const kind = i % 3;

@@ -5,18 +5,7 @@
 // Used by fuzz.test.ts (a few hundred cases) and scripts/security-fuzz.ts (full size).
 import type { Planes } from './canary.js';
 import { rawExchange } from '../helpers/raw-http.js';
-
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/prng.js';
 
 export interface FuzzCase {
   kind: string;
@@ -98,7 +87,7 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 
 /** `n` cases from `seed`: each kind in turn, with random choices inside. */
 export function fuzzCases(seed: number, n: number): FuzzCase[] {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const base = () => template(pick(MODELS), rnd() < 0.4);
   const allPaths = paths(template('m', true));

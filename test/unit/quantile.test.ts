@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DecayingQuantile, TargetThreshold } from '../../src/core/classifier/quantile.js';
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/prng.js';
 
 const distributions: Record<string, (r: () => number) => number> = {
   uniform: (r) => r(),
@@ -38,7 +27,7 @@ function routedShare(t: TargetThreshold, draw: () => number, n: number): number 
 describe('DecayingQuantile', () => {
   it('estimates quantiles of a uniform stream within the bin resolution', () => {
     const q = new DecayingQuantile({ bins: 1000, halfLife: Infinity });
-    const r = rng(1);
+    const r = seededRandom(1);
     for (let i = 0; i < 100_000; i++) q.observe(r());
     for (const p of [0.1, 0.5, 0.7, 0.9, 0.99]) expect(Math.abs(q.quantile(p) - p)).toBeLessThan(0.01);
     expect(q.count).toBe(100_000);
@@ -59,7 +48,7 @@ describe('DecayingQuantile', () => {
 
   it('forgets old observations: after a shift the median moves to the new distribution', () => {
     const q = new DecayingQuantile({ halfLife: 1000 });
-    const r = rng(2);
+    const r = seededRandom(2);
     for (let i = 0; i < 20_000; i++) q.observe(0.2 * r());
     expect(q.quantile(0.5)).toBeLessThan(0.2);
     for (let i = 0; i < 10_000; i++) q.observe(0.8 + 0.2 * r());
@@ -68,7 +57,7 @@ describe('DecayingQuantile', () => {
 
   it('survives many half-lives (internal rescaling) without losing precision', () => {
     const q = new DecayingQuantile({ halfLife: 10 });
-    const r = rng(3);
+    const r = seededRandom(3);
     for (let i = 0; i < 50_000; i++) q.observe(0.5 + 0.1 * r());
     const m = q.quantile(0.5);
     expect(m).toBeGreaterThan(0.5);
@@ -78,8 +67,8 @@ describe('DecayingQuantile', () => {
   it('is deterministic', () => {
     const a = new DecayingQuantile({ halfLife: 300 });
     const b = new DecayingQuantile({ halfLife: 300 });
-    const r1 = rng(9);
-    const r2 = rng(9);
+    const r1 = seededRandom(9);
+    const r2 = seededRandom(9);
     for (let i = 0; i < 5000; i++) {
       a.observe(r1());
       b.observe(r2());
@@ -101,7 +90,7 @@ describe('TargetThreshold', () => {
   for (const [name, draw] of Object.entries(distributions)) {
     for (const share of [0.1, 0.3, 0.5]) {
       it(`holds a ${share * 100}% flagship share on a ${name} score distribution`, () => {
-        const r = rng(42);
+        const r = seededRandom(42);
         const t = new TargetThreshold({ share, fallback: 0.5, halfLife: 3000 });
         routedShare(t, () => draw(r), 10_000); // settle
         const got = routedShare(t, () => draw(r), 20_000);
@@ -111,7 +100,7 @@ describe('TargetThreshold', () => {
   }
 
   it('follows a shift of the score distribution', () => {
-    const r = rng(7);
+    const r = seededRandom(7);
     const t = new TargetThreshold({ share: 0.3, fallback: 0.5, halfLife: 2000 });
     routedShare(t, () => r() ** 3, 20_000);
     const before = t.threshold()!;
@@ -124,7 +113,7 @@ describe('TargetThreshold', () => {
   });
 
   it('a fixed threshold would not hold the share after the shift (the test can fail)', () => {
-    const r = rng(8);
+    const r = seededRandom(8);
     const fixed = 0.5;
     let above = 0;
     for (let i = 0; i < 10_000; i++) if (0.5 + 0.5 * r() > fixed) above++;

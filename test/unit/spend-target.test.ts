@@ -4,17 +4,7 @@ import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { periodBounds, SpendTarget } from '../../src/core/spend-target.js';
 import { compile, sampleFile } from '../helpers/config.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/prng.js';
 
 const DAY0 = Date.UTC(2026, 11, 2);
 const FLAGSHIP_USD = 0.01;
@@ -33,7 +23,7 @@ interface Run {
  * fixed cost per side (with +-50% noise).
  */
 function simulate(usd: number, perSecond: (hour: number) => number, max = 0.9, seed = 1): Run {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const target = new SpendTarget({ usd, period: 'day', min: 0, max });
   const hourly: Array<number | undefined> = [];
   let spent = 0;
@@ -102,7 +92,7 @@ describe('Router with a spendTarget policy', () => {
       spendTarget: { usd: 5, period: 'day' },
     };
     const config = compile(file);
-    const r = rng(9);
+    const r = seededRandom(9);
     let score = 0;
     let wall = DAY0 + 6 * 3_600_000;
     const router = new Router({
