@@ -72,6 +72,10 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
   const files: string[] = [];
   const result = compileConfig(data, {
     resolveClassifier: (_policy, spec) => {
+      if (spec.modelFile === undefined)
+        throw new Error(
+          'classifier.configMapRef names a Kubernetes ConfigMap and works in a RoutingPolicy only; the standalone file config takes classifier.modelFile (a path)',
+        );
       const path = resolve(options.baseDir ?? process.cwd(), spec.modelFile);
       files.push(path);
       return readClassifierFile(path);

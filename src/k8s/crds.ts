@@ -115,8 +115,12 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
     selectableFields: [{ jsonPath: '.spec.type' }],
   },
   policies: {
-    omit: [],
+    // A RoutingPolicy's router comes from a ConfigMap; a file path means nothing to the controller.
+    omit: ['classifier.modelFile'],
     patch: {
+      classifier: { required: ['configMapRef'] },
+      'classifier.configMapRef.name': { maxLength: 253 },
+      'classifier.configMapRef.key': { maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' },
       virtualModels: { maxItems: 32, 'x-kubernetes-list-type': 'set' },
       'virtualModels[]': { maxLength: 253 },
       tiers: { maxItems: 16, ...MAP_BY_NAME },

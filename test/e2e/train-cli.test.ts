@@ -160,6 +160,33 @@ describe('a policy with classifier.modelFile', () => {
     expect(loadConfigFile(file, { env: {} }).issues[0]!.message).toMatch(/unsupported format 1/);
   });
 
+  it('refuses a ConfigMap reference (Kubernetes only), and both or neither of the two', () => {
+    const file = join(dir, 'configmap.yaml');
+    const errors = (classifier: string) => {
+      writeFileSync(file, CONFIG('my-router.json').replace(/classifier: .*$/m, `classifier: ${classifier}`));
+      const loaded = loadConfigFile(file, { env: {} });
+      expect(loaded.config).toBeUndefined();
+      return loaded.issues.filter((i) => i.severity === 'error');
+    };
+    expect(errors('{configMapRef: {name: my-router}}')).toEqual([
+      expect.objectContaining({
+        path: '/policies/0/classifier/configMapRef',
+        message: expect.stringMatching(
+          /works in a RoutingPolicy only; the standalone file config takes classifier\.modelFile/,
+        ),
+      }),
+    ]);
+    expect(errors('{modelFile: my-router.json, configMapRef: {name: my-router}}')).toEqual([
+      expect.objectContaining({ path: '/policies/0/classifier', message: expect.stringMatching(/not both/) }),
+    ]);
+    expect(errors('{}')).toEqual([
+      expect.objectContaining({
+        path: '/policies/0/classifier',
+        message: expect.stringMatching(/needs modelFile/),
+      }),
+    ]);
+  });
+
   it('reloads when the router file changes', async () => {
     const liveRouter = join(dir, 'live-router.json');
     writeFileSync(liveRouter, readFileSync(routerFile));

@@ -49,8 +49,9 @@ export interface CompileOptions {
   /** The standard AWS environment, used by Bedrock providers that declare no credentials or region. */
   aws?: { credentials: ProviderCredentials; region?: string };
   /**
-   * Loads a policy's classifier (classifier.modelFile); throws an Error saying what is wrong.
-   * Without it, a policy that names a model file is an error.
+   * Loads a policy's classifier (classifier.modelFile in the file config, classifier.configMapRef in
+   * Kubernetes); throws an Error saying what is wrong, including a reference of the other kind.
+   * Without it, a policy that names a classifier is an error.
    */
   resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier;
 }
@@ -269,13 +270,24 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
       failover: { ...FAILOVER_DEFAULTS, ...pol.failover },
     };
     if (pol.classifier) {
-      if (!options.resolveClassifier) {
-        err(`${at}/classifier`, 'classifier.modelFile is only supported in the standalone file config');
+      const { modelFile, configMapRef } = pol.classifier;
+      if (modelFile !== undefined && configMapRef !== undefined) {
+        err(
+          `${at}/classifier`,
+          'set either classifier.modelFile (standalone file config) or classifier.configMapRef (Kubernetes RoutingPolicy), not both',
+        );
+      } else if (modelFile === undefined && configMapRef === undefined) {
+        err(
+          `${at}/classifier`,
+          'classifier needs modelFile (standalone file config) or configMapRef (Kubernetes RoutingPolicy)',
+        );
+      } else if (!options.resolveClassifier) {
+        err(`${at}/classifier`, 'a policy classifier cannot be loaded here (no router source)');
       } else {
         try {
           policy.classifier = options.resolveClassifier(pol.name, pol.classifier);
         } catch (e) {
-          err(`${at}/classifier/modelFile`, (e as Error).message);
+          err(`${at}/classifier/${configMapRef ? 'configMapRef' : 'modelFile'}`, (e as Error).message);
         }
       }
     }

@@ -72,7 +72,7 @@ export interface CompiledPolicy {
   failover: Required<FailoverSpec>;
   /** Conversation stickiness; undefined when off. */
   stickiness?: { mode: 'tier' | 'model'; ttlMs: number };
-  /** The policy's own classifier (classifier.modelFile); undefined: the shipped model. */
+  /** The policy's own classifier (classifier.modelFile or .configMapRef); undefined: the shipped model. */
   classifier?: Classifier;
 }
 

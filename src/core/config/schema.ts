@@ -366,14 +366,38 @@ export const SpendTargetSpec = Obj(
   "Spend-targeted routing: the threshold of the tier below the flagship moves (never above its maxScore, never below the previous tier's) so that the period's projected spend meets the target. Instead of flagshipShare.",
 );
 
-export const ClassifierSpec = Obj(
+/** Key of a router ConfigMap read when configMapRef.key is not given. */
+export const ROUTER_CONFIGMAP_KEY = 'router.json';
+/** Label a ConfigMap needs for TierFlow to read it as a router (its informers list only these). */
+export const ROUTER_CONFIGMAP_LABEL = 'tierflow.dev/router';
+
+export const ConfigMapRouterRef = Obj(
   {
-    modelFile: str(
-      'A router written by `tierflow train` (JSON), instead of the shipped model. Standalone config: a path, relative to the config file; the file is watched and a change reloads it.',
+    name: str(
+      `Name of a ConfigMap in the RoutingPolicy's namespace. It must carry the label ${ROUTER_CONFIGMAP_LABEL}: "true" (TierFlow watches only ConfigMaps with that label).`,
       { minLength: 1 },
     ),
+    key: Opt(
+      str(
+        `Key of the ConfigMap holding the router file, in data or binaryData. Default: ${ROUTER_CONFIGMAP_KEY}.`,
+        { minLength: 1 },
+      ),
+    ),
   },
-  'The classifier that scores requests for this policy (default: the model shipped with TierFlow).',
+  `A router file written by \`tierflow train\`, stored in a ConfigMap (at most 1 MiB): kubectl create configmap my-router --from-file=${ROUTER_CONFIGMAP_KEY}=my-router.json, then kubectl label configmap my-router ${ROUTER_CONFIGMAP_LABEL}=true. A change to the ConfigMap applies without a restart; a ConfigMap that is missing or does not hold a router for this TierFlow release keeps the last good router serving and is reported in the RoutingPolicy's status.`,
+);
+
+export const ClassifierSpec = Obj(
+  {
+    modelFile: Opt(
+      str(
+        'Standalone file config only: a router written by `tierflow train` (JSON), as a path relative to the config file; the file is watched and a change reloads it. A RoutingPolicy uses configMapRef instead.',
+        { minLength: 1 },
+      ),
+    ),
+    configMapRef: Opt(ConfigMapRouterRef),
+  },
+  'The classifier that scores requests for this policy, instead of the model shipped with TierFlow: a router fitted by `tierflow train`. Set one of modelFile (standalone file config) or configMapRef (Kubernetes RoutingPolicy).',
 );
 
 export const RoutingPolicySpec = Obj(
@@ -475,6 +499,7 @@ export type RoutingPolicySpec = Static<typeof RoutingPolicySpec>;
 export type TierSpec = Static<typeof TierSpec>;
 export type FailoverSpec = Static<typeof FailoverSpec>;
 export type ClassifierSpec = Static<typeof ClassifierSpec>;
+export type ConfigMapRouterRef = Static<typeof ConfigMapRouterRef>;
 export type SpendTargetSpec = Static<typeof SpendTargetSpec>;
 export type VirtualKeySpec = Static<typeof VirtualKeySpec>;
 export type FileConfig = Static<typeof FileConfig>;
