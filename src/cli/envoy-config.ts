@@ -36,34 +36,28 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'listener-address': { type: 'string' },
-        'listener-port': { type: 'string' },
-        socket: { type: 'string' },
-        'ext-proc-tcp': { type: 'string' },
-        'buffer-limit': { type: 'string' },
-        'fail-open': { type: 'boolean' },
-        'message-timeout-ms': { type: 'string' },
-        'max-message-timeout-ms': { type: 'string' },
-        'stream-idle-timeout-s': { type: 'string' },
-        'connect-timeout-ms': { type: 'string' },
-        'ca-file': { type: 'string' },
-        'dns-lookup-family': { type: 'string' },
-        'admin-port': { type: 'string' },
-        'admin-socket': { type: 'string' },
-        'no-access-log': { type: 'boolean' },
-        'max-concurrent': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`tierflow envoy-config: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'listener-address': { type: 'string' },
+      'listener-port': { type: 'string' },
+      socket: { type: 'string' },
+      'ext-proc-tcp': { type: 'string' },
+      'buffer-limit': { type: 'string' },
+      'fail-open': { type: 'boolean' },
+      'message-timeout-ms': { type: 'string' },
+      'max-message-timeout-ms': { type: 'string' },
+      'stream-idle-timeout-s': { type: 'string' },
+      'connect-timeout-ms': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'dns-lookup-family': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'admin-socket': { type: 'string' },
+      'no-access-log': { type: 'boolean' },
+      'max-concurrent': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

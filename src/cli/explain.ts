@@ -172,26 +172,19 @@ function formatText(d: ClassificationDetail, decision: Decision, top: number): s
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        file: { type: 'string', short: 'f' },
-        config: { type: 'string', short: 'c' },
-        model: { type: 'string', short: 'm' },
-        router: { type: 'string', short: 'r' },
-        top: { type: 'string', short: 'n' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    process.stderr.write(`tierflow explain: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f' },
+      config: { type: 'string', short: 'c' },
+      model: { type: 'string', short: 'm' },
+      router: { type: 'string', short: 'r' },
+      top: { type: 'string', short: 'n' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

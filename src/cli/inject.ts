@@ -27,23 +27,17 @@ What was injected, and the webhook's warnings, go to stderr.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        filename: { type: 'string', short: 'f' },
-        objects: { type: 'string', multiple: true },
-        values: { type: 'string', multiple: true },
-        namespace: { type: 'string', short: 'n' },
-        'namespace-enabled': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`tierflow inject: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      filename: { type: 'string', short: 'f' },
+      objects: { type: 'string', multiple: true },
+      values: { type: 'string', multiple: true },
+      namespace: { type: 'string', short: 'n' },
+      'namespace-enabled': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

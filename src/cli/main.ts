@@ -69,7 +69,23 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = await command.load();
-  return (await mod.run(rest)) ?? 0;
+  try {
+    return (await mod.run(rest)) ?? 0;
+  } catch (err) {
+    if (!isCommandLineError(err)) throw err;
+    process.stderr.write(
+      `tierflow ${name}: ${err.message}\nRun \`tierflow ${name} --help\` for its options.\n`,
+    );
+    return 2;
+  }
+}
+
+/** An unknown option, a missing option value or a stray argument, as node:util parseArgs reports them. */
+function isCommandLineError(err: unknown): err is Error {
+  return (
+    err instanceof Error &&
+    (err as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS_') === true
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -35,21 +35,15 @@ const MAX_ERROR_LINES = 100;
 const FLUSH_EVERY = 256;
 
 export async function run(argv: string[], io: ScoreIo = process): Promise<number> {
-  let values: { reasons?: boolean; model?: string; router?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        reasons: { type: 'boolean' },
-        model: { type: 'string' },
-        router: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    io.stderr.write(`tierflow score: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      reasons: { type: 'boolean' },
+      model: { type: 'string' },
+      router: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     io.stdout.write(USAGE);
     return 0;

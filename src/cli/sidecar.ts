@@ -63,28 +63,22 @@ default 30000), then the process exits.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        socket: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'health-port': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'body-limit': { type: 'string' },
-        'max-message-timeout-ms': { type: 'string' },
-        'secrets-dir': { type: 'string' },
-        redis: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`tierflow sidecar: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      socket: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'health-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'body-limit': { type: 'string' },
+      'max-message-timeout-ms': { type: 'string' },
+      'secrets-dir': { type: 'string' },
+      redis: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

@@ -42,32 +42,18 @@ export interface TrainIo {
 }
 
 export async function run(argv: string[], io: TrainIo = process): Promise<number> {
-  let values: {
-    data?: string;
-    out?: string;
-    mode?: string;
-    folds?: string;
-    'flagship-share'?: string[];
-    json?: boolean;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string', short: 'd' },
-        out: { type: 'string', short: 'o' },
-        mode: { type: 'string' },
-        folds: { type: 'string' },
-        'flagship-share': { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    io.stderr.write(`tierflow train: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string', short: 'd' },
+      out: { type: 'string', short: 'o' },
+      mode: { type: 'string' },
+      folds: { type: 'string' },
+      'flagship-share': { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     io.stdout.write(USAGE);
     return 0;
