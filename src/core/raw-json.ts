@@ -74,6 +74,19 @@ export function topLevelModelSpans(b: Buffer): Array<[number, number]> | undefin
   return spans;
 }
 
+// The quoted model names already encoded (a handful: the configured upstream models).
+const MODEL_VALUES = new Map<string, Buffer>();
+const MAX_MODEL_VALUES = 256;
+
+function modelValue(model: string): Buffer {
+  let v = MODEL_VALUES.get(model);
+  if (!v) {
+    if (MODEL_VALUES.size >= MAX_MODEL_VALUES) MODEL_VALUES.clear();
+    MODEL_VALUES.set(model, (v = Buffer.from(JSON.stringify(model))));
+  }
+  return v;
+}
+
 /**
  * The body with every top-level "model" set to `model` and, when given, `firstField` (a
  * `"key":value` JSON member) inserted as the first member; undefined when it cannot be done on
@@ -85,19 +98,26 @@ export function rewriteModel(b: Buffer, model: string, firstField?: string): Buf
   let open = 0;
   while (isSpace(b[open])) open++;
   if (b[open] !== OPEN_OBJECT) return undefined;
-  const value = Buffer.from(JSON.stringify(model));
+  const value = modelValue(model);
   const insert = firstField === undefined ? undefined : Buffer.from(firstField + ',');
   let size = b.length + (insert?.length ?? 0);
   for (const [s, e] of spans) size += value.length - (e - s);
+  // Uint8Array.set, not Buffer.copy: copy's argument handling cost 4x the copying of a 4 KB body.
   const out = Buffer.allocUnsafe(size);
-  let pos = b.copy(out, 0, 0, open + 1);
-  if (insert) pos += insert.copy(out, pos);
+  out.set(b.subarray(0, open + 1), 0);
+  let pos = open + 1;
+  if (insert) {
+    out.set(insert, pos);
+    pos += insert.length;
+  }
   let from = open + 1;
   for (const [s, e] of spans) {
-    pos += b.copy(out, pos, from, s);
-    pos += value.copy(out, pos);
+    out.set(b.subarray(from, s), pos);
+    pos += s - from;
+    out.set(value, pos);
+    pos += value.length;
     from = e;
   }
-  b.copy(out, pos, from);
+  out.set(b.subarray(from), pos);
   return out;
 }

@@ -11,6 +11,15 @@ const { request } = require('undici/lib/api/index.js') as {
   request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 };
 
+// Origin and path of an upstream URL, read once per URL object (translators reuse one per model).
+const TARGETS = new WeakMap<URL, { origin: string; path: string }>();
+
+function targetOf(url: URL): { origin: string; path: string } {
+  let t = TARGETS.get(url);
+  if (!t) TARGETS.set(url, (t = { origin: url.origin, path: url.pathname + url.search }));
+  return t;
+}
+
 export interface SendOptions {
   signal?: AbortSignal;
   /** Until response headers arrive. */
@@ -32,9 +41,10 @@ export class UpstreamClient {
   }
 
   send(req: UpstreamRequest, options: SendOptions): Promise<Dispatcher.ResponseData> {
+    const target = targetOf(req.url);
     return request.call(this.#agent, {
-      origin: req.url.origin,
-      path: req.url.pathname + req.url.search,
+      origin: target.origin,
+      path: target.path,
       method: req.method,
       headers: req.headers,
       body: req.method === 'GET' ? undefined : req.body,

@@ -19,6 +19,8 @@ export type Clock = () => number;
 interface Entry {
   breaker: ModelBreaker;
   breakerSettings: string;
+  /** The settings object breakerSettings was last checked against. */
+  settingsSeen: object;
   latency: ModelLatency;
   coolDownUntil: number;
 }
@@ -46,8 +48,10 @@ export class HealthRegistry {
 
   #entry(model: CompiledModel): Entry {
     const settings = model.provider.breaker;
-    const key = `${settings.errorThresholdPercentage}/${settings.volumeThreshold}/${settings.resetTimeoutMs}/${settings.rollingWindowMs}`;
     let e = this.#entries.get(model.id);
+    // The same settings object as last time (no reload since): nothing to compare.
+    if (e && e.settingsSeen === settings) return e;
+    const key = `${settings.errorThresholdPercentage}/${settings.volumeThreshold}/${settings.resetTimeoutMs}/${settings.rollingWindowMs}`;
     if (e && e.breakerSettings !== key) {
       e.breaker.shutdown();
       e.breaker = this.#newBreaker(model);
@@ -59,9 +63,11 @@ export class HealthRegistry {
         breakerSettings: key,
         latency: new ModelLatency(),
         coolDownUntil: 0,
+        settingsSeen: settings,
       };
       this.#entries.set(model.id, e);
     }
+    e.settingsSeen = settings;
     return e;
   }
 

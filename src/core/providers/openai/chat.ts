@@ -221,6 +221,10 @@ export function adaptMessages(
   return out ?? messages;
 }
 
+// The upstream URL of a model, built once per compiled model (a reload compiles new ones) instead
+// of once per request. Shared: nothing mutates an UpstreamRequest's URL.
+const UPSTREAM_URLS = new WeakMap<CompiledModel, { base: string; path: string; url: URL }>();
+
 export class OpenAITranslator implements Translator {
   usage: Usage | undefined = undefined;
   sawFirstToken = false;
@@ -326,7 +330,12 @@ export class OpenAITranslator implements Translator {
         'api_error',
         'provider_misconfigured',
       );
-    return joinUrl(base, this.options.path ?? '/chat/completions');
+    const path = this.options.path ?? '/chat/completions';
+    const cached = UPSTREAM_URLS.get(this.model);
+    if (cached && cached.base === base && cached.path === path) return cached.url;
+    const url = joinUrl(base, path);
+    UPSTREAM_URLS.set(this.model, { base, path, url });
+    return url;
   }
 
   /** Headers: content negotiation, provider headers, then auth (which provider headers cannot override). */
