@@ -600,7 +600,7 @@ describe('Bedrock responses', () => {
       bad,
       ev('messageStop', { stopReason: 'end_turn' }),
     ]);
-    expect(t.streamError).toMatchObject({ status: 502, code: 'bad_upstream_response' });
+    expect(t.streamError).toMatchObject({ status: 502, code: 'invalid_upstream_response' });
     expect(sse).not.toContain('zzz');
   });
 });

@@ -56,7 +56,14 @@ import { completionToSse, usageToOpenAI } from '../openai/chat.js';
 import { joinUrl, providerHeaders } from '../shared/request.js';
 import { EMPTY_BUFFER, SSE_DONE_TEXT, SseParser, sseData } from '../shared/sse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
-import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from '../shared/upstream-error.js';
+import {
+  answerObject,
+  bodyExcerpt,
+  isJsonObject,
+  malformedChunkError,
+  tryParseJson,
+  upstreamError,
+} from '../shared/upstream-error.js';
 
 /** max_tokens when the client set none (capped by the model's maxOutputTokens). */
 export const DEFAULT_MAX_TOKENS = 8192;
@@ -72,7 +79,6 @@ interface AnthropicMessage {
 const TEXT = -1;
 const IGNORED = -2;
 
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 // ---- request ------------------------------------------------------------------------------
@@ -129,14 +135,15 @@ function contentBlocks(content: ChatMessage['content'], param: string, where: Wh
     }
     if (!textOnly && p.type === 'image_url') {
       const iu = p.image_url;
-      const url = typeof iu === 'string' ? iu : isObj(iu) && typeof iu.url === 'string' ? iu.url : undefined;
+      const url =
+        typeof iu === 'string' ? iu : isJsonObject(iu) && typeof iu.url === 'string' ? iu.url : undefined;
       if (url === undefined) throw badRequest(`Missing image URL at '${at}'.`, at, 'invalid_value');
       const b = imageBlock(url, at);
       if (p.cache_control !== undefined) b.cache_control = p.cache_control;
       out.push(b);
       return;
     }
-    if (!textOnly && p.type === 'file' && isObj(p.file) && typeof p.file.file_data === 'string') {
+    if (!textOnly && p.type === 'file' && isJsonObject(p.file) && typeof p.file.file_data === 'string') {
       const data = p.file.file_data;
       const comma = data.indexOf(',');
       if (data.startsWith('data:application/pdf;base64,') && comma !== -1) {
@@ -161,7 +168,7 @@ function toolUseBlocks(msg: ChatMessage, param: string, ids: ToolIds): Block[] {
   if (!Array.isArray(calls)) return [];
   return calls.map((tc, k) => {
     const at = `${param}.tool_calls[${k}]`;
-    const fn = isObj(tc) && isObj(tc.function) ? tc.function : undefined;
+    const fn = isJsonObject(tc) && isJsonObject(tc.function) ? tc.function : undefined;
     if (!fn || typeof fn.name !== 'string' || typeof tc.id !== 'string') {
       throw badRequest(
         `Invalid tool call at '${at}': expected {id, function: {name, arguments}}.`,
@@ -182,7 +189,7 @@ function toolUseBlocks(msg: ChatMessage, param: string, ids: ToolIds): Block[] {
         );
       }
     }
-    if (!isObj(input)) {
+    if (!isJsonObject(input)) {
       throw badRequest(
         `'${at}.function.arguments' must be a JSON object.`,
         `${at}.function.arguments`,
@@ -319,8 +326,8 @@ export function toAnthropicRequest(
   const rf = src.response_format;
   let outputConfig: Json | undefined;
   if (rf?.type === 'json_schema') {
-    const js = isObj(rf.json_schema) ? rf.json_schema : {};
-    const schema = isObj(js.schema) ? js.schema : { type: 'object' };
+    const js = isJsonObject(rf.json_schema) ? rf.json_schema : {};
+    const schema = isJsonObject(js.schema) ? js.schema : { type: 'object' };
     if (model.capabilities.has('jsonSchema')) {
       // Rewritten as the official SDK does: Anthropic refuses schemas with keywords it does not enforce.
       outputConfig = { format: { type: 'json_schema', schema: strictSchema(schema) } };
@@ -377,7 +384,7 @@ export function toAnthropicRequest(
   const tools = src.tools;
   if (Array.isArray(tools) && tools.length > 0) {
     out.tools = tools.map((tool, k) => {
-      if (tool.type !== 'function' || !isObj(tool.function)) {
+      if (tool.type !== 'function' || !isJsonObject(tool.function)) {
         throw badRequest(
           `Tool type '${String(tool.type)}' at 'tools[${k}]' is not supported by Anthropic models.`,
           `tools[${k}]`,
@@ -387,7 +394,7 @@ export function toAnthropicRequest(
       const f = tool.function;
       const t: Json = {
         name: f.name,
-        input_schema: isObj(f.parameters) ? f.parameters : { type: 'object', properties: {} },
+        input_schema: isJsonObject(f.parameters) ? f.parameters : { type: 'object', properties: {} },
       };
       if (typeof f.description === 'string') t.description = f.description;
       return t;
@@ -397,7 +404,7 @@ export function toAnthropicRequest(
     if (tc === 'auto') choice = { type: 'auto' };
     else if (tc === 'none') choice = { type: 'none' };
     else if (tc === 'required') choice = { type: 'any' };
-    else if (isObj(tc) && isObj(tc.function) && typeof tc.function.name === 'string')
+    else if (isJsonObject(tc) && isJsonObject(tc.function) && typeof tc.function.name === 'string')
       choice = { type: 'tool', name: tc.function.name };
     else if (tc !== undefined && tc !== null)
       throw badRequest("Invalid value for 'tool_choice'.", 'tool_choice', 'invalid_value');
@@ -541,22 +548,22 @@ export class AnthropicTranslator implements Translator {
   // -- non-streaming
 
   #completion(obj: Json): Json {
-    if (obj.type === 'error' && isObj(obj.error)) throw this.#errorFromBody(500, obj);
+    if (obj.type === 'error' && isJsonObject(obj.error)) throw this.#errorFromBody(500, obj);
     const content = Array.isArray(obj.content) ? obj.content : [];
     let text = '';
     const toolCalls: Json[] = [];
     for (const b of content) {
-      if (!isObj(b)) continue;
+      if (!isJsonObject(b)) continue;
       if (b.type === 'text' && typeof b.text === 'string') text += b.text;
       else if (b.type === 'tool_use') {
         toolCalls.push({
           id: b.id,
           type: 'function',
-          function: { name: b.name, arguments: JSON.stringify(isObj(b.input) ? b.input : {}) },
+          function: { name: b.name, arguments: JSON.stringify(isJsonObject(b.input) ? b.input : {}) },
         });
       }
     }
-    if (isObj(obj.usage)) this.usage = mergeUsage(undefined, obj.usage);
+    if (isJsonObject(obj.usage)) this.usage = mergeUsage(undefined, obj.usage);
     if (text.length > 0 || toolCalls.length > 0) this.sawFirstToken = true;
     const message: Json = {
       role: 'assistant',
@@ -576,16 +583,7 @@ export class AnthropicTranslator implements Translator {
   }
 
   #parseBody(body: Buffer): Json {
-    const obj = tryParseJson(body);
-    if (!isObj(obj)) {
-      throw new ApiError(
-        502,
-        `Provider '${this.model.provider.name}' returned a body that is not JSON: ${bodyExcerpt(body)}`,
-        'upstream_error',
-        'invalid_upstream_response',
-      );
-    }
-    return obj;
+    return answerObject(this.model, body);
   }
 
   onBody(body: Buffer): Buffer {
@@ -659,7 +657,7 @@ export class AnthropicTranslator implements Translator {
     } catch {
       ev = undefined;
     }
-    if (!isObj(ev)) {
+    if (!isJsonObject(ev)) {
       // Not an Anthropic event: end the stream with an error the client's SDK can read.
       this.streamError = malformedChunkError(this.model);
       this.#out += sseData(JSON.stringify(this.streamError.toBody())) + SSE_DONE_TEXT;
@@ -670,7 +668,7 @@ export class AnthropicTranslator implements Translator {
     switch (type) {
       case 'content_block_delta': {
         const d = ev.delta;
-        if (!isObj(d)) return;
+        if (!isJsonObject(d)) return;
         const idx = num(ev.index);
         const kind = this.#blocks[idx];
         if (d.type === 'text_delta') {
@@ -693,16 +691,16 @@ export class AnthropicTranslator implements Translator {
         return;
       }
       case 'message_start': {
-        const m = isObj(ev.message) ? ev.message : undefined;
+        const m = isJsonObject(ev.message) ? ev.message : undefined;
         this.#start(m);
-        if (m !== undefined && isObj(m.usage)) this.usage = mergeUsage(this.usage, m.usage);
+        if (m !== undefined && isJsonObject(m.usage)) this.usage = mergeUsage(this.usage, m.usage);
         this.#out += this.#chunk('{"role":"assistant","content":""}', null);
         return;
       }
       case 'content_block_start': {
         const b = ev.content_block;
         const idx = num(ev.index);
-        if (!isObj(b)) return;
+        if (!isJsonObject(b)) return;
         if (b.type === 'text') {
           this.#blocks[idx] = TEXT;
           if (typeof b.text === 'string' && b.text.length > 0) {
@@ -724,7 +722,7 @@ export class AnthropicTranslator implements Translator {
               ',"arguments":""}}]}',
             null,
           );
-          if (isObj(b.input) && Object.keys(b.input).length > 0) {
+          if (isJsonObject(b.input) && Object.keys(b.input).length > 0) {
             // Some servers send the whole input up front instead of input_json_delta events.
             this.#toolArgs[ti] = true;
             this.#out += this.#chunk(
@@ -754,9 +752,9 @@ export class AnthropicTranslator implements Translator {
         return;
       }
       case 'message_delta': {
-        if (isObj(ev.usage)) this.usage = mergeUsage(this.usage, ev.usage);
+        if (isJsonObject(ev.usage)) this.usage = mergeUsage(this.usage, ev.usage);
         const d = ev.delta;
-        if (isObj(d) && d.stop_reason !== undefined && d.stop_reason !== null)
+        if (isJsonObject(d) && d.stop_reason !== undefined && d.stop_reason !== null)
           this.#finish = finishReasonFor(d.stop_reason);
         if (this.#finish !== undefined && !this.#finishSent) {
           this.#finishSent = true;
@@ -787,7 +785,7 @@ export class AnthropicTranslator implements Translator {
         return;
       }
       case 'error': {
-        const e = isObj(ev.error) ? ev.error : {};
+        const e = isJsonObject(ev.error) ? ev.error : {};
         const etype = typeof e.type === 'string' ? e.type : 'api_error';
         this.streamError = upstreamError(this.model, STATUS_OF_TYPE[etype] ?? 500, {
           message: typeof e.message === 'string' ? e.message : undefined,
@@ -824,7 +822,7 @@ export class AnthropicTranslator implements Translator {
   // -- errors
 
   #errorFromBody(status: number, parsed: Json): ApiError {
-    const e = isObj(parsed.error) ? parsed.error : {};
+    const e = isJsonObject(parsed.error) ? parsed.error : {};
     const etype = typeof e.type === 'string' ? e.type : null;
     return upstreamError(this.model, status >= 400 ? status : (STATUS_OF_TYPE[etype ?? ''] ?? 500), {
       message: typeof e.message === 'string' ? e.message : undefined,
@@ -834,7 +832,7 @@ export class AnthropicTranslator implements Translator {
 
   onError(status: number, _headers: UpstreamHeaders, body: Buffer): ApiError {
     const parsed = tryParseJson(body);
-    if (isObj(parsed) && isObj(parsed.error)) return this.#errorFromBody(status, parsed);
+    if (isJsonObject(parsed) && isJsonObject(parsed.error)) return this.#errorFromBody(status, parsed);
     return upstreamError(this.model, status, { message: body.length > 0 ? bodyExcerpt(body) : undefined });
   }
 }

@@ -20,7 +20,12 @@ import {
   fitToolCallId,
 } from '../shared/common.js';
 import { EventStreamDecoder, EventStreamError, headerString } from '../shared/eventstream.js';
-import { tryParseJson as tryJson, upstreamError } from '../shared/upstream-error.js';
+import {
+  answerObject,
+  tryParseJson as tryJson,
+  unreadableAnswerError,
+  upstreamError,
+} from '../shared/upstream-error.js';
 import { uriEscape } from '../shared/sigv4.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
 import { bedrockAuthHeaders } from './auth.js';
@@ -422,14 +427,11 @@ class BedrockTranslator implements Translator {
   }
 
   onBody(body: Buffer): Buffer {
-    const json = tryJson(body) as
-      { output?: { message?: { content?: Block[] } }; stopReason?: string; usage?: BedrockUsage } | undefined;
-    if (!json || typeof json !== 'object') {
-      throw upstreamError(this.model, 502, {
-        message: 'response body is not valid JSON',
-        providerCode: 'bad_upstream_response',
-      });
-    }
+    const json = answerObject(this.model, body) as {
+      output?: { message?: { content?: Block[] } };
+      stopReason?: string;
+      usage?: BedrockUsage;
+    };
     let text = '';
     const toolCalls: ToolCall[] = [];
     for (const block of json.output?.message?.content ?? []) {
@@ -465,13 +467,7 @@ class BedrockTranslator implements Translator {
       } catch (err) {
         if (!(err instanceof EventStreamError)) throw err;
         this.broken = true;
-        this.fail(
-          upstreamError(this.model, 502, {
-            message: `corrupt event stream: ${err.message}`,
-            providerCode: 'bad_upstream_response',
-            midStream: true,
-          }),
-        );
+        this.fail(unreadableAnswerError(this.model, `sent a corrupt event stream: ${err.message}`));
         out += this.writer.error(this.streamError!);
       }
     }

@@ -98,7 +98,7 @@ class BedrockEmbeddingsTranslator extends EmbeddingsTranslator {
       vectors = Array.isArray(list) ? list.map(floatArray) : [];
     }
     if (vectors.length !== this.embeddings.count || vectors.some((v) => !v))
-      throw this.unreadable(`expected ${this.embeddings.count} embeddings`);
+      throw this.unreadable(`did not return the ${this.embeddings.count} embeddings asked for`);
     const header = Number(headerOf(headers, 'x-amzn-bedrock-input-token-count'));
     const counted =
       typeof j.inputTextTokenCount === 'number'

@@ -22,7 +22,12 @@ import {
   fitToolCallId,
 } from '../shared/common.js';
 import { SseParser } from '../shared/sse.js';
-import { malformedChunkError, tryParseJson as tryJson, upstreamError } from '../shared/upstream-error.js';
+import {
+  answerObject,
+  malformedChunkError,
+  tryParseJson as tryJson,
+  upstreamError,
+} from '../shared/upstream-error.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
 import { geminiAuthHeaders } from './auth.js';
 import { geminiModelUrl } from './endpoint.js';
@@ -418,13 +423,7 @@ class GeminiTranslator implements Translator {
 
   /** Non-streaming body. A prompt blocked by safety filters throws a 400 ApiError (code content_filter). */
   onBody(body: Buffer): Buffer {
-    const json = tryJson(body) as GeminiResponse | undefined;
-    if (!json || typeof json !== 'object') {
-      throw upstreamError(this.model, 502, {
-        message: 'response body is not valid JSON',
-        providerCode: 'bad_upstream_response',
-      });
-    }
+    const json = answerObject(this.model, body) as GeminiResponse;
     if (json.error) throw geminiError(this.model, 502, json.error, 'error');
     this.usage = toUsage(json.usageMetadata);
     const cand = json.candidates?.[0];

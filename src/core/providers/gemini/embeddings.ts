@@ -33,7 +33,7 @@ class GeminiEmbeddingsTranslator extends EmbeddingsTranslator {
     const list = (json as { embeddings?: { values?: unknown }[] } | null)?.embeddings;
     const vectors = Array.isArray(list) ? list.map((e) => floatArray(e?.values)) : [];
     if (vectors.length !== this.embeddings.count || vectors.some((v) => !v))
-      throw this.unreadable(`expected ${this.embeddings.count} embeddings`);
+      throw this.unreadable(`did not return the ${this.embeddings.count} embeddings asked for`);
     const tokens = this.setUsage(undefined);
     return embeddingsResponse(vectors as number[][], this.model.name, tokens, this.embeddings.encodingFormat);
   }

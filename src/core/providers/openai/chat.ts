@@ -36,7 +36,14 @@ import { joinUrl, providerHeaders } from '../shared/request.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
 import { openaiAuthHeaders } from './auth.js';
 import { OPENAI_DEFAULT_BASE_URL } from './endpoint.js';
-import { bodyExcerpt, malformedChunkError, tryParseJson, upstreamError } from '../shared/upstream-error.js';
+import {
+  answerObject,
+  bodyExcerpt,
+  isJsonObject,
+  malformedChunkError,
+  tryParseJson,
+  upstreamError,
+} from '../shared/upstream-error.js';
 import { rewriteModel } from '../../raw-json.js';
 
 export interface OpenAITranslatorOptions {
@@ -69,12 +76,11 @@ type Json = Record<string, unknown>;
 /** Output held back before the first token is released anyway beyond this many characters. */
 export const HOLD_LIMIT = 64 * 1024;
 
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /** OpenAI `usage` object -> Usage. promptTokens includes the cached tokens (as OpenAI counts them). */
 export function usageFromOpenAI(u: Json): Usage {
-  const details = isObj(u.prompt_tokens_details) ? u.prompt_tokens_details : undefined;
+  const details = isJsonObject(u.prompt_tokens_details) ? u.prompt_tokens_details : undefined;
   return {
     promptTokens: num(u.prompt_tokens),
     completionTokens: num(u.completion_tokens),
@@ -108,11 +114,11 @@ export function completionToSse(c: Json, includeUsage: boolean): string {
   let out = '';
   const choices = Array.isArray(c.choices) ? c.choices : [];
   for (const ch of choices) {
-    if (!isObj(ch)) continue;
-    const msg = isObj(ch.message) ? ch.message : {};
+    if (!isJsonObject(ch)) continue;
+    const msg = isJsonObject(ch.message) ? ch.message : {};
     const delta: Json = { role: 'assistant', content: typeof msg.content === 'string' ? msg.content : '' };
     if (Array.isArray(msg.tool_calls)) {
-      delta.tool_calls = msg.tool_calls.map((t, index) => (isObj(t) ? { index, ...t } : t));
+      delta.tool_calls = msg.tool_calls.map((t, index) => (isJsonObject(t) ? { index, ...t } : t));
     }
     const index = ch.index ?? 0;
     out += sseData(
@@ -125,7 +131,7 @@ export function completionToSse(c: Json, includeUsage: boolean): string {
       }),
     );
   }
-  if (includeUsage && isObj(c.usage))
+  if (includeUsage && isJsonObject(c.usage))
     out += sseData(JSON.stringify({ ...base, choices: [], usage: c.usage }));
   return out;
 }
@@ -151,7 +157,7 @@ export function hasNonNullKey(json: string, key: string): boolean {
 }
 
 function deltaHasToken(delta: unknown): boolean {
-  if (!isObj(delta)) return false;
+  if (!isJsonObject(delta)) return false;
   const c = delta.content;
   if (typeof c === 'string' && c.length > 0) return true;
   if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) return true;
@@ -262,7 +268,7 @@ export class OpenAITranslator implements Translator {
       delete body.max_tokens;
     }
     if (this.request.stream && this.options.injectIncludeUsage) {
-      const so = isObj(src.stream_options) ? src.stream_options : {};
+      const so = isJsonObject(src.stream_options) ? src.stream_options : {};
       body.stream_options = { ...so, include_usage: true };
       this.#injectedUsage = true;
     }
@@ -413,11 +419,11 @@ export class OpenAITranslator implements Translator {
     } catch {
       obj = undefined;
     }
-    if (!isObj(obj)) {
+    if (!isJsonObject(obj)) {
       this.#malformed();
       return;
     }
-    if (isObj(obj.error)) {
+    if (isJsonObject(obj.error)) {
       const e = obj.error;
       this.streamError = upstreamError(this.model, typeof e.code === 'number' ? e.code : 500, {
         message: typeof e.message === 'string' ? e.message : undefined,
@@ -433,12 +439,12 @@ export class OpenAITranslator implements Translator {
     if (Array.isArray(choices)) {
       for (const ch of choices) {
         emptyChoices = false;
-        if (!isObj(ch)) continue;
+        if (!isJsonObject(ch)) continue;
         if (!this.sawFirstToken && deltaHasToken(ch.delta)) this.sawFirstToken = true;
         if (ch.finish_reason !== null && ch.finish_reason !== undefined) this.#sawFinish = true;
       }
     }
-    if (isObj(obj.usage)) {
+    if (isJsonObject(obj.usage)) {
       this.usage = usageFromOpenAI(obj.usage);
       if (this.#hideUsageChunk && emptyChoices) return;
     }
@@ -485,18 +491,11 @@ export class OpenAITranslator implements Translator {
   }
 
   #readCompletion(body: Buffer): Json {
-    const obj = tryParseJson(body);
-    if (!isObj(obj)) {
-      throw new ApiError(
-        502,
-        `Provider '${this.model.provider.name}' returned a body that is not JSON: ${bodyExcerpt(body)}`,
-        'upstream_error',
-        'invalid_upstream_response',
-      );
-    }
-    if (isObj(obj.usage)) this.usage = usageFromOpenAI(obj.usage);
+    const obj = answerObject(this.model, body);
+    if (isJsonObject(obj.usage)) this.usage = usageFromOpenAI(obj.usage);
     if (Array.isArray(obj.choices)) {
-      for (const ch of obj.choices) if (isObj(ch) && deltaHasToken(ch.message)) this.sawFirstToken = true;
+      for (const ch of obj.choices)
+        if (isJsonObject(ch) && deltaHasToken(ch.message)) this.sawFirstToken = true;
     }
     return obj;
   }
@@ -509,9 +508,9 @@ export class OpenAITranslator implements Translator {
   onError(status: number, _headers: UpstreamHeaders, body: Buffer): ApiError {
     const parsed = tryParseJson(body);
     // OpenAI: {"error":{"message","type","param","code"}}; some servers: {"error":"text"} or {"message":...}.
-    if (isObj(parsed)) {
+    if (isJsonObject(parsed)) {
       const e = parsed.error;
-      if (isObj(e)) {
+      if (isJsonObject(e)) {
         return upstreamError(this.model, status, {
           message: typeof e.message === 'string' ? e.message : undefined,
           providerType: typeof e.type === 'string' ? e.type : null,

@@ -38,7 +38,7 @@ export class OpenAIEmbeddingsTranslator extends EmbeddingsTranslator {
 
   protected translate(json: unknown): Buffer {
     const j = json as { data?: unknown; usage?: { prompt_tokens?: unknown } } | null;
-    if (!j || !Array.isArray(j.data)) throw this.unreadable('response has no embeddings (data)');
+    if (!j || !Array.isArray(j.data)) throw this.unreadable('returned no embeddings (no data array)');
     const tokens = j.usage?.prompt_tokens;
     this.setUsage(typeof tokens === 'number' ? tokens : undefined);
     if (this.embeddings.encodingFormat === 'base64') {

@@ -13,13 +13,18 @@ import type { ParsedRequest } from '../../parse.js';
 import type { ResponsesRequest } from '../../responses/request.js';
 import { Adjustments, adaptSampling, clientResponseStart, StreamHoldBack } from '../shared/common.js';
 import { EMPTY_BUFFER, SseParser } from '../shared/sse.js';
-import { bodyExcerpt, tryParseJson, upstreamError } from '../shared/upstream-error.js';
+import {
+  answerObject,
+  isJsonObject,
+  malformedChunkError,
+  tryParseJson,
+  upstreamError,
+} from '../shared/upstream-error.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
 import { OPENAI_FAMILY, OpenAITranslator } from './chat.js';
 
 type Json = Record<string, unknown>;
 
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /** Held back before the first token is released anyway beyond this many characters. */
@@ -27,7 +32,7 @@ const HOLD_LIMIT = 64 * 1024;
 
 /** Responses `usage` -> Usage (input_tokens counts the cached ones, as OpenAI reports them). */
 export function usageFromResponses(u: Json): Usage {
-  const details = isObj(u.input_tokens_details) ? u.input_tokens_details : undefined;
+  const details = isJsonObject(u.input_tokens_details) ? u.input_tokens_details : undefined;
   return {
     promptTokens: num(u.input_tokens),
     completionTokens: num(u.output_tokens),
@@ -123,13 +128,8 @@ export class NativeResponsesTranslator extends OpenAITranslator {
     let obj: Json | undefined;
     if (type === undefined || TERMINAL.has(type)) {
       const parsed = tryParseJson(data);
-      if (!isObj(parsed)) {
-        this.streamError = new ApiError(
-          502,
-          `Provider '${this.model.provider.name}' sent a stream event that is not JSON.`,
-          'upstream_error',
-          'invalid_upstream_response',
-        );
+      if (!isJsonObject(parsed)) {
+        this.streamError = malformedChunkError(this.model);
         this.#emitError(this.streamError);
         this.#terminal = true;
         return;
@@ -147,10 +147,10 @@ export class NativeResponsesTranslator extends OpenAITranslator {
 
   #onTerminal(type: string, obj: Json): void {
     this.#terminal = true;
-    const response = isObj(obj.response) ? obj.response : undefined;
-    if (response && isObj(response.usage)) this.usage = usageFromResponses(response.usage);
+    const response = isJsonObject(obj.response) ? obj.response : undefined;
+    if (response && isJsonObject(response.usage)) this.usage = usageFromResponses(response.usage);
     if (type === 'error' || type === 'response.failed') {
-      const e = type === 'error' ? obj : isObj(response?.error) ? response.error : {};
+      const e = type === 'error' ? obj : isJsonObject(response?.error) ? response.error : {};
       this.streamError = upstreamError(this.model, 502, {
         message: typeof e.message === 'string' ? e.message : undefined,
         providerCode: typeof e.code === 'string' ? e.code : null,
@@ -180,16 +180,8 @@ export class NativeResponsesTranslator extends OpenAITranslator {
   }
 
   override onBody(body: Buffer): Buffer {
-    const obj = tryParseJson(body);
-    if (!isObj(obj)) {
-      throw new ApiError(
-        502,
-        `Provider '${this.model.provider.name}' returned a body that is not JSON: ${bodyExcerpt(body)}`,
-        'upstream_error',
-        'invalid_upstream_response',
-      );
-    }
-    if (isObj(obj.usage)) this.usage = usageFromResponses(obj.usage);
+    const obj = answerObject(this.model, body);
+    if (isJsonObject(obj.usage)) this.usage = usageFromResponses(obj.usage);
     if (Array.isArray(obj.output) && obj.output.length > 0) this.sawFirstToken = true;
     return body;
   }

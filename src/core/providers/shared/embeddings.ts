@@ -7,7 +7,7 @@ import { inputUsage } from '../../embeddings/response.js';
 import type { Usage } from '../../openai.js';
 import type { ParsedRequest } from '../../parse.js';
 import type { ClientResponseStart, Translator, UpstreamHeaders, UpstreamRequest } from '../types.js';
-import { upstreamError } from './upstream-error.js';
+import { answerObject, unreadableAnswerError } from './upstream-error.js';
 
 export abstract class EmbeddingsTranslator implements Translator {
   readonly model: CompiledModel;
@@ -41,17 +41,11 @@ export abstract class EmbeddingsTranslator implements Translator {
   }
 
   onStreamChunk(): Buffer {
-    throw new ApiError(502, 'embeddings answers are not streamed', 'api_error', 'bad_upstream_response');
+    throw unreadableAnswerError(this.model, 'streamed an answer to an embeddings request');
   }
 
   onBody(body: Buffer): Buffer {
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw this.unreadable('response body is not valid JSON');
-    }
-    return this.translate(json, this.#headers);
+    return this.translate(answerObject(this.model, body), this.#headers);
   }
 
   onError(status: number, headers: UpstreamHeaders, body: Buffer): ApiError {
@@ -60,7 +54,7 @@ export abstract class EmbeddingsTranslator implements Translator {
 
   /** A 502 for an answer without the expected embeddings: the next candidate may serve. */
   protected unreadable(message: string): ApiError {
-    return upstreamError(this.model, 502, { message, providerCode: 'bad_upstream_response' });
+    return unreadableAnswerError(this.model, message);
   }
 
   /** A 400: this model cannot take what the client sent (the next candidate may). */

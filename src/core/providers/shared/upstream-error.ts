@@ -127,12 +127,31 @@ export function upstreamError(
   return new ApiError(status, message, type, code, field(info.param));
 }
 
-/** A stream event that is not the JSON the provider's wire format promises. */
-export function malformedChunkError(model: CompiledModel): ApiError {
+/** A JSON object (not an array, not null): what every provider's answers and events are. */
+export const isJsonObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A 502 for an answer that is not in the provider's documented wire format, whatever its HTTP
+ * status said; the next candidate may serve. `what` completes "Provider 'name' ...".
+ */
+export function unreadableAnswerError(model: CompiledModel, what: string): ApiError {
   return new ApiError(
     502,
-    `Provider '${model.provider.name}' sent a stream event that is not valid JSON; the stream was ended.`,
+    `Provider '${model.provider.name}' ${what}`,
     'upstream_error',
     'invalid_upstream_response',
   );
+}
+
+/** The JSON object of a successful answer, or a 502 quoting (redacted) what came instead. */
+export function answerObject(model: CompiledModel, body: Buffer): Record<string, unknown> {
+  const obj = tryParseJson(body);
+  if (isJsonObject(obj)) return obj;
+  throw unreadableAnswerError(model, `returned a body that is not a JSON object: ${bodyExcerpt(body)}`);
+}
+
+/** A stream event that is not the JSON the provider's wire format promises. */
+export function malformedChunkError(model: CompiledModel): ApiError {
+  return unreadableAnswerError(model, 'sent a stream event that is not valid JSON; the stream was ended.');
 }
