@@ -1,5 +1,6 @@
 // The sidecar's configuration from Kubernetes: informers on the LLMProviders, RoutingPolicies and
-// VirtualKeys of its namespace -> one FileConfig -> compileConfig() (the code the file config
+// VirtualKeys of its namespace, and on its ConfigMaps labelled tierflow.dev/router (the routers
+// policies name in classifier.configMapRef) -> one FileConfig -> compileConfig() (the code the file config
 // uses) -> onConfig(compiled). Changes are debounced briefly (default 50 ms) and applied as one
 // atomic swap; an invalid object never replaces the last good config (see namespace-config.ts).
 //
@@ -11,7 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CompileOptions } from '../core/config/compile.js';
 import type { CompiledConfig } from '../core/config/compiled.js';
-import { ResourceInformer, type BackoffOptions } from './informers.js';
+import { ResourceInformer, resourceName, type BackoffOptions, type WatchedKind } from './informers.js';
 import { EntraTokens } from '../config/entra.js';
 import { errorText, jsonLogger, type Logger } from './log.js';
 import {
@@ -25,13 +26,13 @@ import {
   ENV_NAMESPACE,
   ENV_POLICIES,
   ENV_SECRETS_DIR,
-  GROUP,
   RESOURCE_BY_KEY,
   RESOURCES,
   SA_TOKEN_DIR,
   SECRETS_DIR,
   type ResourceKey,
 } from './resources.js';
+import { ROUTER_CONFIGMAPS, RouterCache, type ConfigMapObject } from './routers.js';
 import { mountedSecretResolvers, referencedSecretNames, secretsFingerprint } from './secrets.js';
 
 export interface KubernetesConfigSourceOptions {
@@ -63,6 +64,9 @@ export class KubernetesConfigSource {
   readonly namespace: string;
   readonly #options: KubernetesConfigSourceOptions;
   readonly #informers: ResourceInformer[];
+  /** The namespace's router ConfigMaps. */
+  readonly #routerMaps: ResourceInformer<WatchedKind>;
+  readonly #routers = new RouterCache();
   readonly #lastGood = new LastGoodStore();
   readonly #log: Logger;
   /** Entra tokens of the namespace's providers, kept across rebuilds. */
@@ -96,6 +100,12 @@ export class KubernetesConfigSource {
           ...(options.backoff ? { backoff: options.backoff } : {}),
         }),
     );
+    this.#routerMaps = new ResourceInformer<WatchedKind>(kc, ROUTER_CONFIGMAPS, {
+      namespace: this.namespace,
+      onChange: () => this.#schedule(),
+      log: this.#log,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+    });
     if (options.registry) {
       this.#metrics = {
         builds: new Counter({
@@ -122,7 +132,7 @@ export class KubernetesConfigSource {
 
   /** Starts the informers without waiting for a config (onConfig delivers it when there is one). */
   async startWatching(): Promise<void> {
-    await Promise.all(this.#informers.map((i) => i.start()));
+    await Promise.all(this.#allInformers().map((i) => i.start()));
     this.#poll = setInterval(() => this.#checkSecrets(), this.#options.secretsPollMs ?? 2000);
     this.#poll.unref();
   }
@@ -137,7 +147,11 @@ export class KubernetesConfigSource {
   }
 
   get synced(): boolean {
-    return this.#informers.every((i) => i.synced);
+    return this.#allInformers().every((i) => i.synced);
+  }
+
+  #allInformers(): ResourceInformer<WatchedKind>[] {
+    return [...this.#informers, this.#routerMaps];
   }
 
   /**
@@ -147,10 +161,10 @@ export class KubernetesConfigSource {
   waitingReason(): string | undefined {
     if (this.#current) return undefined;
     const ns = this.namespace;
-    for (const inf of this.#informers) {
+    for (const inf of this.#allInformers()) {
       const err = inf.lastError;
       if (!err) continue;
-      const what = `${inf.info.plural}.${GROUP}`;
+      const what = resourceName(inf.info);
       if (err.status === 403)
         return (
           `this pod's service account may not list ${what} in namespace ${ns} (HTTP 403): add ${ns} to the ` +
@@ -163,7 +177,9 @@ export class KubernetesConfigSource {
         return `the API server does not serve ${what} (HTTP 404): are the TierFlow CRDs installed?`;
       return `cannot list ${what} in namespace ${ns} (${err.text}); retrying`;
     }
-    const pending = this.#informers.filter((i) => !i.synced).map((i) => i.info.plural);
+    const pending = this.#allInformers()
+      .filter((i) => !i.synced)
+      .map((i) => i.info.plural);
     if (pending.length) return `waiting for the API server to list ${pending.join(', ')} in namespace ${ns}`;
     const build = this.#lastBuild;
     if (!build) return `reading the TierFlow objects of namespace ${ns}`;
@@ -179,15 +195,15 @@ export class KubernetesConfigSource {
   }
 
   /** For tests and diagnostics. */
-  get informers(): readonly ResourceInformer[] {
-    return this.#informers;
+  get informers(): readonly ResourceInformer<WatchedKind>[] {
+    return this.#allInformers();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearInterval(this.#poll);
-    await Promise.all(this.#informers.map((i) => i.stop()));
+    await Promise.all(this.#allInformers().map((i) => i.stop()));
   }
 
   /** Rebuilds now (normally driven by watch events and the secrets poll). */
@@ -195,16 +211,19 @@ export class KubernetesConfigSource {
     if (this.#stopped || !this.synced) return undefined;
     const objects = {} as Record<ResourceKey, ReturnType<ResourceInformer['list']>>;
     for (const inf of this.#informers) objects[inf.info.key] = inf.list();
+    const configMaps = this.#routerMaps.list() as ConfigMapObject[];
+    this.#routers.retain(configMaps);
     const build = buildNamespaceConfig(objects as NamespaceObjects, {
       lastGood: this.#lastGood,
+      resolveRouter: (ref) => this.#routers.resolve(configMaps, this.namespace, ref),
       ...(this.#policies() ? { policies: this.#policies()! } : {}),
       compile: { ...this.#options.compile, ...mountedSecretResolvers(this.#secretsDir, this.#entraTokens) },
     });
     this.#fingerprint = secretsFingerprint(this.#secretsDir, this.#secretNames(objects as NamespaceObjects));
     this.#lastBuild = build;
     this.#report(build);
-    // Same objects and same mounted secrets -> same config: nothing to swap.
-    const key = build.config ? `${build.config.revision}|${this.#fingerprint}` : '';
+    // Same objects, routers and mounted secrets -> same config: nothing to swap.
+    const key = build.config ? `${build.config.revision}|${build.routers}|${this.#fingerprint}` : '';
     const applied = Boolean(build.config) && key !== this.#appliedKey;
     if (build.config && applied) {
       this.#current = build.config;

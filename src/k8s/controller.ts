@@ -18,7 +18,7 @@ import { Secret } from '../core/secret.js';
 import { serveOps } from '../observe/ops-http.js';
 import type { InjectorConfig } from './inject.js';
 import { fileStamp } from './injector-config.js';
-import { ResourceInformer, type BackoffOptions } from './informers.js';
+import { ResourceInformer, type BackoffOptions, type WatchedKind } from './informers.js';
 import { LeaderElector } from './leader.js';
 import { errorText, silentLogger, type Logger } from './log.js';
 import {
@@ -29,6 +29,7 @@ import {
   type TierflowObject,
 } from './namespace-config.js';
 import { RESOURCES, type ResourceKey } from './resources.js';
+import { ROUTER_CONFIGMAPS, RouterCache, type ConfigMapObject } from './routers.js';
 import { referencedSecretNames } from './secrets.js';
 import { KubeStatusPatcher, writeStatuses, type StatusPatcher } from './status.js';
 import { webhookHandler } from './webhook.js';
@@ -80,6 +81,9 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly #log: Logger;
   readonly #informers: ResourceInformer[];
+  /** ConfigMaps labelled tierflow.dev/router, in every namespace: the routers policies name. */
+  readonly #routerMaps: ResourceInformer<WatchedKind>;
+  readonly #routers = new RouterCache();
   readonly #lastGood = new Map<string, LastGoodStore>();
   readonly #dirty = new Set<string>();
   readonly #patcher: StatusPatcher;
@@ -158,6 +162,14 @@ export class Controller {
           ...(options.backoff ? { backoff: options.backoff } : {}),
         }),
     );
+    this.#routerMaps = new ResourceInformer<WatchedKind>(options.kubeConfig, ROUTER_CONFIGMAPS, {
+      onChange: () => this.#schedule(),
+      onObject: (obj) => {
+        if (obj.metadata?.namespace) this.#dirty.add(obj.metadata.namespace);
+      },
+      log: this.#log,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+    });
     if (options.leaderElection) {
       const le = options.leaderElection;
       this.#elector = new LeaderElector(options.kubeConfig, {
@@ -185,7 +197,11 @@ export class Controller {
   }
 
   get synced(): boolean {
-    return this.#informers.every((i) => i.synced);
+    return this.#allInformers().every((i) => i.synced);
+  }
+
+  #allInformers(): ResourceInformer<WatchedKind>[] {
+    return [...this.#informers, this.#routerMaps];
   }
 
   get webhookAddress(): AddressInfo | undefined {
@@ -203,7 +219,7 @@ export class Controller {
         this.#o.metrics,
       );
     if (this.#o.webhook) await this.#startWebhook(this.#o.webhook);
-    await Promise.all(this.#informers.map((i) => i.start()));
+    await Promise.all(this.#allInformers().map((i) => i.start()));
     this.#elector?.start();
     this.#resync = setInterval(() => {
       this.#allDirty = true;
@@ -219,7 +235,7 @@ export class Controller {
     clearInterval(this.#certTimer);
     await this.#running;
     await this.#elector?.stop();
-    await Promise.all(this.#informers.map((i) => i.stop()));
+    await Promise.all(this.#allInformers().map((i) => i.stop()));
     await Promise.all(
       [this.#webhookServer, this.#metricsServer].map(
         (s) =>
@@ -245,7 +261,7 @@ export class Controller {
   /** Waits until pending reconciliations are done (tests). */
   async idle(): Promise<void> {
     while (this.#timer || this.#dirty.size || this.#allDirty) {
-      if (!this.synced) await Promise.all(this.#informers.map((i) => i.waitForSync()));
+      if (!this.synced) await Promise.all(this.#allInformers().map((i) => i.waitForSync()));
       await new Promise((r) => setTimeout(r, 10));
       await this.#running;
       if (!this.#timer && (this.#dirty.size || this.#allDirty)) this.#schedule();
@@ -288,6 +304,7 @@ export class Controller {
     const namespaces = this.#allDirty ? new Set([...byNs.keys(), ...this.#dirty]) : new Set(this.#dirty);
     this.#allDirty = false;
     this.#dirty.clear();
+    this.#routers.retain(this.#routerMaps.list() as ConfigMapObject[]);
     for (const ns of namespaces) {
       const objects = byNs.get(ns);
       if (!objects) {
@@ -305,7 +322,14 @@ export class Controller {
   async reconcileNamespace(namespace: string, objects: NamespaceObjects): Promise<NamespaceBuild> {
     let store = this.#lastGood.get(namespace);
     if (!store) this.#lastGood.set(namespace, (store = new LastGoodStore()));
-    const build = buildNamespaceConfig(objects, { lastGood: store, compile: PLACEHOLDER });
+    const configMaps = (this.#routerMaps.list() as ConfigMapObject[]).filter(
+      (c) => c.metadata?.namespace === namespace,
+    );
+    const build = buildNamespaceConfig(objects, {
+      lastGood: store,
+      compile: PLACEHOLDER,
+      resolveRouter: (ref) => this.#routers.resolve(configMaps, namespace, ref),
+    });
     this.builds.set(namespace, build);
     this.#m.reconciles.inc({ result: build.config ? 'compiled' : 'invalid' });
     if (!this.isLeader) return build;

@@ -5,6 +5,7 @@
 // exponential backoff and jitter.
 import {
   ADD,
+  CoreV1Api,
   CustomObjectsApi,
   DELETE,
   ERROR,
@@ -17,6 +18,21 @@ import {
 import { errorText, silentLogger, type Logger } from './log.js';
 import type { TierflowObject } from './namespace-config.js';
 import { apiPath, GROUP, VERSION, type ResourceInfo } from './resources.js';
+
+/** What an informer lists and watches: a TierFlow kind, or a core/v1 kind (ConfigMaps). */
+export interface WatchedKind {
+  plural: string;
+  /** '' for the core API group; default: TierFlow's group. */
+  group?: string;
+  /** Only objects matching this label selector are listed and watched. */
+  labelSelector?: string;
+}
+
+/** The group-qualified resource name for messages: routingpolicies.tierflow.dev, configmaps. */
+export function resourceName(kind: WatchedKind): string {
+  const group = kind.group ?? GROUP;
+  return group ? `${kind.plural}.${group}` : kind.plural;
+}
 
 export interface BackoffOptions {
   initialMs: number;
@@ -57,8 +73,8 @@ class BookmarkWatch extends Watch {
   }
 }
 
-export class ResourceInformer {
-  readonly info: ResourceInfo;
+export class ResourceInformer<K extends WatchedKind = ResourceInfo> {
+  readonly info: K;
   readonly #options: InformerOptions;
   readonly #log: Logger;
   readonly #backoff: BackoffOptions;
@@ -73,20 +89,18 @@ export class ResourceInformer {
   lists = 0;
   restarts = 0;
 
-  constructor(kc: KubeConfig, info: ResourceInfo, options: InformerOptions) {
+  constructor(kc: KubeConfig, info: K, options: InformerOptions) {
     this.info = info;
     this.#options = options;
     this.#log = options.log ?? silentLogger;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
-    const api = kc.makeApiClient(CustomObjectsApi);
     const plural = info.plural;
     const ns = options.namespace;
+    const labelSelector = info.labelSelector;
+    const core = info.group === '';
+    const listPage = core ? coreList(kc, plural) : customList(kc, plural);
     const listFn = async (): Promise<KubernetesListObject<TierflowObject>> => {
-      const list = (
-        ns
-          ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
-          : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
-      ) as KubernetesListObject<TierflowObject>;
+      const list = await listPage(ns, labelSelector);
       this.lists++;
       this.#failures = 0;
       this.#lastError = undefined;
@@ -99,7 +113,10 @@ export class ResourceInformer {
       return list;
     };
     const watch = new BookmarkWatch(kc, options.watchTimeoutSeconds ?? [300, 600]);
-    this.#lw = new ListWatch<TierflowObject>(apiPath(plural, ns), watch, listFn, false);
+    const path = core
+      ? `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${plural}`
+      : apiPath(plural, ns);
+    this.#lw = new ListWatch<TierflowObject>(path, watch, listFn, false, labelSelector);
     const changed = (obj: TierflowObject) => {
       this.#failures = 0;
       this.#options.onObject?.(obj);
@@ -173,6 +190,36 @@ export class ResourceInformer {
     }, delay);
     this.#restartTimer.unref?.();
   }
+}
+
+type ListPage = (
+  namespace: string | undefined,
+  labelSelector: string | undefined,
+) => Promise<KubernetesListObject<TierflowObject>>;
+
+function customList(kc: KubeConfig, plural: string): ListPage {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return async (namespace, labelSelector) => {
+    const q = { group: GROUP, version: VERSION, plural, ...(labelSelector ? { labelSelector } : {}) };
+    return (
+      namespace
+        ? await api.listNamespacedCustomObject({ ...q, namespace })
+        : await api.listClusterCustomObject(q)
+    ) as KubernetesListObject<TierflowObject>;
+  };
+}
+
+function coreList(kc: KubeConfig, plural: string): ListPage {
+  if (plural !== 'configmaps') throw new Error(`no core/v1 informer for ${plural}`);
+  const api = kc.makeApiClient(CoreV1Api);
+  return async (namespace, labelSelector) => {
+    const q = labelSelector ? { labelSelector } : {};
+    return (
+      namespace
+        ? await api.listNamespacedConfigMap({ ...q, namespace })
+        : await api.listConfigMapForAllNamespaces(q)
+    ) as KubernetesListObject<TierflowObject>;
+  };
 }
 
 /** Exponential backoff with +-20% jitter. */

@@ -12,8 +12,9 @@ import {
   type ConfigIssue,
 } from '../core/config/compile.js';
 import type { CompiledConfig } from '../core/config/compiled.js';
-import type { FileConfig } from '../core/config/schema.js';
+import type { ClassifierSpec, ConfigMapRouterRef, FileConfig } from '../core/config/schema.js';
 import { RESOURCES, type ResourceKey } from './resources.js';
+import { isLoaded, type LoadedRouter, type RouterProblemReason, type RouterResult } from './routers.js';
 
 export interface TierflowObjectMeta {
   name?: string;
@@ -39,7 +40,7 @@ export type ObjectState = 'current' | 'lastGood' | 'excluded';
 export interface RefProblem {
   /** Path inside the object, e.g. /tiers/1/models/0 */
   path: string;
-  reason: 'ProviderNotFound' | 'ModelNotFound';
+  reason: 'ProviderNotFound' | 'ModelNotFound' | RouterProblemReason;
   message: string;
 }
 
@@ -54,6 +55,11 @@ export interface ObjectOutcome {
   /** Problems of the current generation; paths are relative to the object (/tiers/1/maxScore, /name). */
   issues: ConfigIssue[];
   refs: RefProblem[];
+  /**
+   * A policy served with the last router that loaded (its ConfigMap is missing or does not hold a
+   * router now): where that router came from.
+   */
+  lastGoodRouter?: string;
 }
 
 export interface NamespaceBuild {
@@ -62,11 +68,15 @@ export interface NamespaceBuild {
   /** Config-wide problems that no single object could be blamed for. */
   issues: ConfigIssue[];
   outcomes: ObjectOutcome[];
+  /** The routers the config uses (policy -> ConfigMap version): a change means a new config. */
+  routers: string;
 }
 
 interface GoodEntry {
   generation: number;
   spec: Record<string, unknown>;
+  /** The router from the ConfigMap that generation was compiled with. */
+  router?: LoadedRouter;
 }
 
 /** Last generation of each object (by uid) that was part of a successful compile. */
@@ -92,6 +102,8 @@ export interface BuildOptions {
   lastGood: LastGoodStore;
   /** Only these RoutingPolicies (by name) are served; default all. */
   policies?: readonly string[];
+  /** Loads the router a policy's classifier.configMapRef names, from the namespace's ConfigMaps. */
+  resolveRouter?: (ref: ConfigMapRouterRef) => RouterResult;
 }
 
 export function objectUid(o: TierflowObject): string {
@@ -120,6 +132,11 @@ interface Slot {
   refs: RefProblem[];
   /** Index inside its FileConfig array in the latest attempt, or -1. */
   index: number;
+  /** The router the current generation names (policies with classifier.configMapRef). */
+  router?: RouterResult;
+  /** The router the latest attempt compiled this policy with, and whether it is the last good one. */
+  routerUsed?: LoadedRouter;
+  routerFallback?: boolean;
 }
 
 function emptyFile(): FileConfig {
@@ -211,6 +228,40 @@ export function findRefProblems(
 
 const MAX_ROUNDS = 8;
 
+function routerRef(entry: Record<string, unknown>): ConfigMapRouterRef | undefined {
+  const ref = isRecord(entry.classifier) ? entry.classifier.configMapRef : undefined;
+  return isRecord(ref) && typeof ref.name === 'string' ? (ref as ConfigMapRouterRef) : undefined;
+}
+
+const NO_ROUTERS = (): RouterResult => ({
+  reason: 'ConfigMapNotFound',
+  message: 'ConfigMaps are not read here',
+});
+
+/**
+ * The router a policy compiles with: the one its ConfigMap holds now, else (missing, or not a
+ * router) the last one that loaded for this object, so that a broken ConfigMap loses nothing.
+ */
+function routerFor(slot: Slot, spec: ClassifierSpec, options: BuildOptions): LoadedRouter {
+  if (spec.modelFile !== undefined)
+    throw new Error(
+      'classifier.modelFile is for the standalone file config; a RoutingPolicy names its router with classifier.configMapRef (a ConfigMap in its namespace)',
+    );
+  const ref = spec.configMapRef!;
+  const resolve = options.resolveRouter ?? NO_ROUTERS;
+  const now = slot.state === 'current' && slot.router ? slot.router : resolve(ref);
+  if (isLoaded(now)) {
+    slot.routerUsed = now;
+    slot.routerFallback = false;
+    return now;
+  }
+  const good = options.lastGood.get(slot.uid)?.router;
+  if (!good) throw new Error(now.message);
+  slot.routerUsed = good;
+  slot.routerFallback = true;
+  return good;
+}
+
 export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOptions): NamespaceBuild {
   const slots: Slot[] = [];
   const policyFilter = options.policies?.length ? new Set(options.policies) : undefined;
@@ -225,6 +276,11 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       const issues = validateObject(key, current);
       const uid = objectUid(object);
       const hasErrors = issues.some((i) => i.severity === 'error');
+      const refs = findRefProblems(key, current, objects);
+      const ref = key === 'policies' ? routerRef(current) : undefined;
+      const router = ref && (options.resolveRouter ?? NO_ROUTERS)(ref);
+      if (router && !isLoaded(router))
+        refs.push({ path: '/classifier/configMapRef', reason: router.reason, message: router.message });
       slots.push({
         key,
         object,
@@ -234,11 +290,17 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
         current,
         state: hasErrors ? (options.lastGood.get(uid) ? 'lastGood' : 'excluded') : 'current',
         issues,
-        refs: findRefProblems(key, current, objects),
+        refs,
         index: -1,
+        ...(router ? { router } : {}),
       });
     }
   }
+  const policySlots = new Map(slots.filter((s) => s.key === 'policies').map((s) => [s.name, s]));
+  const compileOptions: CompileOptions = {
+    ...options.compile,
+    resolveClassifier: (policy, spec) => routerFor(policySlots.get(policy)!, spec, options).classifier,
+  };
 
   let config: CompiledConfig | undefined;
   let orphanIssues: ConfigIssue[] = [];
@@ -247,6 +309,8 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
     const byPath = new Map<string, Slot>();
     for (const slot of slots) {
       slot.index = -1;
+      slot.routerUsed = undefined;
+      slot.routerFallback = undefined;
       if (slot.state === 'excluded') continue;
       const entry =
         slot.state === 'current' ? slot.current : toEntry(slot.object, options.lastGood.get(slot.uid)!.spec);
@@ -255,7 +319,7 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       list.push(entry);
       byPath.set(`/${slot.key}/${slot.index}`, slot);
     }
-    const result = compileConfig(file, options.compile);
+    const result = compileConfig(file, compileOptions);
     const blamed = new Set<Slot>();
     orphanIssues = [];
     for (const issue of result.issues) {
@@ -289,7 +353,11 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
   if (config) {
     for (const slot of slots) {
       if (slot.state === 'current')
-        options.lastGood.set(slot.uid, { generation: slot.generation, spec: stripName(slot.current) });
+        options.lastGood.set(slot.uid, {
+          generation: slot.generation,
+          spec: stripName(slot.current),
+          ...(slot.routerUsed ? { router: slot.routerUsed } : {}),
+        });
     }
     const present = new Set<string>();
     for (const { key } of RESOURCES) for (const o of objects[key] ?? []) present.add(objectUid(o));
@@ -299,6 +367,12 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
   return {
     config,
     issues: orphanIssues,
+    routers: config
+      ? slots
+          .filter((s) => s.index >= 0 && s.routerUsed)
+          .map((s) => `${s.name}=${s.routerUsed!.source}`)
+          .join('\n')
+      : '',
     outcomes: slots.map((s) => ({
       key: s.key,
       name: s.name,
@@ -308,6 +382,7 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       ...(s.state === 'lastGood' ? { servedGeneration: options.lastGood.get(s.uid)?.generation } : {}),
       issues: s.issues,
       refs: s.refs,
+      ...(config && s.index >= 0 && s.routerFallback ? { lastGoodRouter: s.routerUsed!.source } : {}),
     })),
   };
 }

@@ -85,6 +85,13 @@ export function conditionsFor(outcome: ObjectOutcome, build: NamespaceBuild): Dr
         ...build.issues.map((i) => `${i.path}: ${i.message}`),
       ]),
     };
+  } else if (outcome.state === 'current' && outcome.lastGoodRouter) {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'LastGoodRouterInUse',
+      message: `The sidecars serve this generation with the last router that loaded (${outcome.lastGoodRouter}); the router it references now does not load (see ResolvedRefs).`,
+    };
   } else if (outcome.state === 'current') {
     ready = {
       type: 'Ready',

@@ -65,7 +65,8 @@ describe('Kubernetes config source (informers)', () => {
     expect(config.providers.get('openai')!.credentials.apiKey!.reveal()).toBe('sk-test-1');
     expect(configs).toHaveLength(1);
 
-    await waitFor(() => server.watchRequests().length >= 3, 5000, 'three watches');
+    // three TierFlow kinds and the router ConfigMaps
+    await waitFor(() => server.watchRequests().length >= 4, 5000, 'four watches');
     for (const plural of ['llmproviders', 'routingpolicies', 'virtualkeys']) {
       const lists = server.listRequests(plural);
       expect(lists).toHaveLength(1);
@@ -76,11 +77,18 @@ describe('Kubernetes config source (informers)', () => {
       expect(Number(watch!.query.timeoutSeconds)).toBeGreaterThan(0);
       expect(watch!.authorization).toBe(`Bearer ${server.token}`);
     }
+    // Only the namespace's ConfigMaps labelled as routers, never all of them.
+    const [cmList] = server.listRequests('configmaps');
+    expect(cmList!.path).toBe(`/api/v1/namespaces/${NS}/configmaps`);
+    expect(cmList!.query.labelSelector).toBe('tierflow.dev/router');
+    const [cmWatch] = server.watchRequests('configmaps');
+    expect(cmWatch!.query.labelSelector).toBe('tierflow.dev/router');
+    expect(cmWatch!.query.resourceVersion).toBe(listRv);
   });
 
   it('applies a change from the watch as one new config, without relisting', async () => {
     await startSource();
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watches');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watches');
     const t0 = performance.now();
     server.update('llmproviders', NS, 'openai', openaiProvider(['gpt-4o-mini', 'gpt-4o', 'gpt-4.1']));
     const next = await waitFor(() => configs.find((c) => c.models.has('openai/gpt-4.1')), 5000, 'new model');
@@ -99,7 +107,7 @@ describe('Kubernetes config source (informers)', () => {
   it('never replaces the last good config with an invalid object, and reports it', async () => {
     const registry = new Registry();
     await startSource({ registry });
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watches');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watches');
     const good = source!.current!;
 
     // A dangling reference passes the CRD schema but does not compile.
@@ -152,7 +160,7 @@ describe('Kubernetes config source (informers)', () => {
 
   it('moves its resourceVersion on bookmarks and resumes a dropped watch from it without relisting', async () => {
     await startSource();
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watches');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watches');
     server.bookmark();
     const bookmarkRv = server.resourceVersion;
     await waitFor(
@@ -164,10 +172,10 @@ describe('Kubernetes config source (informers)', () => {
 
     const watchesBefore = server.watchRequests().length;
     server.dropWatches('end');
-    await waitFor(() => server.watchRequests().length >= watchesBefore + 3, 5000, 'rewatch');
+    await waitFor(() => server.watchRequests().length >= watchesBefore + 4, 5000, 'rewatch');
     for (const r of server.watchRequests().slice(watchesBefore))
       expect(r.query.resourceVersion).toBe(bookmarkRv);
-    expect(server.listRequests()).toHaveLength(3);
+    expect(server.listRequests()).toHaveLength(4);
     expect(builds.length).toBe(buildsBefore); // a bookmark is not a change
 
     // Events after the reconnect still arrive.
@@ -180,7 +188,7 @@ describe('Kubernetes config source (informers)', () => {
     ['an HTTP 410 status after a clean close', 'status', 'end'],
   ] as const)('relists on 410 Gone: %s', async (_label, goneMode, drop) => {
     await startSource();
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watches');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watches');
     server.goneMode = goneMode;
     // While the watches are down: changes, then the history is compacted away.
     server.dropWatches(drop);
@@ -195,12 +203,12 @@ describe('Kubernetes config source (informers)', () => {
     expect(next.policies.size).toBe(2);
     expect(server.listRequests('virtualkeys').length).toBeGreaterThanOrEqual(2);
     expect(server.listRequests('routingpolicies').length).toBeGreaterThanOrEqual(2);
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watching again');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watching again');
   });
 
   it('restarts with backoff while the API server fails, then catches up', async () => {
     await startSource({ backoff: { initialMs: 50, maxMs: 2000 } });
-    await waitFor(() => server.activeWatches >= 3, 5000, 'watches');
+    await waitFor(() => server.activeWatches >= 4, 5000, 'watches');
     const failed: number[] = [];
     server.failNext(4, 503, (r) => {
       const isVk = r.path.endsWith('/virtualkeys');

@@ -6,7 +6,10 @@
 // - server-side watch timeouts (timeoutSeconds), dropped connections, injected 5xx failures;
 // - generation bumps on spec changes only, status subresource with merge patch and optimistic
 //   concurrency (409 on a stale metadata.resourceVersion);
-// - coordination.k8s.io/v1 Leases (get, create, replace with resourceVersion checks, MicroTime format).
+// - coordination.k8s.io/v1 Leases (get, create, replace with resourceVersion checks, MicroTime format);
+// - core/v1 ConfigMaps (data, binaryData, labels; no generation), list and watch with label selectors
+//   (=, ==, !=, exists, !exists): a watch sees an object that starts matching as ADDED and one that
+//   stops matching as DELETED, as the real server's watch cache does.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -30,12 +33,15 @@ interface Event {
   plural: string;
   namespace: string;
   object: Obj;
+  /** The object before a MODIFIED event (label selectors: did it match before?). */
+  previous?: Obj;
 }
 
 interface Watcher {
   group: string;
   plural: string;
   namespace?: string;
+  selector?: LabelSelector;
   bookmarks: boolean;
   res: ServerResponse;
   socket: Socket;
@@ -47,7 +53,38 @@ const KINDS: Record<string, string> = {
   routingpolicies: 'RoutingPolicy',
   virtualkeys: 'VirtualKey',
   leases: 'Lease',
+  configmaps: 'ConfigMap',
 };
+/** The core API group ('' : /api/v1). */
+const CORE = '';
+
+function apiVersionOf(group: string): string {
+  return group === TIERFLOW ? `${TIERFLOW}/v1alpha1` : group === CORE ? 'v1' : `${group}/v1`;
+}
+
+type LabelSelector = (labels: Record<string, string>) => boolean;
+
+/** Equality-based label selectors (a, !a, a=b, a==b, a!=b), comma-separated; set-based ones throw. */
+export function parseLabelSelector(text: string): LabelSelector {
+  const terms = text
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t): LabelSelector => {
+      if (/\s(in|notin)\s/.test(t)) throw new Error(`set-based selector not supported: ${t}`);
+      const ne = /^([^!=]+)!=(.*)$/.exec(t);
+      if (ne) return (l) => l[ne[1]!.trim()] !== ne[2]!.trim();
+      const eq = /^([^!=]+)==?(.*)$/.exec(t);
+      if (eq) return (l) => l[eq[1]!.trim()] === eq[2]!.trim();
+      if (t.startsWith('!')) return (l) => !Object.hasOwn(l, t.slice(1).trim());
+      return (l) => Object.hasOwn(l, t);
+    });
+  return (labels) => terms.every((m) => m(labels));
+}
+
+function labelsOf(o: Obj | undefined): Record<string, string> {
+  return (o?.metadata?.labels as Record<string, string> | undefined) ?? {};
+}
 const MICROTIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 function clone<T>(v: T): T {
@@ -141,11 +178,47 @@ export class FakeApiServer {
       .map(([, o]) => clone(o));
   }
 
+  /** Creates or replaces a ConfigMap (data, binaryData base64, labels), as kubectl apply would. */
+  putConfigMap(
+    namespace: string,
+    name: string,
+    content: {
+      data?: Record<string, string>;
+      binaryData?: Record<string, string>;
+      labels?: Record<string, string>;
+    },
+  ): Obj {
+    const key = this.#key(CORE, 'configmaps', namespace, name);
+    const before = this.#objects.get(key);
+    const obj: Obj = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        ...(before
+          ? clone(before.metadata)
+          : {
+              name,
+              namespace,
+              uid: randomUUID(),
+              creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            }),
+        resourceVersion: String(++this.#rv),
+      },
+      ...(content.data ? { data: clone(content.data) } : {}),
+      ...(content.binaryData ? { binaryData: clone(content.binaryData) } : {}),
+    };
+    if (content.labels) obj.metadata.labels = clone(content.labels);
+    else delete obj.metadata.labels;
+    this.#objects.set(key, obj);
+    this.#emit(before ? 'MODIFIED' : 'ADDED', CORE, 'configmaps', namespace, obj, before);
+    return clone(obj);
+  }
+
   create(plural: string, namespace: string, name: string, spec: unknown, group = TIERFLOW): Obj {
     const key = this.#key(group, plural, namespace, name);
     if (this.#objects.has(key)) throw new Error(`exists: ${key}`);
     const obj: Obj = {
-      apiVersion: group === TIERFLOW ? `${TIERFLOW}/v1alpha1` : `${group}/v1`,
+      apiVersion: apiVersionOf(group),
       kind: KINDS[plural] ?? plural,
       metadata: {
         name,
@@ -167,10 +240,11 @@ export class FakeApiServer {
     const key = this.#key(group, plural, namespace, name);
     const obj = this.#objects.get(key);
     if (!obj) throw new Error(`missing: ${key}`);
+    const previous = clone(obj);
     if (JSON.stringify(obj.spec) !== JSON.stringify(spec)) obj.metadata.generation++;
     obj.spec = clone(spec);
     obj.metadata.resourceVersion = String(++this.#rv);
-    this.#emit('MODIFIED', group, plural, namespace, obj);
+    this.#emit('MODIFIED', group, plural, namespace, obj, previous);
     return clone(obj);
   }
 
@@ -198,7 +272,7 @@ export class FakeApiServer {
         type: 'BOOKMARK',
         object: {
           kind: KINDS[w.plural],
-          apiVersion: w.group === TIERFLOW ? `${TIERFLOW}/v1alpha1` : `${w.group}/v1`,
+          apiVersion: apiVersionOf(w.group),
           metadata: {
             resourceVersion: String(this.#rv),
             annotations: { 'k8s.io/initial-events-end': 'false' },
@@ -241,14 +315,35 @@ export class FakeApiServer {
 
   // ---- HTTP ------------------------------------------------------------------------------------
 
-  #emit(type: Event['type'], group: string, plural: string, namespace: string, obj: Obj) {
-    const event: Event = { rv: this.#rv, type, group, plural, namespace, object: clone(obj) };
+  #emit(type: Event['type'], group: string, plural: string, namespace: string, obj: Obj, previous?: Obj) {
+    const event: Event = {
+      rv: this.#rv,
+      type,
+      group,
+      plural,
+      namespace,
+      object: clone(obj),
+      ...(previous ? { previous: clone(previous) } : {}),
+    };
     this.#history.push(event);
     for (const w of this.#watchers) {
-      if (w.group === group && w.plural === plural && (!w.namespace || w.namespace === namespace)) {
-        this.#write(w, { type, object: event.object });
-      }
+      const seen = this.#seenAs(w, event);
+      if (seen) this.#write(w, { type: seen, object: event.object });
     }
+  }
+
+  /** How a watcher sees an event: its type after the label selector, or undefined (not at all). */
+  #seenAs(w: Watcher, e: Event): Event['type'] | undefined {
+    if (w.group !== e.group || w.plural !== e.plural || (w.namespace && w.namespace !== e.namespace))
+      return undefined;
+    if (!w.selector) return e.type;
+    const now = w.selector(labelsOf(e.object));
+    if (e.type !== 'MODIFIED') return now ? e.type : undefined;
+    const before = w.selector(labelsOf(e.previous));
+    if (before && now) return 'MODIFIED';
+    if (now) return 'ADDED';
+    if (before) return 'DELETED';
+    return undefined;
   }
 
   #write(w: Watcher, data: unknown) {
@@ -287,20 +382,32 @@ export class FakeApiServer {
       failure.count--;
       return this.#send(res, failure.code, status(failure.code, 'InternalError', 'injected failure'));
     }
-    // /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}[/status]]
-    const m =
+    // /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}[/status]], or /api/v1/... (core)
+    const custom =
       /^\/apis\/([^/]+)\/([^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(
         url.pathname,
       );
+    const core = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/(configmaps)(?:\/([^/]+))?$/.exec(url.pathname);
+    const m = custom
+      ? [...custom]
+      : core
+        ? [core[0], CORE, 'v1', core[1], core[2], core[3], undefined]
+        : null;
     if (!m || !(m[4]! in KINDS))
       return this.#send(res, 404, status(404, 'NotFound', `no route ${url.pathname}`));
     const [, group, , namespace, plural, name, sub] = m as unknown as string[];
     if (group === 'coordination.k8s.io' && plural !== 'leases')
       return this.#send(res, 404, status(404, 'NotFound', 'no'));
     if (!name) {
+      let selector: LabelSelector | undefined;
+      try {
+        selector = rec.query.labelSelector ? parseLabelSelector(rec.query.labelSelector) : undefined;
+      } catch (e) {
+        return this.#send(res, 400, status(400, 'BadRequest', (e as Error).message));
+      }
       if (req.method === 'GET' && rec.query.watch === 'true')
-        return this.#watch(req, res, group!, plural!, namespace, rec);
-      if (req.method === 'GET') return this.#list(res, group!, plural!, namespace);
+        return this.#watch(req, res, group!, plural!, namespace, rec, selector);
+      if (req.method === 'GET') return this.#list(res, group!, plural!, namespace, selector);
       if (req.method === 'POST')
         return this.#createFromBody(res, group!, plural!, namespace!, rec.body as Obj);
       return this.#send(res, 405, status(405, 'MethodNotAllowed', 'method not allowed'));
@@ -387,12 +494,19 @@ export class FakeApiServer {
     return this.#send(res, 201, obj);
   }
 
-  #list(res: ServerResponse, group: string, plural: string, namespace: string | undefined) {
+  #list(
+    res: ServerResponse,
+    group: string,
+    plural: string,
+    namespace: string | undefined,
+    selector: LabelSelector | undefined,
+  ) {
     const items = [...this.#objects.entries()]
       .filter(([k]) => k.startsWith(`${group}/${plural}/${namespace === undefined ? '' : `${namespace}/`}`))
-      .map(([, o]) => o);
+      .map(([, o]) => o)
+      .filter((o) => !selector || selector(labelsOf(o)));
     this.#send(res, 200, {
-      apiVersion: group === TIERFLOW ? `${TIERFLOW}/v1alpha1` : `${group}/v1`,
+      apiVersion: apiVersionOf(group),
       kind: `${KINDS[plural]}List`,
       metadata: { resourceVersion: String(this.#rv) },
       items,
@@ -406,6 +520,7 @@ export class FakeApiServer {
     plural: string,
     namespace: string | undefined,
     rec: RecordedRequest,
+    selector: LabelSelector | undefined,
   ) {
     const from = Number(rec.query.resourceVersion || '0');
     const tooOld = from !== 0 && from < this.#compactedRv;
@@ -422,6 +537,7 @@ export class FakeApiServer {
       group,
       plural,
       ...(namespace ? { namespace } : {}),
+      ...(selector ? { selector } : {}),
       bookmarks: rec.query.allowWatchBookmarks === 'true',
       res,
       socket: req.socket,
@@ -436,17 +552,12 @@ export class FakeApiServer {
     }
     if (from === 0) {
       // resourceVersion unset: synthetic ADDED events for the current state.
-      for (const o of this.list(plural, namespace, group)) this.#write(w, { type: 'ADDED', object: o });
+      for (const o of this.list(plural, namespace, group))
+        if (!selector || selector(labelsOf(o))) this.#write(w, { type: 'ADDED', object: o });
     } else {
       for (const e of this.#history) {
-        if (
-          e.rv > from &&
-          e.group === group &&
-          e.plural === plural &&
-          (!namespace || e.namespace === namespace)
-        ) {
-          this.#write(w, { type: e.type, object: e.object });
-        }
+        const seen = e.rv > from ? this.#seenAs(w, e) : undefined;
+        if (seen) this.#write(w, { type: seen, object: e.object });
       }
     }
     this.#watchers.add(w);

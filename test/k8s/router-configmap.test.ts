@@ -1,0 +1,260 @@
+// A RoutingPolicy scoring with a router fitted by `tierflow train`, from a ConfigMap
+// (classifier.configMapRef), end to end against the fake API server: the sidecar's config source
+// serves it, a ConfigMap change applies without a restart, and a missing, unlabelled or broken
+// ConfigMap is named in the policy's status while the last good router keeps serving.
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SHIPPED } from '../../src/core/classifier/index.js';
+import { fitRouter } from '../../src/core/classifier/fit.js';
+import type { CompiledConfig } from '../../src/core/config/compiled.js';
+import { HealthRegistry } from '../../src/core/health/registry.js';
+import { Router } from '../../src/core/router.js';
+import { KubernetesConfigSource } from '../../src/k8s/config-source.js';
+import { Controller } from '../../src/k8s/controller.js';
+import { silentLogger } from '../../src/k8s/log.js';
+import { plantedOutcomes } from '../helpers/outcomes.js';
+import { FakeApiServer, waitFor } from './fake-apiserver.js';
+import { autoPolicy, openaiProvider, secretsDir } from './fixtures.js';
+
+const NS = 'team-a';
+const LABELS = { 'tierflow.dev/router': 'true' };
+/** Scored low by the shipped model; the planted outcomes teach the fitted router it is hard. */
+const TRANSLATION = 'Translate into Korean: "Please send the tickets by 5 pm."';
+
+// What `tierflow train` writes (src/cli/train.ts writes result.model the same way).
+const fitted = fitRouter(plantedOutcomes(240), SHIPPED).model;
+const ROUTER = JSON.stringify(fitted, null, 2) + '\n';
+/** The same router with its weights negated: it sends the translation the other way. */
+const INVERTED = JSON.stringify({
+  ...fitted,
+  weights: fitted.weights.map((w) => -w),
+  intercept: -fitted.intercept,
+  calibration: { ...fitted.calibration, center: -fitted.calibration.center },
+});
+
+const policy = (configMapRef: Record<string, string> = { name: 'my-router' }, virtualModels = ['auto']) => ({
+  ...autoPolicy(undefined, virtualModels),
+  tiers: [
+    { name: 'lightweight', maxScore: 0.5, models: ['openai/gpt-4o-mini'] },
+    { name: 'flagship', models: ['openai/gpt-4o'] },
+  ],
+  classifier: { configMapRef },
+});
+
+function plan(config: CompiledConfig | undefined, model = 'auto') {
+  return new Router({ config: config!, health: new HealthRegistry() }).plan({
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: TRANSLATION }] }),
+  });
+}
+
+type Cond = { type: string; status: string; reason: string; message: string };
+function conditions(obj: Record<string, any> | undefined): Record<string, Cond> {
+  return Object.fromEntries(((obj?.status?.conditions ?? []) as Cond[]).map((c) => [c.type, c]));
+}
+
+describe('RoutingPolicy classifier.configMapRef', () => {
+  let server: FakeApiServer;
+  let secrets: ReturnType<typeof secretsDir>;
+  let source: KubernetesConfigSource | undefined;
+  let controller: Controller | undefined;
+
+  const startSidecar = async () => {
+    source = new KubernetesConfigSource({
+      namespace: NS,
+      kubeConfig: server.kubeConfig(NS),
+      secretsDir: secrets.dir,
+      debounceMs: 20,
+      secretsPollMs: 50,
+      backoff: { initialMs: 20, maxMs: 200 },
+      log: silentLogger,
+      onConfig: () => {},
+    });
+    await source.startWatching();
+    return source;
+  };
+  const startController = async () => {
+    controller = new Controller({
+      kubeConfig: server.kubeConfig('tierflow-system'),
+      namespace: 'tierflow-system',
+      identity: 'controller-0',
+      leaderElection: false,
+      debounceMs: 10,
+      backoff: { initialMs: 20, maxMs: 200 },
+    });
+    await controller.start();
+    return controller;
+  };
+  /** Waits until the policy's status shows `reason` on `type`. */
+  const statusOf = (name: string, type: string, reason: string, message?: RegExp) =>
+    waitFor(
+      () => {
+        const cs = conditions(server.get('routingpolicies', NS, name));
+        return cs[type]?.reason === reason && (!message || message.test(cs[type].message)) && cs;
+      },
+      5000,
+      `${name} ${type}=${reason}`,
+    );
+
+  let shippedScore: number;
+  beforeAll(() => {
+    shippedScore = SHIPPED.classify({
+      model: 'auto',
+      messages: [{ role: 'user', content: TRANSLATION }],
+    }).score;
+  });
+
+  beforeEach(async () => {
+    server = await new FakeApiServer().start();
+    secrets = secretsDir();
+    server.create('llmproviders', NS, 'openai', openaiProvider());
+    server.create('routingpolicies', NS, 'default', policy());
+  });
+
+  afterEach(async () => {
+    await source?.stop();
+    await controller?.stop();
+    source = undefined;
+    controller = undefined;
+    await server.close();
+    secrets.cleanup();
+  });
+
+  it('scores with the fitted router; a ConfigMap change applies without a restart', async () => {
+    expect(shippedScore).toBeLessThan(0.5);
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    const s = await startSidecar();
+    await startController();
+    const first = await waitFor(() => s.current, 5000, 'first config');
+    const p = plan(first);
+    expect(p.tier).toBe('flagship');
+    expect(p.score).toBeGreaterThan(0.5);
+    const ready = await statusOf('default', 'Ready', 'Ready');
+    expect(ready.ResolvedRefs).toMatchObject({ status: 'True' });
+
+    // Retrained: the new router is served by the running sidecar.
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': INVERTED } });
+    const next = await waitFor(() => s.current !== first && s.current, 5000, 'config with the new router');
+    expect(plan(next).tier).toBe('lightweight');
+    expect(plan(next).score).toBeLessThan(0.5);
+  });
+
+  it('reads binaryData and a key other than router.json', async () => {
+    server.create('routingpolicies', NS, 'binary', policy({ name: 'packed', key: 'v2.json' }, ['smart']));
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    server.putConfigMap(NS, 'packed', {
+      labels: LABELS,
+      binaryData: { 'v2.json': Buffer.from(INVERTED).toString('base64') },
+    });
+    const s = await startSidecar();
+    const config = await waitFor(() => s.current, 5000, 'config');
+    expect(plan(config, 'smart').tier).toBe('lightweight');
+    expect(plan(config, 'auto').tier).toBe('flagship');
+  });
+
+  it('names a missing, unlabelled or broken ConfigMap in status, and keeps the last good router serving', async () => {
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': INVERTED } });
+    const s = await startSidecar();
+    await startController();
+    await waitFor(() => s.current, 5000, 'first config');
+    await statusOf('default', 'Ready', 'Ready');
+    const serving = () => plan(s.current);
+    expect(serving().tier).toBe('lightweight');
+
+    const broken: [string, () => void, string, RegExp][] = [
+      [
+        'bad JSON',
+        () =>
+          server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': '{"format": ' } }),
+        'RouterInvalid',
+        /ConfigMap 'my-router' key 'router\.json' is not JSON/,
+      ],
+      [
+        'a file of another release',
+        () =>
+          server.putConfigMap(NS, 'my-router', {
+            labels: LABELS,
+            data: {
+              'router.json': JSON.stringify({ ...fitted, base: { ...fitted.base, version: '0.0.1' } }),
+            },
+          }),
+        'RouterInvalid',
+        /is not a router for this TierFlow release: classifier model: fitted on \S+ 0\.0\.1, .*refit it with tierflow train/,
+      ],
+      [
+        'the key missing',
+        () => server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'other.json': ROUTER } }),
+        'ConfigMapKeyNotFound',
+        /ConfigMap 'my-router' has no key 'router\.json' \(it has: other\.json\)/,
+      ],
+      [
+        'the label removed',
+        () => server.putConfigMap(NS, 'my-router', { data: { 'router.json': ROUTER } }),
+        'ConfigMapNotFound',
+        /ConfigMap 'my-router' with label tierflow\.dev\/router not found in namespace 'team-a'.*kubectl -n team-a label configmap my-router tierflow\.dev\/router=true/,
+      ],
+      [
+        'the ConfigMap deleted',
+        () => server.delete('configmaps', NS, 'my-router', ''),
+        'ConfigMapNotFound',
+        /ConfigMap 'my-router' with label tierflow\.dev\/router not found/,
+      ],
+    ];
+    for (const [what, breakIt, reason, message] of broken) {
+      breakIt();
+      const cs = await statusOf('default', 'ResolvedRefs', reason, message);
+      expect(cs.ResolvedRefs!.status, what).toBe('False');
+      expect(cs.ResolvedRefs!.message, what).toMatch(/^spec\.classifier\.configMapRef: /);
+      expect(cs.Accepted, what).toMatchObject({ status: 'True' });
+      expect(cs.Ready, what).toMatchObject({ status: 'False', reason: 'LastGoodRouterInUse' });
+      expect(cs.Ready!.message, what).toMatch(
+        /last router that loaded \(ConfigMap 'my-router' key 'router\.json', resourceVersion \d+\)/,
+      );
+      // The sidecar sees the same (after the label went, the deletion is no event to it) and
+      // still serves the inverted router.
+      const outcome = await waitFor(
+        () => {
+          const o = s.lastBuild?.outcomes.find((x) => x.name === 'default');
+          return o?.refs[0]?.reason === reason && message.test(o.refs[0].message) && o;
+        },
+        5000,
+        `${what}: sidecar build`,
+      );
+      expect(outcome.lastGoodRouter, what).toMatch(/^ConfigMap 'my-router'/);
+      expect(serving().tier, what).toBe('lightweight');
+    }
+
+    // Fixed: the new router applies and status is clean again.
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    await statusOf('default', 'Ready', 'Ready');
+    await waitFor(() => serving().tier === 'flagship', 5000, 'fixed router served');
+  });
+
+  it('leaves out a new policy whose router never loaded, and serves the others', async () => {
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    server.create('routingpolicies', NS, 'early', policy({ name: 'not-yet' }, ['smart']));
+    const s = await startSidecar();
+    await startController();
+    const config = await waitFor(() => s.current, 5000, 'config');
+    expect(config.virtualModels.has('auto')).toBe(true);
+    expect(config.virtualModels.has('smart')).toBe(false);
+    const cs = await statusOf('early', 'Ready', 'NotInUse');
+    expect(cs.ResolvedRefs).toMatchObject({ status: 'False', reason: 'ConfigMapNotFound' });
+
+    // The ConfigMap arrives: the policy is served.
+    server.putConfigMap(NS, 'not-yet', { labels: LABELS, data: { 'router.json': INVERTED } });
+    const later = await waitFor(() => s.current?.virtualModels.has('smart') && s.current, 5000, 'smart');
+    expect(plan(later, 'smart').tier).toBe('lightweight');
+    await statusOf('early', 'Ready', 'Ready');
+  });
+
+  it('refuses classifier.modelFile in a RoutingPolicy', async () => {
+    server.update('routingpolicies', NS, 'default', {
+      ...policy(),
+      classifier: { modelFile: '/etc/router.json' },
+    });
+    await startController();
+    const cs = await statusOf('default', 'Accepted', 'Invalid');
+    expect(cs.Accepted!.message).toMatch(
+      /spec\.classifier\.modelFile: classifier\.modelFile is for the standalone file config; a RoutingPolicy names its router with classifier\.configMapRef/,
+    );
+  });
+});
