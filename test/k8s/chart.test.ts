@@ -383,6 +383,13 @@ describe('Helm chart', () => {
       ['team-a', 'system:serviceaccounts:team-a'],
       ['team-b', 'system:serviceaccounts:team-b'],
     ]);
+    // Router ConfigMaps (classifier.configMapRef): read-only, for the sidecars only in their
+    // namespaces (through the RoleBindings above), for the controller everywhere.
+    const configMapsRead = {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['get', 'list', 'watch'],
+    };
     const reader = find(custom, 'ClusterRole', '-config-reader');
     expect(reader.rules).toEqual([
       {
@@ -390,7 +397,19 @@ describe('Helm chart', () => {
         resources: ['llmproviders', 'routingpolicies', 'virtualkeys'],
         verbs: ['get', 'list', 'watch'],
       },
+      configMapsRead,
     ]);
+    for (const ms of [defaults, custom]) {
+      const controller = ms.find((m) => m.kind === 'ClusterRole' && m.metadata.name.endsWith('-controller'))!;
+      expect(controller.rules).toContainEqual(configMapsRead);
+      const binding = ms.find(
+        (m) => m.kind === 'ClusterRoleBinding' && m.roleRef.name === controller.metadata.name,
+      )!;
+      expect(binding.subjects[0].kind).toBe('ServiceAccount');
+    }
+    expect(
+      custom.filter((m) => m.kind === 'ClusterRoleBinding' && m.roleRef.name.endsWith('-config-reader')),
+    ).toEqual([]);
   });
 
   it('has NOTES with the next steps', () => {
