@@ -91,9 +91,8 @@ export function validateChatRequest(body: unknown): ParsedRequest {
   }
   const needs: RequestNeeds = { tools: false, vision: false, jsonSchema: false };
   let chars = 0;
-  req.messages.forEach((m, i) => {
-    chars += checkMessage(m, i, needs);
-  });
+  const messages = req.messages;
+  for (let i = 0; i < messages.length; i++) chars += checkMessage(messages[i], i, needs);
   if (req.stream !== undefined && req.stream !== null && typeof req.stream !== 'boolean') {
     throw badRequest("Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
   }
@@ -150,13 +149,19 @@ export function validateChatRequest(body: unknown): ParsedRequest {
   };
 }
 
+/** `messages[i]`, for an error's text: built only when there is an error (the walk is per request). */
+function messageParam(i: number): string {
+  return `messages[${i}]`;
+}
+
 function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
-  const param = `messages[${i}]`;
   if (typeof m !== 'object' || m === null || Array.isArray(m)) {
+    const param = messageParam(i);
     throw badRequest(`Invalid type for '${param}': expected an object.`, param, 'invalid_type');
   }
   const msg = m as ChatMessage;
   if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) {
+    const param = messageParam(i);
     throw badRequest(
       `Invalid value for '${param}.role': expected one of system, developer, user, assistant, tool.`,
       `${param}.role`,
@@ -167,12 +172,14 @@ function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
   let chars = 0;
   if (typeof c === 'string') chars = c.length;
   else if (Array.isArray(c)) {
-    c.forEach((part, j) => {
+    for (let j = 0; j < c.length; j++) {
+      const part = c[j]!;
       if (
         typeof part !== 'object' ||
         part === null ||
         typeof (part as { type?: unknown }).type !== 'string'
       ) {
+        const param = messageParam(i);
         throw badRequest(
           `Invalid value for '${param}.content[${j}]': expected a content part object.`,
           `${param}.content[${j}]`,
@@ -184,14 +191,16 @@ function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
         needs.vision = true;
         chars += 3000; // an image costs roughly 1,000 tokens at common resolutions
       }
-    });
+    }
   } else if (c !== undefined && c !== null) {
+    const param = messageParam(i);
     throw badRequest(
       `Invalid type for '${param}.content': expected a string or an array of content parts.`,
       `${param}.content`,
       'invalid_type',
     );
   } else if (msg.role !== 'assistant') {
+    const param = messageParam(i);
     throw badRequest(
       `Missing required parameter: '${param}.content'.`,
       `${param}.content`,
@@ -199,6 +208,7 @@ function checkMessage(m: unknown, i: number, needs: RequestNeeds): number {
     );
   }
   if (msg.role === 'tool' && typeof msg.tool_call_id !== 'string') {
+    const param = messageParam(i);
     throw badRequest(
       `Missing required parameter: '${param}.tool_call_id'.`,
       `${param}.tool_call_id`,
