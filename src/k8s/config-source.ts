@@ -284,7 +284,7 @@ export class KubernetesConfigSource {
     for (const o of build.outcomes) {
       const k = `${o.key}|${o.state}`;
       counts.set(k, (counts.get(k) ?? 0) + 1);
-      if (o.state !== 'current' || o.issues.length) {
+      if (o.state !== 'current' || o.issues.length || o.lastGoodRouter) {
         this.#log.warn('object not served as written', {
           namespace: this.namespace,
           kind: o.key,
@@ -292,6 +292,12 @@ export class KubernetesConfigSource {
           generation: o.generation,
           state: o.state,
           issues: o.issues.slice(0, 10).map((i) => `${fieldPath(i.path)}: ${i.message}`),
+          ...(o.lastGoodRouter
+            ? {
+                router: `serving the last router that loaded (${o.lastGoodRouter})`,
+                refs: o.refs.slice(0, 10).map((r) => `${fieldPath(r.path)}: ${r.message}`),
+              }
+            : {}),
         });
       }
     }

@@ -57,7 +57,13 @@ describe('RoutingPolicy classifier.configMapRef', () => {
   let source: KubernetesConfigSource | undefined;
   let controller: Controller | undefined;
 
+  let warnings: Record<string, unknown>[];
+  const capture = {
+    ...silentLogger,
+    warn: (msg: string, fields?: Record<string, unknown>) => warnings.push({ msg, ...fields }),
+  };
   const startSidecar = async () => {
+    warnings = [];
     source = new KubernetesConfigSource({
       namespace: NS,
       kubeConfig: server.kubeConfig(NS),
@@ -65,7 +71,7 @@ describe('RoutingPolicy classifier.configMapRef', () => {
       debounceMs: 20,
       secretsPollMs: 50,
       backoff: { initialMs: 20, maxMs: 200 },
-      log: silentLogger,
+      log: capture,
       onConfig: () => {},
     });
     await source.startWatching();
@@ -219,6 +225,10 @@ describe('RoutingPolicy classifier.configMapRef', () => {
         `${what}: sidecar build`,
       );
       expect(outcome.lastGoodRouter, what).toMatch(/^ConfigMap 'my-router'/);
+      // ... and says so in its log.
+      const logged = warnings.filter((w) => w.msg === 'object not served as written' && w.name === 'default');
+      expect(String((logged.at(-1)?.refs as string[] | undefined)?.[0]), what).toMatch(message);
+      expect(logged.at(-1)?.router, what).toMatch(/^serving the last router that loaded/);
       expect(serving().tier, what).toBe('lightweight');
     }
 
