@@ -169,23 +169,11 @@ export class Router {
       typeof body === 'string' || Buffer.isBuffer(body) ? parseChatRequest(body, this.bodyLimit) : body;
     const virtualKey = authenticate(config, headerValue(route.headers, 'authorization'));
     const policy = config.virtualModels.get(request.model);
-    if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
-      throw new ApiError(
-        403,
-        `This key may not use model '${request.model}'.`,
-        'permission_error',
-        'model_not_allowed',
-      );
-    }
+    refuseModelNotAllowed(virtualKey, request.model);
     const plan = policy
       ? this.#planForPolicy(policy, request, route, virtualKey, startedAt)
       : this.#planForModel(config, request, virtualKey, startedAt);
-    if (virtualKey) {
-      // Admitted last, when nothing can reject the request any more: the reservation is always settled.
-      plan.reservedUsd = virtualKey.budget ? expectedCostUsd(request, plan.candidates[0]!) : 0;
-      this.limits.admit(virtualKey, plan.reservedUsd);
-    }
-    return plan;
+    return this.#admitted(plan);
   }
 
   /**
@@ -199,14 +187,7 @@ export class Router {
     const embeddings = parseEmbeddingsRequest(received.body, this.bodyLimit);
     const request = embeddingsParsedRequest(embeddings);
     const virtualKey = authenticate(config, headerValue(received.headers, 'authorization'));
-    if (virtualKey?.allowedModels && !virtualKey.allowedModels.has(request.model)) {
-      throw new ApiError(
-        403,
-        `This key may not use model '${request.model}'.`,
-        'permission_error',
-        'model_not_allowed',
-      );
-    }
+    refuseModelNotAllowed(virtualKey, request.model);
     const named = embeddingCandidates(config, request.model);
     const candidates = named.filter((m) => this.health.available(m));
     if (candidates.length === 0) {
@@ -218,28 +199,15 @@ export class Router {
       );
     }
     candidates.sort((a, b) => a.pricing.inputPerMTok - b.pricing.inputPerMTok);
-    const f = config.failover;
-    const plan: RoutePlan = {
+    const plan = newPlan({
       request,
-      policy: undefined,
-      score: undefined,
-      reasons: [],
       tier: 'embeddings',
       candidates,
       virtualKey,
       startedAt,
-      deadlineAt: startedAt + f.deadlineMs,
-      maxAttempts: f.maxAttempts,
-      firstByteTimeoutMs: f.firstByteTimeoutMs,
-      maxRetryAfterMs: f.maxRetryAfterMs,
-      failover: f,
-      reservedUsd: 0,
-    };
-    if (virtualKey) {
-      plan.reservedUsd = virtualKey.budget ? expectedCostUsd(request, candidates[0]!) : 0;
-      this.limits.admit(virtualKey, plan.reservedUsd);
-    }
-    return plan;
+      failover: config.failover,
+    });
+    return this.#admitted(plan);
   }
 
   #planForModel(
@@ -261,22 +229,7 @@ export class Router {
     }
     const candidates = selectExplicit(named, request, this.health);
     const f = config.explicitFailover.get(candidates[0]!.id)?.failover ?? config.failover;
-    return {
-      request,
-      policy: undefined,
-      score: undefined,
-      reasons: [],
-      tier: candidates[0]!.tier,
-      candidates,
-      virtualKey,
-      startedAt,
-      deadlineAt: startedAt + f.deadlineMs,
-      maxAttempts: f.maxAttempts,
-      firstByteTimeoutMs: f.firstByteTimeoutMs,
-      maxRetryAfterMs: f.maxRetryAfterMs,
-      failover: f,
-      reservedUsd: 0,
-    };
+    return newPlan({ request, tier: candidates[0]!.tier, candidates, virtualKey, startedAt, failover: f });
   }
 
   #planForPolicy(
@@ -299,33 +252,36 @@ export class Router {
       candidates: [],
     };
     for (const step of this.#steps) step(d, this.#stepContext);
-    const f = policy.failover;
-    const conversation = d.conversation;
-    return {
+    const plan = newPlan({
       request,
-      policy,
-      score: d.score,
-      reasons: d.reasons,
       tier: policy.tiers[d.tierIndex]!.name,
       candidates: d.candidates,
       virtualKey,
       startedAt,
-      deadlineAt: startedAt + f.deadlineMs,
-      maxAttempts: f.maxAttempts,
-      firstByteTimeoutMs: f.firstByteTimeoutMs,
-      maxRetryAfterMs: f.maxRetryAfterMs,
-      failover: f,
-      reservedUsd: 0,
-      ...(conversation
-        ? {
-            conversation: {
-              key: conversation.key,
-              ...(conversation.tierIndex !== undefined ? { tierIndex: conversation.tierIndex } : {}),
-              ...(d.sticky ? { applied: d.sticky } : {}),
-            },
-          }
-        : {}),
-    };
+      failover: policy.failover,
+      policy,
+      score: d.score,
+      reasons: d.reasons,
+    });
+    const c = d.conversation;
+    if (c) {
+      plan.conversation = {
+        key: c.key,
+        ...(c.tierIndex !== undefined ? { tierIndex: c.tierIndex } : {}),
+        ...(d.sticky ? { applied: d.sticky } : {}),
+      };
+    }
+    return plan;
+  }
+
+  /** The plan, its request admitted against the key's limits: last, when nothing can reject it any more (the reservation is always settled). */
+  #admitted(plan: RoutePlan): RoutePlan {
+    const key = plan.virtualKey;
+    if (key) {
+      plan.reservedUsd = key.budget ? expectedCostUsd(plan.request, plan.candidates[0]!) : 0;
+      this.limits.admit(key, plan.reservedUsd);
+    }
+    return plan;
   }
 
   now(): number {
@@ -372,6 +328,44 @@ const spendKey = (p: CompiledPolicy): string =>
   `${p.name}@${p.spendTarget?.usd}/${p.spendTarget?.period}@${p.tiers.map((t) => t.maxScore).join(',')}@${p.classifier?.id ?? ''}`;
 
 const shareKey = (p: CompiledPolicy): string => `${p.name}@${p.flagshipShare}@${p.classifier?.id ?? ''}`;
+
+type PlanFields = Pick<
+  RoutePlan,
+  'request' | 'tier' | 'candidates' | 'virtualKey' | 'startedAt' | 'failover'
+> &
+  Partial<Pick<RoutePlan, 'policy' | 'score' | 'reasons'>>;
+
+/** A plan that sends the request to `candidates` in order under its failover rules. */
+function newPlan(p: PlanFields): RoutePlan {
+  const f = p.failover;
+  return {
+    request: p.request,
+    policy: p.policy,
+    score: p.score,
+    reasons: p.reasons ?? [],
+    tier: p.tier,
+    candidates: p.candidates,
+    virtualKey: p.virtualKey,
+    startedAt: p.startedAt,
+    deadlineAt: p.startedAt + f.deadlineMs,
+    maxAttempts: f.maxAttempts,
+    firstByteTimeoutMs: f.firstByteTimeoutMs,
+    maxRetryAfterMs: f.maxRetryAfterMs,
+    failover: f,
+    reservedUsd: 0,
+  };
+}
+
+function refuseModelNotAllowed(key: CompiledVirtualKey | undefined, model: string): void {
+  if (key?.allowedModels && !key.allowedModels.has(model)) {
+    throw new ApiError(
+      403,
+      `This key may not use model '${model}'.`,
+      'permission_error',
+      'model_not_allowed',
+    );
+  }
+}
 
 /** What the client may ask for instead of an unknown model. */
 function modelHint(config: CompiledConfig): string {
