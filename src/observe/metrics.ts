@@ -1,10 +1,11 @@
 // Prometheus metrics shared by both data planes. Labels are bounded: configured provider and
 // model names, tier, policy, outcome and status class; never keys, prompts or client input.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompiledConfig, CompiledModel } from '../core/config/compiled.js';
 import type { AttemptOutcome } from '../core/failover.js';
 import type { BreakerState } from '../core/health/breaker.js';
 import type { HealthEvents } from '../core/health/registry.js';
+import { FastHistogram, type HistogramSeries } from './histogram.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
 const SCORE_BUCKETS = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2)));
@@ -40,13 +41,13 @@ export class Metrics {
   readonly requests: Counter<'mode' | 'policy' | 'tier' | 'provider' | 'model' | 'status_class'>;
   readonly attempts: Counter<'provider' | 'model' | 'outcome'>;
   readonly failovers: Counter<'provider' | 'model' | 'reason'>;
-  readonly decisionSeconds: Histogram<never>;
-  readonly complexityScore: Histogram<'policy'>;
+  readonly decisionSeconds: FastHistogram;
+  readonly complexityScore: FastHistogram<'policy'>;
   readonly stickyRoutes: Counter<'policy' | 'applied'>;
-  readonly ttfbSeconds: Histogram<'provider' | 'model'>;
-  readonly ttftSeconds: Histogram<'provider' | 'model'>;
-  readonly outputTokensPerSecond: Histogram<'provider' | 'model'>;
-  readonly durationSeconds: Histogram<'provider' | 'model' | 'tier'>;
+  readonly ttfbSeconds: FastHistogram<'provider' | 'model'>;
+  readonly ttftSeconds: FastHistogram<'provider' | 'model'>;
+  readonly outputTokensPerSecond: FastHistogram<'provider' | 'model'>;
+  readonly durationSeconds: FastHistogram<'provider' | 'model' | 'tier'>;
   readonly tokens: Counter<'provider' | 'model' | 'kind'>;
   readonly costUsd: Counter<'provider' | 'model' | 'tier'>;
   readonly flagshipCostUsd: Counter<'policy'>;
@@ -96,13 +97,13 @@ export class Metrics {
       labelNames: ['provider', 'model', 'reason'],
       registers,
     });
-    this.decisionSeconds = new Histogram({
+    this.decisionSeconds = new FastHistogram({
       name: 'tierflow_decision_seconds',
       help: 'Time to parse, classify and select (the routing decision).',
       buckets: DECISION_BUCKETS,
       registers,
     });
-    this.complexityScore = new Histogram({
+    this.complexityScore = new FastHistogram({
       name: 'tierflow_complexity_score',
       help: 'Complexity scores of auto requests, by policy: the quantile of the share you want on the flagship is the maxScore to set (docs/routing.md).',
       labelNames: ['policy'],
@@ -115,28 +116,28 @@ export class Metrics {
       labelNames: ['policy', 'applied'],
       registers,
     });
-    this.ttfbSeconds = new Histogram({
+    this.ttfbSeconds = new FastHistogram({
       name: 'tierflow_upstream_time_to_first_byte_seconds',
       help: 'Time from sending an attempt to the provider response headers.',
       labelNames: ['provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.ttftSeconds = new Histogram({
+    this.ttftSeconds = new FastHistogram({
       name: 'tierflow_time_to_first_token_seconds',
       help: 'Time from sending an attempt to the first content token.',
       labelNames: ['provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.outputTokensPerSecond = new Histogram({
+    this.outputTokensPerSecond = new FastHistogram({
       name: 'tierflow_output_tokens_per_second',
       help: 'Output tokens per second of successful attempts, from the first token (or byte) to the end.',
       labelNames: ['provider', 'model'],
       buckets: TOKEN_RATE_BUCKETS,
       registers,
     });
-    this.durationSeconds = new Histogram({
+    this.durationSeconds = new FastHistogram({
       name: 'tierflow_request_duration_seconds',
       help: 'Time from the request arriving to the last byte of the response.',
       labelNames: ['provider', 'model', 'tier'],
@@ -201,7 +202,7 @@ export class Metrics {
   scoreOf(policy: string): { observe(score: number): void } {
     let h = this.#scoreByPolicy.get(policy);
     if (!h) {
-      h = this.complexityScore.labels(policy);
+      h = this.complexityScore.labels({ policy });
       this.#scoreByPolicy.set(policy, h);
     }
     return h;
@@ -399,7 +400,7 @@ export function statusClass(status: number): string {
 }
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
+type HistogramChild = HistogramSeries;
 
 export class ModelMetrics {
   readonly ttfb: HistogramChild;
