@@ -4,32 +4,17 @@
 // ConfigMap is named in the policy's status while the last good router keeps serving.
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SHIPPED } from '../../src/core/classifier/index.js';
-import { fitRouter } from '../../src/core/classifier/fit.js';
 import type { CompiledConfig } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { KubernetesConfigSource } from '../../src/k8s/config-source.js';
 import { Controller } from '../../src/k8s/controller.js';
 import { silentLogger } from '../../src/k8s/log.js';
-import { plantedOutcomes } from '../helpers/outcomes.js';
 import { FakeApiServer, waitFor } from './fake-apiserver.js';
 import { autoPolicy, openaiProvider, secretsDir } from './fixtures.js';
+import { fitted, INVERTED, ROUTER, ROUTER_LABELS as LABELS, TRANSLATION } from './routers-fixture.js';
 
 const NS = 'team-a';
-const LABELS = { 'tierflow.dev/router': 'true' };
-/** Scored low by the shipped model; the planted outcomes teach the fitted router it is hard. */
-const TRANSLATION = 'Translate into Korean: "Please send the tickets by 5 pm."';
-
-// What `tierflow train` writes (src/cli/train.ts writes result.model the same way).
-const fitted = fitRouter(plantedOutcomes(240), SHIPPED).model;
-const ROUTER = JSON.stringify(fitted, null, 2) + '\n';
-/** The same router with its weights negated: it sends the translation the other way. */
-const INVERTED = JSON.stringify({
-  ...fitted,
-  weights: fitted.weights.map((w) => -w),
-  intercept: -fitted.intercept,
-  calibration: { ...fitted.calibration, center: -fitted.calibration.center },
-});
 
 const policy = (configMapRef: Record<string, string> = { name: 'my-router' }, virtualModels = ['auto']) => ({
   ...autoPolicy(undefined, virtualModels),
@@ -232,7 +217,9 @@ describe('RoutingPolicy classifier.configMapRef', () => {
       expect(serving().tier, what).toBe('lightweight');
     }
 
-    // Fixed: the new router applies and status is clean again.
+    // Fixed: created without the label (invisible to TierFlow), then labelled (a watch sees it
+    // appear): the new router applies and status is clean again.
+    server.putConfigMap(NS, 'my-router', { data: { 'router.json': ROUTER } });
     server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
     await statusOf('default', 'Ready', 'Ready');
     await waitFor(() => serving().tier === 'flagship', 5000, 'fixed router served');

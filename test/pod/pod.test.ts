@@ -21,6 +21,7 @@ import { injectObject, secretsByNamespace } from '../../src/k8s/inject-manifests
 import { injectorConfigFromValues, loadChartValues } from '../../src/k8s/injector-values.js';
 import { FakeApiServer, waitFor } from '../k8s/fake-apiserver.js';
 import { autoPolicy } from '../k8s/fixtures.js';
+import { INVERTED, ROUTER, ROUTER_LABELS, TRANSLATION } from '../k8s/routers-fixture.js';
 import type { MockServer } from '../mocks/faults.js';
 import { startOpenAIMock } from '../mocks/openai-mock.js';
 import { KubeletPod } from './kubelet.js';
@@ -264,6 +265,38 @@ describe.skipIf(Boolean(unavailable))(
       expect(data.choices[0]!.message.content).toBe('echo: Say hi');
       expect(mock.lastRequest!.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
     });
+
+    it('scores with the router of a ConfigMap (classifier.configMapRef), and applies a new version without a restart', async () => {
+      // The shipped model sends the translation to the lightweight tier; the fitted router to the flagship.
+      api.putConfigMap('team-a', 'my-router', { labels: ROUTER_LABELS, data: { 'router.json': ROUTER } });
+      api.create('routingpolicies', 'team-a', 'fitted', {
+        virtualModels: ['smart'],
+        tiers: [
+          { name: 'lightweight', maxScore: 0.5, models: ['openai/gpt-4o-mini'] },
+          { name: 'flagship', models: ['openai/gpt-4o'] },
+        ],
+        classifier: { configMapRef: { name: 'my-router' } },
+      });
+      const modelFor = async (model: string) => {
+        await pod.client.chat.completions.create({
+          model,
+          messages: [{ role: 'user', content: TRANSLATION }],
+        });
+        return mock.lastRequest!.body.model as string;
+      };
+      await eventually(
+        async () => (await modelFor('smart').catch(() => '')) === 'gpt-4o',
+        30_000,
+        'the fitted router',
+      );
+      expect(await modelFor('auto')).toBe('gpt-4o-mini');
+      api.putConfigMap('team-a', 'my-router', { labels: ROUTER_LABELS, data: { 'router.json': INVERTED } });
+      await eventually(
+        async () => (await modelFor('smart')) === 'gpt-4o-mini',
+        30_000,
+        'the new router version',
+      );
+    }, 120_000);
 
     it('starts without a configuration when the namespace cannot be read, says why, and serves once it can', async () => {
       // team-b is not in sidecar.namespaces: no RoleBinding, so the API server answers 403.
