@@ -5,6 +5,7 @@ import type { CompiledConfig, CompiledModel } from '../core/config/compiled.js';
 import type { AttemptOutcome } from '../core/failover.js';
 import type { BreakerState } from '../core/health/breaker.js';
 import type { HealthEvents } from '../core/health/registry.js';
+import { BoundCounter } from './bound-metric.js';
 import { FastHistogram, type HistogramSeries } from './histogram.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
@@ -210,6 +211,21 @@ export class Metrics {
 
   readonly #scoreByPolicy = new Map<string, { observe(score: number): void }>();
 
+  /** The policy's flagship-cost and saved counters, resolved once (as forModel). */
+  spendOf(policy: string): { flagshipCost: BoundCounter; saved: BoundCounter } {
+    let s = this.#spendByPolicy.get(policy);
+    if (!s) {
+      s = {
+        flagshipCost: new BoundCounter(this.flagshipCostUsd, { policy }),
+        saved: new BoundCounter(this.savedUsd, { policy }),
+      };
+      this.#spendByPolicy.set(policy, s);
+    }
+    return s;
+  }
+
+  readonly #spendByPolicy = new Map<string, { flagshipCost: BoundCounter; saved: BoundCounter }>();
+
   /**
    * The metric children of one model, resolved once: prom-client hashes the label set on every
    * labelled call, which costs more than the update itself on the per-request path.
@@ -399,7 +415,6 @@ export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
 }
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = HistogramSeries;
 
 export class ModelMetrics {
@@ -407,11 +422,11 @@ export class ModelMetrics {
   readonly ttft: HistogramChild;
   readonly tokenRate: HistogramChild;
   readonly duration: HistogramChild;
-  readonly cost: CounterChild;
-  readonly tokens: Record<'input' | 'output' | 'cached_input' | 'cache_write', CounterChild>;
-  readonly #attempts = new Map<AttemptOutcome, CounterChild>();
-  readonly #failovers = new Map<AttemptOutcome, CounterChild>();
-  readonly #requests = new Map<string, CounterChild>();
+  readonly cost: BoundCounter;
+  readonly tokens: Record<'input' | 'output' | 'cached_input' | 'cache_write', BoundCounter>;
+  readonly #attempts = new Map<AttemptOutcome, BoundCounter>();
+  readonly #failovers = new Map<AttemptOutcome, BoundCounter>();
+  readonly #requests = new Map<string, BoundCounter>();
   readonly #labels: { provider: string; model: string };
 
   constructor(
@@ -423,34 +438,49 @@ export class ModelMetrics {
     this.ttft = metrics.ttftSeconds.labels(l);
     this.tokenRate = metrics.outputTokensPerSecond.labels(l);
     this.duration = metrics.durationSeconds.labels({ ...l, tier: model.tier });
-    this.cost = metrics.costUsd.labels({ ...l, tier: model.tier });
+    this.cost = new BoundCounter(metrics.costUsd, { ...l, tier: model.tier });
     this.tokens = {
-      input: metrics.tokens.labels({ ...l, kind: 'input' }),
-      output: metrics.tokens.labels({ ...l, kind: 'output' }),
-      cached_input: metrics.tokens.labels({ ...l, kind: 'cached_input' }),
-      cache_write: metrics.tokens.labels({ ...l, kind: 'cache_write' }),
+      input: new BoundCounter(metrics.tokens, { ...l, kind: 'input' }),
+      output: new BoundCounter(metrics.tokens, { ...l, kind: 'output' }),
+      cached_input: new BoundCounter(metrics.tokens, { ...l, kind: 'cached_input' }),
+      cache_write: new BoundCounter(metrics.tokens, { ...l, kind: 'cache_write' }),
     };
   }
 
-  attempt(outcome: AttemptOutcome): CounterChild {
+  attempt(outcome: AttemptOutcome): BoundCounter {
     let c = this.#attempts.get(outcome);
-    if (!c) this.#attempts.set(outcome, (c = this.metrics.attempts.labels({ ...this.#labels, outcome })));
+    if (!c)
+      this.#attempts.set(
+        outcome,
+        (c = new BoundCounter(this.metrics.attempts, { ...this.#labels, outcome })),
+      );
     return c;
   }
 
-  failover(reason: AttemptOutcome): CounterChild {
+  failover(reason: AttemptOutcome): BoundCounter {
     let c = this.#failovers.get(reason);
-    if (!c) this.#failovers.set(reason, (c = this.metrics.failovers.labels({ ...this.#labels, reason })));
+    if (!c)
+      this.#failovers.set(
+        reason,
+        (c = new BoundCounter(this.metrics.failovers, { ...this.#labels, reason })),
+      );
     return c;
   }
 
   /** requests_total for a request this model served. */
-  request(mode: string, policy: string, tier: string, status: string): CounterChild {
+  request(mode: string, policy: string, tier: string, status: string): BoundCounter {
     const key = `${mode}|${policy}|${tier}|${status}`;
     let c = this.#requests.get(key);
     if (!c) {
       const { provider, model } = this.#labels;
-      c = this.metrics.requests.labels({ mode, policy, tier, provider, model, status_class: status });
+      c = new BoundCounter(this.metrics.requests, {
+        mode,
+        policy,
+        tier,
+        provider,
+        model,
+        status_class: status,
+      });
       this.#requests.set(key, c);
     }
     return c;

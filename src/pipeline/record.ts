@@ -74,9 +74,10 @@ export function recordRequest(
     if (cost) {
       m.cost.inc(cost.costUsd);
       if (plan.policy) {
-        metrics.flagshipCostUsd.inc({ policy: policyName }, cost.flagshipCostUsd);
+        const spend = metrics.spendOf(policyName);
+        spend.flagshipCost.inc(cost.flagshipCostUsd);
         const saved = cost.flagshipCostUsd - cost.costUsd;
-        if (saved > 0) metrics.savedUsd.inc({ policy: policyName }, saved);
+        if (saved > 0) spend.saved.inc(saved);
       }
     }
   }
