@@ -60,6 +60,8 @@ export interface ObjectOutcome {
    * router now): where that router came from.
    */
   lastGoodRouter?: string;
+  /** Where the router a served policy scores with comes from (classifier.configMapRef). */
+  router?: string;
 }
 
 export interface NamespaceBuild {
@@ -382,6 +384,7 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       ...(s.state === 'lastGood' ? { servedGeneration: options.lastGood.get(s.uid)?.generation } : {}),
       issues: s.issues,
       refs: s.refs,
+      ...(config && s.index >= 0 && s.routerUsed ? { router: s.routerUsed.source } : {}),
       ...(config && s.index >= 0 && s.routerFallback ? { lastGoodRouter: s.routerUsed!.source } : {}),
     })),
   };

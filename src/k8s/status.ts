@@ -97,7 +97,9 @@ export function conditionsFor(outcome: ObjectOutcome, build: NamespaceBuild): Dr
       type: 'Ready',
       status: 'True',
       reason: 'Ready',
-      message: 'The sidecars of the namespace serve this generation.',
+      message: outcome.router
+        ? `The sidecars of the namespace serve this generation, scoring with the router of ${outcome.router}.`
+        : 'The sidecars of the namespace serve this generation.',
     };
   } else if (outcome.state === 'lastGood') {
     ready = {

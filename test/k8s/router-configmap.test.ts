@@ -111,7 +111,7 @@ describe('RoutingPolicy classifier.configMapRef', () => {
 
   it('scores with the fitted router; a ConfigMap change applies without a restart', async () => {
     expect(shippedScore).toBeLessThan(0.5);
-    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    const map = server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
     const s = await startSidecar();
     await startController();
     const first = await waitFor(() => s.current, 5000, 'first config');
@@ -120,12 +120,18 @@ describe('RoutingPolicy classifier.configMapRef', () => {
     expect(p.score).toBeGreaterThan(0.5);
     const ready = await statusOf('default', 'Ready', 'Ready');
     expect(ready.ResolvedRefs).toMatchObject({ status: 'True' });
+    expect(ready.Ready!.message).toBe(
+      `The sidecars of the namespace serve this generation, scoring with the router of ConfigMap 'my-router' key 'router.json', resourceVersion ${map.metadata.resourceVersion}.`,
+    );
 
     // Retrained: the new router is served by the running sidecar.
     server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': INVERTED } });
     const next = await waitFor(() => s.current !== first && s.current, 5000, 'config with the new router');
     expect(plan(next).tier).toBe('lightweight');
     expect(plan(next).score).toBeLessThan(0.5);
+    // Status names the version in use.
+    const rv = server.get('configmaps', NS, 'my-router', '')!.metadata.resourceVersion as string;
+    await statusOf('default', 'Ready', 'Ready', new RegExp(`resourceVersion ${rv}\\.$`));
   });
 
   it('reads binaryData and a key other than router.json', async () => {
