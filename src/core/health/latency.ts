@@ -14,28 +14,36 @@ export class Ewma {
 
 /**
  * Quantile over the last `size` samples. Keeps the window both in arrival order (to evict) and
- * sorted (to read a quantile in O(1)); an insert costs two binary searches and a short memmove.
+ * sorted (to read a quantile in O(1)); an insert costs two binary searches and a short memmove
+ * within typed arrays (no allocation: it runs several times per request).
  */
 export class WindowedQuantile {
   readonly #ring: Float64Array;
-  readonly #sorted: number[] = [];
+  /** The window's samples sorted, in its first #count slots. */
+  readonly #sorted: Float64Array;
   #next = 0;
   #count = 0;
 
   constructor(readonly size = 128) {
     this.#ring = new Float64Array(size);
+    this.#sorted = new Float64Array(size);
   }
 
   add(x: number): void {
-    if (this.#count === this.size) {
+    const sorted = this.#sorted;
+    let n = this.#count;
+    if (n === this.size) {
       const evicted = this.#ring[this.#next]!;
-      this.#sorted.splice(lowerBound(this.#sorted, evicted), 1);
-    } else {
-      this.#count++;
+      const i = lowerBound(sorted, n, evicted);
+      sorted.copyWithin(i, i + 1, n);
+      n--;
     }
     this.#ring[this.#next] = x;
     this.#next = (this.#next + 1) % this.size;
-    this.#sorted.splice(lowerBound(this.#sorted, x), 0, x);
+    const j = lowerBound(sorted, n, x);
+    sorted.copyWithin(j + 1, j, n);
+    sorted[j] = x;
+    this.#count = n + 1;
   }
 
   quantile(q: number): number | undefined {
@@ -48,9 +56,10 @@ export class WindowedQuantile {
   }
 }
 
-function lowerBound(a: number[], x: number): number {
+/** First index in a[0, n) whose value is not below x. */
+function lowerBound(a: Float64Array, n: number, x: number): number {
   let lo = 0;
-  let hi = a.length;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid]! < x) lo = mid + 1;
