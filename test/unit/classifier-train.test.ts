@@ -32,6 +32,9 @@ interface ModelFile {
   vocabulary: Record<string, number>;
 }
 
+const readModelRows = (path: string): Record<string, number> =>
+  (JSON.parse(readFileSync(path, 'utf8')) as ModelFile).training.rows;
+
 describe('scripts/train-classifier.ts on a tiny fixture', () => {
   const out = join(tmp, 'model.json');
   const oof = join(tmp, 'oof.jsonl');
@@ -124,6 +127,34 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     expect(train(['--data', fixture, '--no-aux', '--out', single, '--folds', '2']).status).toBe(0);
     expect(readFileSync(repeated, 'utf8')).toBe(readFileSync(single, 'utf8'));
     expect(train(['--data', fixture, '--no-aux', '--out', single, '--repeats', '0']).status).toBe(1);
+  });
+
+  it('--bootstrap logs the spread of the leave-one-source-out figures and leaves the model file unchanged', () => {
+    const resampled = join(tmp, 'resampled.json');
+    const run = (seed: string): string => {
+      const r = spawnSync(
+        process.execPath,
+        [script, '--data', fixture, '--no-aux', '--out', resampled, '--bootstrap', '50', '--seed', seed],
+        { cwd: root, encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(r.status).toBe(0);
+      const lines = r.stderr.split('\n');
+      const start = lines.findIndex((l) => l.includes('paired bootstrap over 50 resamples'));
+      expect(start).toBeGreaterThan(-1);
+      return lines.slice(start, start + 2 + Object.keys(readModelRows(resampled)).length + 1).join('\n');
+    };
+    const first = run('1');
+    // one line per source and a macro line: APGR sd, lead over length, its sd, share lost
+    const rows = first.split('\n').slice(2);
+    expect(rows.at(-1)).toMatch(/^\s+macro\s+0\.\d{3}\s+[+-]\d\.\d{3}\s+0\.\d{3}\s+\d+%$/);
+    for (const source of Object.keys(readModelRows(resampled)))
+      expect(rows.some((l) => l.trim().startsWith(source + ' '))).toBe(true);
+    // seeded: the same seed gives the same figures
+    expect(run('1')).toBe(first);
+    const single = join(tmp, 'single-seed1.json');
+    expect(train(['--data', fixture, '--no-aux', '--out', single]).status).toBe(0);
+    expect(readFileSync(resampled, 'utf8')).toBe(readFileSync(single, 'utf8'));
+    expect(train(['--data', fixture, '--no-aux', '--out', single, '--bootstrap', '-1']).status).toBe(1);
   });
 
   it('fails clearly on bad input', () => {
