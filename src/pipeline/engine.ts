@@ -114,11 +114,13 @@ export class RequestAttempts {
           this.recordAttempt(tracker, record, false);
           throw err;
         }
-        // This provider cannot take the request (e.g. Anthropic has no `n`), or is misconfigured:
-        // nothing was sent, so the next candidate may still serve it. Only a misconfiguration
-        // counts against the provider's health.
-        const misconfigured = isRetryableStatus(err.status);
-        record.outcome = misconfigured ? 'connect_error' : 'client_error';
+        // This provider cannot take the request (e.g. Anthropic has no `n`), is misconfigured, or
+        // its credentials are not ready yet (an Entra token still being fetched): nothing was sent,
+        // so the next candidate may still serve it. Only a misconfiguration counts against the
+        // provider's health; a token in flight is TierFlow's own state, like a local error.
+        const notReady = err.code === 'credentials_unavailable';
+        const misconfigured = !notReady && isRetryableStatus(err.status);
+        record.outcome = notReady ? 'local_error' : misconfigured ? 'connect_error' : 'client_error';
         record.status = err.status;
         record.cause = `refused before sending: ${err.code ?? err.message}`;
         if (misconfigured) tracker.fail('connect_error');

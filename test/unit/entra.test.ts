@@ -24,6 +24,8 @@ class TokenServer {
   readonly requests: TokenRequest[] = [];
   reply: { status: number; body: unknown } | undefined;
   expiresIn = 3600;
+  /** How long the endpoint takes to answer. */
+  delayMs = 0;
   #server: Server | undefined;
   /** Tokens issued per client id (token names: tok-<client>-<n>). */
   readonly #issued = new Map<string, number>();
@@ -46,8 +48,10 @@ class TokenServer {
             access_token: `tok-${form.client_id}-${n}`,
           },
         };
-        res.writeHead(r.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(r.body));
+        setTimeout(() => {
+          res.writeHead(r.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(r.body));
+        }, this.delayMs);
       });
     });
     await new Promise<void>((r) => this.#server!.listen(0, '127.0.0.1', r));
@@ -217,6 +221,7 @@ describe('gateway with an azure-openai provider that authenticates with Entra', 
     writeFileSync(tokenFile, 'federated-jwt-gw');
     server.requests.length = 0;
     server.expiresIn = 3600;
+    server.delayMs = 300;
     const azure = await startAzureMock({ entraToken: 'tok-client-gw-1', deployments: ['prod-mini'] });
     const gw = await startTestGateway({
       providers: [
@@ -239,15 +244,23 @@ describe('gateway with an azure-openai provider that authenticates with Entra', 
       policies: [{ name: 'default', virtualModels: ['auto'], tiers: [{ name: 'lightweight' }] }],
     });
     try {
-      for (let i = 0; i < 100 && server.requests.length === 0; i++)
-        await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 50));
       const sdk = new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0 });
-      const r = await sdk.chat.completions.create({
-        model: 'auto',
-        messages: [{ role: 'user', content: 'hi' }],
-      });
-      expect(r.choices[0]!.message.content).toContain('hi');
+      const ask = () =>
+        sdk.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+      // Until the first token has arrived the provider answers 503 credentials_unavailable (nothing
+      // is sent to Azure); the fetch started with the config, so that state ends without a request.
+      let r: Awaited<ReturnType<typeof ask>> | undefined;
+      let unavailable = 0;
+      for (let i = 0; i < 200 && !r; i++) {
+        r = await ask().catch((err: unknown) => {
+          if ((err as { code?: unknown }).code !== 'credentials_unavailable') throw err;
+          unavailable++;
+          return new Promise<undefined>((done) => setTimeout(() => done(undefined), 10));
+        });
+      }
+      expect(unavailable).toBeGreaterThan(0);
+      expect(azure.requests.filter((q) => q.headers.authorization !== 'Bearer tok-client-gw-1')).toEqual([]);
+      expect(r!.choices[0]!.message.content).toContain('hi');
       expect(azure.lastRequest!.headers.authorization).toBe('Bearer tok-client-gw-1');
       const gwRequests = server.requests.filter((q) => q.form.client_id === 'client-gw');
       expect(gwRequests.map((q) => q.form.client_assertion)).toEqual(['federated-jwt-gw']);
