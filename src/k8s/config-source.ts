@@ -32,7 +32,13 @@ import {
   SECRETS_DIR,
   type ResourceKey,
 } from './resources.js';
-import { ROUTER_CONFIGMAPS, RouterCache, type ConfigMapObject } from './routers.js';
+import {
+  forbiddenRouters,
+  ROUTER_CONFIGMAPS,
+  RouterCache,
+  routerMapsForbidden,
+  type ConfigMapObject,
+} from './routers.js';
 import { mountedSecretResolvers, referencedSecretNames, secretsFingerprint } from './secrets.js';
 
 export interface KubernetesConfigSourceOptions {
@@ -103,6 +109,8 @@ export class KubernetesConfigSource {
     this.#routerMaps = new ResourceInformer<WatchedKind>(kc, ROUTER_CONFIGMAPS, {
       namespace: this.namespace,
       onChange: () => this.#schedule(),
+      // A 403 does not hold the config back (see routerMapsForbidden): build without routers.
+      onError: () => this.#schedule(),
       log: this.#log,
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });
@@ -147,7 +155,10 @@ export class KubernetesConfigSource {
   }
 
   get synced(): boolean {
-    return this.#allInformers().every((i) => i.synced);
+    return (
+      this.#informers.every((i) => i.synced) &&
+      (this.#routerMaps.synced || routerMapsForbidden(this.#routerMaps))
+    );
   }
 
   #allInformers(): ResourceInformer<WatchedKind>[] {
@@ -213,9 +224,13 @@ export class KubernetesConfigSource {
     for (const inf of this.#informers) objects[inf.info.key] = inf.list();
     const configMaps = this.#routerMaps.list() as ConfigMapObject[];
     this.#routers.retain(configMaps);
+    const forbidden = routerMapsForbidden(this.#routerMaps);
     const build = buildNamespaceConfig(objects as NamespaceObjects, {
       lastGood: this.#lastGood,
-      resolveRouter: (ref) => this.#routers.resolve(configMaps, this.namespace, ref),
+      resolveRouter: (ref) =>
+        forbidden
+          ? forbiddenRouters("this pod's service account", this.namespace)
+          : this.#routers.resolve(configMaps, this.namespace, ref),
       ...(this.#policies() ? { policies: this.#policies()! } : {}),
       compile: { ...this.#options.compile, ...mountedSecretResolvers(this.#secretsDir, this.#entraTokens) },
     });

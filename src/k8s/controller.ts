@@ -29,7 +29,13 @@ import {
   type TierflowObject,
 } from './namespace-config.js';
 import { RESOURCES, type ResourceKey } from './resources.js';
-import { ROUTER_CONFIGMAPS, RouterCache, type ConfigMapObject } from './routers.js';
+import {
+  forbiddenRouters,
+  ROUTER_CONFIGMAPS,
+  RouterCache,
+  routerMapsForbidden,
+  type ConfigMapObject,
+} from './routers.js';
 import { referencedSecretNames } from './secrets.js';
 import { KubeStatusPatcher, writeStatuses, type StatusPatcher } from './status.js';
 import { webhookHandler } from './webhook.js';
@@ -84,6 +90,8 @@ export class Controller {
   /** ConfigMaps labelled tierflow.dev/router, in every namespace: the routers policies name. */
   readonly #routerMaps: ResourceInformer<WatchedKind>;
   readonly #routers = new RouterCache();
+  /** The router ConfigMaps could not be listed (HTTP 403) last time: re-check every namespace once they can. */
+  #routersForbidden = false;
   readonly #lastGood = new Map<string, LastGoodStore>();
   readonly #dirty = new Set<string>();
   readonly #patcher: StatusPatcher;
@@ -163,7 +171,19 @@ export class Controller {
         }),
     );
     this.#routerMaps = new ResourceInformer<WatchedKind>(options.kubeConfig, ROUTER_CONFIGMAPS, {
-      onChange: () => this.#schedule(),
+      onChange: () => {
+        if (this.#routersForbidden && this.#routerMaps.synced) {
+          this.#routersForbidden = false;
+          this.#allDirty = true;
+        }
+        this.#schedule();
+      },
+      // A 403 does not hold status back (see routerMapsForbidden): policies naming a router say why.
+      onError: () => {
+        if (routerMapsForbidden(this.#routerMaps)) this.#routersForbidden = true;
+        this.#allDirty = true;
+        this.#schedule();
+      },
       onObject: (obj) => {
         if (obj.metadata?.namespace) this.#dirty.add(obj.metadata.namespace);
       },
@@ -197,7 +217,10 @@ export class Controller {
   }
 
   get synced(): boolean {
-    return this.#allInformers().every((i) => i.synced);
+    return (
+      this.#informers.every((i) => i.synced) &&
+      (this.#routerMaps.synced || routerMapsForbidden(this.#routerMaps))
+    );
   }
 
   #allInformers(): ResourceInformer<WatchedKind>[] {
@@ -261,7 +284,7 @@ export class Controller {
   /** Waits until pending reconciliations are done (tests). */
   async idle(): Promise<void> {
     while (this.#timer || this.#dirty.size || this.#allDirty) {
-      if (!this.synced) await Promise.all(this.#allInformers().map((i) => i.waitForSync()));
+      if (!this.synced) await Promise.all(this.#informers.map((i) => i.waitForSync()));
       await new Promise((r) => setTimeout(r, 10));
       await this.#running;
       if (!this.#timer && (this.#dirty.size || this.#allDirty)) this.#schedule();
@@ -328,7 +351,10 @@ export class Controller {
     const build = buildNamespaceConfig(objects, {
       lastGood: store,
       compile: PLACEHOLDER,
-      resolveRouter: (ref) => this.#routers.resolve(configMaps, namespace, ref),
+      resolveRouter: (ref) =>
+        routerMapsForbidden(this.#routerMaps)
+          ? forbiddenRouters('the TierFlow controller')
+          : this.#routers.resolve(configMaps, namespace, ref),
     });
     this.builds.set(namespace, build);
     this.#m.reconciles.inc({ result: build.config ? 'compiled' : 'invalid' });

@@ -46,6 +46,8 @@ export interface InformerOptions {
   namespace?: string;
   /** Called (synchronously) after every add, update or delete, and after each (re)list. */
   onChange: () => void;
+  /** Called after a list or watch failed (lastError is set), before the restart. */
+  onError?: () => void;
   /** Called with the object of every add, update or delete (before onChange). */
   onObject?: (obj: TierflowObject) => void;
   backoff?: BackoffOptions;
@@ -176,6 +178,7 @@ export class ResourceInformer<K extends WatchedKind = ResourceInfo> {
     const e = err as { code?: unknown; statusCode?: unknown } | undefined;
     const status = typeof e?.code === 'number' ? e.code : e?.statusCode;
     this.#lastError = { text: errorText(err), ...(typeof status === 'number' ? { status } : {}) };
+    this.#options.onError?.();
     this.#log.warn('watch failed; restarting', {
       resource: this.info.plural,
       err: errorText(err),

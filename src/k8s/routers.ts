@@ -27,7 +27,8 @@ export interface LoadedRouter {
   source: string;
 }
 
-export type RouterProblemReason = 'ConfigMapNotFound' | 'ConfigMapKeyNotFound' | 'RouterInvalid';
+export type RouterProblemReason =
+  'ConfigMapNotFound' | 'ConfigMapKeyNotFound' | 'RouterInvalid' | 'ConfigMapsForbidden';
 
 export interface RouterProblem {
   reason: RouterProblemReason;
@@ -104,6 +105,24 @@ function loadFromConfigMap(map: ConfigMapObject, name: string, key: string, rv: 
       message: `${where} is not a router for this TierFlow release: ${(e as Error).message}`,
     };
   }
+}
+
+/**
+ * Whether the router ConfigMaps may not be listed (HTTP 403, e.g. a hand-made Role without
+ * ConfigMaps). TierFlow then still serves everything else: only a policy naming a router is
+ * affected, and its status says why (see forbiddenRouters).
+ */
+export function routerMapsForbidden(informer: { synced: boolean; lastError?: { status?: number } }): boolean {
+  return !informer.synced && informer.lastError?.status === 403;
+}
+
+export function forbiddenRouters(who: string, namespace?: string): RouterProblem {
+  return {
+    reason: 'ConfigMapsForbidden',
+    message:
+      `${who} may not list ConfigMaps${namespace ? ` in namespace '${namespace}'` : ''} (HTTP 403), so it cannot read the router: ` +
+      `the TierFlow chart's RBAC grants it (helm upgrade); a hand-made Role needs configmaps get, list and watch`,
+  };
 }
 
 /** The informer's view of router ConfigMaps (core/v1, labelled). */

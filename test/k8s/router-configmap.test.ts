@@ -249,6 +249,32 @@ describe('RoutingPolicy classifier.configMapRef', () => {
     await statusOf('early', 'Ready', 'Ready');
   });
 
+  it('without RBAC on ConfigMaps, serves every other policy and says why in status', async () => {
+    server.failNext(1_000_000, 403, (r) => r.path.includes('/configmaps'));
+    server.create('routingpolicies', NS, 'plain', autoPolicy(undefined, ['plain']));
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
+    const s = await startSidecar();
+    await startController();
+    const config = await waitFor(() => s.current, 5000, 'config without routers');
+    expect(config.virtualModels.has('plain')).toBe(true);
+    expect(config.virtualModels.has('auto')).toBe(false);
+    const cs = await statusOf('default', 'ResolvedRefs', 'ConfigMapsForbidden');
+    expect(cs.ResolvedRefs!.message).toMatch(
+      /the TierFlow controller may not list ConfigMaps \(HTTP 403\), so it cannot read the router: the TierFlow chart's RBAC grants it/,
+    );
+    await statusOf('plain', 'Ready', 'Ready');
+    const outcome = s.lastBuild!.outcomes.find((o) => o.name === 'default')!;
+    expect(outcome.refs[0]!.message).toMatch(
+      /this pod's service account may not list ConfigMaps in namespace 'team-a' \(HTTP 403\)/,
+    );
+
+    // The RBAC is fixed: the informers list again (backoff) and the policy is served.
+    server.clearFailures();
+    const later = await waitFor(() => s.current?.virtualModels.has('auto') && s.current, 5000, 'auto');
+    expect(plan(later).tier).toBe('flagship');
+    await statusOf('default', 'Ready', 'Ready');
+  });
+
   it('refuses classifier.modelFile in a RoutingPolicy', async () => {
     server.update('routingpolicies', NS, 'default', {
       ...policy(),
