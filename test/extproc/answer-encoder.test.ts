@@ -96,6 +96,38 @@ describe('encodeAnswer', () => {
     );
   });
 
+  it('writes nested Structs that protobufjs decodes back to the same values', () => {
+    const inner = (tag: string) => ({
+      fields: {
+        name: { stringValue: `${tag} ü ` + 'x'.repeat(200) },
+        n: { numberValue: -1.5 },
+        deeper: {
+          structValue: { fields: { flag: { boolValue: false }, none: { nullValue: 'NULL_VALUE' as const } } },
+        },
+        empty: { structValue: { fields: {} } },
+      },
+    });
+    const md = {
+      fields: {
+        first: { structValue: inner('a') },
+        between: { stringValue: '' },
+        second: { structValue: inner('b'.repeat(300)) },
+      },
+    };
+    const decoded = c.decodeResponse(
+      c.encodeResponse({ request_headers: { response: { ...CONTINUE } }, dynamic_metadata: md }),
+    );
+    // toJSON: enums by name, as written
+    const plain = JSON.parse(JSON.stringify(decoded.dynamic_metadata)) as unknown;
+    const expected = JSON.parse(JSON.stringify(md)) as {
+      fields: Record<string, { structValue: ReturnType<typeof inner> }>;
+    };
+    // protobufjs leaves out an empty Struct's fields map
+    for (const k of ['first', 'second'])
+      (expected.fields[k]!.structValue.fields.empty as unknown as { structValue: object }).structValue = {};
+    expect(plain).toEqual(expected);
+  });
+
   it('leaves what it does not cover to protobufjs', () => {
     const immediate: ProcessingResponse = {
       immediate_response: { status: { code: 404 }, body: Buffer.from('{}'), details: 'x' },
