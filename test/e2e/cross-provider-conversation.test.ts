@@ -17,14 +17,10 @@ import { compileConfig } from '../../src/core/config/compile.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { Secret } from '../../src/core/secret.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
 import { createLogger, type Logger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from '../extproc/envoy-harness.js';
-import { tempSocket } from '../extproc/helpers.js';
+import { type SidecarUnderTest, startSidecar } from '../extproc/sidecar.js';
 
 type Msg = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 type Json = Record<string, any>;
@@ -53,12 +49,7 @@ let anthropic: MockServer;
 let bedrock: MockServer;
 let gw: TestGateway;
 /** The sidecar: the Envoy harness in front of TierFlow's ext_proc server. */
-let sidecar: {
-  harness: EnvoyHarness;
-  server: ExtProcServer;
-  upstream: UpstreamClient;
-  health: HealthRegistry;
-};
+let sidecar: SidecarUnderTest & { upstream: UpstreamClient; health: HealthRegistry };
 const clients: Record<'gateway' | 'sidecar', OpenAI> = {} as never;
 /** Each plane's request log lines. */
 const requestLog: Record<'gateway' | 'sidecar', Json[]> = { gateway: [], sidecar: [] };
@@ -137,20 +128,13 @@ beforeAll(async () => {
     log: capture('sidecar'),
     client: upstream,
   };
-  const socketPath = tempSocket();
-  const server = new ExtProcServer({ processor: sidecarProcessor(deps), socketPath });
-  await server.start();
-  const harness = new EnvoyHarness(
-    harnessOptionsFromBootstrap(envoyBootstrap({ extProcSocket: socketPath }), `unix:${socketPath}`),
-  );
-  clients.sidecar = new OpenAI({ baseURL: `${await harness.listen()}/v1`, apiKey: 'unused', maxRetries: 0 });
-  sidecar = { harness, server, upstream, health };
+  sidecar = { ...(await startSidecar(deps)), upstream, health };
+  clients.sidecar = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
 afterAll(async () => {
   await gw?.close(0);
-  await sidecar?.harness.close();
-  await sidecar?.server.shutdown(1000);
+  await sidecar?.close();
   await sidecar?.upstream.close();
   sidecar?.health.close();
   await Promise.all([gemini, openaiMock, anthropic, bedrock].map((m) => m?.close()));

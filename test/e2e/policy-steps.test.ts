@@ -13,16 +13,12 @@ import {
 } from '../../src/core/policy-steps.js';
 import { headerValue } from '../../src/core/route-request.js';
 import { Router } from '../../src/core/router.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
 import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { compile, sampleFile } from '../helpers/config.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from '../extproc/envoy-harness.js';
-import { tempSocket } from '../extproc/helpers.js';
+import { type SidecarUnderTest, startSidecar } from '../extproc/sidecar.js';
 import type { MockServer } from '../mocks/faults.js';
 import { startAnthropicMock } from '../mocks/anthropic-mock.js';
 import { startOpenAIMock } from '../mocks/openai-mock.js';
@@ -100,9 +96,7 @@ describe('both data planes hand the router the client headers', () => {
   let beta: MockServer;
   let upstream: UpstreamClient;
   let gateway: Gateway;
-  let server: ExtProcServer;
-  let harness: EnvoyHarness;
-  let sidecarBase: string;
+  let sidecar: SidecarUnderTest;
   const seen: Array<string | undefined> = [];
   const recordTenant: PolicyStep = (d) => {
     seen.push(headerValue(d.headers, 'x-tenant'));
@@ -127,18 +121,11 @@ describe('both data planes hand the router the client headers', () => {
     });
     gateway = createGateway(deps());
     await gateway.listen(0, '127.0.0.1');
-    const socketPath = tempSocket();
-    server = new ExtProcServer({ processor: sidecarProcessor(deps()), socketPath });
-    await server.start();
-    harness = new EnvoyHarness(
-      harnessOptionsFromBootstrap(envoyBootstrap({ extProcSocket: socketPath }), `unix:${socketPath}`),
-    );
-    sidecarBase = await harness.listen();
+    sidecar = await startSidecar(deps());
   });
 
   afterAll(async () => {
-    await harness?.close();
-    await server?.shutdown(1000);
+    await sidecar?.close();
     await gateway?.close(1000);
     await upstream?.close();
     await alpha?.close();
@@ -152,7 +139,7 @@ describe('both data planes hand the router the client headers', () => {
       const base =
         plane === 'gateway' && address && typeof address === 'object'
           ? `http://127.0.0.1:${address.port}/v1`
-          : `${sidecarBase}/v1`;
+          : `${sidecar.url}/v1`;
       const client = new OpenAI({ baseURL: base, apiKey: 'sk-client-dummy', maxRetries: 0 });
       seen.length = 0;
       const { response } = await client.chat.completions

@@ -5,27 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { classifyPath, sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
+import { classifyPath } from '../../src/extproc/processor.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { embeddingsSuite } from '../helpers/embeddings-suite.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from './envoy-harness.js';
-import { tempSocket } from './helpers.js';
-
-const PIECES = [7, 1, 5, 3, 11, 2];
-let nextPiece = 0;
-function rechunk(c: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < c.length;) {
-    const n = PIECES[nextPiece++ % PIECES.length]!;
-    out.push(c.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
+import { rechunkInto, startSidecar } from './sidecar.js';
 
 describe('POST /v1/embeddings through the sidecar', () => {
   embeddingsSuite(async (config) => {
@@ -33,25 +18,16 @@ describe('POST /v1/embeddings through the sidecar', () => {
     const client = new UpstreamClient();
     const router = new Router({ config, health });
     const deps = { router, metrics: new Metrics({ defaultMetrics: false }), log: silentLogger, client };
-    const socketPath = tempSocket();
-    const server = new ExtProcServer({ processor: sidecarProcessor(deps), socketPath });
-    await server.start();
-    const options = harnessOptionsFromBootstrap(
-      envoyBootstrap({ extProcSocket: socketPath }),
-      `unix:${socketPath}`,
-    );
-    const harness = new EnvoyHarness({ ...options, rechunk });
-    const base = await harness.listen();
+    const sidecar = await startSidecar(deps, { harness: { rechunk: rechunkInto([7, 1, 5, 3, 11, 2]) } });
     return {
-      baseURL: `${base}/v1`,
+      baseURL: `${sidecar.url}/v1`,
       router,
       check() {
-        expect(harness.violations).toEqual([]);
-        expect(harness.grpcErrors).toEqual([]);
+        expect(sidecar.harness.violations).toEqual([]);
+        expect(sidecar.harness.grpcErrors).toEqual([]);
       },
       async close() {
-        await harness.close();
-        await server.shutdown(1000);
+        await sidecar.close();
         await client.close();
         health.close();
       },

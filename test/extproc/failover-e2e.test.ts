@@ -5,9 +5,6 @@ import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
@@ -15,15 +12,13 @@ import { compile } from '../helpers/config.js';
 import { failoverConfig, KEY_A, KEY_B } from '../helpers/failover.js';
 import type { MockServer } from '../mocks/faults.js';
 import { startOpenAIMock } from '../mocks/openai-mock.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from './envoy-harness.js';
-import { tempSocket } from './helpers.js';
+import { type SidecarUnderTest, startSidecar } from './sidecar.js';
 
 let a: MockServer;
 let b: MockServer;
 let router: Router;
 let metrics: Metrics;
-let server: ExtProcServer;
-let harness: EnvoyHarness;
+let sidecar: SidecarUnderTest;
 let sdk: OpenAI;
 let upstream: UpstreamClient;
 
@@ -43,16 +38,8 @@ beforeAll(async () => {
     health: new HealthRegistry(undefined, metrics.healthEvents()),
   });
   upstream = new UpstreamClient();
-  const socketPath = tempSocket();
-  server = new ExtProcServer({
-    processor: sidecarProcessor({ router, metrics, log: silentLogger, client: upstream }),
-    socketPath,
-  });
-  await server.start();
-  harness = new EnvoyHarness(
-    harnessOptionsFromBootstrap(envoyBootstrap({ extProcSocket: socketPath }), `unix:${socketPath}`),
-  );
-  sdk = new OpenAI({ baseURL: `${await harness.listen()}/v1`, apiKey: 'client-key', maxRetries: 0 });
+  sidecar = await startSidecar({ router, metrics, log: silentLogger, client: upstream });
+  sdk = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: 'client-key', maxRetries: 0 });
 });
 afterEach(() => {
   a.reset();
@@ -61,8 +48,7 @@ afterEach(() => {
   configure();
 });
 afterAll(async () => {
-  await harness?.close();
-  await server?.shutdown(1000);
+  await sidecar?.close();
   await upstream?.close();
   router?.health.close();
   await a?.close();
@@ -82,7 +68,7 @@ describe('sidecar failover', () => {
     for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
     expect(text).toBe('echo: s');
     // Envoy's router timed the first attempt out (flag UT); the header never reached the provider.
-    expect(harness.accessLog.filter((l) => l.flags.includes('UT'))).toHaveLength(2);
+    expect(sidecar.harness.accessLog.filter((l) => l.flags.includes('UT'))).toHaveLength(2);
     expect(a.requests.every((r) => r.headers['x-envoy-upstream-rq-per-try-timeout-ms'] === undefined)).toBe(
       true,
     );

@@ -9,9 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { CompiledConfig } from '../../src/core/config/compiled.js';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
+import type { ExtProcServer } from '../../src/extproc/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import type { AttemptDeps } from '../../src/pipeline/send.js';
@@ -27,8 +25,8 @@ import {
   REGION,
   startFamilyMocks,
 } from '../helpers/families.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from './envoy-harness.js';
-import { tempSocket } from './helpers.js';
+import { EnvoyHarness } from './envoy-harness.js';
+import { startSidecar } from './sidecar.js';
 
 const CLIENT_KEY = 'sk-client-dummy-never-upstream';
 let gemini: MockServer;
@@ -40,6 +38,7 @@ let deps: AttemptDeps;
 let metrics: Metrics;
 let server: ExtProcServer;
 let harness: EnvoyHarness;
+let closeSidecar: (() => Promise<void>) | undefined;
 /** Same, but Envoy sends end_of_stream on the last data chunk instead of an empty one after it. */
 let harnessEos: EnvoyHarness;
 let upstream: UpstreamClient;
@@ -73,24 +72,17 @@ beforeAll(async () => {
   router = new Router({ config: compiled, health: new HealthRegistry() });
   upstream = new UpstreamClient();
   deps = { router, metrics, log: silentLogger, client: upstream };
-  const socketPath = tempSocket();
-  server = new ExtProcServer({ processor: sidecarProcessor(deps), socketPath });
-  await server.start();
-  const options = harnessOptionsFromBootstrap(
-    envoyBootstrap({ extProcSocket: socketPath }),
-    `unix:${socketPath}`,
-  );
-  harness = new EnvoyHarness({ ...options, rechunk });
-  harnessEos = new EnvoyHarness({ ...options, rechunk, emptyLastChunk: false });
-  const base = await harness.listen();
-  openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  const sidecar = await startSidecar(deps, { harness: { rechunk } });
+  ({ server, harness } = sidecar);
+  closeSidecar = sidecar.close;
+  harnessEos = new EnvoyHarness({ ...sidecar.options, emptyLastChunk: false });
+  openai = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
   openaiEos = new OpenAI({ baseURL: `${await harnessEos.listen()}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
 });
 
 afterAll(async () => {
-  await harness?.close();
   await harnessEos?.close();
-  await server?.shutdown(1000);
+  await closeSidecar?.();
   await upstream?.close();
   router?.health.close();
   await Promise.all([gemini?.close(), azure?.close(), bedrock?.close()]);

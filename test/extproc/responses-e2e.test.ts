@@ -4,28 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { classifyPath, sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
+import { classifyPath } from '../../src/extproc/processor.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
 import { responsesSuite } from '../helpers/responses-suite.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from './envoy-harness.js';
-import { tempSocket } from './helpers.js';
-
-// Envoy hands upstream bytes to ext_proc as the network cut them, never at SSE event boundaries.
-const PIECES = [5, 1, 9, 2, 13, 3, 7, 4, 11];
-let nextPiece = 0;
-function rechunk(c: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < c.length;) {
-    const n = PIECES[nextPiece++ % PIECES.length]!;
-    out.push(c.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
+import { rechunkInto, startSidecar } from './sidecar.js';
 
 describe('POST /v1/responses through the sidecar', () => {
   responsesSuite(async (config) => {
@@ -37,25 +21,18 @@ describe('POST /v1/responses through the sidecar', () => {
       log: silentLogger,
       client,
     };
-    const socketPath = tempSocket();
-    const server = new ExtProcServer({ processor: sidecarProcessor(deps), socketPath });
-    await server.start();
-    const options = harnessOptionsFromBootstrap(
-      envoyBootstrap({ extProcSocket: socketPath }),
-      `unix:${socketPath}`,
-    );
-    const harness = new EnvoyHarness({ ...options, rechunk });
-    const base = await harness.listen();
+    const sidecar = await startSidecar(deps, {
+      harness: { rechunk: rechunkInto([5, 1, 9, 2, 13, 3, 7, 4, 11]) },
+    });
     return {
       streamFailover: false,
-      baseURL: `${base}/v1`,
+      baseURL: `${sidecar.url}/v1`,
       check() {
-        expect(harness.violations).toEqual([]);
-        expect(harness.grpcErrors).toEqual([]);
+        expect(sidecar.harness.violations).toEqual([]);
+        expect(sidecar.harness.grpcErrors).toEqual([]);
       },
       async close() {
-        await harness.close();
-        await server.shutdown(1000);
+        await sidecar.close();
         await client.close();
         health.close();
       },

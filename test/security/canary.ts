@@ -10,15 +10,12 @@ import type { CompiledConfig, ProviderCredentials } from '../../src/core/config/
 import { HealthRegistry } from '../../src/core/health/registry.js';
 import { Router } from '../../src/core/router.js';
 import { Secret } from '../../src/core/secret.js';
-import { envoyBootstrap } from '../../src/extproc/envoy-config.js';
-import { sidecarProcessor } from '../../src/extproc/processor.js';
-import { ExtProcServer } from '../../src/extproc/server.js';
 import { createGateway } from '../../src/gateway/server.js';
 import { createLogger } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { UpstreamClient } from '../../src/pipeline/client.js';
-import { EnvoyHarness, harnessOptionsFromBootstrap } from '../extproc/envoy-harness.js';
-import { tempSocket } from '../extproc/helpers.js';
+import type { EnvoyHarness } from '../extproc/envoy-harness.js';
+import { startSidecar } from '../extproc/sidecar.js';
 import { startAnthropicMock } from '../mocks/anthropic-mock.js';
 import { startAzureMock } from '../mocks/azure-mock.js';
 import { startBedrockMock } from '../mocks/bedrock-mock.js';
@@ -315,26 +312,16 @@ export async function startPlanes(config: CompiledConfig): Promise<Planes> {
   const client = new UpstreamClient();
   const gateway = createGateway({ router: gwRouter, metrics: gwMetrics, log, client });
   const addr = await gateway.listen(0, '127.0.0.1');
-  const socketPath = tempSocket();
-  const server = new ExtProcServer({
-    processor: sidecarProcessor({ router: scRouter, metrics: scMetrics, log, client }),
-    socketPath,
-  });
-  await server.start();
-  const harness = new EnvoyHarness(
-    harnessOptionsFromBootstrap(envoyBootstrap({ extProcSocket: socketPath }), `unix:${socketPath}`),
-  );
-  const sidecarUrl = await harness.listen();
+  const sidecar = await startSidecar({ router: scRouter, metrics: scMetrics, log, client });
   return {
     gatewayUrl: `http://127.0.0.1:${addr.port}`,
-    sidecarUrl,
+    sidecarUrl: sidecar.url,
     logs,
     routers: [gwRouter, scRouter],
-    harness,
+    harness: sidecar.harness,
     metricsText: async () => (await gwMetrics.registry.metrics()) + (await scMetrics.registry.metrics()),
     async close() {
-      await harness.close();
-      await server.shutdown(500);
+      await sidecar.close();
       await gateway.close(500);
       await client.close();
       gwRouter.health.close();
