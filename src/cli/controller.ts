@@ -9,7 +9,8 @@ import { jsonLogger } from '../k8s/log.js';
 
 const HELP = `usage: tierflow controller [options]
 
-Watches LLMProviders, RoutingPolicies and VirtualKeys in every namespace, writes their status
+Watches LLMProviders, RoutingPolicies and VirtualKeys in every namespace (and the ConfigMaps
+labelled tierflow.dev/router that policies name as their router), writes their status
 conditions (Accepted, ResolvedRefs, Ready), and serves the sidecar injection webhook.
 
 options:

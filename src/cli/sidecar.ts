@@ -36,8 +36,9 @@ Generate the matching Envoy bootstrap with \`tierflow envoy-config\`.
 
 options:
   -c, --config FILE        config file with hot reload, or "kubernetes" to read the namespace's
-                           LLMProviders, RoutingPolicies and VirtualKeys (env TIERFLOW_CONFIG_SOURCE,
-                           then TIERFLOW_CONFIG; default ./tierflow.yaml)
+                           LLMProviders, RoutingPolicies and VirtualKeys, and the router
+                           ConfigMaps (label tierflow.dev/router) policies name (env
+                           TIERFLOW_CONFIG_SOURCE, then TIERFLOW_CONFIG; default ./tierflow.yaml)
       --socket PATH        Unix socket for Envoy (env TIERFLOW_EXTPROC_SOCKET;
                            default ${SOCKET_DIR}/${SOCKET_FILE}); "none" to listen on TCP only
       --port PORT          also listen on TCP (ext_proc + health), on --host

@@ -164,6 +164,13 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
         jsonPath: '.spec.tiers[*].name',
         description: 'Tiers, cheapest first.',
       },
+      {
+        name: 'Router',
+        type: 'string',
+        jsonPath: '.spec.classifier.configMapRef.name',
+        description: 'ConfigMap holding the router fitted by `tierflow train` (empty: the shipped model).',
+        priority: 1,
+      },
       ...READY_COLUMNS,
     ],
   },
