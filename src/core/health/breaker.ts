@@ -24,6 +24,11 @@ export class ModelBreaker {
       resetTimeout: settings.resetTimeoutMs,
       rollingCountTimeout: settings.rollingWindowMs,
       rollingCountBuckets: 10,
+      // Only the counts decide the state. opossum's defaults also keep latency percentiles and
+      // emit a snapshot every bucket: each second (a 10 s window) it concatenated and sorted the
+      // latency of every attempt in the window, per model, a cost that grew with the request rate.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
     });
     if (onStateChange) {
       this.#breaker.on('open', () => onStateChange('open'));
