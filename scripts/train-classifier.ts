@@ -32,8 +32,10 @@
 //                     on the same resamples: sd and the share of resamples where the model loses.
 //                     On the default data one source's APGR moves by sd 0.007 (mmlu_pro) to 0.06-
 //                     0.07 (llmrouter, mbpp: a small net gap between the two models), the macro
-//                     by 0.016: a change smaller than that is not evidence. Logged only (default
-//                     0: off).
+//                     by 0.016. Logged only (default 0: off).
+//   --against FILE    with --bootstrap: also compare with an earlier run's --loso scores on the
+//                     same resamples. Paired, the difference between two models is far less noisy
+//                     than either figure: judge a modelling change by it.
 //   --check           train, compare with the existing --out file, exit 1 if it differs
 //   --skip-eval       skip the evaluations and keep the figures recorded in the --out file (the
 //                     weights, vocabulary and calibration are still trained; with --check this
@@ -686,10 +688,10 @@ function formatReport(title: string, rep: Record<string, Metrics>): string {
 interface Spread {
   /** sd of the model's APGR over the resamples. */
   sd: number;
-  /** Mean and sd of (model APGR - prompt length APGR) on the same resamples. */
+  /** Mean and sd of (model APGR - baseline APGR) on the same resamples. */
   lead: number;
   leadSd: number;
-  /** Share of resamples where the model's APGR is below prompt length's. */
+  /** Share of resamples where the model's APGR is below the baseline's. */
   loses: number;
 }
 
@@ -706,24 +708,25 @@ function prng(seed: number): () => number {
 }
 
 /**
- * Paired bootstrap of `scores` against prompt length: every source's rows are resampled with
- * replacement `times` times; both routers are measured on the same resample. The macro line
- * resamples every source at once and averages over sources, as the reported macro does.
+ * Paired bootstrap of `scores` against `baseline` (scores by row id): every source's rows are
+ * resampled with replacement `times` times; both routers are measured on the same resample. The
+ * macro line resamples every source at once and averages over sources, as the reported macro does.
  */
 function bootstrapSpread(
   rows: Row[],
   scores: Map<string, number>,
+  baseline: Map<string, number>,
   times: number,
   seedValue: number,
 ): Record<string, Spread> {
-  type Item = { score: number; length: number; strong: number; weak: number };
+  type Item = { score: number; baseline: number; strong: number; weak: number };
   const by = new Map<string, Item[]>();
   for (const r of rows) {
     if (r.strong === undefined || r.weak === undefined) continue;
     if (!by.has(r.source)) by.set(r.source, []);
     by.get(r.source)!.push({
       score: scores.get(r.id)!,
-      length: promptLength(r.req as ChatCompletionRequest),
+      baseline: baseline.get(r.id)!,
       strong: r.strong,
       weak: r.weak,
     });
@@ -742,14 +745,14 @@ function bootstrapSpread(
     for (const g of names) {
       const items = by.get(g)!;
       const sample = items.map(() => items[Math.floor(random() * items.length)]!);
-      const apgr = (key: 'score' | 'length'): number =>
+      const apgr = (key: 'score' | 'baseline'): number =>
         routeMetrics(
           sample.map((d) => d[key]),
           sample.map((d) => d.strong),
           sample.map((d) => d.weak),
         ).APGR;
       const m = apgr('score');
-      const d = m - apgr('length');
+      const d = m - apgr('baseline');
       model[g]!.push(m);
       lead[g]!.push(d);
       macroModel += m / names.length;
@@ -775,15 +778,15 @@ function bootstrapSpread(
   return out;
 }
 
-function formatSpread(spread: Record<string, Spread>, times: number): string {
+function formatSpread(spread: Record<string, Spread>, times: number, baseline: string): string {
   const lines = [
-    `leave-one-source-out, paired bootstrap over ${times} resamples of each source's rows:`,
-    '  source          APGR sd   lead over length   sd     loses',
+    `leave-one-source-out against ${baseline}, paired bootstrap over ${times} resamples of each source's rows:`,
+    '  source          APGR sd   lead over baseline   sd     loses',
   ];
   for (const [g, s] of Object.entries(spread)) {
     const lead = (s.lead >= 0 ? '+' : '') + s.lead.toFixed(3);
     lines.push(
-      `  ${g.padEnd(14)}  ${s.sd.toFixed(3)}     ${lead.padStart(6)}            ${s.leadSd.toFixed(3)}  ${(100 * s.loses).toFixed(0).padStart(4)}%`,
+      `  ${g.padEnd(14)}  ${s.sd.toFixed(3)}     ${lead.padStart(6)}              ${s.leadSd.toFixed(3)}  ${(100 * s.loses).toFixed(0).padStart(4)}%`,
     );
   }
   return lines.join('\n');
@@ -836,6 +839,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '1' },
     repeats: { type: 'string', default: '1' },
     bootstrap: { type: 'string', default: '0' },
+    against: { type: 'string' },
     target: { type: 'string', default: 'difficulty' },
     balance: { type: 'boolean', default: false },
     check: { type: 'boolean', default: false },
@@ -863,6 +867,7 @@ if (!Number.isInteger(k) || k < 0 || k === 1) fail('--folds must be 0 or an inte
 if (!Number.isInteger(repeats) || repeats < 1) fail('--repeats must be an integer >= 1');
 const bootstrap = Number(opt.bootstrap);
 if (!Number.isInteger(bootstrap) || bootstrap < 0) fail('--bootstrap must be an integer >= 0');
+if (opt.against && bootstrap === 0) fail('--against needs --bootstrap B');
 if (!(lambda > 0)) fail('--lambda must be > 0');
 
 const dataPaths = opt.data.map((d) => resolve(d));
@@ -881,6 +886,16 @@ if (opt.balance) {
   for (const r of labelled) count.set(r.source, (count.get(r.source) ?? 0) + 1);
   for (const r of labelled) r.w = labelled.length / count.size / count.get(r.source)!;
 }
+/** With --against: an earlier run's leave-one-source-out scores, one per labelled row. */
+const against = ((): Map<string, number> | undefined => {
+  if (!opt.against) return undefined;
+  const path = resolve(opt.against);
+  if (!existsSync(path)) fail(`no scores file at ${path}`);
+  const m = new Map(readJsonl(path).map((r) => [String(r.id), Number(r.score)]));
+  const missing = labelled.find((r) => !Number.isFinite(m.get(r.id)));
+  if (missing) fail(`${opt.against}: no score for row ${missing.id}`);
+  return m;
+})();
 const useVocabulary = !opt['no-vocabulary'];
 const useAux = !opt['no-aux'] && existsSync(resolve(opt.aux)) && auxWeight > 0;
 const aux = useAux ? loadAux(resolve(opt.aux), rawLabelled, auxWeight) : [];
@@ -959,7 +974,14 @@ if (sources.length >= 2 && !skipEval) {
   );
   log(formatReport('prompt length (baseline):', lengthReport));
   if (opt.loso) writeScores(resolve(opt.loso), labelled, scores);
-  if (bootstrap > 0) log(formatSpread(bootstrapSpread(labelled, scores, bootstrap, seed), bootstrap));
+  if (bootstrap > 0) {
+    const length = new Map(labelled.map((r) => [r.id, promptLength(r.req as ChatCompletionRequest)]));
+    log(formatSpread(bootstrapSpread(labelled, scores, length, bootstrap, seed), bootstrap, 'prompt length'));
+    if (against) {
+      const name = relative(process.cwd(), resolve(opt.against!));
+      log(formatSpread(bootstrapSpread(labelled, scores, against, bootstrap, seed), bootstrap, name));
+    }
+  }
 }
 
 const vocabulary = prepareVocabulary([...labelled, ...aux], []);

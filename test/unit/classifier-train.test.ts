@@ -157,6 +157,52 @@ describe('scripts/train-classifier.ts on a tiny fixture', () => {
     expect(train(['--data', fixture, '--no-aux', '--out', single, '--bootstrap', '-1']).status).toBe(1);
   });
 
+  it('--against compares with an earlier run on the same resamples', () => {
+    const scores = join(tmp, 'earlier-loso.jsonl');
+    const model = join(tmp, 'against.json');
+    expect(train(['--data', fixture, '--no-aux', '--out', model, '--loso', scores]).status).toBe(0);
+    const compare = (file: string): { status: number | null; stderr: string } => {
+      const r = spawnSync(
+        process.execPath,
+        [script, '--data', fixture, '--no-aux', '--out', model, '--bootstrap', '30', '--against', file],
+        { cwd: root, encoding: 'utf8', timeout: 120_000 },
+      );
+      return { status: r.status, stderr: r.stderr };
+    };
+    const same = compare(scores);
+    expect(same.status).toBe(0);
+    const lines = same.stderr.split('\n');
+    const start = lines.findIndex((l) => l.includes('earlier-loso.jsonl, paired bootstrap'));
+    expect(start).toBeGreaterThan(-1);
+    // the same model again: no lead, no spread, never lower
+    const macro = lines.slice(start).find((l) => l.trim().startsWith('macro'))!;
+    expect(macro).toMatch(/macro\s+0\.\d{3}\s+\+0\.000\s+0\.000\s+0%$/);
+    // another router (reversed scores) is measured against, not mistaken for the same one
+    const reversed = join(tmp, 'reversed-loso.jsonl');
+    writeFileSync(
+      reversed,
+      readFileSync(scores, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const r = JSON.parse(l) as { id: string; score: number };
+          return JSON.stringify({ id: r.id, score: 1 - r.score });
+        })
+        .join('\n') + '\n',
+    );
+    const other = compare(reversed).stderr.split('\n');
+    const otherMacro = other
+      .slice(other.findIndex((l) => l.includes('reversed-loso.jsonl')))
+      .find((l) => l.trim().startsWith('macro'))!;
+    expect(otherMacro).not.toMatch(/\+0\.000\s+0\.000/);
+    // every labelled row needs a score; --against needs --bootstrap
+    writeFileSync(reversed, readFileSync(scores, 'utf8').split('\n').slice(1).join('\n'));
+    const partial = compare(reversed);
+    expect(partial.status).toBe(1);
+    expect(partial.stderr).toMatch(/no score for row/);
+    expect(train(['--data', fixture, '--no-aux', '--out', model, '--against', scores]).status).toBe(1);
+  });
+
   it('fails clearly on bad input', () => {
     const missing = train(['--data', join(tmp, 'nope.jsonl'), '--out', join(tmp, 'x.json')]);
     expect(missing.status).toBe(1);
