@@ -1,5 +1,6 @@
 // Objects of a namespace -> one compiled config, with the last-good rules.
 import { describe, expect, it } from 'vitest';
+import { loadClassifier } from '../../src/core/classifier/index.js';
 import { Secret } from '../../src/core/secret.js';
 import {
   buildNamespaceConfig,
@@ -8,8 +9,10 @@ import {
   type NamespaceObjects,
   type TierflowObject,
 } from '../../src/k8s/namespace-config.js';
+import type { LoadedRouter, RouterProblem } from '../../src/k8s/routers.js';
 import { conditionsFor } from '../../src/k8s/status.js';
 import { autoPolicy, openaiProvider, virtualKey } from './fixtures.js';
+import { fitted } from './routers-fixture.js';
 
 const compile = {
   resolveCredentials: () => ({ apiKey: new Secret('k') }),
@@ -135,5 +138,111 @@ describe('buildNamespaceConfig', () => {
     expect(fieldPath('/tiers/1/maxScore')).toBe('spec.tiers[1].maxScore');
     expect(fieldPath('/name')).toBe('metadata.name');
     expect(fieldPath('/')).toBe('spec');
+  });
+});
+
+describe('buildNamespaceConfig with router ConfigMaps', () => {
+  // A new Classifier each time: the tests tell them apart by identity.
+  const router = (name: string): LoadedRouter => ({
+    classifier: loadClassifier(fitted),
+    source: `ConfigMap '${name}' key 'router.json', resourceVersion 1`,
+  });
+  /** ConfigMaps by name: a router, or a problem. */
+  const resolver =
+    (maps: Record<string, LoadedRouter | RouterProblem>) =>
+    (ref: { name: string }): LoadedRouter | RouterProblem =>
+      maps[ref.name] ?? { reason: 'ConfigMapNotFound', message: `no ${ref.name}` };
+  const withRouter = (name: string, extra: Record<string, unknown> = {}) => ({
+    ...autoPolicy(),
+    classifier: { configMapRef: { name } },
+    ...extra,
+  });
+  const provider = obj('openai', openaiProvider(), 1, 'p');
+
+  it('serves a new generation with the last good router when its ConfigMap does not load', () => {
+    const store = new LastGoodStore();
+    const a = router('a');
+    const first = buildNamespaceConfig(
+      { providers: [provider], policies: [obj('default', withRouter('a'), 1, 'pol')], virtualKeys: [] },
+      { compile, lastGood: store, resolveRouter: resolver({ a }) },
+    );
+    expect(first.config!.policies.get('default')!.classifier).toBe(a.classifier);
+    expect(first.outcomes[1]).toMatchObject({ state: 'current', router: a.source });
+    expect(first.outcomes[1]!.lastGoodRouter).toBeUndefined();
+
+    // Generation 2 names another ConfigMap (missing) and changes a threshold: the threshold is
+    // served, with router a.
+    const v2 = withRouter('b', {
+      tiers: [{ ...autoPolicy().tiers[0], maxScore: 0.6 }, autoPolicy().tiers[1]],
+    });
+    const second = buildNamespaceConfig(
+      { providers: [provider], policies: [obj('default', v2, 2, 'pol')], virtualKeys: [] },
+      { compile, lastGood: store, resolveRouter: resolver({ a }) },
+    );
+    const served = second.config!.policies.get('default')!;
+    expect(served.classifier).toBe(a.classifier);
+    expect(served.tiers[0]!.maxScore).toBe(0.6);
+    const outcome = second.outcomes[1]!;
+    expect(outcome).toMatchObject({ state: 'current', lastGoodRouter: a.source });
+    expect(outcome.refs).toEqual([
+      { path: '/classifier/configMapRef', reason: 'ConfigMapNotFound', message: 'no b' },
+    ]);
+    const [accepted, resolved, ready] = conditionsFor(outcome, second);
+    expect(accepted).toMatchObject({ status: 'True' });
+    expect(resolved).toMatchObject({ status: 'False', reason: 'ConfigMapNotFound' });
+    expect(ready).toMatchObject({ status: 'False', reason: 'LastGoodRouterInUse' });
+    expect(second.routers).toBe(first.routers);
+
+    // b appears: it is served and becomes the last good router.
+    const b = router('b');
+    const third = buildNamespaceConfig(
+      { providers: [provider], policies: [obj('default', v2, 2, 'pol')], virtualKeys: [] },
+      { compile, lastGood: store, resolveRouter: resolver({ b }) },
+    );
+    expect(third.config!.policies.get('default')!.classifier).toBe(b.classifier);
+    expect(third.routers).not.toBe(first.routers);
+    expect(conditionsFor(third.outcomes[1]!, third)[2]).toMatchObject({ status: 'True', reason: 'Ready' });
+  });
+
+  it('an invalid new generation falls back to the last good spec, whose router is read afresh', () => {
+    const store = new LastGoodStore();
+    buildNamespaceConfig(
+      { providers: [provider], policies: [obj('default', withRouter('a'), 1, 'pol')], virtualKeys: [] },
+      { compile, lastGood: store, resolveRouter: resolver({ a: router('a') }) },
+    );
+    const broken = withRouter('a', { tiers: [{ name: 'only', maxScore: 2 }] });
+    const retrained = router('a');
+    const build = buildNamespaceConfig(
+      { providers: [provider], policies: [obj('default', broken, 2, 'pol')], virtualKeys: [] },
+      { compile, lastGood: store, resolveRouter: resolver({ a: retrained }) },
+    );
+    expect(build.outcomes[1]!.state).toBe('lastGood');
+    expect(build.config!.policies.get('default')!.classifier).toBe(retrained.classifier);
+  });
+
+  it('leaves out a policy whose router never loaded', () => {
+    const build = buildNamespaceConfig(
+      {
+        providers: [provider],
+        policies: [
+          obj('default', autoPolicy()),
+          obj('fitted', { ...withRouter('x'), virtualModels: ['smart'] }),
+        ],
+        virtualKeys: [],
+      },
+      {
+        compile,
+        lastGood: new LastGoodStore(),
+        resolveRouter: resolver({ x: { reason: 'RouterInvalid', message: 'not JSON' } }),
+      },
+    );
+    expect([...build.config!.virtualModels.keys()]).toEqual(['auto']);
+    const fitted = build.outcomes.find((o) => o.name === 'fitted')!;
+    expect(fitted.state).toBe('excluded');
+    expect(conditionsFor(fitted, build).map((c) => c.reason)).toEqual([
+      'Accepted',
+      'RouterInvalid',
+      'NotInUse',
+    ]);
   });
 });
