@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import type { UpstreamRequest } from '../core/providers/types.js';
+import { type OnHeaders, WholeAnswerHandler } from './whole-answer.js';
 
 // undici's main entry also builds fetch, WebSocket and cache stores (~13 MB of RSS); the data
 // plane needs only the Agent and its request API, so it loads those two modules alone.
@@ -52,6 +53,37 @@ export class UpstreamClient {
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.bodyTimeoutMs,
     });
+  }
+
+  /**
+   * A non-streamed exchange, its answer read whole without a response stream
+   * (./whole-answer.ts). `abort()` on the handler ends it (deadline, client gone).
+   */
+  exchange(
+    req: UpstreamRequest,
+    options: Omit<SendOptions, 'signal'>,
+    onHeaders: OnHeaders,
+    errorBodyLimit: number,
+  ): WholeAnswerHandler {
+    const target = targetOf(req.url);
+    const handler = new WholeAnswerHandler(onHeaders, errorBodyLimit);
+    try {
+      this.#agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: req.method,
+          headers: req.headers,
+          body: req.method === 'GET' ? undefined : req.body,
+          headersTimeout: options.headersTimeoutMs,
+          bodyTimeout: options.bodyTimeoutMs,
+        },
+        handler,
+      );
+    } catch (err) {
+      handler.onResponseError(undefined as never, err as Error);
+    }
+    return handler;
   }
 
   close(): Promise<void> {

@@ -4,8 +4,10 @@
 import type { Dispatcher } from 'undici';
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import { ApiError } from '../core/errors.js';
+import type { ClientResponseStart, UpstreamHeaders } from '../core/providers/types.js';
 import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
 import { type TransportFailure, transportFailure, type UpstreamClient } from './client.js';
+import type { WholeAnswer, WholeAnswerHandler } from './whole-answer.js';
 import type { Attempt, RequestAttempts } from './engine.js';
 import { releaseMessages } from './plan.js';
 import { costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
@@ -80,8 +82,17 @@ async function send(
   // One controller per attempt, aborted by the deadline or by the client going away
   // (cheaper than AbortSignal.any, which keeps its sources alive until GC).
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(DEADLINE), remaining);
-  const onClientGone = () => abort.abort(sink.signal!.reason);
+  // A non-streamed answer is read whole from undici's dispatch (no response stream): aborted
+  // through its handler. A stream goes through request() and its body, aborted by the signal.
+  let whole: WholeAnswerHandler | undefined;
+  const timer = setTimeout(() => {
+    abort.abort(DEADLINE);
+    whole?.abort(DEADLINE);
+  }, remaining);
+  const onClientGone = () => {
+    abort.abort(sink.signal!.reason);
+    whole?.abort(sink.signal!.reason as Error);
+  };
   // No options object: a signal aborts once, the listener is removed in `finally`, and Node
   // validates an options object on every call (2% of the gateway's CPU per request).
   sink.signal?.addEventListener('abort', onClientGone);
@@ -103,14 +114,76 @@ async function send(
     const kind: TransportFailure = transportFailure(err);
     attempt.failedTransport(kind, transportDetail(err, kind, plan.firstByteTimeoutMs));
   };
+  /** An error status with its (possibly empty) body: fail over, or answer the client's mistake. */
+  const failedStatus = async (status: number, headers: UpstreamHeaders, body: Buffer) => {
+    const { failover, error } = attempt.failedStatus(status, headers, body);
+    if (failover) return undefined;
+    clearTimeout(timer);
+    attempt.commit();
+    await sendError(sink, error, tierflowHeaders(plan, model, attempt.number, 0));
+    return served(error.status, error);
+  };
+  /** A whole 2xx body: translated and answered, or refused (fail over or the client's 4xx). */
+  const answerWhole = async (start: ClientResponseStart, body: Buffer) => {
+    let out: Buffer;
+    try {
+      out = translator.onBody(body);
+    } catch (err) {
+      if (!(err instanceof ApiError)) return transport(err);
+      if (attempt.bodyRefused(err)) return undefined;
+      clearTimeout(timer);
+      attempt.commit();
+      await sendError(sink, err, tierflowHeaders(plan, model, attempt.number, 0));
+      return served(err.status, err);
+    }
+    clearTimeout(timer);
+    attempt.commit();
+    const cost = costOf(plan, model, translator.usage);
+    sink.start(start.status, {
+      ...start.headers,
+      'content-length': String(out.length),
+      ...tierflowHeaders(plan, model, attempt.number, cost?.costUsd ?? 0),
+    });
+    await sink.write(out);
+    sink.end();
+    attempt.succeeded();
+    return served(start.status);
+  };
+  const timeouts = {
+    headersTimeoutMs: Math.min(plan.firstByteTimeoutMs, Math.max(1, remaining)),
+    bodyTimeoutMs: plan.firstByteTimeoutMs,
+  };
   try {
+    if (!plan.request.stream && !plan.request.responses) {
+      let verdict: ReturnType<Attempt['responseHeaders']> = 'ok';
+      whole = client.exchange(
+        attempt.request,
+        timeouts,
+        (status) => (verdict = attempt.responseHeaders(status)) === 'ok',
+        MAX_ERROR_BODY,
+      );
+      let answer: WholeAnswer;
+      try {
+        answer = await whole.answer;
+      } catch (err) {
+        return transport(err);
+      }
+      if (verdict !== 'ok') return await failedStatus(answer.statusCode, answer.headers, answer.body);
+      let start;
+      try {
+        start = translator.onResponseHeaders(answer.statusCode, answer.headers);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        attempt.failedResponse(err);
+        return undefined;
+      }
+      if (start.streaming) throw new Error('a translator streams the answer to a non-streamed request');
+      return await answerWhole(start, answer.body);
+    }
+
     let res: Dispatcher.ResponseData;
     try {
-      res = await client.send(attempt.request, {
-        signal,
-        headersTimeoutMs: Math.min(plan.firstByteTimeoutMs, Math.max(1, remaining)),
-        bodyTimeoutMs: plan.firstByteTimeoutMs,
-      });
+      res = await client.send(attempt.request, { signal, ...timeouts });
     } catch (err) {
       return transport(err);
     }
@@ -119,13 +192,7 @@ async function send(
 
     if (verdict !== 'ok') {
       const body = await readBody(res.body, MAX_ERROR_BODY).catch(() => EMPTY);
-      const { failover, error } = attempt.failedStatus(status, res.headers, body);
-      if (failover) return undefined;
-      // The client's mistake: answer it as is.
-      clearTimeout(timer);
-      attempt.commit();
-      await sendError(sink, error, tierflowHeaders(plan, model, attempt.number, 0));
-      return served(error.status, error);
+      return await failedStatus(status, res.headers, body);
     }
 
     let start;
@@ -138,31 +205,14 @@ async function send(
       return undefined;
     }
     if (!start.streaming) {
-      let out: Buffer;
+      let body: Buffer;
       try {
-        out = translator.onBody(await readBody(res.body, Infinity));
+        body = await readBody(res.body, Infinity);
       } catch (err) {
-        if (!(err instanceof ApiError)) return transport(err);
-        if (attempt.bodyRefused(err)) return undefined;
-        clearTimeout(timer);
-        attempt.commit();
-        await sendError(sink, err, tierflowHeaders(plan, model, attempt.number, 0));
-        return served(err.status, err);
+        return transport(err);
       }
-      clearTimeout(timer);
-      attempt.commit();
-      const cost = costOf(plan, model, translator.usage);
-      sink.start(start.status, {
-        ...start.headers,
-        'content-length': String(out.length),
-        ...tierflowHeaders(plan, model, attempt.number, cost?.costUsd ?? 0),
-      });
-      await sink.write(out);
-      sink.end();
-      attempt.succeeded();
-      return served(start.status);
+      return await answerWhole(start, body);
     }
-
     // Streaming: hold back until the translator has something to send, so a stream that breaks
     // before its first event can still fail over.
     const commit = () => {

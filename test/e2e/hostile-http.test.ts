@@ -166,8 +166,11 @@ describe('gateway against hostile HTTP', () => {
 
 describe('local resource exhaustion', () => {
   it('answers 503 and never counts EMFILE against the provider', async () => {
+    const emfileError = () => Object.assign(new Error('connect EMFILE'), { code: 'EMFILE' });
     const emfile = {
-      send: () => Promise.reject(Object.assign(new Error('connect EMFILE'), { code: 'EMFILE' })),
+      send: () => Promise.reject(emfileError()),
+      // Non-streamed requests go through exchange() (the answer read whole).
+      exchange: () => ({ answer: Promise.reject(emfileError()), abort() {} }),
       close: async () => {},
     } as unknown as UpstreamClient;
     const local = await startTestGateway(sampleFile({ alpha: alpha.url }), { gateway: { client: emfile } });
