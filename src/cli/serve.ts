@@ -17,7 +17,12 @@ import { UpstreamClient } from '../pipeline/client.js';
 import { responseStore } from '../pipeline/responses.js';
 import { DEFAULT_BODY_LIMIT } from '../core/parse.js';
 import { DEFAULT_FLUSH_MS, SpendFile } from '../state/spend-file.js';
-import { SHARED_LIMITS_HELP, sharedLimitsSettings, startSharedLimits } from '../state/shared-limits.js';
+import {
+  SHARED_LIMITS_HELP,
+  sharedLimitsSettings,
+  startResponseShare,
+  startSharedLimits,
+} from '../state/shared-limits.js';
 
 const HELP = `usage: tierflow serve [options]
 
@@ -154,6 +159,9 @@ export async function run(argv: string[]): Promise<number> {
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => live.router, metrics, log })
     : undefined;
+  const responseShare = sharedSettings
+    ? await startResponseShare(sharedSettings, responseStore, log)
+    : undefined;
   // Without Redis, spend lives in this process: a state file carries it across restarts.
   const stateFile =
     values['state-file'] ?? process.env.TIERFLOW_STATE_FILE ?? join(dirname(file), STATE_FILE);
@@ -182,6 +190,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tierflow serve: cannot listen on ${host}:${port}: ${(err as Error).message}\n`);
     source.close();
     await shared?.close();
+    await responseShare?.close();
     await demo?.close();
     return 1;
   }
@@ -211,6 +220,7 @@ export async function run(argv: string[]): Promise<number> {
   source.close();
   await gateway.close(Number(process.env.TIERFLOW_SHUTDOWN_GRACE_MS ?? 10_000));
   await shared?.close();
+  await responseShare?.close();
   await spendFile?.close();
   await client.close();
   await tracer?.close();

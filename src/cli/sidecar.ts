@@ -22,6 +22,7 @@ import { ConfigLoadError, openFileConfig } from '../runtime/file-config.js';
 import {
   SHARED_LIMITS_HELP,
   sharedLimitsSettings,
+  startResponseShare,
   startSharedLimits,
   warnOnUnsharedBudgets,
 } from '../state/shared-limits.js';
@@ -194,6 +195,9 @@ export async function run(argv: string[]): Promise<number> {
   const shared = sharedSettings
     ? await startSharedLimits(sharedSettings, { router: () => router, metrics, log })
     : undefined;
+  const responseShare = sharedSettings
+    ? await startResponseShare(sharedSettings, responseStore, log)
+    : undefined;
 
   // Until a configuration exists (the namespace's objects cannot be read yet, or do not compile),
   // the sidecar still listens and stays live, so the pod starts; requests get an OpenAI-style 503
@@ -229,6 +233,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     await closeSource?.();
     await shared?.close();
+    await responseShare?.close();
     return fail(`cannot listen: ${(err as Error).message}`);
   }
   const healthServer =
@@ -296,6 +301,7 @@ export async function run(argv: string[]): Promise<number> {
   metricsServer?.close();
   await closeSource?.();
   await shared?.close();
+  await responseShare?.close();
   await client.close();
   await tracer?.close();
   health.close();

@@ -41,6 +41,39 @@ const NANO = 1e9;
 const MINUTE_TTL_MS = 120_000;
 const DAY_S = 86_400;
 
+/**
+ * How TierFlow's Redis clients behave: commands fail at once while disconnected (the usage goes
+ * back to the local counters and the next sync retries; a shared response is simply not shared)
+ * instead of piling up in a client-side queue; reconnects back off to 3 s. Connect with connect().
+ */
+export function redisClientOptions(password?: string): RedisOptions {
+  const opts: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
+    lazyConnect: true,
+  };
+  if (password !== undefined) opts.password = password;
+  return opts;
+}
+
+/** An error text without the password, whatever the client put in it. */
+export function scrubRedisError(message: string, url: string, password?: string): string {
+  let out = message;
+  let urlPassword = '';
+  try {
+    urlPassword = decodeURIComponent(new URL(url).password);
+  } catch {
+    /* no password to hide */
+  }
+  for (const secret of [password, urlPassword]) {
+    if (secret) out = out.replaceAll(secret, '***');
+  }
+  return out;
+}
+
 /** "redis://user:secret@host:6379/0" -> "redis://user:***@host:6379/0", for logs and errors. */
 export function redactRedisUrl(url: string): string {
   try {
@@ -86,18 +119,7 @@ export class RedisLimitSync {
   async start(): Promise<void> {
     const { Redis } = await import('ioredis');
     const o = this.#options;
-    const opts: RedisOptions = {
-      // Commands fail at once while disconnected: the usage goes back to the local counters
-      // and the next sync retries, instead of piling up in a client-side queue.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2_000,
-      commandTimeout: 2_000,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
-      lazyConnect: true,
-    };
-    if (o.password !== undefined) opts.password = o.password;
-    const redis = new Redis(o.url, opts);
+    const redis = new Redis(o.url, redisClientOptions(o.password));
     this.#redis = redis;
     redis.on('ready', () => this.#setUp(true));
     redis.on('end', () => this.#setUp(false));
@@ -131,19 +153,8 @@ export class RedisLimitSync {
     this.#options.onState?.(up);
   }
 
-  /** Error texts never carry the password, whatever the client put in them. */
   #scrub(message: string): string {
-    let out = message;
-    let urlPassword = '';
-    try {
-      urlPassword = decodeURIComponent(new URL(this.#options.url).password);
-    } catch {
-      /* no password to hide */
-    }
-    for (const secret of [this.#options.password, urlPassword]) {
-      if (secret) out = out.replaceAll(secret, '***');
-    }
-    return out;
+    return scrubRedisError(message, this.#options.url, this.#options.password);
   }
 
   get up(): boolean {

@@ -4,6 +4,8 @@ import type { CompiledConfig } from '../core/config/compiled.js';
 import type { Router } from '../core/router.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { ResponseStore } from '../core/responses/store.js';
+import { RedisResponseShare } from './redis-responses.js';
 import { DEFAULT_SYNC_INTERVAL_MS, RedisLimitSync, redactRedisUrl } from './redis-sync.js';
 
 export const SHARED_LIMITS_HELP = `      --redis URL       share virtual-key budgets and rate limits with other replicas through
@@ -11,13 +13,17 @@ export const SHARED_LIMITS_HELP = `      --redis URL       share virtual-key bud
                         URL or env TIERFLOW_REDIS_PASSWORD. Sync interval: env
                         TIERFLOW_REDIS_SYNC_MS (default ${DEFAULT_SYNC_INTERVAL_MS}); key prefix: env
                         TIERFLOW_REDIS_PREFIX (default tierflow:, in an injected sidecar
-                        tierflow:<namespace>:)`;
+                        tierflow:<namespace>:). Responses API conversations are shared
+                        too, so previous_response_id works on every replica (env
+                        TIERFLOW_REDIS_RESPONSES=off keeps them in each process)`;
 
 export interface SharedLimitsSettings {
   url: string;
   password?: string;
   intervalMs: number;
   keyPrefix: string;
+  /** Share stored Responses API conversations between replicas (default on). */
+  shareResponses: boolean;
 }
 
 /** Settings from the --redis flag and the environment; undefined when not configured. Throws on bad values. */
@@ -41,10 +47,15 @@ export function sharedLimitsSettings(
   if (!Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 60_000) {
     throw new Error('TIERFLOW_REDIS_SYNC_MS must be an integer between 10 and 60000');
   }
+  const responses = (env.TIERFLOW_REDIS_RESPONSES ?? 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(responses)) {
+    throw new Error('TIERFLOW_REDIS_RESPONSES must be on or off');
+  }
   const settings: SharedLimitsSettings = {
     url,
     intervalMs,
     keyPrefix: env.TIERFLOW_REDIS_PREFIX ?? 'tierflow:',
+    shareResponses: ['on', 'true', '1'].includes(responses),
   };
   if (env.TIERFLOW_REDIS_PASSWORD) settings.password = env.TIERFLOW_REDIS_PASSWORD;
   return settings;
@@ -70,6 +81,24 @@ export async function startSharedLimits(
     intervalMs: settings.intervalMs,
   });
   return sync;
+}
+
+/** Shares the process's stored Responses conversations with the other replicas, when the settings say so. */
+export async function startResponseShare(
+  settings: SharedLimitsSettings,
+  store: ResponseStore,
+  log: Logger,
+): Promise<RedisResponseShare | undefined> {
+  if (!settings.shareResponses) return undefined;
+  const share = new RedisResponseShare(store, {
+    url: settings.url,
+    keyPrefix: settings.keyPrefix,
+    log,
+    ...(settings.password !== undefined ? { password: settings.password } : {}),
+  });
+  await share.start();
+  log.info('sharing Responses API conversations through Redis', { url: redactRedisUrl(settings.url) });
+  return share;
 }
 
 /**

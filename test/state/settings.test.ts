@@ -9,6 +9,7 @@ describe('sharedLimitsSettings', () => {
       url: 'redis://cache:6379',
       intervalMs: 500,
       keyPrefix: 'tierflow:',
+      shareResponses: true,
     });
     expect(
       sharedLimitsSettings('rediss://cache:6380/1', {
@@ -16,8 +17,15 @@ describe('sharedLimitsSettings', () => {
         TIERFLOW_REDIS_PASSWORD: 'pw',
         TIERFLOW_REDIS_SYNC_MS: '250',
         TIERFLOW_REDIS_PREFIX: 'team-a:',
+        TIERFLOW_REDIS_RESPONSES: 'off',
       }),
-    ).toEqual({ url: 'rediss://cache:6380/1', password: 'pw', intervalMs: 250, keyPrefix: 'team-a:' });
+    ).toEqual({
+      url: 'rediss://cache:6380/1',
+      password: 'pw',
+      intervalMs: 250,
+      keyPrefix: 'team-a:',
+      shareResponses: false,
+    });
   });
 
   it('rejects bad values with a message that hides the password', () => {
@@ -28,6 +36,9 @@ describe('sharedLimitsSettings', () => {
     expect(() => sharedLimitsSettings('user hunter2@cache', {})).not.toThrow(/hunter2/);
     expect(() => sharedLimitsSettings('redis://cache', { TIERFLOW_REDIS_SYNC_MS: '0' })).toThrow(
       /TIERFLOW_REDIS_SYNC_MS/,
+    );
+    expect(() => sharedLimitsSettings('redis://cache', { TIERFLOW_REDIS_RESPONSES: 'maybe' })).toThrow(
+      /TIERFLOW_REDIS_RESPONSES must be on or off/,
     );
   });
 

@@ -440,6 +440,22 @@ describe('ResponseStore', () => {
     expect(s.get('huge', '', 1)).toBeUndefined();
   });
 
+  it('tells its listener what it stores, and adopts what other replicas stored without echoing it', () => {
+    const s = new ResponseStore({ maxEntries: 10, maxBytes: 100, ttlMs: 1000 });
+    const told: unknown[] = [];
+    s.onStored = (c) => told.push(c);
+    s.set('mine', 'alice', msgs('hi'), 5);
+    s.set('huge', 'alice', msgs('x'.repeat(200)), 5);
+    expect(told).toEqual([{ id: 'mine', owner: 'alice', messages: msgs('hi'), expiresAt: 1005 }]);
+    s.adopt({ id: 'theirs', owner: 'bob', messages: msgs('yo'), expiresAt: 3000 }, 10);
+    s.adopt({ id: 'stale', owner: 'bob', messages: msgs('old'), expiresAt: 10 }, 10);
+    expect(told).toHaveLength(1);
+    expect(s.get('theirs', 'bob', 2999)).toEqual(msgs('yo'));
+    expect(s.get('theirs', 'alice', 2999)).toBeUndefined();
+    expect(s.get('stale', 'bob', 5)).toBeUndefined();
+    expect(s.get('theirs', 'bob', 3000)).toBeUndefined();
+  });
+
   it('previous_response_id found in the store continues in chat form, on any provider', () => {
     const earlier = [
       { role: 'user' as const, content: 'Q1' },

@@ -3,6 +3,7 @@
 // bounded: at most `maxEntries` conversations and `maxBytes` of them (JSON size), each for `ttlMs`
 // after it was stored; the least recently stored go first. An entry belongs to the credential that
 // created it (a hash of the client's bearer token, or none): another key cannot continue it.
+// Replicas share what they store through `onStored` and `adopt` (src/state/redis-responses.ts).
 import type { ChatMessage } from '../openai.js';
 
 export interface StoredConversation {
@@ -11,6 +12,15 @@ export interface StoredConversation {
   owner: string;
   expiresAt: number;
   bytes: number;
+}
+
+/** A stored conversation as replicas exchange it. */
+export interface SharedConversation {
+  id: string;
+  owner: string;
+  messages: ChatMessage[];
+  /** Epoch ms. */
+  expiresAt: number;
 }
 
 export interface ResponseStoreLimits {
@@ -50,17 +60,33 @@ export class ResponseStore {
     return e.owner === owner ? e.messages : undefined;
   }
 
+  /** Called with each conversation `set` stores (not those adopted from other replicas). */
+  onStored: ((conversation: SharedConversation) => void) | undefined = undefined;
+
   set(id: string, owner: string, messages: ChatMessage[], now: number): void {
+    const expiresAt = now + this.limits.ttlMs;
+    if (this.#put(id, owner, messages, expiresAt)) this.onStored?.({ id, owner, messages, expiresAt });
+  }
+
+  /** A conversation another replica stored: kept until the expiry it was stored with. */
+  adopt(conversation: SharedConversation, now: number): void {
+    if (conversation.expiresAt <= now) return;
+    this.#put(conversation.id, conversation.owner, conversation.messages, conversation.expiresAt);
+  }
+
+  /** Whether it was stored (false: larger than the whole store may hold). */
+  #put(id: string, owner: string, messages: ChatMessage[], expiresAt: number): boolean {
     const bytes = JSON.stringify(messages).length;
-    if (bytes > this.limits.maxBytes) return;
+    if (bytes > this.limits.maxBytes) return false;
     const old = this.#entries.get(id);
     if (old) this.#delete(id, old);
-    this.#entries.set(id, { messages, owner, expiresAt: now + this.limits.ttlMs, bytes });
+    this.#entries.set(id, { messages, owner, expiresAt, bytes });
     this.#bytes += bytes;
     for (const [k, e] of this.#entries) {
       if (this.#entries.size <= this.limits.maxEntries && this.#bytes <= this.limits.maxBytes) break;
       this.#delete(k, e);
     }
+    return true;
   }
 
   #delete(id: string, e: StoredConversation): void {
