@@ -52,3 +52,23 @@ describe('default log writer', () => {
     expect(writes.join('').trimEnd().split('\n')).toHaveLength(200);
   });
 });
+
+describe('log lines', () => {
+  it('are the head keys then the fields, as one merged object would serialize', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', {}, (line) => lines.push(line));
+    log.info('request', { requestId: 'r1', status: 200, skipped: undefined, attempts: ['a:success'] });
+    log.info('no fields');
+    log.info('empty', {});
+    log.info('a field named msg wins', { msg: 'mine', n: 1 });
+    createLogger('info', { component: 'x' }, (line) => lines.push(line)).info('child', { n: 2 });
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(Object.keys(parsed[0]!)).toEqual(['ts', 'level', 'msg', 'requestId', 'status', 'attempts']);
+    expect(parsed[0]).toMatchObject({ level: 'info', msg: 'request', status: 200, attempts: ['a:success'] });
+    expect(new Date(parsed[0]!.ts as string).toISOString()).toBe(parsed[0]!.ts);
+    expect(Object.keys(parsed[1]!)).toEqual(['ts', 'level', 'msg']);
+    expect(Object.keys(parsed[2]!)).toEqual(['ts', 'level', 'msg']);
+    expect(parsed[3]).toMatchObject({ msg: 'mine', n: 1 });
+    expect(parsed[4]).toMatchObject({ msg: 'child', component: 'x', n: 2 });
+  });
+});
