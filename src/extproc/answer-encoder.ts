@@ -1,7 +1,8 @@
 // The ext_proc answers of every request, encoded by hand. protobufjs builds a linked list of
 // write operations (an object per field, a fork per nested message), about 17 KB of garbage per
-// request for the header mutations alone; this writes the same bytes in two passes (sizes, then
-// one buffer). It covers the shape TierFlow sends for each phase:
+// request for the header mutations alone; this writes the same bytes in two passes over a size
+// tape (wire.ts: the first checks the shape and measures, the second writes one buffer), with no
+// allocation but that buffer. It covers the shape TierFlow sends for each phase:
 //   ProcessingResponse { request_headers = 1 | response_headers = 2 | request_body = 3 |
 //                        response_body = 4: { response = 1: CommonResponse },
 //                        dynamic_metadata = 8: Struct, mode_override = 9: ProcessingMode }
@@ -13,7 +14,9 @@
 //   ProcessingMode { six enums, fields 1-6 }
 // Anything else (immediate responses, trailers, timeouts, fields it does not know) returns
 // undefined and goes to protobufjs. Enums must already be numbers (the codec normalizes them).
+import { measureStruct, writeStruct } from './struct-encoder.js';
 import type { PbStruct, ProcessingResponse } from './types.js';
+import { ldSize, SizeTape, varintSize, writeVarint } from './wire.js';
 
 const MEMBER_FIELD: Record<string, number> = {
   request_headers: 1,
@@ -21,193 +24,202 @@ const MEMBER_FIELD: Record<string, number> = {
   request_body: 3,
   response_body: 4,
 };
-const MODE_FIELD: Record<string, number> = {
-  request_header_mode: 1,
-  response_header_mode: 2,
-  request_body_mode: 3,
-  response_body_mode: 4,
-  request_trailer_mode: 5,
-  response_trailer_mode: 6,
-};
-
-const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
-/** A length-delimited field of `n` bytes with a one-byte tag (every field number here is < 16). */
-const ld = (n: number) => 1 + varintSize(n) + n;
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n > 0x7f) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[pos++] = n;
-  return pos;
-}
+const MODE_FIELDS = [
+  'request_header_mode',
+  'response_header_mode',
+  'request_body_mode',
+  'response_body_mode',
+  'request_trailer_mode',
+  'response_trailer_mode',
+] as const;
 
 type Obj = Record<string, unknown>;
-interface Header {
-  key: string;
-  value?: string;
-  raw?: Uint8Array;
-  /** undefined: no append field; null: an empty BoolValue; else its value (written even when false). */
-  append?: boolean | null;
-  size: number;
-  optionSize: number;
-}
-interface Plan {
-  field: number;
-  status?: number;
-  headers: Header[];
-  remove: string[];
-  mutationSize: number;
-  hasMutation: boolean;
-  body?: Uint8Array;
-  clearRouteCache: boolean;
-  commonSize: number;
-  hasCommon: boolean;
-  modes: Array<[number, number]>;
-  hasMode: boolean;
-  metadata?: Buffer;
-}
 
 const present = (v: unknown) => v !== undefined && v !== null;
+const isEnum = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
-/** The plan of an answer (what to write and the sizes), or undefined when it is not covered. */
-function plan(res: ProcessingResponse, structBytes: (s: PbStruct) => Buffer): Plan | undefined {
-  let field = 0;
-  let member: Obj | undefined;
-  let modes: Array<[number, number]> = [];
-  let hasMode = false;
-  let metadata: Buffer | undefined;
+const tape = new SizeTape();
+
+/** What the measuring pass found: the parts to write (sizes are on the tape). */
+let field = 0;
+let member: Obj | undefined;
+let common: Obj | undefined;
+let modes: Obj | undefined;
+let metadata: PbStruct | undefined;
+
+function forget(): undefined {
+  member = common = modes = metadata = undefined;
+  return undefined;
+}
+
+/** The mode_override's content size; -1 when it is not covered. */
+function measureModes(mo: Obj): number {
+  let size = 0;
+  let known = 0;
+  for (const f of MODE_FIELDS) {
+    const v = mo[f];
+    if (!present(v)) continue;
+    if (!isEnum(v)) return -1;
+    size += 1 + varintSize(v as number);
+    known++;
+  }
+  for (const k in mo) if (present(mo[k])) known--;
+  return known === 0 ? size : -1; // a field it does not know: protobufjs
+}
+
+/**
+ * HeaderMutation: per set_headers entry, the option's size, the HeaderValue's size, the key's
+ * byte length and (with `value`) the value's; per remove_headers name, its byte length. -1 when
+ * the shape is not covered.
+ */
+function measureMutation(hm: Obj): number {
+  let size = 0;
+  for (const k in hm) {
+    const v = hm[k];
+    if (present(v) && (!Array.isArray(v) || (k !== 'set_headers' && k !== 'remove_headers'))) return -1;
+  }
+  const set = hm.set_headers as Obj[] | undefined | null;
+  if (set) {
+    for (const o of set) {
+      let header: Obj | undefined;
+      let appendSize = 0;
+      for (const ok in o) {
+        const ov = o[ok];
+        if (!present(ov)) continue;
+        if (ok === 'header') header = ov as Obj;
+        else if (ok === 'append') {
+          const a = (ov as Obj).value;
+          if (present(a) && typeof a !== 'boolean') return -1;
+          appendSize = present(a) ? 4 : 2; // BoolValue with its value, or empty
+        } else return -1;
+      }
+      if (!header) return -1;
+      const optionSlot = tape.push(0);
+      const headerSlot = tape.push(0);
+      let headerSize = 0;
+      let keySize = 0;
+      let valueSize = -1;
+      for (const hk in header) {
+        const hv = header[hk];
+        if (!present(hv)) continue;
+        if (hk === 'key' && typeof hv === 'string') keySize = Buffer.byteLength(hv);
+        else if (hk === 'value' && typeof hv === 'string') valueSize = Buffer.byteLength(hv);
+        else if (hk === 'raw_value' && hv instanceof Uint8Array) headerSize += ldSize(hv.length);
+        else return -1;
+      }
+      tape.push(keySize);
+      if (keySize > 0) headerSize += ldSize(keySize);
+      if (valueSize >= 0) {
+        tape.push(valueSize);
+        headerSize += ldSize(valueSize);
+      }
+      const optionSize = ldSize(headerSize) + appendSize;
+      tape.set(optionSlot, optionSize);
+      tape.set(headerSlot, headerSize);
+      size += ldSize(optionSize);
+    }
+  }
+  const remove = hm.remove_headers as unknown[] | undefined | null;
+  if (remove) {
+    for (const name of remove) {
+      if (typeof name !== 'string') return -1;
+      const n = Buffer.byteLength(name);
+      tape.push(n);
+      size += ldSize(n);
+    }
+  }
+  return size;
+}
+
+/** CommonResponse's content size; -1 when the shape is not covered. */
+function measureCommon(c: Obj): number {
+  let size = 0;
+  for (const k in c) {
+    const v = c[k];
+    if (!present(v)) continue;
+    if (k === 'status') {
+      if (!isEnum(v)) return -1;
+      size += 1 + varintSize(v as number);
+    } else if (k === 'header_mutation') {
+      const mutationSlot = tape.push(0);
+      const n = measureMutation(v as Obj);
+      if (n < 0) return -1;
+      tape.set(mutationSlot, n);
+      size += ldSize(n);
+    } else if (k === 'body_mutation') {
+      const bm = v as Obj;
+      let body: unknown;
+      for (const b in bm) {
+        if (!present(bm[b])) continue;
+        if (b !== 'body' || !(bm[b] instanceof Uint8Array)) return -1;
+        body = bm[b];
+      }
+      if (!body) return -1; // an empty BodyMutation: left to protobufjs
+      size += ldSize(ldSize((body as Uint8Array).length));
+    } else if (k === 'clear_route_cache') {
+      if (typeof v !== 'boolean') return -1;
+      if (v) size += 2;
+    } else return -1;
+  }
+  return size;
+}
+
+/**
+ * The measuring pass: checks the shape and puts the sizes on the tape in writing order (member,
+ * CommonResponse, mutation..., metadata..., mode override). Returns the answer's size, or -1.
+ */
+function measure(res: ProcessingResponse): number {
+  field = 0;
+  forget();
+  tape.reset();
   const r = res as unknown as Obj;
   for (const k in r) {
     const v = r[k];
     if (!present(v)) continue;
     const f = MEMBER_FIELD[k];
     if (f !== undefined) {
-      if (field !== 0) return undefined;
+      if (field !== 0) return -1;
       field = f;
       member = v as Obj;
-    } else if (k === 'mode_override') {
-      hasMode = true;
-      modes = [];
-      const mo = v as Obj;
-      for (const m in mo) {
-        const x = mo[m];
-        if (!present(x)) continue;
-        const mf = MODE_FIELD[m];
-        if (mf === undefined || typeof x !== 'number' || !Number.isInteger(x) || x < 0) return undefined;
-        modes.push([mf, x]);
-      }
-    } else if (k === 'dynamic_metadata') {
-      metadata = structBytes(v as PbStruct);
-    } else return undefined;
+    } else if (k === 'mode_override') modes = v as Obj;
+    else if (k === 'dynamic_metadata') metadata = v as PbStruct;
+    else return -1;
   }
-  if (field === 0 || !member) return undefined;
-  let common: Obj | undefined;
+  if (field === 0 || !member) return -1;
   for (const k in member) {
     if (!present(member[k])) continue;
-    if (k !== 'response') return undefined;
+    if (k !== 'response') return -1;
     common = member[k] as Obj;
   }
-  const p: Plan = {
-    field,
-    headers: [],
-    remove: [],
-    mutationSize: 0,
-    hasMutation: false,
-    clearRouteCache: false,
-    commonSize: 0,
-    hasCommon: common !== undefined,
-    modes,
-    hasMode,
-    metadata,
-  };
+  const memberSlot = tape.push(0);
+  let memberSize = 0;
   if (common) {
-    for (const k in common) {
-      const v = common[k];
-      if (!present(v)) continue;
-      if (k === 'status') {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return undefined;
-        p.status = v;
-      } else if (k === 'header_mutation') {
-        if (!planMutation(v as Obj, p)) return undefined;
-      } else if (k === 'body_mutation') {
-        const bm = v as Obj;
-        for (const b in bm) {
-          if (!present(bm[b])) continue;
-          if (b !== 'body' || !(bm[b] instanceof Uint8Array)) return undefined;
-          p.body = bm[b];
-        }
-        if (!p.body) return undefined; // an empty BodyMutation: left to protobufjs
-      } else if (k === 'clear_route_cache') {
-        if (typeof v !== 'boolean') return undefined;
-        p.clearRouteCache = v;
-      } else return undefined;
-    }
-    let size = 0;
-    if (p.status !== undefined) size += 1 + varintSize(p.status);
-    if (p.hasMutation) size += ld(p.mutationSize);
-    if (p.body) size += ld(ld(p.body.length));
-    if (p.clearRouteCache) size += 2;
-    p.commonSize = size;
+    const commonSlot = tape.push(0);
+    const n = measureCommon(common);
+    if (n < 0) return -1;
+    tape.set(commonSlot, n);
+    memberSize = ldSize(n);
   }
-  return p;
+  tape.set(memberSlot, memberSize);
+  let total = ldSize(memberSize);
+  if (metadata) {
+    const slot = tape.push(0);
+    const n = measureStruct(metadata, tape);
+    tape.set(slot, n);
+    total += ldSize(n);
+  }
+  if (modes) {
+    const n = measureModes(modes);
+    if (n < 0) return -1;
+    tape.push(n);
+    total += ldSize(n);
+  }
+  return total;
 }
 
-function planMutation(hm: Obj, p: Plan): boolean {
-  p.hasMutation = true;
-  let size = 0;
-  for (const k in hm) {
-    const v = hm[k];
-    if (!present(v)) continue;
-    if (!Array.isArray(v)) return false;
-    if (k === 'set_headers') {
-      for (const o of v as Obj[]) {
-        let header: Obj | undefined;
-        let append: boolean | null | undefined;
-        for (const ok in o) {
-          const ov = o[ok];
-          if (!present(ov)) continue;
-          if (ok === 'header') header = ov as Obj;
-          else if (ok === 'append') {
-            const a = (ov as Obj).value;
-            if (present(a) && typeof a !== 'boolean') return false;
-            append = present(a) ? (a as boolean) : null;
-          } else return false;
-        }
-        if (!header) return false;
-        const h: Header = { key: '', append, size: 0, optionSize: 0 };
-        for (const hk in header) {
-          const hv = header[hk];
-          if (!present(hv)) continue;
-          if (hk === 'key' && typeof hv === 'string') h.key = hv;
-          else if (hk === 'value' && typeof hv === 'string') h.value = hv;
-          else if (hk === 'raw_value' && hv instanceof Uint8Array) h.raw = hv;
-          else return false;
-        }
-        h.size =
-          (h.key ? ld(Buffer.byteLength(h.key)) : 0) +
-          (h.value !== undefined ? ld(Buffer.byteLength(h.value)) : 0) +
-          (h.raw !== undefined ? ld(h.raw.length) : 0);
-        h.optionSize = ld(h.size) + (append === undefined ? 0 : append === null ? 2 : 4);
-        size += ld(h.optionSize);
-        p.headers.push(h);
-      }
-    } else if (k === 'remove_headers') {
-      for (const name of v as unknown[]) {
-        if (typeof name !== 'string') return false;
-        size += ld(Buffer.byteLength(name));
-        p.remove.push(name);
-      }
-    } else return false;
-  }
-  p.mutationSize = size;
-  return true;
-}
-
-function writeString(buf: Buffer, pos: number, tag: number, s: string): number {
+function writeString(buf: Buffer, pos: number, tag: number, s: string, size: number): number {
   buf[pos++] = tag;
-  pos = writeVarint(buf, pos, Buffer.byteLength(s));
+  pos = writeVarint(buf, pos, size);
   return pos + buf.write(s, pos, 'utf8');
 }
 
@@ -218,70 +230,88 @@ function writeBytes(buf: Buffer, pos: number, tag: number, b: Uint8Array): numbe
   return pos + b.length;
 }
 
-/** The answer's bytes, or undefined when its shape is not one this encoder covers. */
-export function encodeAnswer(
-  res: ProcessingResponse,
-  structBytes: (s: PbStruct) => Buffer,
-): Buffer | undefined {
-  const p = plan(res, structBytes);
-  if (!p) return undefined;
-  const memberSize = p.hasCommon ? ld(p.commonSize) : 0;
-  let modeSize = 0;
-  for (const [, v] of p.modes) modeSize += 1 + varintSize(v);
-  const total = ld(memberSize) + (p.hasMode ? ld(modeSize) : 0) + (p.metadata ? ld(p.metadata.length) : 0);
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
-  buf[pos++] = (p.field << 3) | 2;
-  pos = writeVarint(buf, pos, memberSize);
-  if (p.hasCommon) {
-    buf[pos++] = 0x0a; // HeadersResponse/BodyResponse.response = 1
-    pos = writeVarint(buf, pos, p.commonSize);
-    if (p.status !== undefined) {
-      buf[pos++] = 0x08;
-      pos = writeVarint(buf, pos, p.status);
-    }
-    if (p.hasMutation) {
-      buf[pos++] = 0x12; // header_mutation = 2
-      pos = writeVarint(buf, pos, p.mutationSize);
-      for (const h of p.headers) {
-        buf[pos++] = 0x0a; // set_headers = 1
-        pos = writeVarint(buf, pos, h.optionSize);
-        buf[pos++] = 0x0a; // header = 1
-        pos = writeVarint(buf, pos, h.size);
-        if (h.key) pos = writeString(buf, pos, 0x0a, h.key);
-        if (h.value !== undefined) pos = writeString(buf, pos, 0x12, h.value);
-        if (h.raw !== undefined) pos = writeBytes(buf, pos, 0x1a, h.raw);
-        if (h.append !== undefined) {
-          buf[pos++] = 0x12; // append = 2 (BoolValue)
-          if (h.append === null) buf[pos++] = 0;
-          else {
-            buf[pos++] = 2;
-            buf[pos++] = 0x08;
-            buf[pos++] = h.append ? 1 : 0;
-          }
+function writeMutation(buf: Buffer, pos: number, hm: Obj): number {
+  const set = hm.set_headers as Obj[] | undefined | null;
+  if (set) {
+    for (const o of set) {
+      const header = o.header as { key?: string; value?: string; raw_value?: Uint8Array };
+      buf[pos++] = 0x0a; // set_headers = 1
+      pos = writeVarint(buf, pos, tape.next());
+      buf[pos++] = 0x0a; // header = 1
+      pos = writeVarint(buf, pos, tape.next());
+      const keySize = tape.next();
+      if (keySize > 0) pos = writeString(buf, pos, 0x0a, header.key!, keySize);
+      if (present(header.value)) pos = writeString(buf, pos, 0x12, header.value!, tape.next());
+      if (present(header.raw_value)) pos = writeBytes(buf, pos, 0x1a, header.raw_value!);
+      const append = o.append as { value?: boolean | null } | undefined | null;
+      if (present(append)) {
+        buf[pos++] = 0x12; // append = 2 (BoolValue)
+        if (!present(append!.value)) buf[pos++] = 0;
+        else {
+          buf[pos++] = 2;
+          buf[pos++] = 0x08;
+          buf[pos++] = append!.value ? 1 : 0;
         }
       }
-      for (const name of p.remove) pos = writeString(buf, pos, 0x12, name); // remove_headers = 2
-    }
-    if (p.body) {
-      buf[pos++] = 0x1a; // body_mutation = 3
-      pos = writeVarint(buf, pos, ld(p.body.length));
-      pos = writeBytes(buf, pos, 0x0a, p.body); // body = 1
-    }
-    if (p.clearRouteCache) {
-      buf[pos++] = 0x28; // clear_route_cache = 5
-      buf[pos++] = 1;
     }
   }
-  if (p.metadata) pos = writeBytes(buf, pos, 0x42, p.metadata); // dynamic_metadata = 8
-  if (p.hasMode) {
+  const remove = hm.remove_headers as string[] | undefined | null;
+  if (remove) for (const name of remove) pos = writeString(buf, pos, 0x12, name, tape.next()); // remove_headers = 2
+  return pos;
+}
+
+function writeCommon(buf: Buffer, pos: number, c: Obj): number {
+  if (present(c.status)) {
+    buf[pos++] = 0x08;
+    pos = writeVarint(buf, pos, c.status as number);
+  }
+  if (present(c.header_mutation)) {
+    buf[pos++] = 0x12; // header_mutation = 2
+    pos = writeVarint(buf, pos, tape.next());
+    pos = writeMutation(buf, pos, c.header_mutation as Obj);
+  }
+  const bm = c.body_mutation as { body: Uint8Array } | undefined | null;
+  if (present(bm)) {
+    buf[pos++] = 0x1a; // body_mutation = 3
+    pos = writeVarint(buf, pos, ldSize(bm!.body.length));
+    pos = writeBytes(buf, pos, 0x0a, bm!.body); // body = 1
+  }
+  if (c.clear_route_cache === true) {
+    buf[pos++] = 0x28; // clear_route_cache = 5
+    buf[pos++] = 1;
+  }
+  return pos;
+}
+
+/** The answer's bytes, or undefined when its shape is not one this encoder covers. */
+export function encodeAnswer(res: ProcessingResponse): Buffer | undefined {
+  const total = measure(res);
+  if (total < 0) return forget();
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  buf[pos++] = (field << 3) | 2;
+  pos = writeVarint(buf, pos, tape.next());
+  if (common) {
+    buf[pos++] = 0x0a; // HeadersResponse/BodyResponse.response = 1
+    pos = writeVarint(buf, pos, tape.next());
+    pos = writeCommon(buf, pos, common);
+  }
+  if (metadata) {
+    buf[pos++] = 0x42; // dynamic_metadata = 8
+    pos = writeVarint(buf, pos, tape.next());
+    pos = writeStruct(buf, pos, metadata, tape);
+  }
+  if (modes) {
     buf[pos++] = 0x4a; // mode_override = 9
-    pos = writeVarint(buf, pos, modeSize);
-    for (const [f, v] of p.modes) {
-      buf[pos++] = f << 3;
-      pos = writeVarint(buf, pos, v);
+    pos = writeVarint(buf, pos, tape.next());
+    for (let i = 0; i < MODE_FIELDS.length; i++) {
+      const v = modes[MODE_FIELDS[i]!];
+      if (!present(v)) continue;
+      buf[pos++] = (i + 1) << 3;
+      pos = writeVarint(buf, pos, v as number);
     }
   }
+  forget();
   if (pos !== total) throw new Error(`ext_proc answer encoder: wrote ${pos} of ${total} bytes`);
   return buf;
 }

@@ -11,102 +11,9 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { encodeAnswer } from './answer-encoder.js';
+import { structBytes } from './struct-encoder.js';
 import { EXT_PROC_METHOD_PATH, EXT_PROC_PROTO, EXT_PROC_SERVICE, envoyProtoDirs } from './protos.js';
-import type { PbStruct, ProcessingRequest, ProcessingResponse } from './types.js';
-
-// google.protobuf.Struct written by hand: protobufjs encodes map fields through a writer fork per
-// entry, which made the dynamic metadata cost more than the rest of an answer. Two passes: the
-// first measures every length-delimited part once, in the order the second one writes them (a
-// nested struct's size is known only after its fields, so its slot is reserved first and filled
-// after); the second writes the bytes into one buffer. Wire format:
-//   Struct { map<string, Value> fields = 1 }   (each entry: key = 1, value = 2)
-//   Value  { null_value = 1 (varint); number_value = 2 (double); string_value = 3;
-//            bool_value = 4 (varint); struct_value = 5 }
-const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
-const ldSize = (n: number) => 1 + varintSize(n) + n;
-
-/**
- * Sizes of `s`, appended to `sizes` in writing order: per entry its size, its key's byte length,
- * its Value's size, then (string) the string's byte length or (struct) the nested struct's
- * content size followed by its own sizes. Returns the size of the struct's content.
- */
-function measureStruct(s: PbStruct, sizes: number[]): number {
-  let total = 0;
-  for (const key in s.fields) {
-    const v = s.fields[key]!;
-    const slot = sizes.length;
-    sizes.push(0, Buffer.byteLength(key), 0);
-    let valueSize: number;
-    if ('stringValue' in v) {
-      const n = Buffer.byteLength(v.stringValue);
-      sizes.push(n);
-      valueSize = ldSize(n);
-    } else if ('numberValue' in v) valueSize = 9;
-    else if ('structValue' in v) {
-      const inner = sizes.length;
-      sizes.push(0);
-      const n = measureStruct(v.structValue, sizes);
-      sizes[inner] = n;
-      valueSize = ldSize(n);
-    } else valueSize = 2; // bool or null
-    const entrySize = ldSize(sizes[slot + 1]!) + ldSize(valueSize);
-    sizes[slot] = entrySize;
-    sizes[slot + 2] = valueSize;
-    total += ldSize(entrySize);
-  }
-  return total;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n > 0x7f) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-/** Writes `s` at `pos` with the sizes measureStruct gave from index `at`; returns [pos, at] after it. */
-function writeStruct(buf: Buffer, pos: number, s: PbStruct, sizes: number[], at: number): [number, number] {
-  for (const key in s.fields) {
-    const v = s.fields[key]!;
-    buf[pos++] = 0x0a; // fields = 1 (a map entry)
-    pos = writeVarint(buf, pos, sizes[at]!);
-    buf[pos++] = 0x0a; // key = 1
-    pos = writeVarint(buf, pos, sizes[at + 1]!);
-    pos += buf.write(key, pos, 'utf8');
-    buf[pos++] = 0x12; // value = 2
-    pos = writeVarint(buf, pos, sizes[at + 2]!);
-    at += 3;
-    if ('stringValue' in v) {
-      buf[pos++] = 0x1a;
-      pos = writeVarint(buf, pos, sizes[at++]!);
-      pos += buf.write(v.stringValue, pos, 'utf8');
-    } else if ('numberValue' in v) {
-      buf[pos++] = 0x11;
-      pos = buf.writeDoubleLE(v.numberValue, pos);
-    } else if ('boolValue' in v) {
-      buf[pos++] = 0x20;
-      buf[pos++] = v.boolValue ? 1 : 0;
-    } else if ('structValue' in v) {
-      buf[pos++] = 0x2a;
-      pos = writeVarint(buf, pos, sizes[at++]!);
-      [pos, at] = writeStruct(buf, pos, v.structValue, sizes, at);
-    } else {
-      buf[pos++] = 0x08; // null_value: NULL_VALUE
-      buf[pos++] = 0x00;
-    }
-  }
-  return [pos, at];
-}
-
-/** The Struct `s` encoded on its own. */
-export function structBytes(s: PbStruct): Buffer {
-  const sizes: number[] = [];
-  const out = Buffer.allocUnsafe(measureStruct(s, sizes));
-  writeStruct(out, 0, s, sizes, 0);
-  return out;
-}
+import type { ProcessingRequest, ProcessingResponse } from './types.js';
 
 interface Codec {
   decodeRequest(buf: Buffer): ProcessingRequest;
@@ -191,7 +98,7 @@ export function extProcCodec(): Codec {
 
   /** The answers of every request by hand (answer-encoder.ts), anything else with protobufjs. */
   const encodeResponse = (res: ProcessingResponse): Buffer =>
-    encodeAnswer(normalize(res), structBytes) ?? encodeWithProtobufjs(res);
+    encodeAnswer(normalize(res)) ?? encodeWithProtobufjs(res);
 
   const service = root.lookupService(EXT_PROC_SERVICE);
   const method = service.methods.Process!;
@@ -228,3 +135,5 @@ export function fastExtProcService(): ServiceDefinition {
     },
   } as unknown as ServiceDefinition;
 }
+
+export { structBytes };
