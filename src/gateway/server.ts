@@ -101,11 +101,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const requestId = randomUUID();
-    res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     try {
       const responses = RESPONSES_PATHS.has(path);
       const embeddings = EMBEDDINGS_PATHS.has(path);
+      // An API request carries its x-request-id in the headers its answer is written with (an
+      // earlier setHeader would send writeHead down Node's slow merging path); the others get it here.
       if (req.method === 'POST' && (responses || embeddings || CHAT_PATHS.has(path))) {
         inflight++;
         res.on('close', () => inflight--);
@@ -114,6 +115,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         void chat(req, res, requestId, plan).catch((err: unknown) => internalError(res, err, requestId));
         return;
       }
+      res.setHeader('x-request-id', requestId);
       if (serveOps(req, res, path, ops)) return;
       req.resume();
       if (isApiPath(path)) return api(req, res, path);
@@ -180,6 +182,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const wrongType = unsupportedContentType(header(req, 'content-type'));
     if (wrongType) {
       req.resume();
+      res.setHeader('x-request-id', requestId);
       res.setHeader('connection', 'close');
       traceRejected(deps, trace, wrongType);
       return error(res, wrongType);
@@ -189,6 +192,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       body = await readBody(req, router.bodyLimit);
     } catch (err) {
       if (err instanceof ApiError) {
+        res.setHeader('x-request-id', requestId);
         res.setHeader('connection', 'close');
         return error(res, err);
       }
@@ -198,13 +202,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       const planned = plan(deps, { body, headers: req.headers }, requestId);
       if (planned instanceof ApiError) {
         traceRejected(deps, trace, planned);
+        res.setHeader('x-request-id', requestId);
         return error(res, planned);
       }
       if (trace) trace.decidedAt = deps.router.now();
       const outcome = await runAttempts(
         new RequestAttempts(planned, deps, requestId, trace),
         options.client,
-        new HttpSink(res, {}),
+        new HttpSink(res, { 'x-request-id': requestId }),
       );
       recordRequest(deps, planned, outcome, requestId, trace);
     } finally {
@@ -215,6 +220,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   function internalError(res: ServerResponse, err: unknown, requestId: string): void {
     log.error('internal error', { requestId, error: err instanceof Error ? err.message : String(err) });
     if (!res.headersSent) {
+      res.setHeader('x-request-id', requestId);
       error(
         res,
         new ApiError(500, `TierFlow internal error (request ${requestId}).`, 'api_error', 'internal_error'),

@@ -93,6 +93,7 @@ describe('chat through the gateway', () => {
     expect(response.headers.get('x-tierflow-score')).toBe('0.1000');
     expect(response.headers.get('x-tierflow-attempts')).toBe('1');
     expect(Number(response.headers.get('x-tierflow-cost-usd'))).toBeGreaterThan(0);
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     // What reached the provider: its model id, its key, never the client's key.
     expect(oa.lastRequest!.body.model).toBe('oa-mini-2026');
     expect(oa.lastRequest!.headers.authorization).toBe(`Bearer ${OPENAI_KEY}`);
@@ -142,6 +143,7 @@ describe('chat through the gateway', () => {
       body: JSON.stringify({ model: 'auto', stream: true, messages: user('price me') }),
     });
     expect(res.headers.trailer).toBe('x-tierflow-cost-usd');
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     await res.body.text();
     // oa-mini: 1000 * 0.15 / 1M + 200 * 0.6 / 1M
     expect(Number(res.trailers['x-tierflow-cost-usd'])).toBeCloseTo(0.00015 + 0.00012, 10);
@@ -377,6 +379,7 @@ describe('bad input', () => {
   ])('%s -> %i', async (body, status, code) => {
     const res = await post(body);
     expect(res.status).toBe(status);
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const json = (await res.json()) as { error: { code: string; type: string; message: string } };
     expect(json.error.code).toBe(code);
     expect(json.error.message.length).toBeGreaterThan(10);
@@ -386,6 +389,7 @@ describe('bad input', () => {
   it('413 over the body limit', async () => {
     const res = await post(Buffer.alloc(33 * 1024 * 1024, 32));
     expect(res.status).toBe(413);
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('request_too_large');
   });
 
