@@ -146,34 +146,54 @@ function rankWithinTier(
   if (models.length === 1) return models;
   const out = req.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
   const n = models.length;
-  const cost = new Float64Array(n);
-  const lat = new Float64Array(n);
-  const missesSlo = new Uint8Array(n);
+  if (n > rankCost.length) growScratch(n);
   let minCost = Infinity;
   let minLat = Infinity;
   for (let i = 0; i < n; i++) {
     const m = models[i]!;
-    cost[i] = Math.max(1e-12, req.promptTokens * m.pricing.inputPerMTok + out * m.pricing.outputPerMTok);
+    rankCost[i] = Math.max(1e-12, req.promptTokens * m.pricing.inputPerMTok + out * m.pricing.outputPerMTok);
     const stats = health.latency(m);
     const ttft = stats?.ttftMs.ewma.value ?? stats?.ttfbMs.ewma.value;
-    lat[i] = ttft === undefined ? NaN : Math.max(1, ttft);
+    rankLat[i] = ttft === undefined ? NaN : Math.max(1, ttft);
+    rankMissesSlo[i] = 0;
     if (policy.latencySloMs !== undefined) {
       const p95 = stats?.ttftMs.p95;
-      if (p95 !== undefined && p95 > policy.latencySloMs) missesSlo[i] = 1;
+      if (p95 !== undefined && p95 > policy.latencySloMs) rankMissesSlo[i] = 1;
     }
-    if (cost[i]! < minCost) minCost = cost[i]!;
-    if (lat[i]! < minLat) minLat = lat[i]!;
+    if (rankCost[i]! < minCost) minCost = rankCost[i]!;
+    if (rankLat[i]! < minLat) minLat = rankLat[i]!;
   }
   const wc = policy.objective.cost;
   const wl = policy.objective.latency;
-  const score = new Float64Array(n);
+  // Insertion by score (ties keep the input order): the groups are a handful of models.
+  const ranked: CompiledModel[] = [];
   for (let i = 0; i < n; i++) {
-    const l = Number.isNaN(lat[i]!) || minLat === Infinity ? 0 : Math.log(lat[i]! / minLat);
-    score[i] = missesSlo[i]! * 1e6 + wc * Math.log(cost[i]! / minCost) + wl * l;
+    const l = Number.isNaN(rankLat[i]!) || minLat === Infinity ? 0 : Math.log(rankLat[i]! / minLat);
+    const s = rankMissesSlo[i]! * 1e6 + wc * Math.log(rankCost[i]! / minCost) + wl * l;
+    let j = i;
+    while (j > 0 && rankScore[j - 1]! > s) {
+      rankScore[j] = rankScore[j - 1]!;
+      ranked[j] = ranked[j - 1]!;
+      j--;
+    }
+    rankScore[j] = s;
+    ranked[j] = models[i]!;
   }
-  const idx = Array.from({ length: n }, (_, i) => i);
-  idx.sort((a, b) => score[a]! - score[b]! || a - b);
-  return idx.map((i) => models[i]!);
+  return ranked;
+}
+
+// Scratch for rankWithinTier (synchronous, so one set serves every call): no typed arrays
+// allocated per request.
+let rankCost = new Float64Array(16);
+let rankLat = new Float64Array(16);
+let rankScore = new Float64Array(16);
+let rankMissesSlo = new Uint8Array(16);
+
+function growScratch(n: number): void {
+  rankCost = new Float64Array(n);
+  rankLat = new Float64Array(n);
+  rankScore = new Float64Array(n);
+  rankMissesSlo = new Uint8Array(n);
 }
 
 function noCandidate(policy: string, reasons: Set<Unfit>, req: ParsedRequest): ApiError {
