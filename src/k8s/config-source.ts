@@ -299,7 +299,7 @@ export class KubernetesConfigSource {
     for (const o of build.outcomes) {
       const k = `${o.key}|${o.state}`;
       counts.set(k, (counts.get(k) ?? 0) + 1);
-      if (o.state !== 'current' || o.issues.length || o.lastGoodRouter) {
+      if (o.state !== 'current' || o.issues.length || o.lastGoodRouter || o.shippedRouter) {
         this.#log.warn('object not served as written', {
           namespace: this.namespace,
           kind: o.key,
@@ -307,9 +307,11 @@ export class KubernetesConfigSource {
           generation: o.generation,
           state: o.state,
           issues: o.issues.slice(0, 10).map((i) => `${fieldPath(i.path)}: ${i.message}`),
-          ...(o.lastGoodRouter
+          ...(o.lastGoodRouter || o.shippedRouter
             ? {
-                router: `serving the last router that loaded (${o.lastGoodRouter})`,
+                router: o.lastGoodRouter
+                  ? `serving the last router that loaded (${o.lastGoodRouter})`
+                  : 'serving the model shipped with TierFlow: no router of this policy has loaded in this sidecar',
                 refs: o.refs.slice(0, 10).map((r) => `${fieldPath(r.path)}: ${r.message}`),
               }
             : {}),

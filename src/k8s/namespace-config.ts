@@ -5,6 +5,9 @@
 // An invalid object never replaces what was serving: when an object's current generation does not
 // validate or compile, its last good generation is used instead (or, if it never had one, it is
 // left out), and compilation is retried. If nothing compiles, the caller keeps its previous config.
+// A policy whose router (classifier.configMapRef) does not load scores with the last router that
+// loaded for it, or, if none did, with the shipped model: a missing or stale router never takes a
+// policy out of service (e.g. new pods of an upgrade to a release whose model the router predates).
 import {
   compileConfig,
   validateFileConfig,
@@ -60,6 +63,11 @@ export interface ObjectOutcome {
    * router now): where that router came from.
    */
   lastGoodRouter?: string;
+  /**
+   * A policy that names a router, served with the shipped model: its router does not load and none
+   * loaded for it before (in this process).
+   */
+  shippedRouter?: boolean;
   /** Where the router a served policy scores with comes from (classifier.configMapRef). */
   router?: string;
 }
@@ -136,9 +144,12 @@ interface Slot {
   index: number;
   /** The router the current generation names (policies with classifier.configMapRef). */
   router?: RouterResult;
-  /** The router the latest attempt compiled this policy with, and whether it is the last good one. */
+  /**
+   * The router the latest attempt compiled this policy with, and, when its ConfigMap's router does
+   * not load, what stands in: the last good router (routerUsed) or the shipped model (none).
+   */
   routerUsed?: LoadedRouter;
-  routerFallback?: boolean;
+  routerFallback?: 'lastGood' | 'shipped';
 }
 
 function emptyFile(): FileConfig {
@@ -242,9 +253,10 @@ const NO_ROUTERS = (): RouterResult => ({
 
 /**
  * The router a policy compiles with: the one its ConfigMap holds now, else (missing, or not a
- * router) the last one that loaded for this object, so that a broken ConfigMap loses nothing.
+ * router) the last one that loaded for this object, so that a broken ConfigMap loses nothing, else
+ * undefined: the shipped model, so that the policy stays in service.
  */
-function routerFor(slot: Slot, spec: ClassifierSpec, options: BuildOptions): LoadedRouter {
+function routerFor(slot: Slot, spec: ClassifierSpec, options: BuildOptions): LoadedRouter | undefined {
   if (spec.modelFile !== undefined)
     throw new Error(
       'classifier.modelFile is for the standalone file config; a RoutingPolicy names its router with classifier.configMapRef (a ConfigMap in its namespace)',
@@ -254,13 +266,12 @@ function routerFor(slot: Slot, spec: ClassifierSpec, options: BuildOptions): Loa
   const now = slot.state === 'current' && slot.router ? slot.router : resolve(ref);
   if (isLoaded(now)) {
     slot.routerUsed = now;
-    slot.routerFallback = false;
+    slot.routerFallback = undefined;
     return now;
   }
   const good = options.lastGood.get(slot.uid)?.router;
-  if (!good) throw new Error(now.message);
   slot.routerUsed = good;
-  slot.routerFallback = true;
+  slot.routerFallback = good ? 'lastGood' : 'shipped';
   return good;
 }
 
@@ -301,7 +312,7 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
   const policySlots = new Map(slots.filter((s) => s.key === 'policies').map((s) => [s.name, s]));
   const compileOptions: CompileOptions = {
     ...options.compile,
-    resolveClassifier: (policy, spec) => routerFor(policySlots.get(policy)!, spec, options).classifier,
+    resolveClassifier: (policy, spec) => routerFor(policySlots.get(policy)!, spec, options)?.classifier,
   };
 
   let config: CompiledConfig | undefined;
@@ -385,7 +396,10 @@ export function buildNamespaceConfig(objects: NamespaceObjects, options: BuildOp
       issues: s.issues,
       refs: s.refs,
       ...(config && s.index >= 0 && s.routerUsed ? { router: s.routerUsed.source } : {}),
-      ...(config && s.index >= 0 && s.routerFallback ? { lastGoodRouter: s.routerUsed!.source } : {}),
+      ...(config && s.index >= 0 && s.routerFallback === 'lastGood'
+        ? { lastGoodRouter: s.routerUsed!.source }
+        : {}),
+      ...(config && s.index >= 0 && s.routerFallback === 'shipped' ? { shippedRouter: true } : {}),
     })),
   };
 }

@@ -7,6 +7,7 @@ import {
   type ObjectOutcome,
   type TierflowObject,
 } from './namespace-config.js';
+import { ROUTER_CONFIGMAP_LABEL } from '../core/config/schema.js';
 import { GROUP, RESOURCE_BY_KEY, VERSION, type ConditionType, type ResourceKey } from './resources.js';
 
 export interface Condition {
@@ -92,6 +93,13 @@ export function conditionsFor(outcome: ObjectOutcome, build: NamespaceBuild): Dr
       reason: 'LastGoodRouterInUse',
       message: `The sidecars serve this generation with the last router that loaded (${outcome.lastGoodRouter}); the router it references now does not load (see ResolvedRefs).`,
     };
+  } else if (outcome.state === 'current' && outcome.shippedRouter) {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'ShippedRouterInUse',
+      message: `The sidecars serve this generation with the model shipped with TierFlow, not a fitted router: the router it references does not load (see ResolvedRefs) and none loaded for it before (a sidecar that loaded one earlier keeps it). The policy routes with the shipped model until the ConfigMap holds a router this release can load: refit it with this release's \`tierflow train\`, put it in the ConfigMap and keep the label ${ROUTER_CONFIGMAP_LABEL}.`,
+    };
   } else if (outcome.state === 'current') {
     ready = {
       type: 'Ready',
@@ -106,7 +114,7 @@ export function conditionsFor(outcome: ObjectOutcome, build: NamespaceBuild): Dr
       type: 'Ready',
       status: 'False',
       reason: 'LastGoodInUse',
-      message: `Generation ${outcome.generation} is not used; the sidecars keep serving generation ${outcome.servedGeneration}.`,
+      message: `Generation ${outcome.generation} is not used; the sidecars keep serving generation ${outcome.servedGeneration}${outcome.shippedRouter ? ', with the model shipped with TierFlow: the router it references does not load (see ResolvedRefs)' : ''}.`,
     };
   } else {
     ready = {

@@ -220,29 +220,85 @@ describe('buildNamespaceConfig with router ConfigMaps', () => {
     expect(build.config!.policies.get('default')!.classifier).toBe(retrained.classifier);
   });
 
-  it('leaves out a policy whose router never loaded', () => {
-    const build = buildNamespaceConfig(
-      {
-        providers: [provider],
-        policies: [
-          obj('default', autoPolicy()),
-          obj('fitted', { ...withRouter('x'), virtualModels: ['smart'] }),
-        ],
-        virtualKeys: [],
-      },
-      {
-        compile,
-        lastGood: new LastGoodStore(),
-        resolveRouter: resolver({ x: { reason: 'RouterInvalid', message: 'not JSON' } }),
-      },
-    );
-    expect([...build.config!.virtualModels.keys()]).toEqual(['auto']);
+  it('serves a policy whose router never loaded with the shipped model, until the router loads', () => {
+    const store = new LastGoodStore();
+    const objects = (
+      generation: number,
+      spec: Record<string, unknown> = { ...withRouter('x'), virtualModels: ['smart'] },
+    ) => ({
+      providers: [provider],
+      policies: [obj('default', autoPolicy(), 1, 'plain'), obj('fitted', spec, generation, 'fit')],
+      virtualKeys: [],
+    });
+    const build = buildNamespaceConfig(objects(1), {
+      compile,
+      lastGood: store,
+      resolveRouter: resolver({ x: { reason: 'RouterInvalid', message: 'not JSON' } }),
+    });
+    // Still routed: `smart` selects the policy, which scores with the shipped model.
+    expect([...build.config!.virtualModels.keys()].sort()).toEqual(['auto', 'smart']);
+    const served = build.config!.policies.get('fitted')!;
+    expect(served).toBeDefined();
+    expect(served.classifier).toBeUndefined();
     const fitted = build.outcomes.find((o) => o.name === 'fitted')!;
-    expect(fitted.state).toBe('excluded');
-    expect(conditionsFor(fitted, build).map((c) => c.reason)).toEqual([
-      'Accepted',
-      'RouterInvalid',
-      'NotInUse',
-    ]);
+    expect(fitted).toMatchObject({ state: 'current', shippedRouter: true });
+    expect(fitted.lastGoodRouter).toBeUndefined();
+    expect(fitted.router).toBeUndefined();
+    const [accepted, resolved, ready] = conditionsFor(fitted, build);
+    expect(accepted).toMatchObject({ status: 'True', reason: 'Accepted' });
+    expect(resolved).toMatchObject({
+      status: 'False',
+      reason: 'RouterInvalid',
+      message: 'spec.classifier.configMapRef: not JSON',
+    });
+    expect(ready).toMatchObject({ status: 'False', reason: 'ShippedRouterInUse' });
+    expect(ready!.message).toMatch(/with the model shipped with TierFlow/);
+    expect(ready!.message).toMatch(/until the ConfigMap holds a router this release can load: refit it/);
+    expect(ready!.message).toMatch(/tierflow train/);
+    expect(ready!.message).toMatch(/tierflow\.dev\/router/);
+    expect(build.routers).toBe('');
+    // The policy without a router is untouched.
+    expect(
+      conditionsFor(
+        build.outcomes.find((o) => o.name === 'default')!,
+        build,
+      )[2],
+    ).toMatchObject({
+      reason: 'Ready',
+    });
+
+    // Generation 2 is invalid: generation 1 keeps serving, still with the shipped model.
+    const invalid = buildNamespaceConfig(
+      objects(2, { ...withRouter('x'), virtualModels: ['smart'], tiers: [{ name: 'only', maxScore: 2 }] }),
+      { compile, lastGood: store, resolveRouter: resolver({}) },
+    );
+    const kept = invalid.outcomes.find((o) => o.name === 'fitted')!;
+    expect(kept).toMatchObject({ state: 'lastGood', servedGeneration: 1, shippedRouter: true });
+    expect(invalid.config!.policies.get('fitted')!.classifier).toBeUndefined();
+    expect(conditionsFor(kept, invalid)[2]!.message).toMatch(
+      /keep serving generation 1, with the model shipped with TierFlow/,
+    );
+
+    // The router loads: it is served (a new routers key, so the sidecar swaps the config in).
+    const x = router('x');
+    const loaded = buildNamespaceConfig(objects(1), {
+      compile,
+      lastGood: store,
+      resolveRouter: resolver({ x }),
+    });
+    expect(loaded.config!.policies.get('fitted')!.classifier).toBe(x.classifier);
+    expect(loaded.routers).toBe(`fitted=${x.source}`);
+    const now = loaded.outcomes.find((o) => o.name === 'fitted')!;
+    expect(now.shippedRouter).toBeUndefined();
+    expect(conditionsFor(now, loaded)[2]).toMatchObject({ status: 'True', reason: 'Ready' });
+
+    // ... and it is the last good router from then on: the shipped model does not come back.
+    const broken = buildNamespaceConfig(objects(1), {
+      compile,
+      lastGood: store,
+      resolveRouter: resolver({}),
+    });
+    expect(broken.config!.policies.get('fitted')!.classifier).toBe(x.classifier);
+    expect(broken.outcomes.find((o) => o.name === 'fitted')).toMatchObject({ lastGoodRouter: x.source });
   });
 });

@@ -1,7 +1,8 @@
 // A RoutingPolicy scoring with a router fitted by `tierflow train`, from a ConfigMap
 // (classifier.configMapRef), end to end against the fake API server: the sidecar's config source
 // serves it, a ConfigMap change applies without a restart, and a missing, unlabelled or broken
-// ConfigMap is named in the policy's status while the last good router keeps serving.
+// ConfigMap is named in the policy's status while the last good router keeps serving (or, when
+// none loaded yet, the shipped model: the policy is never taken out of service).
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SHIPPED } from '../../src/core/classifier/index.js';
 import type { CompiledConfig } from '../../src/core/config/compiled.js';
@@ -231,25 +232,58 @@ describe('RoutingPolicy classifier.configMapRef', () => {
     await waitFor(() => serving().tier === 'flagship', 5000, 'fixed router served');
   });
 
-  it('leaves out a new policy whose router never loaded, and serves the others', async () => {
+  it('serves a new policy whose ConfigMap is missing with the shipped model, then its router once it appears', async () => {
     server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
     server.create('routingpolicies', NS, 'early', policy({ name: 'not-yet' }, ['smart']));
     const s = await startSidecar();
     await startController();
     const config = await waitFor(() => s.current, 5000, 'config');
-    expect(config.virtualModels.has('auto')).toBe(true);
-    expect(config.virtualModels.has('smart')).toBe(false);
-    const cs = await statusOf('early', 'Ready', 'NotInUse');
+    // Both policies route: `smart` scores with the shipped model (the translation stays on the
+    // lightweight tier), `auto` with its fitted router.
+    expect(plan(config, 'auto').tier).toBe('flagship');
+    const shipped = plan(config, 'smart');
+    expect(shipped.tier).toBe('lightweight');
+    expect(shipped.score).toBeCloseTo(shippedScore, 12);
+    const cs = await statusOf('early', 'Ready', 'ShippedRouterInUse');
+    expect(cs.Ready!.status).toBe('False');
+    expect(cs.Ready!.message).toMatch(
+      /until the ConfigMap holds a router this release can load: refit it with this release's `tierflow train`/,
+    );
     expect(cs.ResolvedRefs).toMatchObject({ status: 'False', reason: 'ConfigMapNotFound' });
+    expect(cs.ResolvedRefs!.message).toMatch(
+      /ConfigMap 'not-yet' with label tierflow\.dev\/router not found/,
+    );
+    await statusOf('default', 'Ready', 'Ready');
+    // The sidecar says so in its log.
+    const logged = warnings.filter((w) => w.msg === 'object not served as written' && w.name === 'early');
+    expect(logged.at(-1)?.router).toMatch(/^serving the model shipped with TierFlow/);
+    expect(String((logged.at(-1)?.refs as string[] | undefined)?.[0])).toMatch(/ConfigMap 'not-yet'/);
 
-    // The ConfigMap arrives: the policy is served.
-    server.putConfigMap(NS, 'not-yet', { labels: LABELS, data: { 'router.json': INVERTED } });
-    const later = await waitFor(() => s.current?.virtualModels.has('smart') && s.current, 5000, 'smart');
-    expect(plan(later, 'smart').tier).toBe('lightweight');
-    await statusOf('early', 'Ready', 'Ready');
+    // The ConfigMap arrives: its router applies in the running sidecar, and status is clean.
+    server.putConfigMap(NS, 'not-yet', { labels: LABELS, data: { 'router.json': ROUTER } });
+    const later = await waitFor(
+      () => s.current !== config && plan(s.current, 'smart').tier === 'flagship' && s.current,
+      5000,
+      'the fitted router of not-yet',
+    );
+    expect(plan(later, 'smart').score).toBeGreaterThan(0.5);
+    await statusOf('early', 'Ready', 'Ready', /scoring with the router of ConfigMap 'not-yet'/);
   });
 
-  it('without RBAC on ConfigMaps, serves every other policy and says why in status', async () => {
+  it('a sidecar that starts after an upgrade, whose router is of the earlier release, serves the policy with the shipped model', async () => {
+    const stale = JSON.stringify({ ...fitted, base: { ...fitted.base, version: '0.0.1' } });
+    server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': stale } });
+    const s = await startSidecar();
+    await startController();
+    const config = await waitFor(() => s.current, 5000, 'config');
+    expect(plan(config).tier).toBe('lightweight');
+    expect(config.policies.get('default')!.classifier).toBeUndefined();
+    const cs = await statusOf('default', 'Ready', 'ShippedRouterInUse');
+    expect(cs.ResolvedRefs).toMatchObject({ status: 'False', reason: 'RouterInvalid' });
+    expect(cs.ResolvedRefs!.message).toMatch(/fitted on \S+ 0\.0\.1, .*refit it with tierflow train/);
+  });
+
+  it('without RBAC on ConfigMaps, serves every policy (with the shipped model) and says why in status', async () => {
     server.failNext(1_000_000, 403, (r) => r.path.includes('/configmaps'));
     server.create('routingpolicies', NS, 'plain', autoPolicy(undefined, ['plain']));
     server.putConfigMap(NS, 'my-router', { labels: LABELS, data: { 'router.json': ROUTER } });
@@ -257,8 +291,9 @@ describe('RoutingPolicy classifier.configMapRef', () => {
     await startController();
     const config = await waitFor(() => s.current, 5000, 'config without routers');
     expect(config.virtualModels.has('plain')).toBe(true);
-    expect(config.virtualModels.has('auto')).toBe(false);
+    expect(plan(config).tier).toBe('lightweight'); // the shipped model
     const cs = await statusOf('default', 'ResolvedRefs', 'ConfigMapsForbidden');
+    expect(cs.Ready).toMatchObject({ status: 'False', reason: 'ShippedRouterInUse' });
     expect(cs.ResolvedRefs!.message).toMatch(
       /the TierFlow controller may not list ConfigMaps \(HTTP 403\), so it cannot read the router: the TierFlow chart's RBAC grants it/,
     );
@@ -270,8 +305,8 @@ describe('RoutingPolicy classifier.configMapRef', () => {
 
     // The RBAC is fixed: the informers list again (backoff) and the policy is served.
     server.clearFailures();
-    const later = await waitFor(() => s.current?.virtualModels.has('auto') && s.current, 5000, 'auto');
-    expect(plan(later).tier).toBe('flagship');
+    const later = await waitFor(() => plan(s.current).tier === 'flagship' && s.current, 5000, 'auto');
+    expect(plan(later).score).toBeGreaterThan(0.5);
     await statusOf('default', 'Ready', 'Ready');
   });
 

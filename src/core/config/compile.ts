@@ -51,9 +51,10 @@ export interface CompileOptions {
   /**
    * Loads a policy's classifier (classifier.modelFile in the file config, classifier.configMapRef in
    * Kubernetes); throws an Error saying what is wrong, including a reference of the other kind.
+   * Undefined: the policy scores with the shipped model (the caller reports why).
    * Without it, a policy that names a classifier is an error.
    */
-  resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier;
+  resolveClassifier?: (policy: string, spec: ClassifierSpec) => Classifier | undefined;
 }
 
 export const BREAKER_DEFAULTS = {
@@ -285,7 +286,8 @@ export function compileConfig(input: unknown, options: CompileOptions): CompileR
         err(`${at}/classifier`, 'a policy classifier cannot be loaded here (no router source)');
       } else {
         try {
-          policy.classifier = options.resolveClassifier(pol.name, pol.classifier);
+          const classifier = options.resolveClassifier(pol.name, pol.classifier);
+          if (classifier) policy.classifier = classifier;
         } catch (e) {
           err(`${at}/classifier/${configMapRef ? 'configMapRef' : 'modelFile'}`, (e as Error).message);
         }
