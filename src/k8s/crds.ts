@@ -168,7 +168,8 @@ export const OVERLAYS: Record<ResourceKey, KindOverlay> = {
         name: 'Router',
         type: 'string',
         jsonPath: '.spec.classifier.configMapRef.name',
-        description: 'ConfigMap holding the router fitted by `tierflow train` (empty: the shipped model).',
+        description:
+          'ConfigMap the policy takes its router fitted by `tierflow train` from (empty: the shipped model). Reason ShippedRouterInUse or LastGoodRouterInUse: that router does not load and another scores.',
         priority: 1,
       },
       ...READY_COLUMNS,
