@@ -32,8 +32,18 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     quick: { type: 'boolean' },
     only: { type: 'string' },
+    help: { type: 'boolean' },
   },
 });
+if (values.help) {
+  console.log(`node bench/extproc.ts [options]   (after npm run build)
+  --quick            1 s phases, 1 round, fewer requests
+  --seconds N        length of the throughput and open-loop phases (default 3, 1 with --quick)
+  --rate N           open-loop request rate per second (default 2000)
+  --only LIST        a subset of: memory,latency,throughput,open,chunk,cpu
+  TF_PROF=dir        write a CPU profile of each server process into dir`);
+  process.exit(0);
+}
 const only = values.only;
 const quick = values.quick === true;
 const seconds = Number(values.seconds ?? (quick ? 1 : 3));
