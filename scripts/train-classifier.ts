@@ -73,6 +73,7 @@
 //   the aux set so the out-of-fold figures stay honest.
 import './run-from-source.ts';
 import type { ChatCompletionRequest } from '../src/core/openai.js';
+import { seededRandom } from '../test/helpers/prng.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -695,18 +696,6 @@ interface Spread {
   loses: number;
 }
 
-/** Deterministic PRNG (mulberry32) for the bootstrap. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Paired bootstrap of `scores` against `baseline` (scores by row id): every source's rows are
  * resampled with replacement `times` times; both routers are measured on the same resample. The
@@ -731,7 +720,7 @@ function bootstrapSpread(
       weak: r.weak,
     });
   }
-  const random = prng(seedValue);
+  const random = seededRandom(seedValue);
   const names = [...by.keys()].sort();
   const model: Record<string, number[]> = {};
   const lead: Record<string, number[]> = {};
