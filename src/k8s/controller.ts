@@ -37,7 +37,7 @@ import {
   type ConfigMapObject,
 } from './routers.js';
 import { referencedSecretNames } from './secrets.js';
-import { KubeStatusPatcher, writeStatuses, type StatusPatcher } from './status.js';
+import { conditionsFor, KubeStatusPatcher, writeStatuses, type StatusPatcher } from './status.js';
 import { webhookHandler } from './webhook.js';
 
 export interface WebhookServerOptions {
@@ -379,7 +379,10 @@ export class Controller {
     const counts = new Map<string, number>();
     for (const build of this.builds.values()) {
       for (const o of build.outcomes) {
-        const ready = build.config && o.state === 'current' ? 'true' : 'false';
+        // As the Ready condition says: a policy scoring with a stand-in router is not ready.
+        const ready = conditionsFor(o, build).some((c) => c.type === 'Ready' && c.status === 'True')
+          ? 'true'
+          : 'false';
         counts.set(`${o.key}|${ready}`, (counts.get(`${o.key}|${ready}`) ?? 0) + 1);
       }
     }

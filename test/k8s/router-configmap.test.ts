@@ -281,6 +281,11 @@ describe('RoutingPolicy classifier.configMapRef', () => {
     const cs = await statusOf('default', 'Ready', 'ShippedRouterInUse');
     expect(cs.ResolvedRefs).toMatchObject({ status: 'False', reason: 'RouterInvalid' });
     expect(cs.ResolvedRefs!.message).toMatch(/fitted on \S+ 0\.0\.1, .*refit it with tierflow train/);
+    // The controller's gauge agrees with the Ready condition: the policy is served, not ready.
+    await controller!.idle();
+    const text = await controller!.registry.metrics();
+    expect(text).toMatch(/tierflow_controller_objects\{kind="policies",ready="false"\} 1\n/);
+    expect(text).toMatch(/tierflow_controller_objects\{kind="policies",ready="true"\} 0\n/);
   });
 
   it('without RBAC on ConfigMaps, serves every policy (with the shipped model) and says why in status', async () => {
