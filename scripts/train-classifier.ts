@@ -73,7 +73,7 @@
 //   the aux set so the out-of-fold figures stay honest.
 import './run-from-source.ts';
 import type { ChatCompletionRequest } from '../src/core/openai.js';
-import { seededRandom } from '../test/helpers/prng.js';
+import { seededRandom } from '../test/helpers/prng.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
