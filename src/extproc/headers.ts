@@ -29,6 +29,24 @@ export function setHeader(key: string, value: string): HeaderValueOption {
   return { header: { key: key.toLowerCase(), raw_value: Buffer.from(value, ENC) } };
 }
 
+/**
+ * setHeader for values that repeat from request to request (the target's :authority, :path and
+ * :scheme, x-tierflow-model and the like): the entry made last time for the same key is handed
+ * out again when the value is the same, instead of a new entry and Buffer. Entries are never
+ * changed once made (the encoders only read them), so answers may share one. One entry is kept
+ * per key, so the cache is bounded by the keys passed here. Never for credential headers: the
+ * entry outlives the request.
+ */
+export function repeatedHeader(key: string, value: string): HeaderValueOption {
+  const last = lastEntry.get(key);
+  if (last !== undefined && last.value === value) return last.entry;
+  const entry = setHeader(key, value);
+  lastEntry.set(key, { value, entry });
+  return entry;
+}
+
+const lastEntry = new Map<string, { value: string; entry: HeaderValueOption }>();
+
 /** One appending set_headers entry (adds a duplicate when the header exists). */
 export function appendHeader(key: string, value: string): HeaderValueOption {
   return { header: { key: key.toLowerCase(), raw_value: Buffer.from(value, ENC) }, append: { value: true } };

@@ -40,7 +40,7 @@ import { planResponsesRequest } from '../pipeline/responses.js';
 import { releaseAfterRequest } from '../pipeline/release-memory.js';
 import { BufferSink } from './buffer-sink.js';
 import { CLUSTER_HEADER } from './envoy-config.js';
-import { headersToRecord, setHeader } from './headers.js';
+import { headersToRecord, repeatedHeader, setHeader } from './headers.js';
 import { passthroughErrorBody, passthroughTarget } from './passthrough.js';
 import { DEFAULT_BODY_LIMIT, type StreamIO, type StreamProcessor } from './server.js';
 import type {
@@ -78,6 +78,15 @@ const KEEP_REQUEST = new Set([
 ]);
 /** Passthrough requests keep their body as sent, so its description stays too. */
 const KEEP_PASSTHROUGH = new Set([...KEEP_REQUEST, 'content-type', 'accept', 'user-agent']);
+/** x-tierflow-* headers whose values repeat across requests (see repeatedHeader); score and cost vary. */
+const REPEATING_TIERFLOW_HEADERS = new Set([
+  'x-tierflow-attempts',
+  'x-tierflow-model',
+  'x-tierflow-provider',
+  'x-tierflow-tier',
+  'x-tierflow-policy',
+  'x-tierflow-sticky',
+]);
 /** Upstream response headers kept for the client besides the translator's own. */
 const KEEP_RESPONSE = new Set(['date', 'x-request-id']);
 
@@ -434,7 +443,7 @@ export class SidecarStream implements StreamProcessor {
   ): ProcessingResponse {
     const set: HeaderValueOption[] = [];
     const target = targetHeaders(url, this.#clusterHeader);
-    for (const k in target) set.push(setHeader(k, target[k]!));
+    for (const k in target) set.push(repeatedHeader(k, target[k]!));
     for (const k in headers) set.push(setHeader(k, headers[k]!));
     if (body && replaceBody) set.push(setHeader('content-length', String(body.length)));
     const remove: string[] = [];
@@ -666,9 +675,10 @@ export class SidecarStream implements StreamProcessor {
     newStatus?: number,
   ) {
     const set: HeaderValueOption[] = [];
-    for (const k in clientHeaders) set.push(setHeader(k, clientHeaders[k]!));
+    for (const k in clientHeaders) set.push(repeatedHeader(k, clientHeaders[k]!));
     const tf = tierflowHeaders(this.#plan, model, this.#run?.attempts.length ?? 0, costUsd);
-    for (const k in tf) set.push(setHeader(k, tf[k]!));
+    for (const k in tf)
+      set.push(REPEATING_TIERFLOW_HEADERS.has(k) ? repeatedHeader(k, tf[k]!) : setHeader(k, tf[k]!));
     if (newStatus !== undefined) set.push(setHeader(':status', String(newStatus)));
     const remove: string[] = [];
     for (const k in this.#respHeaders) {
