@@ -298,6 +298,33 @@ describe.skipIf(Boolean(unavailable))(
       );
     }, 120_000);
 
+    it('serves a policy whose router ConfigMap is missing with the shipped model, then its router once it appears', async () => {
+      api.create('routingpolicies', 'team-a', 'early', {
+        virtualModels: ['early'],
+        tiers: [
+          { name: 'lightweight', maxScore: 0.5, models: ['openai/gpt-4o-mini'] },
+          { name: 'flagship', models: ['openai/gpt-4o'] },
+        ],
+        classifier: { configMapRef: { name: 'early-router' } },
+      });
+      const modelFor = async () => {
+        await pod.client.chat.completions.create({
+          model: 'early',
+          messages: [{ role: 'user', content: TRANSLATION }],
+        });
+        return mock.lastRequest!.body.model as string;
+      };
+      // Routed with the shipped model (the translation goes to the lightweight tier), and logged.
+      await eventually(
+        async () => (await modelFor().catch(() => '')) === 'gpt-4o-mini',
+        30_000,
+        'the policy served with the shipped model',
+      );
+      expect(pod.tierflow.output()).toMatch(/serving the model shipped with TierFlow/);
+      api.putConfigMap('team-a', 'early-router', { labels: ROUTER_LABELS, data: { 'router.json': ROUTER } });
+      await eventually(async () => (await modelFor()) === 'gpt-4o', 30_000, 'the fitted router');
+    }, 120_000);
+
     it('starts without a configuration when the namespace cannot be read, says why, and serves once it can', async () => {
       // team-b is not in sidecar.namespaces: no RoleBinding, so the API server answers 403.
       api.failNext(1_000_000, 403, (r) => r.path.includes('/namespaces/team-b/'));
