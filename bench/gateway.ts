@@ -204,6 +204,17 @@ async function closedLoop(t: Target, concurrency: number, ms: number) {
   return { rps: (latencies.length * 1000) / elapsed, latencies, errors, cpuUsPerReq };
 }
 
+/** `requests` requests, 32 in flight, results not kept. */
+async function warmUp(t: Target, requests: number) {
+  const send = post(t);
+  let left = requests;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) await send().catch(() => {});
+    }),
+  );
+}
+
 const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -214,7 +225,12 @@ const median = (xs: number[]) => {
 const rssIdle: Record<string, number> = {};
 for (const k of servers) rssIdle[k] = rssMb(targets[k]!.pid!);
 
-for (const k of ['upstream', ...servers]) await closedLoop(targets[k]!, 8, quick ? 500 : 1500); // warm-up (JIT, pools)
+// Warm-up (JIT, pools) by request count, not time: a Node server needs a few thousand requests
+// before its CPU per request settles (measured in 1 s phases from a cold start: the bare proxy
+// 947 -> ~130 us, TierFlow 2768 -> ~330 us over 5-6 s), and on a loaded machine a fixed time
+// gets far fewer requests through, so the figures measured the JIT warming up.
+const WARM_UP_REQUESTS = quick ? 3000 : 8000;
+for (const k of ['upstream', ...servers]) await warmUp(targets[k]!, WARM_UP_REQUESTS);
 
 const tput: Record<string, { rps: number[]; cpu: number[]; p99: number[]; errors: number }> = {};
 for (const k of ['upstream', ...servers]) tput[k] = { rps: [], cpu: [], p99: [], errors: 0 };
