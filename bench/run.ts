@@ -17,7 +17,22 @@ const benches = [
   'bench/gateway.ts',
   'bench/extproc.ts',
 ];
+const USAGE = `npm run bench [-- --quick] [-- --readme]   (every benchmark, then one table)
+  --quick   shorter phases and fewer rounds (about a minute and a half in all)
+  --readme  also write the table into README.md's Performance section
+Each benchmark also runs alone after \`npm run build\`: node_modules/.bin/node ${benches.join(' | ')} [--quick]
+(bench/extproc.ts --help lists its own options)
+`;
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const unknown = args.filter((a) => a !== '--quick' && a !== '--readme');
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown option ${unknown.join(' ')}\n\n${USAGE}`);
+  process.exit(2);
+}
 const readme = args.includes('--readme');
 const benchArgs = args.filter((a) => a !== '--readme');
 const figuresFile = join(mkdtempSync(join(tmpdir(), 'tierflow-bench-')), 'figures.jsonl');
