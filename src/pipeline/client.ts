@@ -29,10 +29,22 @@ export interface SendOptions {
   bodyTimeoutMs: number;
 }
 
+/**
+ * What one request may hold of a non-streamed answer (the largest real ones are embeddings of
+ * thousands of inputs as JSON floats, around 100 MB): beyond it the attempt fails over, so a
+ * broken upstream cannot grow TierFlow's memory without bound.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
 export class UpstreamClient {
   readonly #agent: UndiciAgent;
+  /** The most a non-streamed answer may hold (see MAX_ANSWER_BYTES). */
+  readonly maxAnswerBytes: number;
 
-  constructor(options: { connectTimeoutMs?: number; connectionsPerOrigin?: number } = {}) {
+  constructor(
+    options: { connectTimeoutMs?: number; connectionsPerOrigin?: number; maxAnswerBytes?: number } = {},
+  ) {
+    this.maxAnswerBytes = options.maxAnswerBytes ?? MAX_ANSWER_BYTES;
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 600_000,
@@ -66,7 +78,7 @@ export class UpstreamClient {
     errorBodyLimit: number,
   ): WholeAnswerHandler {
     const target = targetOf(req.url);
-    const handler = new WholeAnswerHandler(onHeaders, errorBodyLimit);
+    const handler = new WholeAnswerHandler(onHeaders, errorBodyLimit, this.maxAnswerBytes);
     try {
       this.#agent.dispatch(
         {

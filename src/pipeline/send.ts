@@ -4,10 +4,11 @@
 import type { Dispatcher } from 'undici';
 import { promptCostEstimateUsd } from '../core/accounting.js';
 import { ApiError } from '../core/errors.js';
+import { unreadableAnswerError } from '../core/providers/shared/upstream-error.js';
 import type { ClientResponseStart, UpstreamHeaders } from '../core/providers/types.js';
 import { COST_HEADER, tierflowHeaders } from '../core/response-headers.js';
 import { type TransportFailure, transportFailure, type UpstreamClient } from './client.js';
-import type { WholeAnswer, WholeAnswerHandler } from './whole-answer.js';
+import { AnswerTooLargeError, type WholeAnswer, type WholeAnswerHandler } from './whole-answer.js';
 import type { Attempt, RequestAttempts } from './engine.js';
 import { releaseMessages } from './plan.js';
 import { costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
@@ -30,6 +31,7 @@ export interface AttemptDeps extends DataPlaneDeps {
 }
 
 const MAX_ERROR_BODY = 1 << 20;
+
 const EMPTY = Buffer.alloc(0);
 
 /** Runs attempts until one serves the request or none may follow; answers the client either way. */
@@ -123,6 +125,24 @@ async function send(
     await sendError(sink, error, tierflowHeaders(plan, model, attempt.number, 0));
     return served(error.status, error);
   };
+  /** A 2xx answer that cannot be served: fail over (5xx), or answer the client's mistake (4xx). */
+  const refused = async (err: ApiError) => {
+    if (attempt.bodyRefused(err)) return undefined;
+    clearTimeout(timer);
+    attempt.commit();
+    await sendError(sink, err, tierflowHeaders(plan, model, attempt.number, 0));
+    return served(err.status, err);
+  };
+  /** A read that failed: an answer too large to hold is refused, anything else is transport. */
+  const unread = (err: unknown) =>
+    err instanceof AnswerTooLargeError
+      ? refused(
+          unreadableAnswerError(
+            model,
+            `sent an answer larger than ${err.limit} bytes, more than TierFlow holds for one request`,
+          ),
+        )
+      : transport(err);
   /** A whole 2xx body: translated and answered, or refused (fail over or the client's 4xx). */
   const answerWhole = async (start: ClientResponseStart, body: Buffer) => {
     let out: Buffer;
@@ -130,11 +150,7 @@ async function send(
       out = translator.onBody(body);
     } catch (err) {
       if (!(err instanceof ApiError)) return transport(err);
-      if (attempt.bodyRefused(err)) return undefined;
-      clearTimeout(timer);
-      attempt.commit();
-      await sendError(sink, err, tierflowHeaders(plan, model, attempt.number, 0));
-      return served(err.status, err);
+      return refused(err);
     }
     clearTimeout(timer);
     attempt.commit();
@@ -166,7 +182,7 @@ async function send(
       try {
         answer = await whole.answer;
       } catch (err) {
-        return transport(err);
+        return await unread(err);
       }
       if (verdict !== 'ok') return await failedStatus(answer.statusCode, answer.headers, answer.body);
       let start;
@@ -207,9 +223,9 @@ async function send(
     if (!start.streaming) {
       let body: Buffer;
       try {
-        body = await readBody(res.body, Infinity);
+        body = await readBody(res.body, client.maxAnswerBytes, true);
       } catch (err) {
-        return transport(err);
+        return await unread(err);
       }
       return await answerWhole(start, body);
     }
@@ -325,7 +341,11 @@ export async function sendError(
  * The whole body, up to `limit` bytes (the rest is dropped and the body destroyed). Listeners,
  * not `for await`: the async iterator cost more than the read on every non-streamed answer.
  */
-function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+/**
+ * The body up to `limit` bytes: beyond it, the rest is dropped (an error body: what arrived
+ * explains enough), or with `answer` the read fails with AnswerTooLargeError.
+ */
+function readBody(body: Dispatcher.ResponseData['body'], limit: number, answer = false): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -337,7 +357,11 @@ function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
       if (size + chunk.length > limit) {
-        done();
+        if (answer) {
+          settled = true;
+          chunks.length = 0;
+          reject(new AnswerTooLargeError(limit));
+        } else done();
         body.destroy();
         return;
       }

@@ -20,6 +20,13 @@ export type OnHeaders = (statusCode: number) => boolean;
 
 const EMPTY = Buffer.alloc(0);
 
+/** A 2xx answer grew past the limit a request may hold: the exchange was aborted. */
+export class AnswerTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the answer is larger than ${limit} bytes`);
+  }
+}
+
 export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
   readonly answer: Promise<WholeAnswer>;
   #resolve!: (a: WholeAnswer) => void;
@@ -29,7 +36,9 @@ export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
   #settled = false;
   #statusCode = 0;
   #headers: UpstreamHeaders = {};
-  /** Bytes to keep: Infinity for an answer, the error body limit for an error; -1 before headers. */
+  /** The status says answer (read it whole), not error (read its body up to errorBodyLimit). */
+  #answering = false;
+  /** Bytes to keep: the answer limit for an answer, the error body limit for an error; -1 before headers. */
   #limit = -1;
   #chunks: Buffer[] = [];
   #size = 0;
@@ -37,6 +46,7 @@ export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly onHeaders: OnHeaders,
     private readonly errorBodyLimit: number,
+    private readonly answerLimit = Infinity,
   ) {
     this.answer = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -64,12 +74,22 @@ export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return; // 1xx: informational
     this.#statusCode = statusCode;
     this.#headers = headers;
-    this.#limit = this.onHeaders(statusCode) ? Infinity : this.errorBodyLimit;
+    this.#answering = this.onHeaders(statusCode);
+    this.#limit = this.#answering ? this.answerLimit : this.errorBodyLimit;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) return;
     if (this.#size + chunk.length > this.#limit) {
+      if (this.#answering) {
+        // An answer beyond what one request may hold: nothing of it is kept.
+        const err = new AnswerTooLargeError(this.#limit);
+        this.#settled = true;
+        this.#chunks = [];
+        this.#reject(err);
+        controller.abort(err);
+        return;
+      }
       // An error body beyond the limit: what arrived explains enough.
       this.#settle();
       controller.abort(new Error('error body over the limit'));
@@ -85,7 +105,7 @@ export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.#settled) return;
-    if (this.#limit !== -1 && this.#limit !== Infinity) {
+    if (this.#limit !== -1 && !this.#answering) {
       // Reading an error body failed: the error is answered without it.
       this.#chunks = [];
       this.#size = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WholeAnswerHandler } from '../../src/pipeline/whole-answer.js';
+import { AnswerTooLargeError, WholeAnswerHandler } from '../../src/pipeline/whole-answer.js';
 
 /** A stand-in for undici's DispatchController that records aborts. */
 function controller() {
@@ -22,6 +22,19 @@ describe('WholeAnswerHandler', () => {
     expect(a.headers['content-type']).toBe('application/json');
     expect(a.body.toString()).toBe('{"a":1}');
     expect(c.aborted).toBeUndefined();
+  });
+
+  it('refuses a 2xx body beyond the answer limit: nothing kept, the exchange aborted', async () => {
+    const h = new WholeAnswerHandler(() => true, 4, 8);
+    const c = controller();
+    h.onRequestStart(c);
+    h.onResponseStart(c, 200, {});
+    h.onResponseData(c, Buffer.from('12345'));
+    h.onResponseData(c, Buffer.from('6789'));
+    await expect(h.answer).rejects.toBeInstanceOf(AnswerTooLargeError);
+    expect(c.aborted).toBeInstanceOf(AnswerTooLargeError);
+    h.onResponseData(c, Buffer.from('more'));
+    h.onResponseError(c, new Error('aborted'));
   });
 
   it('keeps an error body up to the limit and stops reading beyond it', async () => {
