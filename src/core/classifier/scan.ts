@@ -498,8 +498,8 @@ function scan(t: string, from: number, to: number): void {
           numberWord = true;
         }
       }
-      // answer markers ("Answer:", "Q:", "A:", "Output:")
-      if (i < to && t.charCodeAt(i) === 58) {
+      // answer markers ("Answer:", "Q:", "A:", "Output:"); `c` is the character that ended the word
+      if (i < to && c === 58) {
         if (h === H_Q || h === H_QUESTION) sawQ = true;
         else if (
           h === H_ANSWER ||
@@ -516,6 +516,7 @@ function scan(t: string, from: number, to: number): void {
       sentenceStart = false;
       lastWasQuantity = false;
       afterNumber = numberWord; // "three meters"
+      if (c === 32 && i < to) i++; // the space after a word, as the space case below (saves an iteration)
       continue;
     }
 
