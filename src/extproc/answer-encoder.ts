@@ -12,8 +12,11 @@
 //                    value = 2, raw_value = 3 }, append = 2: BoolValue { value = 1 } },
 //                    remove_headers = 2 }
 //   ProcessingMode { six enums, fields 1-6 }
+// A body given as a SplicedBody (the client's bytes with the model replaced) is written piece by
+// piece into the answer: the rewritten body is never a buffer of its own.
 // Anything else (immediate responses, trailers, timeouts, fields it does not know) returns
 // undefined and goes to protobufjs. Enums must already be numbers (the codec normalizes them).
+import { SplicedBody } from '../core/raw-json.js';
 import { measureStruct, writeStruct } from './struct-encoder.js';
 import type { PbStruct, ProcessingResponse } from './types.js';
 import { ldSize, SizeTape, varintSize, writeVarint } from './wire.js';
@@ -151,11 +154,11 @@ function measureCommon(c: Obj): number {
       let body: unknown;
       for (const b in bm) {
         if (!present(bm[b])) continue;
-        if (b !== 'body' || !(bm[b] instanceof Uint8Array)) return -1;
+        if (b !== 'body' || !(bm[b] instanceof Uint8Array || bm[b] instanceof SplicedBody)) return -1;
         body = bm[b];
       }
       if (!body) return -1; // an empty BodyMutation: left to protobufjs
-      size += ldSize(ldSize((body as Uint8Array).length));
+      size += ldSize(ldSize((body as Uint8Array | SplicedBody).length));
     } else if (k === 'clear_route_cache') {
       if (typeof v !== 'boolean') return -1;
       if (v) size += 2;
@@ -270,11 +273,16 @@ function writeCommon(buf: Buffer, pos: number, c: Obj): number {
     pos = writeVarint(buf, pos, tape.next());
     pos = writeMutation(buf, pos, c.header_mutation as Obj);
   }
-  const bm = c.body_mutation as { body: Uint8Array } | undefined | null;
+  const bm = c.body_mutation as { body: Uint8Array | SplicedBody } | undefined | null;
   if (present(bm)) {
+    const body = bm!.body;
     buf[pos++] = 0x1a; // body_mutation = 3
-    pos = writeVarint(buf, pos, ldSize(bm!.body.length));
-    pos = writeBytes(buf, pos, 0x0a, bm!.body); // body = 1
+    pos = writeVarint(buf, pos, ldSize(body.length));
+    if (body instanceof SplicedBody) {
+      buf[pos++] = 0x0a; // body = 1
+      pos = writeVarint(buf, pos, body.length);
+      pos = body.writeInto(buf, pos);
+    } else pos = writeBytes(buf, pos, 0x0a, body); // body = 1
   }
   if (c.clear_route_cache === true) {
     buf[pos++] = 0x28; // clear_route_cache = 5

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import { SplicedBody } from '../core/raw-json.js';
 import { encodeAnswer } from './answer-encoder.js';
 import { structBytes } from './struct-encoder.js';
 import { EXT_PROC_METHOD_PATH, EXT_PROC_PROTO, EXT_PROC_SERVICE, envoyProtoDirs } from './protos.js';
@@ -64,6 +65,14 @@ export function extProcCodec(): Codec {
   ] as const;
   const MEMBERS = ['request_headers', 'response_headers', 'request_body', 'response_body'] as const;
 
+  /** SplicedBody mutations -> buffers, in place (protobufjs writes only bytes). */
+  const materializeBodies = (res: ProcessingResponse): void => {
+    for (const m of MEMBERS) {
+      const bm = res[m]?.response?.body_mutation;
+      if (bm?.body instanceof SplicedBody) bm.body = bm.body.bytes();
+    }
+  };
+
   /** Enum names -> numbers, in place and idempotent (shared constant answers are fine). */
   type Loose = { status?: unknown };
   const normalize = (res: ProcessingResponse): ProcessingResponse => {
@@ -85,6 +94,7 @@ export function extProcCodec(): Codec {
    * answer is assembled once, without copying the encoded head (and the body in it) again.
    */
   const encodeWithProtobufjs = (res: ProcessingResponse): Buffer => {
+    materializeBodies(res);
     const md = res.dynamic_metadata;
     if (!md) return Res.encode(normalize(res)).finish() as Buffer;
     res.dynamic_metadata = undefined; // skipped by the encoder (null/undefined fields are not written)

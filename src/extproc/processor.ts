@@ -28,6 +28,7 @@ import { exceedsJsonDepth } from '../core/json-depth.js';
 import { limitHeaders } from '../core/limit-headers.js';
 import { isAllowedPassthroughPath } from '../core/passthrough-paths.js';
 import { tooDeep } from '../core/parse.js';
+import type { SplicedBody } from '../core/raw-json.js';
 import { tierflowHeaders } from '../core/response-headers.js';
 import { authenticate, type RoutePlan } from '../core/router.js';
 import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
@@ -425,7 +426,7 @@ export class SidecarStream implements StreamProcessor {
     return this.#rewrite(
       up.url,
       { ...up.headers, [PER_TRY_TIMEOUT_HEADER]: String(perTry) },
-      up.body,
+      up.bodySplice ?? up.body,
       attempt.model,
       true,
       KEEP_REQUEST,
@@ -436,7 +437,7 @@ export class SidecarStream implements StreamProcessor {
   #rewrite(
     url: URL,
     headers: Record<string, string>,
-    body: Buffer | undefined,
+    body: Buffer | SplicedBody | undefined,
     model: CompiledModel | undefined,
     replaceBody: boolean,
     keep: ReadonlySet<string>,

@@ -1,5 +1,6 @@
 // The subset of envoy.service.ext_proc.v3 messages TierFlow reads and writes, as proto-loader
 // decodes and encodes them with protos.ts LOADER_OPTIONS (snake_case, enums as names, bytes as Buffer).
+import type { SplicedBody } from '../core/raw-json.js';
 
 export interface HeaderValue {
   key: string;
@@ -58,7 +59,8 @@ export interface HeaderMutation {
 }
 
 export interface BodyMutation {
-  body?: Buffer;
+  /** A SplicedBody is written into the answer piece by piece (answer-encoder.ts). */
+  body?: Buffer | SplicedBody;
   clear_body?: boolean;
 }
 

@@ -792,7 +792,11 @@ describe('upstream body on the client bytes', () => {
   it('is the client body with only model replaced when nothing else changes (formatting, key order, big integers kept)', () => {
     const text =
       '{ "messages": [ {"role": "user", "content": "Hi \\"there\\""} ],\n  "seed": 12345678901234567890, "model": "auto", "user": "u1" }';
-    expect(build(text).body!.toString()).toBe(text.replace('"auto"', '"gpt-4o-mini-2024-07-18"'));
+    const request = build(text);
+    const expected = text.replace('"auto"', '"gpt-4o-mini-2024-07-18"');
+    // pieces of the client's bytes, for the sidecar to write into its answer
+    expect(request.bodySplice?.length).toBe(Buffer.byteLength(expected));
+    expect(request.body!.toString()).toBe(expected);
   });
 
   it('adds stream_options for a stream that sent none, as the first member', () => {
@@ -812,5 +816,6 @@ describe('upstream body on the client bytes', () => {
     const parsed = JSON.parse(maxTokens.body!.toString());
     expect(parsed.max_completion_tokens).toBe(5);
     expect(parsed.max_tokens).toBeUndefined();
+    expect(maxTokens.bodySplice).toBeUndefined();
   });
 });

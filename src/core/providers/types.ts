@@ -7,6 +7,7 @@ import type { CompiledModel } from '../config/compiled.js';
 import type { ApiError } from '../errors.js';
 import type { Usage } from '../openai.js';
 import type { ParsedRequest } from '../parse.js';
+import type { SplicedBody } from '../raw-json.js';
 
 export interface UpstreamRequest {
   method: 'POST' | 'GET';
@@ -15,6 +16,11 @@ export interface UpstreamRequest {
   /** Lower-case header names; includes auth and content-type, excludes content-length and host. */
   headers: Record<string, string>;
   body: Buffer;
+  /**
+   * When set, `body` is these pieces of the client's bytes and is made only when read: the
+   * sidecar writes the pieces straight into its answer instead (SplicedRequest).
+   */
+  readonly bodySplice?: SplicedBody;
 }
 
 export interface ClientResponseStart {

@@ -44,7 +44,8 @@ import {
   tryParseJson,
   upstreamError,
 } from '../shared/upstream-error.js';
-import { rewriteModel } from '../../raw-json.js';
+import { spliceModel, type SplicedBody } from '../../raw-json.js';
+import { SplicedRequest } from '../spliced-request.js';
 
 export interface OpenAITranslatorOptions {
   /** Used when the provider has no baseUrl (the public endpoint of the type). */
@@ -273,19 +274,18 @@ export class OpenAITranslator implements Translator {
       this.#injectedUsage = true;
     }
     this.#hideUsageChunk = this.#injectedUsage && !this.request.clientWantsUsage;
-    return {
-      method: 'POST',
-      url: this.url(),
-      headers: this.headers(),
-      body: this.#rawBody(src, body) ?? Buffer.from(JSON.stringify(body)),
-    };
+    const url = this.url();
+    const headers = this.headers();
+    const splice = this.#rawBody(src, body);
+    if (splice) return new SplicedRequest(url, headers, splice);
+    return { method: 'POST', url, headers, body: Buffer.from(JSON.stringify(body)) };
   }
 
   /**
    * The client's bytes with only `model` replaced (and stream_options added when the client sent
    * none), when that is all that changed; undefined otherwise.
    */
-  #rawBody(src: ChatCompletionRequest, body: ChatCompletionRequest): Buffer | undefined {
+  #rawBody(src: ChatCompletionRequest, body: ChatCompletionRequest): SplicedBody | undefined {
     const raw = this.request.raw;
     if (!raw) return undefined;
     const s = src as unknown as Record<string, unknown>;
@@ -297,7 +297,7 @@ export class OpenAITranslator implements Translator {
     }
     for (const k in s) if (!(k in b)) return undefined;
     if (this.#injectedUsage && !addsStreamOptions) return undefined;
-    return rewriteModel(
+    return spliceModel(
       raw,
       this.model.upstreamModel,
       addsStreamOptions ? '"stream_options":{"include_usage":true}' : undefined,
