@@ -1,13 +1,18 @@
-// Child process of bench/extproc.ts: one ext_proc server on a Unix socket, either TierFlow's
-// sidecar processor or the no-op processor (same protos, same server code, same transport).
+// Child process of bench/extproc.ts: one ext_proc server on a Unix socket: TierFlow's sidecar
+// processor, the no-op processor, or the rewrite-only processor (same protos, same server code,
+// same transport). rewrite-only does the least any router must do with the request body: parse it
+// (JSON.parse: a body must be valid JSON before it is sent on) and answer with the body, the model
+// replaced on the client's bytes the way TierFlow does it, and its content-length; every other
+// phase is answered like the no-op. It is the floor of the body rewrite, not a router.
 // Plain JavaScript on purpose: a .ts entry makes Node load its TypeScript stripper (tens of MB
 // of RSS the real sidecar, which runs dist/, never has), which would distort the memory figures.
-//   node bench/extproc-server.mjs tierflow|noop <socket>
+//   node bench/extproc-server.mjs tierflow|noop|rewrite <socket>
 // Prints "ready" when listening; answers {cpu, rss, heap} on an IPC "stats" message.
 import { loadConfigFile } from '../dist/config/load.js';
 import { HealthRegistry } from '../dist/core/health/registry.js';
 import { Router } from '../dist/core/router.js';
-import { noopProcessor } from '../dist/extproc/noop.js';
+import { spliceModel } from '../dist/core/raw-json.js';
+import { noopAnswer, noopProcessor } from '../dist/extproc/noop.js';
 import { sidecarProcessor } from '../dist/extproc/processor.js';
 import { ExtProcServer } from '../dist/extproc/server.js';
 import { silentLogger } from '../dist/observe/log.js';
@@ -15,8 +20,8 @@ import { Metrics } from '../dist/observe/metrics.js';
 import { UpstreamClient } from '../dist/pipeline/client.js';
 
 const [kind, socketPath] = process.argv.slice(2);
-if ((kind !== 'tierflow' && kind !== 'noop') || !socketPath) {
-  process.stderr.write('usage: node bench/extproc-server.mjs tierflow|noop <socket>\n');
+if (!['tierflow', 'noop', 'rewrite'].includes(kind) || !socketPath) {
+  process.stderr.write('usage: node bench/extproc-server.mjs tierflow|noop|rewrite <socket>\n');
   process.exit(2);
 }
 
@@ -33,6 +38,28 @@ if (kind === 'tierflow') {
     metrics: new Metrics(),
     log: silentLogger,
     client: new UpstreamClient(),
+  });
+} else if (kind === 'rewrite') {
+  const rewriteBody = (body) => {
+    JSON.parse(body.toString('utf8'));
+    const spliced = spliceModel(body, 'gpt-6-luna');
+    if (!spliced) throw new Error('rewrite-only: the bench body has no top-level model');
+    const length = { header: { key: 'content-length', raw_value: Buffer.from(String(spliced.length)) } };
+    return {
+      request_body: {
+        response: {
+          status: 'CONTINUE',
+          header_mutation: { set_headers: [length] },
+          body_mutation: { body: spliced },
+          clear_route_cache: true,
+        },
+      },
+    };
+  };
+  processor = () => ({
+    onMessage: (req) =>
+      req.request === 'request_body' ? rewriteBody(req.request_body.body) : noopAnswer(req),
+    onEnd: () => {},
   });
 } else {
   processor = noopProcessor;

@@ -1,6 +1,9 @@
 // ext_proc overhead: TierFlow's sidecar processor beside a no-op ext_proc server (same protos,
 // same server code, same Unix-socket transport, answers CONTINUE to everything), both driven by
-// the same Envoy-like gRPC client in one run. Servers run in child processes (bench/extproc-server.ts).
+// the same Envoy-like gRPC client in one run. Servers run in child processes (bench/extproc-server.mjs).
+// A third server, rewrite-only, parses the request body and answers it with the model replaced
+// and nothing else: the floor of what any router must do with the body, so the report can say how
+// much of TierFlow's distance to the no-op is the rewrite itself (CPU, latency, throughput only).
 //
 //   npm run build && node_modules/.bin/node bench/extproc.ts [--seconds 3] [--rate 2000] [--quick]
 //
@@ -298,7 +301,7 @@ interface Server {
   stats(): Promise<{ cpuUs: number; rssMb: number; heapMb: number; streams: number }>;
 }
 
-async function startServer(kind: 'tierflow' | 'noop'): Promise<Server> {
+async function startServer(kind: 'tierflow' | 'noop' | 'rewrite'): Promise<Server> {
   const socket = join(mkdtempSync(join(tmpdir(), 'tf-bench-')), `${kind}.sock`);
   const child = fork(new URL('./extproc-server.mjs', import.meta.url).pathname, [kind, socket], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -433,7 +436,10 @@ async function memory(s: Server, n: number) {
 const want = (phase: string) => !only || only.split(',').includes(phase);
 const noop = await startServer('noop');
 const tierflow = await startServer('tierflow');
+const rewrite = await startServer('rewrite');
 const servers = [noop, tierflow];
+/** The servers of the per-request phases (latency, throughput, CPU). */
+const requestServers = [noop, rewrite, tierflow];
 
 // Memory first, on fresh processes: idle, then 1,000 streams held open mid-response.
 const mem: Record<string, Awaited<ReturnType<typeof memory>>> = {};
@@ -463,23 +469,26 @@ if (want('memory')) for (const s of servers) mem[s.name] = await memory(s, 1000)
   ) {
     throw new Error('no-op answered unexpectedly');
   }
+  const w = (await rewrite.client.flow(JSON_FLOW, true)).map((b) => method.responseDeserialize(b));
+  if (!(w[1]?.request_body?.response as { body_mutation?: unknown } | undefined)?.body_mutation)
+    throw new Error('rewrite-only did not answer the request body with a body');
 }
 
-// Warm-up (JIT) for both.
-for (const s of servers) {
+// Warm-up (JIT) for all.
+for (const s of requestServers) {
   await latency(s, quick ? 300 : 2000);
   await s.client.stream(500, 16);
 }
 
 const rounds = quick ? 1 : 3;
 const perRound = quick ? 500 : 1500;
-const lat: Record<string, number[]> = { noop: [], tierflow: [] };
-const tput: Record<string, number[]> = { noop: [], tierflow: [] };
+const lat: Record<string, number[]> = { noop: [], rewrite: [], tierflow: [] };
+const tput: Record<string, number[]> = { noop: [], rewrite: [], tierflow: [] };
 for (let r = 0; r < rounds; r++) {
-  // alternate the servers so both see the same background load
-  if (want('latency')) for (const s of servers) lat[s.name]!.push(...(await latency(s, perRound)));
+  // alternate the servers so all see the same background load
+  if (want('latency')) for (const s of requestServers) lat[s.name]!.push(...(await latency(s, perRound)));
   if (want('throughput'))
-    for (const s of servers) tput[s.name]!.push(await throughput(s, 64, seconds * 1000));
+    for (const s of requestServers) tput[s.name]!.push(await throughput(s, 64, seconds * 1000));
 }
 const open: Record<string, Awaited<ReturnType<typeof openLoop>>> = {};
 if (want('open')) for (const s of servers) open[s.name] = await openLoop(s, rate, seconds * 1000);
@@ -487,7 +496,7 @@ const chunk: Record<string, Awaited<ReturnType<typeof chunkCost>>> = {};
 if (want('chunk')) for (const s of servers) chunk[s.name] = await chunkCost(s, quick ? 5 : 20, 1000);
 const cpu: Record<string, number> = {};
 if (want('cpu')) {
-  for (const s of servers) {
+  for (const s of requestServers) {
     const before = await s.stats();
     const n = quick ? 2000 : 6000;
     await Promise.all(
@@ -591,6 +600,36 @@ if (want('memory')) {
 }
 row('RSS after the whole run (MB)', fmt(endRss.noop!, 1), fmt(endRss.tierflow!, 1), '', '');
 
+// The floor of the body rewrite: how far from the no-op a server gets that does nothing else.
+const floorRows: Array<[string, number, number, number]> = [];
+if (want('cpu')) floorRows.push(['server CPU per request (us)', cpu.noop!, cpu.rewrite!, cpu.tierflow!]);
+if (want('latency'))
+  floorRows.push([
+    'latency p50 (ms, 1 in flight)',
+    summarize(lat.noop!).p50,
+    summarize(lat.rewrite!).p50,
+    summarize(lat.tierflow!).p50,
+  ]);
+if (want('throughput'))
+  floorRows.push([
+    'throughput (req/s, 64 in flight)',
+    Math.max(...tput.noop!),
+    Math.max(...tput.rewrite!),
+    Math.max(...tput.tierflow!),
+  ]);
+if (floorRows.length > 0) {
+  console.log('\nrewrite-only: parses the body and replaces the model, nothing else (ratios to the no-op)\n');
+  console.log(
+    `${''.padEnd(34)} ${'no-op'.padStart(12)} ${'rewrite-only'.padStart(18)} ${'TierFlow'.padStart(18)}`,
+  );
+  for (const [label, n, w, t] of floorRows) {
+    const digits = n >= 100 ? 0 : 3;
+    console.log(
+      `${label.padEnd(34)} ${fmt(n, digits).padStart(12)} ${`${fmt(w, digits)} (${fmt(w / n, 2)}x)`.padStart(18)} ${`${fmt(t, digits)} (${fmt(t / n, 2)}x)`.padStart(18)}`,
+    );
+  }
+}
+
 // The summary table of `npm run bench` (bench/run.ts).
 if (want('cpu'))
   figure({
@@ -601,6 +640,14 @@ if (want('cpu'))
     ratio: cpu.tierflow! / cpu.noop!,
     goal: '<= 1.5x no-op',
     ok: cpu.tierflow! / cpu.noop! <= 1.5,
+  });
+if (want('cpu'))
+  figure({
+    plane: 'sidecar',
+    what: 'rewrite-only server (parses the body, replaces the model): CPU per request (us)',
+    value: fmt(cpu.rewrite!, 0),
+    reference: `no-op ${fmt(cpu.noop!, 0)}`,
+    ratio: cpu.rewrite! / cpu.noop!,
   });
 if (want('latency')) {
   const a = summarize(lat.noop!).p50;
@@ -647,8 +694,8 @@ if (want('memory'))
     ok: mem.tierflow!.loadedMb <= 120,
   });
 
-for (const s of servers) {
+for (const s of requestServers) {
   s.client.close();
   s.child.send('stop');
 }
-await Promise.all(servers.map((s) => new Promise((r) => s.child.once('exit', r))));
+await Promise.all(requestServers.map((s) => new Promise((r) => s.child.once('exit', r))));
