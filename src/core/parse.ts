@@ -57,8 +57,44 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
   const parsed = validateChatRequest(body);
-  parsed.raw = bytes;
+  parsed.raw = ownBytes(bytes);
   return parsed;
+}
+
+/**
+ * `bytes` in a buffer of their own. A small body arrives as a view into a larger buffer (a 64 KB
+ * pool slab of Node's, the gRPC frame it came in): kept as is for the life of the request (a
+ * failover rebuilds the request from it), it would keep all of that buffer alive while the
+ * provider answers, which takes seconds.
+ */
+function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  own.set(bytes);
+  return own;
+}
+
+/** Stands in for the messages of a request while they are set aside (setAsideMessages). */
+const SET_ASIDE: ChatMessage[] = [];
+
+/**
+ * The request's attempt is built and on its way: its messages, the largest objects of a request,
+ * are read again only if a failover builds another attempt, and a provider takes seconds to
+ * answer, long enough for them to be promoted to the old generation of the heap. They go while
+ * `raw` holds the same text; messagesBack parses them from it again. A request that has no `raw`
+ * (its chat form was built, as for the Responses API) keeps them.
+ */
+export function setAsideMessages(request: ParsedRequest): void {
+  if (request.raw === undefined || request.responses !== undefined || request.embeddings !== undefined)
+    return;
+  request.body.messages = SET_ASIDE;
+}
+
+/** The messages setAsideMessages set aside, parsed again from the request's bytes (a failover). */
+export function messagesBack(request: ParsedRequest): void {
+  const raw = request.raw;
+  if (request.body.messages !== SET_ASIDE || raw === undefined) return;
+  request.body.messages = (JSON.parse(raw.toString('utf8')) as ChatCompletionRequest).messages;
 }
 
 /** The 400 for a body nested deeper than MAX_JSON_DEPTH. */

@@ -9,6 +9,7 @@
 // Neither data plane decides anything about failover on its own.
 import type { CompiledModel } from '../core/config/compiled.js';
 import { ApiError } from '../core/errors.js';
+import { messagesBack, setAsideMessages } from '../core/parse.js';
 import {
   type AttemptOutcome,
   failureKindOf,
@@ -95,10 +96,12 @@ export class RequestAttempts {
       this.attempts.push(record);
       let translator: Translator | undefined;
       try {
+        messagesBack(plan.request);
         translator = plan.request.responses
           ? responsesTranslator(plan.request, model)
           : translatorForRequest(plan.request, model);
         const request = translator.buildRequest();
+        setAsideMessages(plan.request);
         if (translator.adjusted.length > 0) record.adjusted = translator.adjusted;
         if (this.trace && deps.tracer) {
           const child = deps.tracer.attempt(this.trace);

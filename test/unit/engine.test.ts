@@ -148,3 +148,41 @@ describe('budget reservation', () => {
     router.health.close();
   });
 });
+
+describe('what a request holds while its attempt waits', () => {
+  it('its messages are set aside and its bytes kept in a buffer of their own; a failover parses them again', () => {
+    const { router, deps } = setup();
+    const text = JSON.stringify({
+      model: 'auto',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Tell me about é and 😀.' },
+      ],
+    });
+    // The body as a data plane gets it: a view into a larger buffer.
+    const slab = Buffer.alloc(64 * 1024);
+    const bytes = slab.subarray(100, 100 + slab.write(text, 100));
+    const plan = router.plan({ body: bytes });
+    const raw = plan.request.raw!;
+    expect(raw.equals(bytes)).toBe(true);
+    expect(raw.buffer).not.toBe(slab.buffer);
+    expect(raw.byteLength).toBe(raw.buffer.byteLength);
+    plan.maxAttempts = 2;
+    const run = new RequestAttempts(plan, deps, 'r4');
+    const first = run.next()!;
+    expect(first.model.provider.name).toBe('alpha');
+    expect(plan.request.body.messages).toHaveLength(0);
+    first.failedTransport('connect_error', 'ECONNREFUSED');
+    // The next candidate is of another family (Anthropic): its request is built from the messages.
+    const second = run.next()!;
+    expect(second.model.provider.name).toBe('beta');
+    const sent = JSON.parse(Buffer.from(second.request.body as Uint8Array).toString('utf8')) as {
+      system: unknown;
+      messages: Array<{ content: unknown }>;
+    };
+    expect(JSON.stringify(sent)).toContain('Be brief.');
+    expect(JSON.stringify(sent.messages)).toContain('Tell me about é and 😀.');
+    expect(plan.request.body.messages).toHaveLength(0);
+    second.succeeded();
+  });
+});
