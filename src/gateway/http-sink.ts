@@ -9,7 +9,8 @@ export class HttpSink implements ResponseSink {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly extraHeaders: Record<string, string>,
+    /** Sent as x-request-id with the answer's headers. */
+    private readonly requestId: string,
   ) {
     res.on('close', () => {
       if (!res.writableFinished) this.#controller.abort();
@@ -21,12 +22,14 @@ export class HttpSink implements ResponseSink {
   #whole = false;
   #held: Buffer | undefined;
 
+  /** `headers` is the caller's own object: the sink's headers are added to it, not to a copy. */
   start(status: number, headers: Record<string, string>): void {
     this.#whole = headers['content-length'] !== undefined;
     // A stream's exact cost is known only at its end: announce it as a trailer (chunked only).
     this.#trailers = !this.#whole && headers['content-type']?.startsWith('text/event-stream') === true;
-    const all = this.#trailers ? { ...headers, trailer: COST_HEADER } : headers;
-    this.res.writeHead(status, { ...all, ...this.extraHeaders });
+    if (this.#trailers) headers.trailer = COST_HEADER;
+    headers['x-request-id'] = this.requestId;
+    this.res.writeHead(status, headers);
   }
 
   write(chunk: Buffer): void | Promise<void> {

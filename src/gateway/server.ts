@@ -98,10 +98,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
 
+  const apiDone = () => {
+    inflight--;
+  };
+
   // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const requestId = randomUUID();
-    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const path = pathOf(req.url);
     try {
       const responses = RESPONSES_PATHS.has(path);
       const embeddings = EMBEDDINGS_PATHS.has(path);
@@ -109,7 +113,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // earlier setHeader would send writeHead down Node's slow merging path); the others get it here.
       if (req.method === 'POST' && (responses || embeddings || CHAT_PATHS.has(path))) {
         inflight++;
-        res.on('close', () => inflight--);
+        res.on('close', apiDone);
         if (draining) res.setHeader('connection', 'close');
         const plan = responses ? planResponsesRequest : embeddings ? planEmbeddingsRequest : planRequest;
         void chat(req, res, requestId, plan).catch((err: unknown) => internalError(res, err, requestId));
@@ -209,7 +213,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const outcome = await runAttempts(
         new RequestAttempts(planned, deps, requestId, trace),
         options.client,
-        new HttpSink(res, { 'x-request-id': requestId }),
+        new HttpSink(res, requestId),
       );
       recordRequest(deps, planned, outcome, requestId, trace);
     } finally {
@@ -260,6 +264,13 @@ export function noUsableProvider(config: CompiledConfig): string {
     'no provider can serve a model: ' +
     providers.map((p) => `${p.name} (${p.disabledReason ?? 'no models'})`).join(', ')
   );
+}
+
+/** The request target without its query (the target itself when it has none: no copy). */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

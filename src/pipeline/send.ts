@@ -15,7 +15,10 @@ import { costOf, type DataPlaneDeps, type RequestOutcome } from './record.js';
 
 /** Where the response goes: an HTTP response (gateway) or a buffer (ext_proc immediate_response). */
 export interface ResponseSink {
-  /** Commits status and headers; after this no failover is possible. */
+  /**
+   * Commits status and headers; after this no failover is possible. `headers` is a fresh object
+   * the sink may add its own headers to.
+   */
   start(status: number, headers: Record<string, string>): void;
   /** Resolves when the chunk may be followed by the next (backpressure). */
   write(chunk: Buffer): void | Promise<void>;
@@ -81,24 +84,24 @@ async function send(
   const { plan } = run;
   const model = attempt.model;
   const remaining = run.remainingMs();
-  // One controller per attempt, aborted by the deadline or by the client going away
-  // (cheaper than AbortSignal.any, which keeps its sources alive until GC).
-  const abort = new AbortController();
-  // A non-streamed answer is read whole from undici's dispatch (no response stream): aborted
-  // through its handler. A stream goes through request() and its body, aborted by the signal.
+  // The deadline and the client going away end the exchange: a non-streamed answer is read
+  // whole from undici's dispatch (no response stream) and ended through its handler; a stream
+  // goes through request() and its body, ended by a controller made for streams only.
   let whole: WholeAnswerHandler | undefined;
-  const timer = setTimeout(() => {
-    abort.abort(DEADLINE);
-    whole?.abort(DEADLINE);
-  }, remaining);
-  const onClientGone = () => {
-    abort.abort(sink.signal!.reason);
-    whole?.abort(sink.signal!.reason as Error);
+  let abort: AbortController | undefined;
+  let pastDeadline = false;
+  const stop = (reason: Error) => {
+    abort?.abort(reason);
+    whole?.abort(reason);
   };
+  const timer = setTimeout(() => {
+    pastDeadline = true;
+    stop(DEADLINE);
+  }, remaining);
+  const onClientGone = () => stop(sink.signal!.reason as Error);
   // No options object: a signal aborts once, the listener is removed in `finally`, and Node
   // validates an options object on every call (2% of the gateway's CPU per request).
   sink.signal?.addEventListener('abort', onClientGone);
-  const signal = abort.signal;
   const served = (status: number, error?: ApiError): RequestOutcome => ({
     status,
     attempts: run.attempts,
@@ -109,7 +112,7 @@ async function send(
   });
   const transport = (err: unknown): undefined => {
     if (sink.signal?.aborted) return void attempt.abandoned();
-    if (signal.aborted && signal.reason === DEADLINE) {
+    if (pastDeadline) {
       attempt.failedTransport('timeout', `no answer before the routing deadline`, true);
       return;
     }
@@ -160,7 +163,9 @@ async function send(
       'content-length': String(out.length),
       ...tierflowHeaders(plan, model, attempt.number, cost?.costUsd ?? 0),
     });
-    await sink.write(out);
+    // A sink that holds a whole body returns nothing to wait for: no await, no extra turn.
+    const written = sink.write(out);
+    if (written) await written;
     sink.end();
     attempt.succeeded();
     return served(start.status);
@@ -197,6 +202,8 @@ async function send(
       return await answerWhole(start, answer.body);
     }
 
+    abort = new AbortController();
+    const signal = abort.signal;
     let res: Dispatcher.ResponseData;
     try {
       res = await client.send(attempt.request, { signal, ...timeouts });

@@ -258,6 +258,34 @@ describe('failover', () => {
     expect(Date.now() - t0).toBeLessThan(3900);
   });
 
+  it('the routing deadline ends an attempt still waiting for its answer: 504 deadline_exceeded (JSON and stream)', async () => {
+    await restart(config({ failover: { firstByteTimeoutMs: 5000, deadlineMs: 400 } }));
+    try {
+      for (const stream of [false, true]) {
+        oa.failNext({ kind: 'slow-first-byte', ms: 3000 });
+        const t0 = Date.now();
+        const res = await request(`${gw.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'oa-mini', stream, messages: user('late') }),
+        });
+        const body = (await res.body.json()) as { error: { code: string } };
+        expect(res.statusCode).toBe(504);
+        expect(body.error.code).toBe('deadline_exceeded');
+        expect(res.headers['x-tierflow-attempts']).toBe('1');
+        expect(Date.now() - t0).toBeLessThan(2500);
+      }
+      // Counted as the provider's timeout (what breakers and health see), not as a reset.
+      const text = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(text).toMatch(
+        /tierflow_upstream_attempts_total\{provider="oa",model="oa-mini",outcome="timeout"\} 2/,
+      );
+      expect(text).not.toMatch(/outcome="reset"\} [1-9]/);
+    } finally {
+      await restart(config());
+    }
+  });
+
   it('429 with Retry-After: next candidate serves; the limited model sits out the wait', async () => {
     oa.failNext({ kind: 'status', status: 429, retryAfter: 30 });
     const first = await sdk.chat.completions.create({ model: 'auto', messages: user('a') }).withResponse();
