@@ -2,8 +2,9 @@
 // default (de)serializers convert every message to and from plain objects field by field
 // (fromObject / toObject), which costs more than the protobuf work itself. Here the same protos
 // are loaded with protobufjs reflection (what proto-loader is built on) and used directly:
-//   decode: ProcessingRequest.decode -> message objects with snake_case fields, bytes as Buffers,
-//           the oneof name in `request` (exactly the shape types.ts describes)
+//   decode: the messages of every request by hand (request-decoder.ts: the headers straight into
+//           a record), anything else with ProcessingRequest.decode -> message objects with
+//           snake_case fields, bytes as Buffers, the oneof name in `request` (types.ts's shape)
 //   encode: enum names -> numbers in the few enum fields we write, then ProcessingResponse.encode
 //           on the plain answer object (no intermediate message objects)
 import { existsSync } from 'node:fs';
@@ -12,12 +13,15 @@ import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { SplicedBody } from '../core/raw-json.js';
 import { encodeAnswer } from './answer-encoder.js';
+import { decodeRequest, type ProtobufjsDecoders } from './request-decoder.js';
 import { structBytes } from './struct-encoder.js';
 import { EXT_PROC_METHOD_PATH, EXT_PROC_PROTO, EXT_PROC_SERVICE, envoyProtoDirs } from './protos.js';
-import type { ProcessingRequest, ProcessingResponse } from './types.js';
+import type { HeaderMap as HeaderMapMessage, ProcessingRequest, ProcessingResponse } from './types.js';
 
 interface Codec {
   decodeRequest(buf: Buffer): ProcessingRequest;
+  /** protobufjs's decoding of any request (the reference the hand decoder is tested against). */
+  decodeRequestWithProtobufjs(buf: Buffer): ProcessingRequest;
   encodeResponse(res: ProcessingResponse): Buffer;
   /** protobufjs's encoding of any answer (the reference the hand encoder is tested against). */
   encodeResponseWithProtobufjs(res: ProcessingResponse): Buffer;
@@ -110,6 +114,13 @@ export function extProcCodec(): Codec {
   const encodeResponse = (res: ProcessingResponse): Buffer =>
     encodeAnswer(normalize(res)) ?? encodeWithProtobufjs(res);
 
+  const HeaderMap = root.lookupType('envoy.config.core.v3.HeaderMap');
+  const decodeWithProtobufjs = (buf: Buffer) => Req.decode(buf) as unknown as ProcessingRequest;
+  const protobufjsDecoders: ProtobufjsDecoders = {
+    request: decodeWithProtobufjs,
+    headerMap: (buf) => HeaderMap.decode(buf) as unknown as HeaderMapMessage,
+  };
+
   const service = root.lookupService(EXT_PROC_SERVICE);
   const method = service.methods.Process!;
   codec = {
@@ -118,7 +129,8 @@ export function extProcCodec(): Codec {
       requestStream: method.requestStream === true,
       responseStream: method.responseStream === true,
     },
-    decodeRequest: (buf) => Req.decode(buf) as unknown as ProcessingRequest,
+    decodeRequest: (buf) => decodeRequest(buf, protobufjsDecoders) ?? decodeWithProtobufjs(buf),
+    decodeRequestWithProtobufjs: decodeWithProtobufjs,
     encodeResponse,
     encodeResponseWithProtobufjs: encodeWithProtobufjs,
     encodeRequest: (req) => Req.encode(req).finish() as Buffer,

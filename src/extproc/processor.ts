@@ -314,7 +314,7 @@ export class SidecarStream implements StreamProcessor {
   // --- request_headers ---------------------------------------------------------------------
 
   #onRequestHeaders(msg: HttpHeaders): ProcessingResponse {
-    const h = headersToRecord(msg.headers);
+    const h = msg.record ?? headersToRecord(msg.headers);
     this.#reqHeaders = h;
     this.#requestId = h['x-request-id'] || randomUUID();
     this.#authorization = h.authorization;
@@ -554,7 +554,7 @@ export class SidecarStream implements StreamProcessor {
   // --- response_headers ----------------------------------------------------------------------
 
   #onResponseHeaders(msg: HttpHeaders, io: StreamIO): ProcessingResponse | Promise<ProcessingResponse> {
-    const h = headersToRecord(msg.headers);
+    const h = msg.record ?? headersToRecord(msg.headers);
     const status = Number(h[':status'] ?? 0);
     this.#respStatus = status;
     this.#respHeaders = h;

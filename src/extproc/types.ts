@@ -17,6 +17,8 @@ export interface HeaderMap {
 export interface HttpHeaders {
   headers?: HeaderMap;
   end_of_stream?: boolean;
+  /** The headers as headersToRecord makes them, when the decoder made them already (request-decoder.ts). */
+  record?: Record<string, string>;
 }
 
 export interface HttpBody {
