@@ -1,5 +1,4 @@
 // The standalone OpenAI-compatible gateway: HTTP -> the shared pipeline -> undici upstream.
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CompiledConfig } from '../core/config/compiled.js';
@@ -25,6 +24,7 @@ import {
   type ServerLimits,
 } from './http-hardening.js';
 import { HttpSink } from './http-sink.js';
+import { newRequestId } from './request-id.js';
 import { listModels, modelNotFound, retrieveModel } from '../pipeline/models.js';
 
 export interface GatewayOptions {
@@ -104,7 +104,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // Checked every second, so a request timeout fires close to its deadline (Node's default: 30 s).
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
-    const requestId = randomUUID();
+    const requestId = newRequestId();
     const path = pathOf(req.url);
     try {
       const responses = RESPONSES_PATHS.has(path);
