@@ -19,7 +19,7 @@
 import { SplicedBody } from '../core/raw-json.js';
 import { measureStruct, writeStruct } from './struct-encoder.js';
 import type { PbStruct, ProcessingResponse } from './types.js';
-import { ldSize, SizeTape, varintSize, writeVarint } from './wire.js';
+import { ldSize, SizeTape, varintSize, writeRaw, writeUtf8, writeVarint } from './wire.js';
 
 const MEMBER_FIELD: Record<string, number> = {
   request_headers: 1,
@@ -222,15 +222,12 @@ function measure(res: ProcessingResponse): number {
 
 function writeString(buf: Buffer, pos: number, tag: number, s: string, size: number): number {
   buf[pos++] = tag;
-  pos = writeVarint(buf, pos, size);
-  return pos + buf.write(s, pos, 'utf8');
+  return writeUtf8(buf, writeVarint(buf, pos, size), s, size);
 }
 
 function writeBytes(buf: Buffer, pos: number, tag: number, b: Uint8Array): number {
   buf[pos++] = tag;
-  pos = writeVarint(buf, pos, b.length);
-  buf.set(b, pos);
-  return pos + b.length;
+  return writeRaw(buf, writeVarint(buf, pos, b.length), b);
 }
 
 function writeMutation(buf: Buffer, pos: number, hm: Obj): number {

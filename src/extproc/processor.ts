@@ -46,6 +46,7 @@ import { passthroughErrorBody, passthroughTarget } from './passthrough.js';
 import { DEFAULT_BODY_LIMIT, type StreamIO, type StreamProcessor } from './server.js';
 import type {
   BodySendMode,
+  CommonResponse,
   HeaderValueOption,
   HttpBody,
   HttpHeaders,
@@ -195,6 +196,25 @@ export function targetHeaders(url: URL, clusterHeader = CLUSTER_HEADER): Record<
     ':scheme': tls ? 'https' : 'http',
     [clusterHeader]: tls ? 'tls' : 'plain',
   };
+}
+
+/** targetHeaders as set_headers entries, by URL (see repeatedHeader: answers may share them). */
+const TARGETS = new Map<string, { clusterHeader: string; entries: HeaderValueOption[] }>();
+const MAX_TARGETS = 256;
+
+function targetEntries(url: URL, clusterHeader: string): readonly HeaderValueOption[] {
+  const href = url.href;
+  const known = TARGETS.get(href);
+  if (known?.clusterHeader === clusterHeader) return known.entries;
+  const target = targetHeaders(url, clusterHeader);
+  const entries: HeaderValueOption[] = [];
+  for (const k in target) entries.push(setHeader(k, target[k]!));
+  // Bounded; a query is never kept (a pass-through client's parameters may carry a secret).
+  if (!href.includes('?')) {
+    if (TARGETS.size >= MAX_TARGETS) TARGETS.clear();
+    TARGETS.set(href, { clusterHeader, entries });
+  }
+  return entries;
 }
 
 /**
@@ -425,11 +445,12 @@ export class SidecarStream implements StreamProcessor {
     const perTry = Math.max(1, Math.min(plan.firstByteTimeoutMs, Math.floor(run.remainingMs())));
     return this.#rewrite(
       up.url,
-      { ...up.headers, [PER_TRY_TIMEOUT_HEADER]: String(perTry) },
+      up.headers,
       up.bodySplice ?? up.body,
       attempt.model,
       true,
       KEEP_REQUEST,
+      String(perTry),
     );
   }
 
@@ -441,11 +462,14 @@ export class SidecarStream implements StreamProcessor {
     model: CompiledModel | undefined,
     replaceBody: boolean,
     keep: ReadonlySet<string>,
+    /** PER_TRY_TIMEOUT_HEADER's value (routed requests). */
+    perTryMs?: string,
   ): ProcessingResponse {
     const set: HeaderValueOption[] = [];
-    const target = targetHeaders(url, this.#clusterHeader);
-    for (const k in target) set.push(repeatedHeader(k, target[k]!));
-    for (const k in headers) set.push(setHeader(k, headers[k]!));
+    for (const entry of targetEntries(url, this.#clusterHeader)) set.push(entry);
+    for (const k in headers)
+      if (perTryMs === undefined || k !== PER_TRY_TIMEOUT_HEADER) set.push(setHeader(k, headers[k]!));
+    if (perTryMs !== undefined) set.push(repeatedHeader(PER_TRY_TIMEOUT_HEADER, perTryMs));
     if (body && replaceBody) set.push(setHeader('content-length', String(body.length)));
     const remove: string[] = [];
     for (const k in this.#reqHeaders) {
@@ -471,14 +495,13 @@ export class SidecarStream implements StreamProcessor {
       fields.score = str(plan.score === undefined ? 'explicit' : plan.score.toFixed(4));
       if (plan.policy) fields.policy = str(plan.policy.name);
     }
-    const response = {
-      response: {
-        status: 'CONTINUE' as const,
-        header_mutation: { set_headers: set, remove_headers: remove },
-        ...(body && replaceBody ? { body_mutation: { body } } : {}),
-        clear_route_cache: true,
-      },
+    const common: CommonResponse = {
+      status: 'CONTINUE',
+      header_mutation: { set_headers: set, remove_headers: remove },
+      clear_route_cache: true,
     };
+    if (body && replaceBody) common.body_mutation = { body };
+    const response = { response: common };
     const metadata: PbStruct = { fields: { [this.#ns]: { structValue: { fields } } } };
     return body !== undefined
       ? { request_body: response, dynamic_metadata: metadata }

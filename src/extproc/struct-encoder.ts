@@ -5,7 +5,7 @@
 //   Value  { null_value = 1 (varint); number_value = 2 (double); string_value = 3;
 //            bool_value = 4 (varint); struct_value = 5 }
 import type { PbStruct } from './types.js';
-import { ldSize, SizeTape, writeVarint } from './wire.js';
+import { ldSize, SizeTape, writeUtf8, writeVarint } from './wire.js';
 
 /**
  * Measures `s` onto the tape in writing order: per entry its size, its key's byte length, its
@@ -47,14 +47,14 @@ export function writeStruct(buf: Buffer, pos: number, s: PbStruct, tape: SizeTap
     buf[pos++] = 0x0a; // fields = 1 (a map entry)
     pos = writeVarint(buf, pos, tape.next());
     buf[pos++] = 0x0a; // key = 1
-    pos = writeVarint(buf, pos, tape.next());
-    pos += buf.write(key, pos, 'utf8');
+    const keySize = tape.next();
+    pos = writeUtf8(buf, writeVarint(buf, pos, keySize), key, keySize);
     buf[pos++] = 0x12; // value = 2
     pos = writeVarint(buf, pos, tape.next());
     if ('stringValue' in v) {
       buf[pos++] = 0x1a;
-      pos = writeVarint(buf, pos, tape.next());
-      pos += buf.write(v.stringValue, pos, 'utf8');
+      const size = tape.next();
+      pos = writeUtf8(buf, writeVarint(buf, pos, size), v.stringValue, size);
     } else if ('numberValue' in v) {
       buf[pos++] = 0x11;
       pos = buf.writeDoubleLE(v.numberValue, pos);

@@ -20,6 +20,26 @@ export function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
+/**
+ * Writes `s`, `size` bytes of UTF-8 as measured, at `pos`; returns the position after it. Short
+ * ASCII strings (size === length says there is nothing else) are copied by hand: Buffer#write's
+ * argument handling costs more than the copy of a header name.
+ */
+export function writeUtf8(buf: Buffer, pos: number, s: string, size: number): number {
+  const n = s.length;
+  if (n !== size || n > 64) return pos + buf.write(s, pos, 'utf8');
+  for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i);
+  return pos + n;
+}
+
+/** Copies `src` to `pos`; short ones by hand (TypedArray#set's call costs more than their copy). */
+export function writeRaw(buf: Buffer, pos: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n > 64) buf.set(src, pos);
+  else for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
+  return pos + n;
+}
+
 /** Sizes recorded by a measuring pass, read back in the same order by the writing pass. */
 export class SizeTape {
   #sizes = new Uint32Array(256);
