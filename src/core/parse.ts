@@ -57,21 +57,8 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
     throw badRequest(`Request body is not valid JSON: ${(err as Error).message}`, null, 'invalid_json');
   }
   const parsed = validateChatRequest(body);
-  parsed.raw = ownBytes(bytes);
+  parsed.raw = bytes;
   return parsed;
-}
-
-/**
- * `bytes` in a buffer of their own. A small body arrives as a view into a larger buffer (a 64 KB
- * pool slab of Node's, the gRPC frame it came in): kept as is for the life of the request (a
- * failover rebuilds the request from it), it would keep all of that buffer alive while the
- * provider answers, which takes seconds.
- */
-function ownBytes(bytes: Buffer): Buffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  own.set(bytes);
-  return own;
 }
 
 /** Stands in for the messages of a request while they are set aside (setAsideMessages). */
@@ -159,18 +146,11 @@ export function validateChatRequest(body: unknown): ParsedRequest {
     }
     if (rf.type === 'json_schema') needs.jsonSchema = true;
   }
-  for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
-    const v = req[field];
-    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
-      throw badRequest(`Invalid value for '${field}': expected a positive integer.`, field, 'invalid_value');
-    }
-  }
-  for (const field of ['temperature', 'top_p'] as const) {
-    const v = req[field];
-    if (v !== undefined && v !== null && typeof v !== 'number') {
-      throw badRequest(`Invalid type for '${field}': expected a number.`, field, 'invalid_type');
-    }
-  }
+  // One call per field, not a loop over a list: this runs per request.
+  checkPositiveInteger(req, 'max_tokens');
+  checkPositiveInteger(req, 'max_completion_tokens');
+  checkNumber(req, 'temperature');
+  checkNumber(req, 'top_p');
   const so = req.stream_options as { include_usage?: unknown } | undefined | null;
   const maxOut = (req.max_completion_tokens ?? req.max_tokens) as number | undefined | null;
   return {
@@ -183,6 +163,20 @@ export function validateChatRequest(body: unknown): ParsedRequest {
     promptTokens: Math.ceil(chars / 3),
     maxOutputTokens: maxOut ?? undefined,
   };
+}
+
+function checkPositiveInteger(req: Record<string, unknown>, field: string): void {
+  const v = req[field];
+  if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
+    throw badRequest(`Invalid value for '${field}': expected a positive integer.`, field, 'invalid_value');
+  }
+}
+
+function checkNumber(req: Record<string, unknown>, field: string): void {
+  const v = req[field];
+  if (v !== undefined && v !== null && typeof v !== 'number') {
+    throw badRequest(`Invalid type for '${field}': expected a number.`, field, 'invalid_type');
+  }
 }
 
 /** `messages[i]`, for an error's text: built only when there is an error (the walk is per request). */

@@ -17,6 +17,12 @@ const MODEL_KEY = Buffer.from('"model"');
 
 const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
+/** Whether `"model"` starts at `at` (a byte loop: Buffer.compare with offsets allocates). */
+function isModelKey(b: Buffer, at: number): boolean {
+  for (let k = 0; k < MODEL_KEY.length; k++) if (b[at + k] !== MODEL_KEY[k]) return false;
+  return true;
+}
+
 /** Index after the closing quote of the JSON string whose opening quote is at `start`; -1 if none. */
 function stringEnd(b: Buffer, start: number): number {
   let from = start + 1;
@@ -47,7 +53,7 @@ export function topLevelModelSpans(b: Buffer): Array<[number, number]> | undefin
       if (depth === 1 && expectKey) {
         expectKey = false;
         for (let k = i + 1; k < end - 1; k++) if (b[k] === BACKSLASH) return undefined; // "mod\u0065l"
-        if (end - i === MODEL_KEY.length && b.compare(MODEL_KEY, 0, MODEL_KEY.length, i, end) === 0) {
+        if (end - i === MODEL_KEY.length && isModelKey(b, i)) {
           let j = end;
           while (isSpace(b[j])) j++;
           if (b[j] !== COLON) return undefined;

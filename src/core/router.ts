@@ -251,7 +251,8 @@ export class Router {
       tierIndex: 0,
       candidates: [],
     };
-    for (const step of this.#steps) step(d, this.#stepContext);
+    const steps = this.#steps;
+    for (let i = 0; i < steps.length; i++) steps[i]!(d, this.#stepContext);
     const plan = newPlan({
       request,
       tier: policy.tiers[d.tierIndex]!.name,
@@ -265,11 +266,10 @@ export class Router {
     });
     const c = d.conversation;
     if (c) {
-      plan.conversation = {
-        key: c.key,
-        ...(c.tierIndex !== undefined ? { tierIndex: c.tierIndex } : {}),
-        ...(d.sticky ? { applied: d.sticky } : {}),
-      };
+      const conversation: NonNullable<RoutePlan['conversation']> = { key: c.key };
+      if (c.tierIndex !== undefined) conversation.tierIndex = c.tierIndex;
+      if (d.sticky) conversation.applied = d.sticky;
+      plan.conversation = conversation;
     }
     return plan;
   }

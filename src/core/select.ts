@@ -53,23 +53,72 @@ export function selectCandidates(
   req: ParsedRequest,
   health: HealthRegistry,
 ): Selection {
-  const order = tierOrder(policy, tierIndex);
+  // Per request: no Sets or per-tier arrays (tiers hold a handful of models each).
   const candidates: CompiledModel[] = [];
-  const seen = new Set<string>();
-  const reasons = new Set<Unfit>();
-  for (const t of order) {
-    const fit: CompiledModel[] = [];
-    for (const m of policy.tiers[t]!.candidates) {
-      if (seen.has(m.id)) continue;
-      seen.add(m.id);
-      const why = unfitReason(m, req, health);
-      if (why) reasons.add(why);
-      else fit.push(m);
-    }
-    if (fit.length) candidates.push(...rankWithinTier(fit, policy, req, health));
+  let reasons = 0;
+  const escalate = policy.failover.escalate;
+  const end = escalate === 'none' ? tierIndex + 1 : policy.tiers.length;
+  for (let t = tierIndex; t < end; t++) reasons |= addTier(policy, t, tierIndex, req, health, candidates);
+  if (escalate !== 'none' && escalate !== 'up') {
+    for (let t = tierIndex - 1; t >= 0; t--)
+      reasons |= addTier(policy, t, tierIndex, req, health, candidates);
   }
-  if (candidates.length === 0) throw noCandidate(policy.name, reasons, req);
+  if (candidates.length === 0) throw noCandidate(policy.name, unfitSet(reasons), req);
   return { candidates, tierIndex };
+}
+
+const UNFIT_BIT: Record<Unfit, number> = { capability: 1, context: 2, unavailable: 4 };
+
+function unfitSet(bits: number): Set<Unfit> {
+  const set = new Set<Unfit>();
+  for (const k of Object.keys(UNFIT_BIT) as Unfit[]) if (bits & UNFIT_BIT[k]) set.add(k);
+  return set;
+}
+
+/**
+ * Appends the fit models of tier `t` not already seen in an earlier tier (tiers are visited from
+ * `start` up, then down) to `out`, ranked; returns the unfit reasons seen, as UNFIT_BIT bits.
+ */
+function addTier(
+  policy: CompiledPolicy,
+  t: number,
+  start: number,
+  req: ParsedRequest,
+  health: HealthRegistry,
+  out: CompiledModel[],
+): number {
+  const models = policy.tiers[t]!.candidates;
+  let reasons = 0;
+  const from = out.length;
+  for (let i = 0; i < models.length; i++) {
+    const m = models[i]!;
+    if (seenBefore(policy, t, start, i, m.id)) continue;
+    const why = unfitReason(m, req, health);
+    if (why) reasons |= UNFIT_BIT[why];
+    else out.push(m);
+  }
+  if (out.length - from > 1) rankWithinTier(out, from, policy, req, health);
+  return reasons;
+}
+
+/** Whether the model id at `policy.tiers[t].candidates[i]` came up before in the visiting order. */
+function seenBefore(policy: CompiledPolicy, t: number, start: number, i: number, id: string): boolean {
+  const tiers = policy.tiers;
+  const here = tiers[t]!.candidates;
+  for (let k = 0; k < i; k++) if (here[k]!.id === id) return true;
+  // Visited before t: start..t-1 when t is at or above start; start..end and then t+1..start-1 below it.
+  if (t >= start) {
+    for (let u = start; u < t; u++) if (hasId(tiers[u]!.candidates, id)) return true;
+    return false;
+  }
+  for (let u = start; u < tiers.length; u++) if (hasId(tiers[u]!.candidates, id)) return true;
+  for (let u = start - 1; u > t; u--) if (hasId(tiers[u]!.candidates, id)) return true;
+  return false;
+}
+
+function hasId(models: readonly CompiledModel[], id: string): boolean {
+  for (let k = 0; k < models.length; k++) if (models[k]!.id === id) return true;
+  return false;
 }
 
 /**
@@ -105,9 +154,9 @@ export function selectExplicit(models: readonly CompiledModel[], req: ParsedRequ
       'model_unavailable',
     );
   }
-  return available.length > 1
-    ? rankWithinTier(available, { objective: { cost: 0.5, latency: 0.5 } }, req, health)
-    : available;
+  if (available.length > 1)
+    rankWithinTier(available, 0, { objective: { cost: 0.5, latency: 0.5 } }, req, health);
+  return available;
 }
 
 function unfit(message: string, code: string): never {
@@ -122,35 +171,27 @@ function needsOf(req: ParsedRequest): string[] {
   return needs;
 }
 
-function tierOrder(policy: CompiledPolicy, start: number): number[] {
-  const up: number[] = [];
-  for (let i = start; i < policy.tiers.length; i++) up.push(i);
-  if (policy.failover.escalate === 'none') return [start];
-  if (policy.failover.escalate === 'up') return up;
-  const down: number[] = [];
-  for (let i = start - 1; i >= 0; i--) down.push(i);
-  return [...up, ...down];
-}
-
 /**
- * Orders by a weighted sum of log price ratio and log latency ratio to the best in the group,
- * so weights trade relative, not absolute, differences. Models with no latency sample yet count
- * as the best (they get explored); a latency SLO pushes models whose p95 misses it to the back.
+ * Orders `models` from index `from` on, in place, by a weighted sum of log price ratio and log
+ * latency ratio to the best in the group, so weights trade relative, not absolute, differences.
+ * Models with no latency sample yet count as the best (they get explored); a latency SLO pushes
+ * models whose p95 misses it to the back.
  */
 function rankWithinTier(
   models: CompiledModel[],
+  from: number,
   policy: Pick<CompiledPolicy, 'objective' | 'latencySloMs'>,
   req: ParsedRequest,
   health: HealthRegistry,
-): CompiledModel[] {
-  if (models.length === 1) return models;
+): void {
+  const n = models.length - from;
+  if (n <= 1) return;
   const out = req.maxOutputTokens ?? TYPICAL_OUTPUT_TOKENS;
-  const n = models.length;
   if (n > rankCost.length) growScratch(n);
   let minCost = Infinity;
   let minLat = Infinity;
   for (let i = 0; i < n; i++) {
-    const m = models[i]!;
+    const m = models[from + i]!;
     rankCost[i] = Math.max(1e-12, req.promptTokens * m.pricing.inputPerMTok + out * m.pricing.outputPerMTok);
     const stats = health.latency(m);
     const ttft = stats?.ttftMs.ewma.value ?? stats?.ttfbMs.ewma.value;
@@ -165,21 +206,23 @@ function rankWithinTier(
   }
   const wc = policy.objective.cost;
   const wl = policy.objective.latency;
-  // Insertion by score (ties keep the input order): the groups are a handful of models.
-  const ranked: CompiledModel[] = [];
   for (let i = 0; i < n; i++) {
     const l = Number.isNaN(rankLat[i]!) || minLat === Infinity ? 0 : Math.log(rankLat[i]! / minLat);
-    const s = rankMissesSlo[i]! * 1e6 + wc * Math.log(rankCost[i]! / minCost) + wl * l;
+    rankScore[i] = rankMissesSlo[i]! * 1e6 + wc * Math.log(rankCost[i]! / minCost) + wl * l;
+  }
+  // Insertion by score (ties keep the input order): the groups are a handful of models.
+  for (let i = 1; i < n; i++) {
+    const s = rankScore[i]!;
+    const m = models[from + i]!;
     let j = i;
     while (j > 0 && rankScore[j - 1]! > s) {
       rankScore[j] = rankScore[j - 1]!;
-      ranked[j] = ranked[j - 1]!;
+      models[from + j] = models[from + j - 1]!;
       j--;
     }
     rankScore[j] = s;
-    ranked[j] = models[i]!;
+    models[from + j] = m;
   }
-  return ranked;
 }
 
 // Scratch for rankWithinTier (synchronous, so one set serves every call): no typed arrays

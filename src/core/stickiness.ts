@@ -34,7 +34,8 @@ export function conversationKey(body: ChatCompletionRequest, scope: string): str
     return digest();
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
-  for (const m of messages) {
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
     if (!m || typeof m !== 'object') continue;
     if (m.role === 'system' || m.role === 'developer') {
       feed('\u0000s\u0000');
@@ -94,6 +95,8 @@ function digest(): string {
 /** Time-limited LRU of conversations. Pure: the caller passes the time. */
 export class StickyConversations {
   readonly #entries = new Map<string, StickyEntry>();
+  /** The key last set or read: the newest in #entries while it is still there. */
+  #newest: string | undefined;
 
   constructor(private readonly capacity = MAX_CONVERSATIONS) {}
 
@@ -103,10 +106,18 @@ export class StickyConversations {
     this.#entries.delete(key);
     if (e.expiresAt <= now) return undefined;
     this.#entries.set(key, e);
+    this.#newest = key;
     return e;
   }
 
   set(key: string, entry: StickyEntry): void {
+    // The newest conversation again (a client's consecutive turns) stays where it is; any other
+    // moves to the newest end. (A delete and set per request also makes the map rehash.)
+    if (key === this.#newest && this.#entries.has(key)) {
+      this.#entries.set(key, entry);
+      return;
+    }
+    this.#newest = key;
     this.#entries.delete(key);
     this.#entries.set(key, entry);
     if (this.#entries.size > this.capacity) {

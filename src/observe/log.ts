@@ -12,6 +12,11 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /**
+   * Whether a line of `level` would be written: a caller that builds costly fields asks first.
+   * Absent on a Logger made elsewhere (tests): then every level counts as written.
+   */
+  enabled?(level: Level): boolean;
 }
 
 export function createLogger(
@@ -39,6 +44,7 @@ export function createLogger(
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    enabled: (lvl) => ORDER[lvl] >= min,
   };
 }
 
@@ -113,4 +119,5 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
   child: () => silentLogger,
+  enabled: () => false,
 };

@@ -411,8 +411,12 @@ export class Metrics {
   }
 }
 
+// The classes of the statuses a request ends with, made once (statusClass runs per request).
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 export function statusClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
+  const c = Math.floor(status / 100);
+  return STATUS_CLASSES[c] ?? `${c}xx`;
 }
 
 type HistogramChild = HistogramSeries;
@@ -426,7 +430,8 @@ export class ModelMetrics {
   readonly tokens: Record<'input' | 'output' | 'cached_input' | 'cache_write', BoundCounter>;
   readonly #attempts = new Map<AttemptOutcome, BoundCounter>();
   readonly #failovers = new Map<AttemptOutcome, BoundCounter>();
-  readonly #requests = new Map<string, BoundCounter>();
+  /** requests_total by mode, policy, tier and status class (nested: no key built per request). */
+  readonly #requests = new Map<string, Map<string, Map<string, Map<string, BoundCounter>>>>();
   readonly #labels: { provider: string; model: string };
 
   constructor(
@@ -469,8 +474,8 @@ export class ModelMetrics {
 
   /** requests_total for a request this model served. */
   request(mode: string, policy: string, tier: string, status: string): BoundCounter {
-    const key = `${mode}|${policy}|${tier}|${status}`;
-    let c = this.#requests.get(key);
+    const byStatus = inner(inner(inner(this.#requests, mode), policy), tier);
+    let c = byStatus.get(status);
     if (!c) {
       const { provider, model } = this.#labels;
       c = new BoundCounter(this.metrics.requests, {
@@ -481,8 +486,14 @@ export class ModelMetrics {
         model,
         status_class: status,
       });
-      this.#requests.set(key, c);
+      byStatus.set(status, c);
     }
     return c;
   }
+}
+
+function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let m = outer.get(key);
+  if (!m) outer.set(key, (m = new Map()));
+  return m;
 }

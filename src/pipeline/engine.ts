@@ -44,9 +44,11 @@ export interface AttemptRecord {
 
 export class RequestAttempts {
   readonly attempts: AttemptRecord[] = [];
-  readonly #tried: Uint8Array;
+  /** Candidates tried, by index: bits for the first 31, then a Set (made only when needed). */
+  #tried = 0;
+  #triedMore: Set<number> | undefined;
   /** Providers that failed as a whole during this request: the next attempts go elsewhere first. */
-  readonly #avoid = new Set<string>();
+  #avoid: Set<string> | undefined;
   #lastError: ApiError | undefined;
   #lastRetryAfter: string | undefined;
   /** A same-model retry after a 429: the candidate index and the wait before it. */
@@ -59,9 +61,7 @@ export class RequestAttempts {
     readonly requestId: string,
     /** The request's trace (tracing on): each attempt carries a child span to the provider. */
     readonly trace?: RequestTrace,
-  ) {
-    this.#tried = new Uint8Array(plan.candidates.length);
-  }
+  ) {}
 
   /** Time left until the routing deadline, ms. */
   remainingMs(): number {
@@ -142,18 +142,28 @@ export class RequestAttempts {
       return index;
     }
     const { candidates } = this.plan;
+    const avoid = this.#avoid;
     let fallback: number | undefined;
     for (let i = 0; i < candidates.length; i++) {
-      if (this.#tried[i]) continue;
-      if (this.#avoid.size > 0 && this.#avoid.has(candidates[i]!.provider.name)) {
+      if (this.#wasTried(i)) continue;
+      if (avoid !== undefined && avoid.has(candidates[i]!.provider.name)) {
         fallback ??= i;
         continue;
       }
-      this.#tried[i] = 1;
+      this.#markTried(i);
       return i;
     }
-    if (fallback !== undefined) this.#tried[fallback] = 1;
+    if (fallback !== undefined) this.#markTried(fallback);
     return fallback;
+  }
+
+  #wasTried(i: number): boolean {
+    return i < 31 ? (this.#tried & (1 << i)) !== 0 : this.#triedMore?.has(i) === true;
+  }
+
+  #markTried(i: number): void {
+    if (i < 31) this.#tried |= 1 << i;
+    else (this.#triedMore ??= new Set()).add(i);
   }
 
   /** Called by Attempt when it failed and another attempt may follow. */
@@ -161,7 +171,7 @@ export class RequestAttempts {
     this.#lastError = error;
     this.#lastRetryAfter = retryAfter;
     const model = attempt.model;
-    if (providerWide) this.#avoid.add(model.provider.name);
+    if (providerWide) (this.#avoid ??= new Set()).add(model.provider.name);
     if (attempt.record.outcome !== 'http_429') return;
     const f = this.plan.failover;
     const asked = retryAfterMs(retryAfter, Date.now());

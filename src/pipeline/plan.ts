@@ -30,13 +30,19 @@ export function planRequest(
   route: RouteRequest,
   requestId: string,
 ): RoutePlan | ApiError {
-  return decide(deps, requestId, () => deps.router.plan(route));
+  return decide(deps, requestId, route, undefined);
 }
 
-function decide(deps: DataPlaneDeps, requestId: string, plan: () => RoutePlan): RoutePlan | ApiError {
+/** Router.plan of `chat`, or Router.planEmbeddings of `embeddings`, timed and counted. */
+function decide(
+  deps: DataPlaneDeps,
+  requestId: string,
+  chat: RouteRequest | undefined,
+  embeddings: ReceivedRequest | undefined,
+): RoutePlan | ApiError {
   const t0 = performance.now();
   try {
-    const planned = plan();
+    const planned = chat ? deps.router.plan(chat) : deps.router.planEmbeddings(embeddings!);
     const key = planned.virtualKey;
     if (key && (key.rpm !== undefined || key.tpm !== undefined || key.budget)) {
       planned.limitHeaders = limitHeaders(deps.router.limits.status(key));
@@ -82,4 +88,4 @@ export function releaseMessages(plan: RoutePlan): void {
 
 /** The decision for an embeddings body (POST /v1/embeddings), timed and counted like planRequest. */
 export const planEmbeddingsRequest: Planner = (deps, received, requestId) =>
-  decide(deps, requestId, () => deps.router.planEmbeddings(received));
+  decide(deps, requestId, undefined, received);

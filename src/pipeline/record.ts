@@ -91,6 +91,21 @@ export function recordRequest(
       plan.reservedUsd,
     );
   }
+  if (deps.log.enabled?.('info') !== false) logRequest(deps, plan, outcome, requestId, elapsed);
+  if (trace) deps.tracer?.end(trace, { plan, ...outcome, endedAt: deps.router.now() });
+}
+
+/** The request's log line (its fields are built only when it is written). */
+function logRequest(
+  deps: DataPlaneDeps,
+  plan: RoutePlan,
+  outcome: RequestOutcome,
+  requestId: string,
+  elapsed: number,
+): void {
+  const served = outcome.served;
+  const u = outcome.usage;
+  const cost = outcome.cost;
   deps.log.info('request', {
     requestId,
     status: outcome.status,
@@ -114,7 +129,6 @@ export function recordRequest(
     key: plan.virtualKey?.name,
     sticky: plan.conversation?.applied,
   });
-  if (trace) deps.tracer?.end(trace, { plan, ...outcome, endedAt: deps.router.now() });
 }
 
 /** A request the router rejected (no plan): its trace ends with the error. */

@@ -72,3 +72,13 @@ describe('log lines', () => {
     expect(parsed[4]).toMatchObject({ msg: 'child', component: 'x', n: 2 });
   });
 });
+
+describe('enabled', () => {
+  it('says whether a level is written, for the logger and its children', () => {
+    const log = createLogger('warn', {}, () => {});
+    expect(log.enabled?.('info')).toBe(false);
+    expect(log.enabled?.('warn')).toBe(true);
+    expect(log.child({ a: 1 }).enabled?.('error')).toBe(true);
+    expect(createLogger('debug', {}, () => {}).enabled?.('debug')).toBe(true);
+  });
+});

@@ -4,6 +4,7 @@ import type { ChatMessage } from '../../src/core/openai.js';
 import { Router } from '../../src/core/router.js';
 import { conversationKey, StickyConversations } from '../../src/core/stickiness.js';
 import { compile, sampleFile } from '../helpers/config.js';
+import { seededRandom } from '../helpers/prng.js';
 
 const turn1: ChatMessage[] = [
   { role: 'system', content: 'You are a careful assistant.' },
@@ -67,6 +68,39 @@ describe('StickyConversations', () => {
     expect(s.get('a', 50)).toBeDefined();
     expect(s.get('a', 100)).toBeUndefined();
     expect(s.size).toBe(1);
+  });
+
+  it('keeps least-recently-used order when the same conversation is set again and again', () => {
+    const s = new StickyConversations(2);
+    const e = (modelId: string) => ({ tierIndex: 0, modelId, expiresAt: 100 });
+    s.set('a', e('p/a'));
+    s.set('b', e('p/b'));
+    s.set('b', e('p/b2'));
+    expect(s.get('a', 50)).toBeDefined(); // a is now the most recently used
+    s.set('b', e('p/b3')); // b again, and now the most recently used
+    s.set('c', e('p/c'));
+    expect(s.get('a', 50)).toBeUndefined();
+    expect(s.get('b', 50)?.modelId).toBe('p/b3');
+    // Against a plain reference LRU, on a random mix of reads and writes.
+    const lru = new StickyConversations(3);
+    const ref = new Map<string, string>();
+    const rng = seededRandom(7);
+    for (let i = 0; i < 2000; i++) {
+      const key = 'k' + Math.floor(rng() * 5);
+      if (rng() < 0.5) {
+        lru.set(key, e(String(i)));
+        ref.delete(key);
+        ref.set(key, String(i));
+        if (ref.size > 3) ref.delete(ref.keys().next().value!);
+      } else {
+        const want = ref.get(key);
+        if (want !== undefined) {
+          ref.delete(key);
+          ref.set(key, want);
+        }
+        expect(lru.get(key, 50)?.modelId).toBe(want);
+      }
+    }
   });
 });
 

@@ -157,17 +157,15 @@ export function hasNonNullKey(json: string, key: string): boolean {
   return false;
 }
 
+const nonEmpty = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
+
 function deltaHasToken(delta: unknown): boolean {
   if (!isJsonObject(delta)) return false;
   const c = delta.content;
   if (typeof c === 'string' && c.length > 0) return true;
   if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) return true;
   // refusal text, and reasoning text of reasoning servers (DeepSeek, vLLM: reasoning_content / reasoning).
-  for (const k of ['refusal', 'reasoning_content', 'reasoning'] as const) {
-    const v = delta[k];
-    if (typeof v === 'string' && v.length > 0) return true;
-  }
-  return false;
+  return nonEmpty(delta.refusal) || nonEmpty(delta.reasoning_content) || nonEmpty(delta.reasoning);
 }
 
 /** Client field name -> the value adaptSampling computed for it. */
@@ -493,9 +491,12 @@ export class OpenAITranslator implements Translator {
   #readCompletion(body: Buffer): Json {
     const obj = answerObject(this.model, body);
     if (isJsonObject(obj.usage)) this.usage = usageFromOpenAI(obj.usage);
-    if (Array.isArray(obj.choices)) {
-      for (const ch of obj.choices)
+    const choices = obj.choices;
+    if (Array.isArray(choices)) {
+      for (let i = 0; i < choices.length; i++) {
+        const ch: unknown = choices[i];
         if (isJsonObject(ch) && deltaHasToken(ch.message)) this.sawFirstToken = true;
+      }
     }
     return obj;
   }
