@@ -13,8 +13,16 @@ export class HttpSink implements ResponseSink {
     private readonly requestId: string,
   ) {
     res.on('close', () => {
-      if (!res.writableFinished) this.#controller.abort();
+      if (res.writableFinished) return;
+      this.#controller.abort();
+      this.#gone?.(this.signal.reason as Error);
     });
+  }
+
+  #gone: ((reason: Error) => void) | undefined;
+
+  onGone(gone: ((reason: Error) => void) | undefined): void {
+    this.#gone = gone;
   }
 
   #trailers = false;

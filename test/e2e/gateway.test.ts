@@ -1,5 +1,6 @@
 // End to end: the official openai SDK -> the TierFlow gateway -> mock OpenAI and Anthropic
 // servers speaking their documented wire formats, with injected faults.
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +257,39 @@ describe('failover', () => {
       .withResponse();
     expect(response.headers.get('x-tierflow-provider')).toBe('an');
     expect(Date.now() - t0).toBeLessThan(3900);
+  });
+
+  it('a client that goes away ends the attempt waiting for its answer at once, counted as neither failure nor success (JSON and stream)', async () => {
+    await restart(config({ failover: { firstByteTimeoutMs: 5000, deadlineMs: 10_000 } }));
+    try {
+      for (const [i, stream] of [false, true].entries()) {
+        oa.failNext({ kind: 'stall' });
+        const body = JSON.stringify({ model: 'oa-mini', stream, messages: user('gone') });
+        const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+        socket.on('error', () => {});
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+            `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        while (oa.requests.length < i + 1) await new Promise((r) => setTimeout(r, 10));
+        const t0 = Date.now();
+        socket.destroy();
+        const counted = new RegExp(
+          `tierflow_upstream_attempts_total\\{provider="oa",model="oa-mini",outcome="client_error"\\} ${i + 1}`,
+        );
+        let text = '';
+        while (!counted.test(text) && Date.now() - t0 < 4000) {
+          await new Promise((r) => setTimeout(r, 20));
+          text = await (await fetch(`${gw.url}/metrics`)).text();
+        }
+        expect(text).toMatch(counted);
+        // Ended by the client going away, not by the 5 s first-byte timeout.
+        expect(Date.now() - t0).toBeLessThan(2000);
+        expect(text).not.toMatch(/outcome="(timeout|reset)"\} [1-9]/);
+      }
+    } finally {
+      await restart(config());
+    }
   });
 
   it('the routing deadline ends an attempt still waiting for its answer: 504 deadline_exceeded (JSON and stream)', async () => {
