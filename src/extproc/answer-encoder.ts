@@ -288,11 +288,26 @@ function writeCommon(buf: Buffer, pos: number, c: Obj): number {
   return pos;
 }
 
-/** The answer's bytes, or undefined when its shape is not one this encoder covers. */
-export function encodeAnswer(res: ProcessingResponse): Buffer | undefined {
+/** Answers up to this size are written into the reused buffer (encodeAnswer's `reuse`). */
+const MAX_REUSED = 1 << 20;
+let reused = Buffer.allocUnsafeSlow(0);
+
+/** A buffer of at least `size` bytes, the same one from call to call (grown by doubling). */
+function reusedBuffer(size: number): Buffer {
+  if (reused.length < size) reused = Buffer.allocUnsafeSlow(Math.max(4096, 2 ** Math.ceil(Math.log2(size))));
+  return reused;
+}
+
+/**
+ * The answer's bytes, or undefined when its shape is not one this encoder covers. With `reuse`
+ * the bytes are a view of a buffer the next call writes over: only for a caller that copies them
+ * before it calls again (grpc-js's serializer, see codec.ts). That spares an answer carrying a
+ * body (over 4 KB, so not from Buffer's pool) an ArrayBuffer of its own.
+ */
+export function encodeAnswer(res: ProcessingResponse, reuse = false): Buffer | undefined {
   const total = measure(res);
   if (total < 0) return forget();
-  const buf = Buffer.allocUnsafe(total);
+  const buf = reuse && total <= MAX_REUSED ? reusedBuffer(total) : Buffer.allocUnsafe(total);
   let pos = 0;
   buf[pos++] = (field << 3) | 2;
   pos = writeVarint(buf, pos, tape.next());
@@ -318,5 +333,5 @@ export function encodeAnswer(res: ProcessingResponse): Buffer | undefined {
   }
   forget();
   if (pos !== total) throw new Error(`ext_proc answer encoder: wrote ${pos} of ${total} bytes`);
-  return buf;
+  return buf.length === total ? buf : buf.subarray(0, total);
 }

@@ -23,6 +23,12 @@ interface Codec {
   /** protobufjs's decoding of any request (the reference the hand decoder is tested against). */
   decodeRequestWithProtobufjs(buf: Buffer): ProcessingRequest;
   encodeResponse(res: ProcessingResponse): Buffer;
+  /**
+   * encodeResponse for grpc-js: the bytes may be a view of a buffer the next call writes over.
+   * grpc-js's serializer copies them into the message frame at once (serializeMessage in
+   * server-interceptors; service-definition.test.ts fails if a grpc-js release stops doing so).
+   */
+  serializeResponse(res: ProcessingResponse): Buffer;
   /** protobufjs's encoding of any answer (the reference the hand encoder is tested against). */
   encodeResponseWithProtobufjs(res: ProcessingResponse): Buffer;
   encodeRequest(req: ProcessingRequest): Buffer;
@@ -132,6 +138,7 @@ export function extProcCodec(): Codec {
     decodeRequest: (buf) => decodeRequest(buf, protobufjsDecoders) ?? decodeWithProtobufjs(buf),
     decodeRequestWithProtobufjs: decodeWithProtobufjs,
     encodeResponse,
+    serializeResponse: (res) => encodeAnswer(normalize(res), true) ?? encodeWithProtobufjs(res),
     encodeResponseWithProtobufjs: encodeWithProtobufjs,
     encodeRequest: (req) => Req.encode(req).finish() as Buffer,
     decodeResponse: (buf) => Res.decode(buf) as unknown as ProcessingResponse,
@@ -152,7 +159,7 @@ export function fastExtProcService(): ServiceDefinition {
       originalName: 'process',
       requestSerialize: (r: ProcessingRequest) => c.encodeRequest(r),
       requestDeserialize: (b: Buffer) => c.decodeRequest(b),
-      responseSerialize: (r: ProcessingResponse) => c.encodeResponse(r),
+      responseSerialize: (r: ProcessingResponse) => c.serializeResponse(r),
       responseDeserialize: (b: Buffer) => c.decodeResponse(b),
     },
   } as unknown as ServiceDefinition;

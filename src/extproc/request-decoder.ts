@@ -26,23 +26,30 @@ export interface ProtobufjsDecoders {
 
 /** HttpHeaders with the record made while decoding; the HeaderMap is decoded when read. */
 class DecodedHeaders implements HttpHeaders {
-  readonly #bytes: Buffer | undefined;
+  readonly #message: Buffer;
+  /** [start, end) of the HeaderMap in the message; start -1 without one. */
+  readonly #start: number;
+  readonly #end: number;
   readonly #decode: (bytes: Buffer) => HeaderMap;
   #map: HeaderMap | undefined;
 
   constructor(
     readonly end_of_stream: boolean,
     readonly record: Record<string, string>,
-    bytes: Buffer | undefined,
+    message: Buffer,
+    start: number,
+    end: number,
     decode: (bytes: Buffer) => HeaderMap,
   ) {
-    this.#bytes = bytes;
+    this.#message = message;
+    this.#start = start;
+    this.#end = end;
     this.#decode = decode;
   }
 
   get headers(): HeaderMap | undefined {
-    if (this.#bytes === undefined) return undefined;
-    this.#map ??= this.#decode(this.#bytes);
+    if (this.#start < 0) return undefined;
+    this.#map ??= this.#decode(this.#message.subarray(this.#start, this.#end));
     return this.#map;
   }
 }
@@ -159,7 +166,7 @@ function httpHeaders(end: number, decodeMap: (bytes: Buffer) => HeaderMap): Http
     }
   }
   const record = Object.create(null) as Record<string, string>;
-  if (mapStart < 0) return new DecodedHeaders(endOfStream, record, undefined, decodeMap);
+  if (mapStart < 0) return new DecodedHeaders(endOfStream, record, b, -1, -1, decodeMap);
   p = mapStart;
   while (p < mapEnd) {
     const tag = varint(mapEnd);
@@ -168,7 +175,7 @@ function httpHeaders(end: number, decodeMap: (bytes: Buffer) => HeaderMap): Http
       if (n < 0 || !headerInto(p + n, record)) return undefined;
     } else if (tag < 0 || tag >>> 3 === 1 || !skip(tag & 7, mapEnd)) return undefined;
   }
-  return new DecodedHeaders(endOfStream, record, b.subarray(mapStart, mapEnd), decodeMap);
+  return new DecodedHeaders(endOfStream, record, b, mapStart, mapEnd, decodeMap);
 }
 
 function httpBody(end: number): HttpBody | undefined {
