@@ -88,7 +88,7 @@ export const stickinessStep: PolicyStep = (d, ctx) => {
   const key = conversationKey(body, `${d.virtualKey?.keyHash ?? '-'}\u0000${policy.name}`);
   if (key === undefined) return;
   // Only a request that continues a conversation (it carries an earlier answer) reads it.
-  const continues = body.messages.some((m) => m?.role === 'assistant');
+  const continues = hasAssistantMessage(body.messages);
   const entry = continues ? ctx.sticky.get(key, d.startedAt) : undefined;
   if (!entry) {
     d.conversation = { key };
@@ -104,6 +104,11 @@ export const stickinessStep: PolicyStep = (d, ctx) => {
     d.sticky = 'tier';
   }
 };
+
+function hasAssistantMessage(messages: ChatCompletionRequest['messages']): boolean {
+  for (let i = 0; i < messages.length; i++) if (messages[i]?.role === 'assistant') return true;
+  return false;
+}
 
 /** The candidates of the chosen tier, healthy and able to take the request (and a sticky model first). */
 export const selectStep: PolicyStep = (d, ctx) => {

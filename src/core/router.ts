@@ -314,8 +314,10 @@ export class Router {
   remember(plan: RoutePlan, served: CompiledModel): void {
     const sticky = plan.policy?.stickiness;
     if (!sticky || !plan.conversation) return;
-    const tierIndex = plan.policy!.tiers.findIndex((t) => t.name === served.tier);
-    if (tierIndex < 0) return;
+    const tiers = plan.policy!.tiers;
+    let tierIndex = 0;
+    while (tierIndex < tiers.length && tiers[tierIndex]!.name !== served.tier) tierIndex++;
+    if (tierIndex === tiers.length) return;
     this.#sticky.set(plan.conversation.key, {
       tierIndex: Math.max(tierIndex, plan.conversation.tierIndex ?? 0),
       modelId: served.id,
