@@ -257,18 +257,23 @@ export function vocabularyWeight(word: string): number {
 setVocabulary({});
 
 /** Add one to the counter of every category bit in `v`. */
-function countCategories(acc: Float64Array, v: number): void {
+function countCategories(v: number): void {
   let bits = v & CATEGORY_MASK;
   while (bits !== 0) {
     const low = bits & -bits;
-    acc[C_CAT0 + 31 - Math.clz32(low)]! += 1;
+    cur[C_CAT0 + 31 - Math.clz32(low)]! += 1;
     bits ^= low;
   }
 }
 
 // Scratch state (the classifier is synchronous, so module-level buffers are safe and allocation-free).
-let cur = new Float64Array(NUM_COUNTERS);
-let prev = new Float64Array(NUM_COUNTERS);
+// Two fixed arrays, copied rather than swapped at a segment boundary: V8 compiles an update of a
+// constant typed array to a load and a store at a fixed address, without the checks a `let`
+// array needs at each update.
+/** Counters of the current segment. */
+const cur = new Float64Array(NUM_COUNTERS);
+/** Counters of the worked examples before it. */
+const prev = new Float64Array(NUM_COUNTERS);
 /** Scanner outputs besides the counters. */
 let segStart = 0; // index in the text where the current segment (the task) begins
 let boundaries = 0; // worked examples closed inside the scanned text
@@ -367,7 +372,6 @@ const CI_EXAMPLE = cat(K_EXAMPLE);
 
 /** Scan t[from, to) into `cur`, starting a new segment at each worked-example boundary. */
 function scan(t: string, from: number, to: number): void {
-  let acc = cur;
   let i = from;
   let atLineStart = true;
   let sentenceStart = true;
@@ -393,9 +397,9 @@ function scan(t: string, from: number, to: number): void {
       if (i >= to) break;
       if (c !== 10 && c !== 13) {
         sentenceStart = true;
-        if (indent >= 4) acc[C_CODESYN]! += 1;
+        if (indent >= 4) cur[C_CODESYN]! += 1;
         if (optionMarkerAt(t, i, to)) {
-          acc[C_OPTIONS]! += 1;
+          cur[C_OPTIONS]! += 1;
           inOption = true;
           let j = i + (c === 40 || c === 91 ? 3 : 2);
           while (j < to && (t.charCodeAt(j) === 32 || t.charCodeAt(j) === 9)) j++;
@@ -405,17 +409,17 @@ function scan(t: string, from: number, to: number): void {
             isDigit(d) ||
             ((d === 45 || d === 36 || d === 46) && j + 1 < to && isDigit(t.charCodeAt(j + 1)))
           ) {
-            acc[C_OPTION_NUM]! += 1;
+            cur[C_OPTION_NUM]! += 1;
           }
         } else if (isDigit(c)) {
           let j = i + 1;
           while (j < to && isDigit(t.charCodeAt(j))) j++;
           const d = j < to ? t.charCodeAt(j) : 0;
-          if ((d === 46 || d === 41) && j + 1 < to && t.charCodeAt(j + 1) === 32) acc[C_LIST]! += 1;
+          if ((d === 46 || d === 41) && j + 1 < to && t.charCodeAt(j + 1) === 32) cur[C_LIST]! += 1;
         } else if ((c === 45 || c === 42 || c === 0x2022) && i + 1 < to && t.charCodeAt(i + 1) === 32) {
-          acc[C_LIST]! += 1;
+          cur[C_LIST]! += 1;
         } else if (c === 62 && t.startsWith('>>>', i)) {
-          acc[CI_EXAMPLE]! += 1;
+          cur[CI_EXAMPLE]! += 1;
         }
       }
     }
@@ -469,32 +473,32 @@ function scan(t: string, from: number, to: number): void {
       const len = i - start;
       // Per-word counters are updated without data-dependent branches (mispredictions dominate
       // the cost of this loop on real, varied text).
-      acc[C_WORDS]! += 1;
-      acc[C_LETTERS]! += len;
-      acc[C_LONG]! += (8 - len) >>> 31; // len >= 9
-      acc[CI_NEG]! += +((last & 0xffffff) === 0x6e2774); // "...n't"
-      acc[C_MORPH]! += technicalSuffix(last) & ((6 - len) >>> 31); // len >= 7
-      if (inner) acc[C_CODESYN]! += 1;
-      acc[C_PROPER]! += +firstUpper & ((1 - len) >>> 31) & (+!sentenceStart | +(upper === len)) & +!inOption;
+      cur[C_WORDS]! += 1;
+      cur[C_LETTERS]! += len;
+      cur[C_LONG]! += (8 - len) >>> 31; // len >= 9
+      cur[CI_NEG]! += +((last & 0xffffff) === 0x6e2774); // "...n't"
+      cur[C_MORPH]! += technicalSuffix(last) & ((6 - len) >>> 31); // len >= 7
+      if (inner) cur[C_CODESYN]! += 1;
+      cur[C_PROPER]! += +firstUpper & ((1 - len) >>> 31) & (+!sentenceStart | +(upper === len)) & +!inOption;
       // keyword table: the first probe inline; a miss lands on an empty slot whose counter is C_DUMMY
       let s0 = (h ^ (h >>> 15)) & TABLE_MASK;
       const k0 = table[s0 * 4]!;
       if (k0 !== h && k0 !== 0) s0 = tableFind(h);
-      acc[table[s0 * 4 + 2]!]! += 1;
-      acc[C_VOCAB]! += table[s0 * 4 + 3]!;
+      cur[table[s0 * 4 + 2]!]! += 1;
+      cur[C_VOCAB]! += table[s0 * 4 + 3]!;
       const v = table[s0 * 4 + 1]!;
       if (prevHead) {
         const pv = tableGet(bigramKey(prevHash, h));
-        if (pv !== 0) countCategories(acc, pv);
+        if (pv !== 0) countCategories(pv);
       }
       prevHead = (v & K_HEAD) !== 0;
       prevHash = h;
       let numberWord = false;
       if ((v & K_SPECIAL) !== 0) {
-        if ((v & K_MULTICAT) !== 0) countCategories(acc, v & (v - 1)); // the categories after the first
-        if (afterNumber && (v & K_UNIT) !== 0) acc[C_MEASURE]! += 1;
+        if ((v & K_MULTICAT) !== 0) countCategories(v & (v - 1)); // the categories after the first
+        if (afterNumber && (v & K_UNIT) !== 0) cur[C_MEASURE]! += 1;
         if ((v & K_NUMWORD) !== 0) {
-          acc[C_NUMBERS]! += 1; // "three boxes", "twice as many"
+          cur[C_NUMBERS]! += 1; // "three boxes", "twice as many"
           numberWord = true;
         }
       }
@@ -534,7 +538,7 @@ function scan(t: string, from: number, to: number): void {
         else if ((d === 46 || d === 44) && i + 1 < to && isDigit(t.charCodeAt(i + 1))) i += 2;
         else break;
       }
-      acc[C_NUMBERS]! += 1;
+      cur[C_NUMBERS]! += 1;
       lastWasQuantity = true;
       afterNumber = true;
       sentenceStart = false;
@@ -545,7 +549,7 @@ function scan(t: string, from: number, to: number): void {
     if (c === 10) {
       // ---- end of line
       if (inOption) {
-        endOption(acc, i - optionStart);
+        endOption(i - optionStart);
         inOption = false;
       }
       i++;
@@ -555,11 +559,8 @@ function scan(t: string, from: number, to: number): void {
       atLineStart = true;
       if (i === pendingBoundary) {
         // A worked example ended: keep its counters in `prev`, start a fresh segment.
-        const tmp = prev;
-        prev = cur;
-        cur = tmp;
+        prev.set(cur);
         cur.fill(0);
-        acc = cur;
         boundaries++;
         segStart = i;
         skipped = 0;
@@ -576,14 +577,14 @@ function scan(t: string, from: number, to: number): void {
       case 13:
         continue; // like spaces
       case 63: // ?
-        acc[C_QMARK]! += 1;
-        acc[C_SENT]! += 1;
+        cur[C_QMARK]! += 1;
+        cur[C_SENT]! += 1;
         sentenceStart = true;
         break;
       case 46: // .
       case 33: // !
         if (i >= to || isSpace(t.charCodeAt(i))) {
-          acc[C_SENT]! += 1;
+          cur[C_SENT]! += 1;
           sentenceStart = true;
         }
         break;
@@ -591,49 +592,49 @@ function scan(t: string, from: number, to: number): void {
         // '=' ; '==' '=>' are code
         const d = i < to ? t.charCodeAt(i) : 0;
         if (d === 61 || d === 62) {
-          acc[C_CODESYN]! += 1;
+          cur[C_CODESYN]! += 1;
           i++;
-        } else acc[C_ARITH]! += 1;
+        } else cur[C_ARITH]! += 1;
         break;
       }
       case 43: // +
       case 94: // ^
       case 60: // <
       case 62: // >
-        acc[C_ARITH]! += 1;
+        cur[C_ARITH]! += 1;
         break;
       case 42: // *
       case 47: // /
       case 45: // -
       case 37: // %
         if (lastWasQuantity) {
-          if (c === 37) acc[C_MEASURE]! += 1;
-          else acc[C_ARITH]! += 1;
+          if (c === 37) cur[C_MEASURE]! += 1;
+          else cur[C_ARITH]! += 1;
         }
         break;
       case 36: // $: money before a digit, otherwise math mode
-        if (i < to && isDigit(t.charCodeAt(i))) acc[C_MEASURE]! += 1;
-        else acc[C_FORMAL]! += 1;
+        if (i < to && isDigit(t.charCodeAt(i))) cur[C_MEASURE]! += 1;
+        else cur[C_FORMAL]! += 1;
         break;
       case 92: // backslash + letters: LaTeX command
-        if (i < to && isLetter(t.charCodeAt(i))) acc[C_FORMAL]! += 1;
+        if (i < to && isLetter(t.charCodeAt(i))) cur[C_FORMAL]! += 1;
         break;
       case 123: // {
       case 125: // }
       case 59: // ;
-        acc[C_CODESYN]! += 1;
+        cur[C_CODESYN]! += 1;
         break;
       case 40: // ( directly after a word or identifier: a call
         if (i >= 2) {
           const p = t.charCodeAt(i - 2);
-          if (isLetter(p) || isDigit(p) || p === 95) acc[C_CODESYN]! += 1;
+          if (isLetter(p) || isDigit(p) || p === 95) cur[C_CODESYN]! += 1;
         }
         break;
       case 96: // `
         if (i + 1 < to && t.charCodeAt(i) === 96 && t.charCodeAt(i + 1) === 96) {
-          acc[C_FENCES]! += 1;
+          cur[C_FENCES]! += 1;
           i += 2;
-        } else acc[C_CODESYN]! += 1;
+        } else cur[C_CODESYN]! += 1;
         break;
       case 95: // _ outside a word (a blank to fill, a rule): skip the run
         while (i < to && t.charCodeAt(i) === 95) i++;
@@ -641,27 +642,27 @@ function scan(t: string, from: number, to: number): void {
       case 34: // "
       case 0x201c:
       case 0x201d:
-        acc[C_QUOTES]! += 1;
+        cur[C_QUOTES]! += 1;
         break;
       default:
         if (c >= 0x370) {
-          if (isFormalSymbol(c)) acc[C_FORMAL]! += 1;
-          else if (c >= 0x400) acc[C_NONLATIN]! += 1;
+          if (isFormalSymbol(c)) cur[C_FORMAL]! += 1;
+          else if (c >= 0x400) cur[C_NONLATIN]! += 1;
         } else if (c === 0xb1 || c === 0xd7 || c === 0xf7 || (c >= 0xb2 && c <= 0xbe && isFormalSymbol(c))) {
-          acc[C_FORMAL]! += 1;
+          cur[C_FORMAL]! += 1;
         }
     }
     lastWasQuantity = c === 41; // ')' closes a quantity: "(3 + 4) * 2"
     afterNumber = false;
     prevHead = false;
   }
-  if (inOption) endOption(acc, to - optionStart);
+  if (inOption) endOption(to - optionStart);
 }
 
-function endOption(acc: Float64Array, len: number): void {
+function endOption(len: number): void {
   const l = Math.max(0, len);
-  acc[C_OPTION_CHARS]! += l;
-  acc[C_OPTION_SQ]! += l * l;
+  cur[C_OPTION_CHARS]! += l;
+  cur[C_OPTION_SQ]! += l * l;
 }
 
 const pack = (s: string): number => [...s].reduce((acc, ch) => (acc << 8) | ch.charCodeAt(0), 0) >>> 0;
@@ -809,9 +810,7 @@ export function scanTask(t: string): TaskScan {
     const gapEnd = gapExamples(t, SCAN_HEAD, resumeAt, n);
     if (gapEnd > 0) {
       // the task starts after a worked example inside the gap: the head belongs to the examples
-      const tmp = prev;
-      prev = cur;
-      cur = tmp;
+      prev.set(cur);
       cur.fill(0);
       segStart = gapEnd;
       skipped = resumeAt - gapEnd;
@@ -822,8 +821,8 @@ export function scanTask(t: string): TaskScan {
   }
   // A trivially short last segment after a worked example is an appendix, not the task.
   let acc = cur;
-  if (boundaries > 0 && acc[C_WORDS]! < 3) {
-    for (let k = 0; k < NUM_COUNTERS; k++) prev[k] = prev[k]! + acc[k]!;
+  if (boundaries > 0 && cur[C_WORDS]! < 3) {
+    for (let k = 0; k < NUM_COUNTERS; k++) prev[k] = prev[k]! + cur[k]!;
     acc = prev;
   }
   let lead = segStart;
