@@ -116,7 +116,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.on('close', apiDone);
         if (draining) res.setHeader('connection', 'close');
         const plan = responses ? planResponsesRequest : embeddings ? planEmbeddingsRequest : planRequest;
-        void chat(req, res, requestId, plan).catch((err: unknown) => internalError(res, err, requestId));
+        void chat(req, res, requestId, plan);
         return;
       }
       res.setHeader('x-request-id', requestId);
@@ -181,43 +181,49 @@ export function createGateway(options: GatewayOptions): Gateway {
     requestId: string,
     plan: Planner,
   ): Promise<void> {
-    // Tracing off: the arguments are not even evaluated.
-    const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
-    const wrongType = unsupportedContentType(header(req, 'content-type'));
-    if (wrongType) {
-      req.resume();
-      res.setHeader('x-request-id', requestId);
-      res.setHeader('connection', 'close');
-      traceRejected(deps, trace, wrongType);
-      return error(res, wrongType);
-    }
-    let body: Buffer;
+    // Anything thrown here is answered as an internal error (a catch here rather than one on
+    // the caller's promise: no extra promise and closure per request).
     try {
-      body = await readBody(req, router.bodyLimit);
-    } catch (err) {
-      if (err instanceof ApiError) {
+      // Tracing off: the arguments are not even evaluated.
+      const trace = deps.tracer?.start(header(req, 'traceparent'), deps.router.now());
+      const wrongType = unsupportedContentType(header(req, 'content-type'));
+      if (wrongType) {
+        req.resume();
         res.setHeader('x-request-id', requestId);
         res.setHeader('connection', 'close');
-        return error(res, err);
+        traceRejected(deps, trace, wrongType);
+        return error(res, wrongType);
       }
-      return; // client went away while sending
-    }
-    try {
-      const planned = plan(deps, { body, headers: req.headers }, requestId);
-      if (planned instanceof ApiError) {
-        traceRejected(deps, trace, planned);
-        res.setHeader('x-request-id', requestId);
-        return error(res, planned);
+      let body: Buffer;
+      try {
+        body = await readBody(req, router.bodyLimit);
+      } catch (err) {
+        if (err instanceof ApiError) {
+          res.setHeader('x-request-id', requestId);
+          res.setHeader('connection', 'close');
+          return error(res, err);
+        }
+        return; // client went away while sending
       }
-      if (trace) trace.decidedAt = deps.router.now();
-      const outcome = await runAttempts(
-        new RequestAttempts(planned, deps, requestId, trace),
-        options.client,
-        new HttpSink(res, requestId),
-      );
-      recordRequest(deps, planned, outcome, requestId, trace);
-    } finally {
-      releaseAfterRequest(body.length);
+      try {
+        const planned = plan(deps, { body, headers: req.headers }, requestId);
+        if (planned instanceof ApiError) {
+          traceRejected(deps, trace, planned);
+          res.setHeader('x-request-id', requestId);
+          return error(res, planned);
+        }
+        if (trace) trace.decidedAt = deps.router.now();
+        const outcome = await runAttempts(
+          new RequestAttempts(planned, deps, requestId, trace),
+          options.client,
+          new HttpSink(res, requestId),
+        );
+        recordRequest(deps, planned, outcome, requestId, trace);
+      } finally {
+        releaseAfterRequest(body.length);
+      }
+    } catch (err) {
+      internalError(res, err, requestId);
     }
   }
 

@@ -9,6 +9,7 @@ import type { MockServer } from '../mocks/faults.js';
 import { startOpenAIMock } from '../mocks/openai-mock.js';
 import { model } from '../helpers/config.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import type { UpstreamClient } from '../../src/pipeline/client.js';
 
 const OPENAI_KEY = 'sk-openai-e2e-secret';
 const ANTHROPIC_KEY = 'sk-ant-e2e-secret';
@@ -426,6 +427,35 @@ describe('hot reload', () => {
 });
 
 describe('bad input', () => {
+  it('a bug on the request path is a 500 internal_error naming the request, not a dropped connection', async () => {
+    const buggy = {
+      exchange: () => {
+        throw new Error('client bug');
+      },
+      close: async () => {},
+    } as unknown as UpstreamClient;
+    const broken = await startTestGateway(config(), {
+      env: { OA_KEY: OPENAI_KEY, AN_KEY: ANTHROPIC_KEY },
+      classify,
+      gateway: { client: buggy },
+    });
+    try {
+      const res = await request(`${broken.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'auto', messages: user('boom') }),
+      });
+      const body = (await res.body.json()) as { error: { code: string; message: string } };
+      expect(res.statusCode).toBe(500);
+      expect(body.error.code).toBe('internal_error');
+      const id = res.headers['x-request-id'] as string;
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(body.error.message).toContain(id);
+    } finally {
+      await broken.close();
+    }
+  });
+
   const post = (body: string | Buffer, headers: Record<string, string> = {}) =>
     fetch(`${gw.baseURL}/chat/completions`, {
       method: 'POST',
