@@ -54,11 +54,8 @@ export class ModelBreaker {
    */
   begin(): AttemptSettle | undefined {
     if (!this.available) return undefined;
-    let settle!: AttemptSettle;
-    const outcome = new Promise<void>((resolve, reject) => {
-      settle = { succeed: resolve, fail: () => reject(attemptFailed) };
-    });
-    this.#breaker.fire(outcome).catch(ignore);
+    const settle = new Settle();
+    this.#breaker.fire(settle.promise).catch(ignore);
     return settle;
   }
 
@@ -68,4 +65,26 @@ export class ModelBreaker {
 }
 
 const attemptFailed = new Error('attempt failed');
+
+/** The outcome the breaker waits on, and how the attempt settles it (no closures per attempt). */
+class Settle implements AttemptSettle {
+  readonly promise: Promise<void>;
+  readonly #resolve: () => void;
+  readonly #reject: (reason: Error) => void;
+
+  constructor() {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.promise = promise;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  succeed(): void {
+    this.#resolve();
+  }
+
+  fail(): void {
+    this.#reject(attemptFailed);
+  }
+}
 const ignore = () => {};
