@@ -25,16 +25,28 @@ export function createLogger(
   write: (line: string, level: Level) => void = defaultWrite,
 ): Logger {
   const min = ORDER[level] ?? ORDER.info;
-  const plain = Object.keys(base).length === 0;
+  const baseKeys = Object.keys(base);
+  // The base fields' members as JSON text, made once: `,"component":"sidecar"` ('' for none).
+  const baseJson = baseKeys.length === 0 ? '{}' : JSON.stringify(base);
+  const baseMembers = baseJson.length > 2 ? ',' + baseJson.slice(1, -1) : '';
+  const joinable = !hasHeadKey(base);
+  /** A field that replaces a base field: the merged object keeps the base field's place. */
+  const overridesBase = (fields: Record<string, unknown>) => {
+    for (const k of baseKeys) if (Object.hasOwn(fields, k)) return true;
+    return false;
+  };
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    // Without base fields (the loggers of the request path), the line is the head and the
-    // fields' own JSON joined, instead of a merged copy of every field serialized again. A
-    // field named like a head key goes the general way, where it wins as it always has.
-    const json = plain && fields !== undefined && !hasHeadKey(fields) ? JSON.stringify(fields) : undefined;
+    // The line is the head, the base fields' JSON (made once) and the fields' own JSON joined,
+    // instead of a merged copy of every field serialized again. A field named like a head key or
+    // a base field goes the general way, where it wins as it always has.
+    const json =
+      joinable && fields !== undefined && !hasHeadKey(fields) && !overridesBase(fields)
+        ? JSON.stringify(fields)
+        : undefined;
     const line =
       json !== undefined && json.charCodeAt(0) === OPEN_BRACE
-        ? joinFields(`{"ts":"${isoNow()}","level":"${lvl}","msg":${JSON.stringify(msg)}`, json)
+        ? joinFields(`{"ts":"${isoNow()}","level":"${lvl}","msg":${JSON.stringify(msg)}${baseMembers}`, json)
         : JSON.stringify({ ts: isoNow(), level: lvl, msg, ...base, ...fields });
     write(redact(line), lvl);
   };

@@ -73,6 +73,35 @@ describe('log lines', () => {
   });
 });
 
+describe('log lines of a logger with base fields', () => {
+  it('equal the merged object serialized, whatever the fields', () => {
+    const base = { component: 'sidecar', n: 0, nested: { a: [1, 'two'] }, gone: undefined };
+    const cases: Array<Record<string, unknown> | undefined> = [
+      undefined,
+      {},
+      { requestId: 'r1', status: 200, skipped: undefined, attempts: ['a:success'] },
+      { component: 'override' }, // a base field replaced keeps its place
+      { n: undefined }, // and a base field set to undefined disappears
+      { gone: 'back' },
+      { msg: 'a field named msg wins' },
+      { quote: 'a "quoted" \\ value\n' },
+      { toJSON: () => 'not an object' },
+    ];
+    for (const fields of cases) {
+      const lines: string[] = [];
+      createLogger('info', base, (line) => lines.push(line)).info('child', fields);
+      const ts = (JSON.parse(lines[0]!) as { ts?: unknown }).ts;
+      expect(lines[0]).toBe(JSON.stringify({ ts, level: 'info', msg: 'child', ...base, ...fields }));
+    }
+  });
+
+  it('keep the head keys of the base when it has them (the general way)', () => {
+    const lines: string[] = [];
+    createLogger('info', { level: 'custom' }, (line) => lines.push(line)).info('m', { a: 1 });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'custom', msg: 'm', a: 1 });
+  });
+});
+
 describe('enabled', () => {
   it('says whether a level is written, for the logger and its children', () => {
     const log = createLogger('warn', {}, () => {});
