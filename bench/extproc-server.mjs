@@ -15,7 +15,7 @@ import { spliceModel } from '../dist/core/raw-json.js';
 import { noopAnswer, noopProcessor } from '../dist/extproc/noop.js';
 import { sidecarProcessor } from '../dist/extproc/processor.js';
 import { ExtProcServer } from '../dist/extproc/server.js';
-import { silentLogger } from '../dist/observe/log.js';
+import { createLogger } from '../dist/observe/log.js';
 import { Metrics } from '../dist/observe/metrics.js';
 import { UpstreamClient } from '../dist/pipeline/client.js';
 
@@ -36,7 +36,9 @@ if (kind === 'tierflow') {
   processor = sidecarProcessor({
     router,
     metrics: new Metrics(),
-    log: silentLogger,
+    // As the sidecar logs in production (src/cli/sidecar.ts): one info line per request, to a
+    // stdout the bench drains.
+    log: createLogger('info').child({ component: 'sidecar' }),
     client: new UpstreamClient(),
   });
 } else if (kind === 'rewrite') {
