@@ -61,8 +61,8 @@ export function parseChatRequest(raw: Buffer | string, bodyLimit = DEFAULT_BODY_
   return parsed;
 }
 
-/** Stands in for the messages of a request while they are set aside (setAsideMessages). */
-const SET_ASIDE: ChatMessage[] = [];
+/** Stands in for the messages of a request once they are set aside or released. */
+const NO_MESSAGES: ChatMessage[] = [];
 
 /**
  * The request's attempt is built and on its way: its messages, the largest objects of a request,
@@ -74,14 +74,23 @@ const SET_ASIDE: ChatMessage[] = [];
 export function setAsideMessages(request: ParsedRequest): void {
   if (request.raw === undefined || request.responses !== undefined || request.embeddings !== undefined)
     return;
-  request.body.messages = SET_ASIDE;
+  request.body.messages = NO_MESSAGES;
 }
 
 /** The messages setAsideMessages set aside, parsed again from the request's bytes (a failover). */
 export function messagesBack(request: ParsedRequest): void {
   const raw = request.raw;
-  if (request.body.messages !== SET_ASIDE || raw === undefined) return;
+  if (request.body.messages !== NO_MESSAGES || raw === undefined) return;
   request.body.messages = (JSON.parse(raw.toString('utf8')) as ChatCompletionRequest).messages;
+}
+
+/**
+ * Nothing can fail over any more (a streamed response has reached the client): the messages and
+ * the raw bytes kept for rebuilding the request for another candidate go for good.
+ */
+export function releaseRequest(request: ParsedRequest): void {
+  request.body.messages = NO_MESSAGES;
+  request.raw = undefined;
 }
 
 /** The 400 for a body nested deeper than MAX_JSON_DEPTH. */

@@ -5,6 +5,8 @@
 // filled after); the second writes the bytes into one buffer reading the tape back. The tape is
 // reused from call to call: encoding allocates nothing but the output buffer.
 
+import { copyBytes } from '../core/bytes.js';
+
 export const varintSize = (n: number) =>
   n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 
@@ -32,12 +34,9 @@ export function writeUtf8(buf: Buffer, pos: number, s: string, size: number): nu
   return pos + n;
 }
 
-/** Copies `src` to `pos`; short ones by hand (TypedArray#set's call costs more than their copy). */
+/** Copies `src` to `pos`; returns the position after it. */
 export function writeRaw(buf: Buffer, pos: number, src: Uint8Array): number {
-  const n = src.length;
-  if (n > 64) buf.set(src, pos);
-  else for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
-  return pos + n;
+  return copyBytes(buf, pos, src, 0, src.length);
 }
 
 /** Sizes recorded by a measuring pass, read back in the same order by the writing pass. */

@@ -1,8 +1,8 @@
 // plan: the routing decision for one request, timed and counted, the same way for both data
 // planes (the decision itself is core/router.ts).
 import { ApiError } from '../core/errors.js';
-import type { ChatCompletionRequest } from '../core/openai.js';
 import { limitHeaders } from '../core/limit-headers.js';
+import { releaseRequest } from '../core/parse.js';
 import type { RequestHeaders, RoutePlan, RouteRequest } from '../core/router.js';
 import { statusClass } from '../observe/metrics.js';
 import type { DataPlaneDeps } from './record.js';
@@ -74,16 +74,13 @@ export function rejected(deps: DataPlaneDeps, err: ApiError, requestId: string):
   return err;
 }
 
-const RELEASED: ChatCompletionRequest['messages'] = [];
-
 /**
  * A streamed response has reached the client, so nothing can fail over any more: the request's
  * messages and its raw bytes (often the largest objects of a request, kept for rebuilding it for
  * another candidate) can go while the stream stays open. Nothing reads them after this point.
  */
 export function releaseMessages(plan: RoutePlan): void {
-  plan.request.body.messages = RELEASED;
-  plan.request.raw = undefined;
+  releaseRequest(plan.request);
 }
 
 /** The decision for an embeddings body (POST /v1/embeddings), timed and counted like planRequest. */
